@@ -1,0 +1,239 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Sentinel errors returned (wrapped) by every driver. Check them with errors.Is.
+var (
+	// ErrNotFound reports that no object exists under the key.
+	ErrNotFound = errors.New("blob: object not found")
+	// ErrExists reports that a Put with IfNotExist found an object already there.
+	ErrExists = errors.New("blob: object already exists")
+	// ErrInvalidKey reports a key that is empty, too long, not valid UTF-8, or that
+	// could escape the store's root (".." or "." segments, a leading "/", a NUL byte,
+	// a backslash, an empty segment).
+	ErrInvalidKey = errors.New("blob: invalid key")
+	// ErrUnknownScheme reports a store URL whose scheme no driver has registered.
+	ErrUnknownScheme = errors.New("blob: unknown store URL scheme")
+)
+
+// MaxKeyLen is the longest key accepted, in bytes (S3's limit).
+const MaxKeyLen = 1024
+
+// Attrs describes a stored object.
+type Attrs struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// PutOptions adjust a Put. The zero value writes unconditionally.
+type PutOptions struct {
+	// IfNotExist makes the Put fail with ErrExists when the key already holds an
+	// object; the check and the write are one atomic step. It is how the worker
+	// makes "first status wins" safe when attempts race.
+	IfNotExist bool
+	// Size is the body's length when known, or 0 when unknown. Drivers use it to
+	// choose between a single request and a multipart upload.
+	Size int64
+}
+
+// Store is a flat namespace of immutable objects addressed by "/"-separated
+// keys. Writes are atomic: a reader sees the old object, the new object, or no
+// object, never a partial one. Implementations are safe for concurrent use.
+type Store interface {
+	// Put stores the bytes read from r under key, replacing any object there
+	// (unless opts.IfNotExist). The object becomes visible only when complete.
+	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) error
+	// Get opens the object for streaming; the caller closes the reader.
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	// Stat returns the object's attributes, or ErrNotFound.
+	Stat(ctx context.Context, key string) (Attrs, error)
+	// List yields every object whose key starts with prefix, in lexical key order.
+	// An error ends the sequence.
+	List(ctx context.Context, prefix string) iter.Seq2[Attrs, error]
+	// Delete removes the object. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// URL returns the URL that Open accepts to reach this store again, for
+	// example from a worker process.
+	URL() string
+	// Close releases the store's resources.
+	Close() error
+}
+
+// ValidateKey returns an error wrapping ErrInvalidKey when key is not a safe
+// object key. Every driver calls it before touching its backend, so a key from
+// a user can never name anything outside the store's root.
+func ValidateKey(key string) error {
+	if err := checkKey(key, false); err != nil {
+		return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, err)
+	}
+	return nil
+}
+
+// ValidatePrefix is ValidateKey for List prefixes: the empty prefix and a
+// trailing "/" are allowed.
+func ValidatePrefix(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	if err := checkKey(prefix, true); err != nil {
+		return fmt.Errorf("%w prefix %q: %s", ErrInvalidKey, prefix, err)
+	}
+	return nil
+}
+
+func checkKey(key string, prefix bool) error {
+	switch {
+	case key == "":
+		return errors.New("empty")
+	case len(key) > MaxKeyLen:
+		return fmt.Errorf("longer than %d bytes", MaxKeyLen)
+	case !utf8.ValidString(key):
+		return errors.New("not valid UTF-8")
+	case strings.ContainsRune(key, 0):
+		return errors.New("contains a NUL byte")
+	case strings.ContainsRune(key, '\\'):
+		return errors.New(`contains a backslash`)
+	case strings.HasPrefix(key, "/"):
+		return errors.New("absolute path")
+	}
+	segs := strings.Split(key, "/")
+	for i, s := range segs {
+		last := i == len(segs)-1
+		switch {
+		case s == "" && last && prefix:
+			// "dir/" is a fine prefix.
+		case s == "":
+			return errors.New("empty path segment")
+		case s == "." || s == "..":
+			return fmt.Errorf("path segment %q", s)
+		case strings.HasPrefix(s, TempPrefix):
+			return fmt.Errorf("segment starts with reserved %q", TempPrefix)
+		}
+	}
+	return nil
+}
+
+// TempPrefix starts the names of the temporary files a driver may write
+// while an object is being put; keys may not use it.
+const TempPrefix = ".wren-tmp-"
+
+// Opener opens a store from a parsed URL. Drivers register one per scheme.
+type Opener func(ctx context.Context, u *url.URL) (Store, error)
+
+var (
+	openersMu sync.RWMutex
+	openers   = map[string]Opener{}
+)
+
+// RegisterScheme makes Open accept URLs with the given scheme. Drivers call it
+// from init. It panics if the scheme is already registered.
+func RegisterScheme(scheme string, o Opener) {
+	openersMu.Lock()
+	defer openersMu.Unlock()
+	if _, dup := openers[scheme]; dup {
+		panic("blob: RegisterScheme called twice for scheme " + scheme)
+	}
+	openers[scheme] = o
+}
+
+// Open opens the store a URL names, for example "file:///data/wren" or
+// "s3://bucket/prefix?endpoint=http://127.0.0.1:9000". The driver must be
+// linked in (import _ "github.com/wrenml/wren/blob/fileblob"); the root
+// package wren links both standard drivers.
+func Open(ctx context.Context, rawURL string) (Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("blob: open %q: %w", rawURL, err)
+	}
+	openersMu.RLock()
+	o := openers[u.Scheme]
+	openersMu.RUnlock()
+	if o == nil {
+		return nil, fmt.Errorf("blob: open %q: %w %q (known: %s)", rawURL, ErrUnknownScheme, u.Scheme, strings.Join(Schemes(), ", "))
+	}
+	s, err := o(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("blob: open %q: %w", rawURL, err)
+	}
+	return s, nil
+}
+
+// Schemes lists the registered URL schemes, sorted.
+func Schemes() []string {
+	openersMu.RLock()
+	defer openersMu.RUnlock()
+	out := make([]string, 0, len(openers))
+	for k := range openers {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PutBytes stores data under key.
+func PutBytes(ctx context.Context, s Store, key string, data []byte, opts PutOptions) error {
+	opts.Size = int64(len(data))
+	return s.Put(ctx, key, bytes.NewReader(data), opts)
+}
+
+// ReadAll reads a whole object. A Get error is returned as is (ErrNotFound
+// stays detectable).
+func ReadAll(ctx context.Context, s Store, key string) ([]byte, error) {
+	r, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if sz, ok := r.(interface{ Size() int64 }); ok && sz.Size() > 0 {
+		buf := make([]byte, sz.Size())
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, fmt.Errorf("blob: read %q: %w", key, err)
+		}
+		return buf, nil
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("blob: read %q: %w", key, err)
+	}
+	return b, nil
+}
+
+// Keys collects the keys under prefix.
+func Keys(ctx context.Context, s Store, prefix string) ([]string, error) {
+	var out []string
+	for a, err := range s.List(ctx, prefix) {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, a.Key)
+	}
+	return out, nil
+}
+
+// DeletePrefix deletes every object under prefix and returns how many it deleted.
+func DeletePrefix(ctx context.Context, s Store, prefix string) (int, error) {
+	keys, err := Keys(ctx, s, prefix)
+	if err != nil {
+		return 0, err
+	}
+	for i, k := range keys {
+		if err := s.Delete(ctx, k); err != nil {
+			return i, err
+		}
+	}
+	return len(keys), nil
+}

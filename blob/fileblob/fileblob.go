@@ -1,0 +1,315 @@
+// Package fileblob is the blob.Store driver for a local directory, registered
+// for "file://" URLs.
+//
+// Each object is a file under the root directory. A Put writes a temporary
+// file beside its destination, fsyncs it, then renames it into place (or, for
+// PutOptions.IfNotExist, hard-links it, which fails atomically when the key is
+// taken), and fsyncs the directory; readers never see a partial object.
+package fileblob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/wrenml/wren/blob"
+)
+
+func init() {
+	blob.RegisterScheme("file", func(ctx context.Context, u *url.URL) (blob.Store, error) {
+		p := u.Path
+		if u.Host != "" && u.Host != "localhost" {
+			// file://./rel or file://rel/dir: treat host as the first path element.
+			p = u.Host + u.Path
+		}
+		if u.Opaque != "" {
+			p = u.Opaque
+		}
+		if p == "" {
+			return nil, errors.New("fileblob: URL has no path")
+		}
+		return Open(p)
+	})
+}
+
+// Store is a directory-backed blob.Store. It is safe for concurrent use, also
+// by several processes sharing the directory.
+type Store struct {
+	root string
+}
+
+var _ blob.Store = (*Store)(nil)
+
+// Open returns a store rooted at dir, creating it if needed. A relative dir is
+// made absolute, so the store's URL works from any working directory.
+func Open(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fileblob: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("fileblob: create root: %w", err)
+	}
+	return &Store{root: abs}, nil
+}
+
+// Root returns the store's directory.
+func (s *Store) Root() string { return s.root }
+
+// URL implements blob.Store.
+func (s *Store) URL() string { return (&url.URL{Scheme: "file", Path: s.root}).String() }
+
+// Close implements blob.Store; it does nothing.
+func (s *Store) Close() error { return nil }
+
+func (s *Store) path(key string) string {
+	return filepath.Join(s.root, filepath.FromSlash(key))
+}
+
+// Put implements blob.Store.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutOptions) error {
+	if err := blob.ValidateKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fileblob: put %q: %w", key, err)
+	}
+	dst := s.path(key)
+	dir := filepath.Dir(dst)
+	var f *os.File
+	var err error
+	// A concurrent Delete may remove an emptied directory between MkdirAll and
+	// CreateTemp; try again a few times.
+	for range 5 {
+		if err = os.MkdirAll(dir, 0o755); err != nil {
+			continue
+		}
+		if f, err = os.CreateTemp(dir, blob.TempPrefix+"*"); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("fileblob: put %q: %w", key, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("fileblob: put %q: %w", key, err)
+	}
+	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	if opts.IfNotExist {
+		err = os.Link(tmp, dst)
+		os.Remove(tmp)
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("fileblob: put %q: %w", key, blob.ErrExists)
+		}
+	} else {
+		err = os.Rename(tmp, dst)
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) || isDirErr(dst) {
+			return fmt.Errorf("fileblob: put %q: a key prefix of another object: %w", key, err)
+		}
+		return fmt.Errorf("fileblob: put %q: %w", key, err)
+	}
+	return syncDir(dir)
+}
+
+func isDirErr(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fileblob: sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fileblob: sync dir: %w", err)
+	}
+	return nil
+}
+
+// ctxReader stops a copy when the context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// WriteTo lets io.Copy use the source's WriteTo (for example bytes.Reader)
+// while still checking the context once.
+func (c ctxReader) WriteTo(w io.Writer) (int64, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if wt, ok := c.r.(io.WriterTo); ok {
+		return wt.WriteTo(w)
+	}
+	return io.Copy(w, struct{ io.Reader }{c})
+}
+
+type file struct {
+	*os.File
+	size int64
+}
+
+func (f file) Size() int64 { return f.size }
+
+// Get implements blob.Store. The returned reader has a Size() int64 method.
+func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := blob.ValidateKey(key); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.path(key))
+	if err != nil {
+		if notExist(err) {
+			return nil, fmt.Errorf("fileblob: get %q: %w", key, blob.ErrNotFound)
+		}
+		return nil, fmt.Errorf("fileblob: get %q: %w", key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("fileblob: get %q: %w", key, err)
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("fileblob: get %q: %w", key, blob.ErrNotFound)
+	}
+	return file{f, fi.Size()}, nil
+}
+
+// notExist reports whether err means the key names no object, including
+// ENOTDIR ("a/b" where "a" is an object).
+func notExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// Stat implements blob.Store.
+func (s *Store) Stat(ctx context.Context, key string) (blob.Attrs, error) {
+	if err := blob.ValidateKey(key); err != nil {
+		return blob.Attrs{}, err
+	}
+	fi, err := os.Stat(s.path(key))
+	if err != nil || fi.IsDir() {
+		if err == nil || notExist(err) {
+			return blob.Attrs{}, fmt.Errorf("fileblob: stat %q: %w", key, blob.ErrNotFound)
+		}
+		return blob.Attrs{}, fmt.Errorf("fileblob: stat %q: %w", key, err)
+	}
+	return blob.Attrs{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// List implements blob.Store.
+func (s *Store) List(ctx context.Context, prefix string) iter.Seq2[blob.Attrs, error] {
+	return func(yield func(blob.Attrs, error) bool) {
+		if err := blob.ValidatePrefix(prefix); err != nil {
+			yield(blob.Attrs{}, err)
+			return
+		}
+		// Walk the deepest directory that contains every match.
+		base := prefix
+		if i := strings.LastIndexByte(base, '/'); i >= 0 {
+			base = base[:i]
+		} else {
+			base = ""
+		}
+		start := filepath.Join(s.root, filepath.FromSlash(base))
+		var out []blob.Attrs
+		err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil // vanished, or prefix names nothing
+				}
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			name := d.Name()
+			if strings.HasPrefix(name, blob.TempPrefix) {
+				return nil
+			}
+			rel, _ := filepath.Rel(s.root, p)
+			key := filepath.ToSlash(rel)
+			if d.IsDir() {
+				if p == start || strings.HasPrefix(key+"/", prefix) || strings.HasPrefix(prefix, key+"/") {
+					return nil
+				}
+				return fs.SkipDir
+			}
+			if !strings.HasPrefix(key, prefix) {
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			out = append(out, blob.Attrs{Key: key, Size: info.Size(), ModTime: info.ModTime()})
+			return nil
+		})
+		if err != nil {
+			yield(blob.Attrs{}, fmt.Errorf("fileblob: list %q: %w", prefix, err))
+			return
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+		for _, a := range out {
+			if !yield(a, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Delete implements blob.Store. Directories left empty are removed, up to the root.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := blob.ValidateKey(key); err != nil {
+		return err
+	}
+	p := s.path(key)
+	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+		return nil // a prefix, not an object
+	}
+	if err := os.Remove(p); err != nil && !notExist(err) {
+		return fmt.Errorf("fileblob: delete %q: %w", key, err)
+	}
+	for d := filepath.Dir(p); d != s.root && strings.HasPrefix(d, s.root); d = filepath.Dir(d) {
+		if os.Remove(d) != nil { // not empty (or gone): stop
+			break
+		}
+	}
+	return nil
+}
