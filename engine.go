@@ -1,0 +1,456 @@
+package wren
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/worker"
+)
+
+// mapConfig is an executor's defaults as adjusted by MapOptions.
+type mapConfig struct {
+	chunkSize   int
+	timeout     time.Duration
+	retries     int
+	retryErrors bool
+	speculation bool
+	specFactor  float64
+	progress    ProgressMode
+	jobID       string
+}
+
+// run is the untyped engine of a job: it dispatches invocations, reads
+// statuses, retries lost calls and launches speculative attempts.
+type run struct {
+	ex        *Executor
+	store     blob.Store
+	id        string
+	task      string
+	n         int
+	cfg       mapConfig
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	submitted time.Time
+	log       *slog.Logger
+	bar       *progress
+
+	mu         sync.Mutex
+	calls      []callState
+	pending    []chunk
+	wake       chan struct{}
+	running    map[*flight]struct{}
+	remaining  int
+	changed    chan struct{} // closed and replaced whenever a call completes
+	finished   chan struct{} // closed when every call is done
+	turnaround []time.Duration
+	attempts   int
+	retried    int
+	spec       int
+}
+
+type callState struct {
+	done       bool
+	status     *worker.Status
+	err        *CallError
+	doneCh     chan struct{}
+	observed   time.Time
+	next       int // next attempt number
+	failures   int // attempts that failed in a retryable way
+	inFlight   int
+	since      time.Time // dispatch of the latest attempt
+	chunkLen   int
+	speculated bool
+	lastWorker string
+}
+
+// chunk is a group of calls to send in one invocation.
+type chunk struct {
+	calls       []int
+	speculative bool
+}
+
+// flight is an invocation in progress.
+type flight struct {
+	calls  []int
+	cancel context.CancelCauseFunc
+}
+
+var errSuperseded = errors.New("wren: another attempt finished first")
+
+func newRun(ctx context.Context, ex *Executor, id, task string, n int, cfg mapConfig) *run {
+	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	r := &run{
+		ex: ex, store: ex.store, id: id, task: task, n: n, cfg: cfg,
+		ctx: rctx, cancel: cancel, submitted: time.Now(),
+		log:       ex.opts.Logger.With("job", id, "task", task),
+		calls:     make([]callState, n),
+		wake:      make(chan struct{}, 1),
+		running:   map[*flight]struct{}{},
+		remaining: n,
+		changed:   make(chan struct{}),
+		finished:  make(chan struct{}),
+	}
+	for i := range r.calls {
+		r.calls[i].doneCh = make(chan struct{})
+	}
+	// The caller's context cancels the job (stop launching, kill workers).
+	go func() {
+		select {
+		case <-ctx.Done():
+			r.abort(context.Cause(ctx))
+		case <-r.finished:
+		}
+	}()
+	return r
+}
+
+func (r *run) start() {
+	r.mu.Lock()
+	for lo := 0; lo < r.n; lo += r.cfg.chunkSize {
+		hi := min(lo+r.cfg.chunkSize, r.n)
+		calls := make([]int, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			calls = append(calls, i)
+		}
+		r.pending = append(r.pending, chunk{calls: calls})
+	}
+	if r.n == 0 {
+		close(r.finished)
+	}
+	r.mu.Unlock()
+	r.signal()
+	go r.dispatch()
+	if r.cfg.speculation {
+		go r.speculate()
+	}
+}
+
+func (r *run) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *run) dispatch() {
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.finished:
+			return
+		case <-r.wake:
+		}
+		for {
+			if err := r.ex.sem.Acquire(r.ctx, 1); err != nil {
+				return
+			}
+			inv, fl := r.pop()
+			if inv == nil {
+				r.ex.sem.Release(1)
+				break
+			}
+			go r.invoke(inv, fl)
+		}
+	}
+}
+
+// pop takes the next chunk with calls still to do and prepares its invocation.
+func (r *run) pop() (*worker.Invocation, *flight) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.pending) > 0 {
+		ch := r.pending[0]
+		r.pending = r.pending[1:]
+		inv := &worker.Invocation{
+			Store: r.store.URL(), Job: r.id, Task: r.task,
+			Timeout: r.cfg.timeout, MaxOutput: r.ex.opts.MaxOutputBytes,
+		}
+		now := time.Now()
+		fl := &flight{}
+		for _, c := range ch.calls {
+			cs := &r.calls[c]
+			if cs.done {
+				continue
+			}
+			record := !r.cfg.retryErrors || cs.failures >= r.cfg.retries
+			inv.Calls = append(inv.Calls, worker.Call{Index: c, Attempt: cs.next, RecordErrors: record})
+			fl.calls = append(fl.calls, c)
+			cs.next++
+			cs.inFlight++
+			cs.since = now
+			cs.chunkLen = len(ch.calls)
+			r.attempts++
+		}
+		if len(inv.Calls) == 0 {
+			continue
+		}
+		inv.Dispatched = now.UnixNano()
+		r.running[fl] = struct{}{}
+		return inv, fl
+	}
+	return nil, nil
+}
+
+func (r *run) invoke(inv *worker.Invocation, fl *flight) {
+	defer r.ex.sem.Release(1)
+	ctx, cancel := context.WithCancelCause(r.ctx)
+	r.mu.Lock()
+	fl.cancel = cancel
+	r.mu.Unlock()
+	if r.cfg.timeout > 0 {
+		// The worker enforces each call's timeout; this is the backstop for
+		// a worker that cannot (hung hard, or its sandbox stalled).
+		var c2 context.CancelFunc
+		ctx, c2 = context.WithTimeoutCause(ctx, time.Duration(len(inv.Calls))*r.cfg.timeout+10*time.Second,
+			fmt.Errorf("invocation ran past %d x timeout %v", len(inv.Calls), r.cfg.timeout))
+		defer c2()
+	}
+	reply, err := r.ex.backend.Invoke(ctx, inv)
+	cancel(nil)
+	r.mu.Lock()
+	delete(r.running, fl)
+	r.mu.Unlock()
+
+	byCall := map[int]*worker.Status{}
+	if reply != nil {
+		for i := range reply.Statuses {
+			byCall[reply.Statuses[i].Call] = &reply.Statuses[i]
+		}
+	}
+	if err != nil && r.ctx.Err() == nil && !errors.Is(context.Cause(ctx), errSuperseded) {
+		r.log.Warn("invocation failed", "calls", len(inv.Calls), "err", err)
+	}
+	// Reads of the store outlive a cancelled job: results already written count.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(r.ctx), time.Minute)
+	defer rcancel()
+	for _, c := range inv.Calls {
+		r.release(c.Index) // this attempt is over, whatever it did
+		s := byCall[c.Index]
+		switch {
+		case s != nil && s.Won:
+			r.complete(c.Index, s)
+			continue
+		case s != nil && s.Error != nil && !c.RecordErrors && s.Error.Kind != worker.KindStore:
+			// A retryable error the worker did not record.
+			r.retry(c.Index, s, nil)
+			continue
+		}
+		if r.isDone(c.Index) {
+			continue
+		}
+		stored, ok, rerr := worker.ReadStatus(rctx, r.store, r.id, c.Index)
+		switch {
+		case ok:
+			r.complete(c.Index, &stored)
+		case rerr != nil:
+			r.retry(c.Index, nil, fmt.Errorf("read status: %w", rerr))
+		case err != nil:
+			r.retry(c.Index, nil, err)
+		default:
+			r.retry(c.Index, nil, errors.New("worker answered without recording a status"))
+		}
+	}
+}
+
+func (r *run) isDone(c int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls[c].done
+}
+
+func (r *run) release(c int) {
+	r.mu.Lock()
+	r.calls[c].inFlight--
+	r.mu.Unlock()
+}
+
+// retry handles an attempt that produced no stored status: lost (cause set)
+// or failed with an unrecorded, retryable error (s set).
+func (r *run) retry(c int, s *worker.Status, cause error) {
+	r.mu.Lock()
+	cs := &r.calls[c]
+	if s != nil {
+		cs.lastWorker = s.Worker
+	}
+	if cs.done || r.ctx.Err() != nil {
+		r.mu.Unlock()
+		return
+	}
+	if cs.inFlight > 0 && s == nil {
+		// Another attempt (speculative) is still running; it decides.
+		r.mu.Unlock()
+		return
+	}
+	cs.failures++
+	if cs.failures <= r.cfg.retries {
+		r.retried++
+		r.pending = slices.Insert(r.pending, 0, chunk{calls: []int{c}})
+		r.mu.Unlock()
+		r.log.Info("retrying call", "call", c, "attempt", cs.next, "cause", describe(s, cause))
+		r.signal()
+		return
+	}
+	r.mu.Unlock()
+	// Out of attempts: record the loss so the store tells the whole story,
+	// unless a late attempt recorded a result meanwhile.
+	ls := worker.Status{Call: c, Attempt: -1, Worker: "driver",
+		Error: &worker.Error{Kind: worker.KindLost, Message: "no attempt recorded a result: " + describe(s, cause)}}
+	if s != nil {
+		ls = *s
+	}
+	if err := writeDriverStatus(r.ctx, r.store, r.id, &ls); errors.Is(err, blob.ErrExists) {
+		if stored, ok, _ := worker.ReadStatus(context.WithoutCancel(r.ctx), r.store, r.id, c); ok {
+			r.complete(c, &stored)
+			return
+		}
+	}
+	r.finish(c, nil, &CallError{Kind: ls.Error.Kind, Message: ls.Error.Message, Stack: ls.Error.Stack, Err: cause})
+}
+
+func describe(s *worker.Status, cause error) string {
+	if s != nil && s.Error != nil {
+		return string(s.Error.Kind) + ": " + s.Error.Message
+	}
+	if cause != nil {
+		return cause.Error()
+	}
+	return "unknown"
+}
+
+func (r *run) complete(c int, s *worker.Status) {
+	if s.OK {
+		r.finish(c, s, nil)
+		return
+	}
+	e := &CallError{Kind: s.Error.Kind, Message: s.Error.Message, Stack: s.Error.Stack, Worker: s.Worker}
+	r.finish(c, s, e)
+}
+
+// finish marks a call done exactly once, from whichever attempt got there first.
+func (r *run) finish(c int, s *worker.Status, e *CallError) {
+	r.mu.Lock()
+	cs := &r.calls[c]
+	if cs.done {
+		r.mu.Unlock()
+		return
+	}
+	cs.done = true
+	cs.status = s
+	cs.observed = time.Now()
+	if e != nil {
+		e.Job, e.Task, e.Call, e.Attempts = r.id, r.task, c, cs.next
+		if e.Worker == "" {
+			e.Worker = cs.lastWorker
+		}
+		cs.err = e
+	}
+	if s != nil && s.OK {
+		r.turnaround = append(r.turnaround, cs.observed.Sub(cs.since)/time.Duration(max(cs.chunkLen, 1)))
+	}
+	close(cs.doneCh)
+	r.remaining--
+	close(r.changed)
+	r.changed = make(chan struct{})
+	// Stop attempts that can no longer matter.
+	for fl := range r.running {
+		if fl.cancel != nil && r.allDoneLocked(fl.calls) {
+			fl.cancel(errSuperseded)
+		}
+	}
+	last := r.remaining == 0
+	r.mu.Unlock()
+	r.bar.add(1)
+	if e != nil {
+		r.log.Debug("call failed", "call", c, "err", e)
+	}
+	if last {
+		r.bar.finish()
+		close(r.finished)
+		r.cancel(nil)
+	}
+}
+
+func (r *run) allDoneLocked(calls []int) bool {
+	for _, c := range calls {
+		if !r.calls[c].done {
+			return false
+		}
+	}
+	return true
+}
+
+// abort ends the job: no more launches, running workers killed, unfinished
+// calls failed with KindCancelled.
+func (r *run) abort(cause error) {
+	r.cancel(cause)
+	for c := range r.calls {
+		if !r.isDone(c) {
+			r.finish(c, nil, &CallError{Kind: worker.KindCancelled, Message: "the job was cancelled", Err: cause})
+		}
+	}
+}
+
+// speculate relaunches stragglers once half the calls are done.
+func (r *run) speculate() {
+	t := time.NewTicker(25 * time.Millisecond)
+	defer t.Stop()
+	var scratch []time.Duration
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.finished:
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		done := r.n - r.remaining
+		if done == 0 || done*2 < r.n {
+			r.mu.Unlock()
+			continue
+		}
+		scratch = append(scratch[:0], r.turnaround...)
+		slices.Sort(scratch)
+		var med time.Duration
+		if len(scratch) > 0 {
+			med = scratch[len(scratch)/2]
+		}
+		threshold := max(time.Duration(float64(med)*r.cfg.specFactor), 20*time.Millisecond)
+		now := time.Now()
+		added := false
+		for c := range r.calls {
+			cs := &r.calls[c]
+			if cs.done || cs.speculated || cs.inFlight != 1 {
+				continue
+			}
+			if now.Sub(cs.since) > threshold*time.Duration(max(cs.chunkLen, 1)) {
+				cs.speculated = true
+				r.spec++
+				r.pending = slices.Insert(r.pending, 0, chunk{calls: []int{c}, speculative: true})
+				added = true
+				r.log.Info("speculating on straggler", "call", c, "running", now.Sub(cs.since).Round(time.Millisecond), "median", med.Round(time.Millisecond))
+			}
+		}
+		r.mu.Unlock()
+		if added {
+			r.signal()
+		}
+	}
+}
+
+// writeDriverStatus records a driver-side verdict, unless a worker's status is there.
+func writeDriverStatus(ctx context.Context, st blob.Store, job string, s *worker.Status) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return blob.PutBytes(context.WithoutCancel(ctx), st, worker.StatusKey(job, s.Call), b, blob.PutOptions{IfNotExist: true})
+}

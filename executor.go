@@ -1,0 +1,249 @@
+package wren
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/blob/fileblob"
+	_ "github.com/wrenml/wren/blob/memblob" // mem:// URLs for tests
+	_ "github.com/wrenml/wren/blob/s3blob"  // s3:// URLs
+	"github.com/wrenml/wren/worker"
+)
+
+// DefaultStore is the store used when Options.Store is empty: a directory
+// in the working directory.
+const DefaultStore = "./.wren"
+
+// ProgressMode says when a map draws a progress bar.
+type ProgressMode int
+
+const (
+	// ProgressAuto draws a bar when the progress output is a terminal.
+	ProgressAuto ProgressMode = iota
+	// ProgressOn always draws a bar.
+	ProgressOn
+	// ProgressOff never draws a bar.
+	ProgressOff
+)
+
+// Options configure an Executor. The zero value is a working configuration:
+// local worker processes, one per CPU, and a store in ./.wren.
+type Options struct {
+	// Backend runs invocations; nil means local worker processes
+	// (worker.NewLocal) with Parallelism processes. The executor closes a
+	// backend it created, not one given here.
+	Backend worker.Backend
+	// Store is the blob store's URL (file:///abs/dir, s3://bucket/prefix) or
+	// a directory path; "" means DefaultStore. Ignored when BlobStore is set.
+	Store string
+	// BlobStore is an already opened store; the executor does not close it.
+	// Workers reach it through BlobStore.URL().
+	BlobStore blob.Store
+	// Parallelism caps the invocations in flight across all jobs of the
+	// executor; 0 means the backend's parallelism.
+	Parallelism int
+	// Timeout bounds each call; 0 means no limit. A call past its timeout is
+	// stopped (its worker process killed if the function ignores its context)
+	// and fails with KindTimeout. Map's WithTimeout overrides it per job.
+	Timeout time.Duration
+	// Retries is how many more attempts a call gets after its worker died,
+	// vanished or could not record the result; 0 means 2, a negative value
+	// means none. Errors returned by the function are retried only with
+	// RetryErrors.
+	Retries int
+	// RetryErrors retries calls whose function returned an error or panicked
+	// (functions must be idempotent), up to Retries times.
+	RetryErrors bool
+	// ChunkSize is the number of calls sent in one invocation; 0 means 1.
+	ChunkSize int
+	// Speculation relaunches stragglers: once half the calls are done, a
+	// call running longer than SpeculationFactor times the median gets a
+	// second attempt, and the first to finish wins.
+	Speculation bool
+	// SpeculationFactor is the straggler threshold; 0 means 3.
+	SpeculationFactor float64
+	// MaxInputBytes caps an encoded input; 0 means 256 MiB.
+	MaxInputBytes int64
+	// MaxOutputBytes caps an encoded output; 0 means 256 MiB. A larger output
+	// fails its call with KindTooLarge.
+	MaxOutputBytes int64
+	// Progress says when to draw a progress bar (default ProgressAuto).
+	Progress ProgressMode
+	// ProgressOutput receives the bar; nil means os.Stderr.
+	ProgressOutput io.Writer
+	// Logger receives job events with job, task, call and worker attributes;
+	// nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Executor runs tasks' calls on a backend, with a blob store as the only
+// state shared with the workers. It is safe for concurrent use; several jobs
+// may run at once and share its parallelism.
+type Executor struct {
+	opts       Options
+	backend    worker.Backend
+	ownBackend bool
+	store      blob.Store
+	ownStore   bool
+	sem        *semaphore.Weighted
+	codeHash   func() string
+
+	mu     sync.Mutex
+	runs   map[*run]struct{}
+	closed bool
+}
+
+// errClosed fails the calls of jobs still running when the executor closes.
+var errClosed = errors.New("wren: executor closed")
+
+// NewExecutor opens the store and prepares the backend. It starts no worker:
+// processes start on the first map.
+func NewExecutor(ctx context.Context, opts Options) (*Executor, error) {
+	ex := &Executor{opts: opts, runs: map[*run]struct{}{}}
+	if ex.opts.Logger == nil {
+		ex.opts.Logger = slog.Default()
+	}
+	if ex.opts.ProgressOutput == nil {
+		ex.opts.ProgressOutput = os.Stderr
+	}
+	switch {
+	case opts.Retries == 0:
+		ex.opts.Retries = 2
+	case opts.Retries < 0:
+		ex.opts.Retries = 0
+	}
+	if ex.opts.ChunkSize <= 0 {
+		ex.opts.ChunkSize = 1
+	}
+	if ex.opts.SpeculationFactor <= 0 {
+		ex.opts.SpeculationFactor = 3
+	}
+	if ex.opts.MaxInputBytes <= 0 {
+		ex.opts.MaxInputBytes = 256 << 20
+	}
+	if ex.opts.MaxOutputBytes <= 0 {
+		ex.opts.MaxOutputBytes = 256 << 20
+	}
+	if opts.BlobStore != nil {
+		ex.store = opts.BlobStore
+	} else {
+		s, err := OpenStore(ctx, opts.Store)
+		if err != nil {
+			return nil, fmt.Errorf("wren: %w", err)
+		}
+		ex.store, ex.ownStore = s, true
+	}
+	if opts.Backend != nil {
+		ex.backend = opts.Backend
+	} else {
+		b, err := worker.NewLocal(worker.LocalOptions{Parallelism: opts.Parallelism, Logger: ex.opts.Logger})
+		if err != nil {
+			ex.Close()
+			return nil, fmt.Errorf("wren: %w", err)
+		}
+		ex.backend, ex.ownBackend = b, true
+	}
+	if ex.opts.Parallelism <= 0 {
+		ex.opts.Parallelism = ex.backend.Parallelism()
+	}
+	ex.sem = semaphore.NewWeighted(int64(ex.opts.Parallelism))
+	ex.codeHash = sync.OnceValue(executableHash)
+	return ex, nil
+}
+
+// OpenStore opens a store from a URL or, when s has no scheme, a directory
+// path; "" means DefaultStore.
+func OpenStore(ctx context.Context, s string) (blob.Store, error) {
+	if s == "" {
+		s = DefaultStore
+	}
+	if !strings.Contains(s, "://") {
+		return fileblob.Open(s)
+	}
+	return blob.Open(ctx, s)
+}
+
+// InProcess returns a backend that runs calls on n goroutines of this
+// process (n <= 0 means 1), for debugging and tests of pure logic. It needs
+// no wren.Init, but it cannot stop a function that ignores its timeout.
+func InProcess(n int) worker.Backend { return worker.NewInProcess(lookup, n) }
+
+// Store returns the executor's blob store.
+func (e *Executor) Store() blob.Store { return e.store }
+
+// Backend returns the executor's backend.
+func (e *Executor) Backend() worker.Backend { return e.backend }
+
+// Parallelism returns the number of invocations the executor runs at once.
+func (e *Executor) Parallelism() int { return e.opts.Parallelism }
+
+// Close stops the workers of a backend the executor created and closes a
+// store it opened. Jobs still running fail.
+func (e *Executor) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	runs := make([]*run, 0, len(e.runs))
+	for r := range e.runs {
+		runs = append(runs, r)
+	}
+	e.mu.Unlock()
+	for _, r := range runs {
+		r.abort(errClosed)
+	}
+	var err error
+	if e.ownBackend && e.backend != nil {
+		err = e.backend.Close()
+	}
+	if e.ownStore && e.store != nil {
+		if cerr := e.store.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// track registers a running job; it fails if the executor is closed.
+func (e *Executor) track(r *run) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errClosed
+	}
+	e.runs[r] = struct{}{}
+	go func() {
+		<-r.finished
+		e.mu.Lock()
+		delete(e.runs, r)
+		e.mu.Unlock()
+	}()
+	return nil
+}
+
+func executableHash() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

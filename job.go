@@ -1,0 +1,368 @@
+package wren
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/worker"
+)
+
+// MapOption adjusts one map; it overrides the executor's Options.
+type MapOption func(*mapConfig)
+
+// WithChunkSize sends n calls in each invocation (n <= 0 means 1).
+func WithChunkSize(n int) MapOption { return func(c *mapConfig) { c.chunkSize = max(n, 1) } }
+
+// WithTimeout bounds each call (0: no limit).
+func WithTimeout(d time.Duration) MapOption { return func(c *mapConfig) { c.timeout = d } }
+
+// WithRetries sets the extra attempts for lost calls (negative: none).
+func WithRetries(n int) MapOption { return func(c *mapConfig) { c.retries = max(n, 0) } }
+
+// WithRetryErrors also retries calls whose function failed or panicked.
+func WithRetryErrors(on bool) MapOption { return func(c *mapConfig) { c.retryErrors = on } }
+
+// WithSpeculation turns straggler relaunch on with the given factor (see
+// Options.SpeculationFactor), or off with a factor <= 0.
+func WithSpeculation(factor float64) MapOption {
+	return func(c *mapConfig) {
+		c.speculation = factor > 0
+		if factor > 0 {
+			c.specFactor = factor
+		}
+	}
+}
+
+// WithProgress sets when the map draws a progress bar.
+func WithProgress(m ProgressMode) MapOption { return func(c *mapConfig) { c.progress = m } }
+
+// WithJobID names the job instead of a generated ID. It must be a valid key
+// segment and must not name an existing job.
+func WithJobID(id string) MapOption { return func(c *mapConfig) { c.jobID = id } }
+
+// WaitMode says when Job.Wait returns.
+type WaitMode int
+
+const (
+	// AllCompleted waits for every call.
+	AllCompleted WaitMode = iota
+	// AnyCompleted waits until at least one call is done.
+	AnyCompleted
+	// Always returns at once with what is done so far.
+	Always
+)
+
+// Manifest describes a job; it is stored at jobs/<id>/manifest.json.
+type Manifest struct {
+	Job     string    `json:"job"`
+	Task    string    `json:"task"`
+	Calls   int       `json:"calls"`
+	Codec   string    `json:"codec"`
+	Code    string    `json:"code"` // SHA-256 of the driver's binary
+	Backend string    `json:"backend"`
+	Created time.Time `json:"created"`
+}
+
+// ManifestKey is where a job's manifest is stored.
+func ManifestKey(job string) string { return worker.JobPrefix(job) + "manifest.json" }
+
+// NewJobID returns a fresh, sortable job ID such as "20261127-103512-3fa9c1".
+func NewJobID() string {
+	var b [3]byte
+	rand.Read(b[:])
+	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// Job is a running or finished map: one future per input, in input order.
+// It is safe for concurrent use.
+type Job[Out any] struct {
+	r       *run
+	task    *taskInfo
+	futures []*Future[Out]
+}
+
+type taskInfo struct {
+	name  string
+	codec Codec
+}
+
+// Future is the eventual result of one call.
+type Future[Out any] struct {
+	job  *Job[Out]
+	i    int
+	once sync.Once
+	val  Out
+	err  error
+}
+
+// Map runs the task once per input and returns at once; the calls run in the
+// background. Inputs are encoded and written to the store before Map
+// returns, so an input that cannot be encoded or is too large is reported
+// here, naming its index, and nothing runs. Cancelling ctx cancels the job:
+// no more launches, running workers killed, unfinished calls failed.
+func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts ...MapOption) (*Job[Out], error) {
+	cfg := mapConfig{
+		chunkSize: ex.opts.ChunkSize, timeout: ex.opts.Timeout, retries: ex.opts.Retries,
+		retryErrors: ex.opts.RetryErrors, speculation: ex.opts.Speculation,
+		specFactor: ex.opts.SpeculationFactor, progress: ex.opts.Progress,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	id := cfg.jobID
+	if id == "" {
+		id = NewJobID()
+	}
+	if err := blob.ValidateKey(worker.JobPrefix(id) + "x"); err != nil || len(id) == 0 || containsSlash(id) {
+		return nil, fmt.Errorf("wren: bad job ID %q", id)
+	}
+	// Encode everything first: a bad input stops the job before it starts.
+	enc := make([][]byte, len(inputs))
+	for i, in := range inputs {
+		b, err := t.codec.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("wren: task %q: encode input %d: %w", t.name, i, err)
+		}
+		if int64(len(b)) > ex.opts.MaxInputBytes {
+			return nil, fmt.Errorf("wren: task %q: input %d is %d bytes encoded, over the cap of %d: %w", t.name, i, len(b), ex.opts.MaxInputBytes, ErrTooLarge)
+		}
+		enc[i] = b
+	}
+	st := ex.store
+	m := Manifest{Job: id, Task: t.name, Calls: len(inputs), Codec: t.codec.Name(), Code: ex.codeHash(), Backend: ex.backend.Name(), Created: time.Now().UTC()}
+	mb, _ := json.MarshalIndent(m, "", "  ")
+	if err := blob.PutBytes(ctx, st, ManifestKey(id), mb, blob.PutOptions{IfNotExist: true}); err != nil {
+		if errors.Is(err, blob.ErrExists) {
+			return nil, fmt.Errorf("wren: job %s already exists in %s", id, st.URL())
+		}
+		return nil, fmt.Errorf("wren: job %s: write manifest: %w", id, err)
+	}
+	if err := blob.PutBytes(ctx, st, worker.JobPrefix(id)+"code", []byte(m.Code), blob.PutOptions{}); err != nil {
+		return nil, fmt.Errorf("wren: job %s: %w", id, err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4 * runtime.GOMAXPROCS(0))
+	for i, b := range enc {
+		g.Go(func() error {
+			if err := blob.PutBytes(gctx, st, worker.InputKey(id, i), b, blob.PutOptions{}); err != nil {
+				return fmt.Errorf("wren: job %s: write input %d: %w", id, i, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	r := newRun(ctx, ex, id, t.name, len(inputs), cfg)
+	if err := ex.track(r); err != nil {
+		r.abort(err)
+		return nil, err
+	}
+	r.bar = newProgress(cfg.progress, ex.opts.ProgressOutput, len(inputs), t.name)
+	j := &Job[Out]{r: r, task: &taskInfo{name: t.name, codec: t.codec}, futures: make([]*Future[Out], len(inputs))}
+	for i := range j.futures {
+		j.futures[i] = &Future[Out]{job: j, i: i}
+	}
+	r.log.Debug("job submitted", "calls", len(inputs), "chunk", cfg.chunkSize)
+	r.start()
+	return j, nil
+}
+
+func containsSlash(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return true
+		}
+	}
+	return false
+}
+
+// Call runs the task once, as a job of one call.
+func (t *Task[In, Out]) Call(ctx context.Context, ex *Executor, in In, opts ...MapOption) (*Future[Out], error) {
+	j, err := t.Map(ctx, ex, []In{in}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return j.futures[0], nil
+}
+
+// ID returns the job's ID; its objects are under jobs/<ID>/ in the store.
+func (j *Job[Out]) ID() string { return j.r.id }
+
+// Len returns the number of calls.
+func (j *Job[Out]) Len() int { return j.r.n }
+
+// Futures returns the futures, in input order.
+func (j *Job[Out]) Futures() []*Future[Out] { return j.futures }
+
+// Cancel stops the job: no more launches, running workers killed,
+// unfinished calls failed with ErrCancelled.
+func (j *Job[Out]) Cancel() { j.r.abort(ErrCancelled) }
+
+// Done returns a channel closed when every call is done.
+func (j *Job[Out]) Done() <-chan struct{} { return j.r.finished }
+
+// Wait waits according to mode and splits the futures into done and not
+// done, each in input order. It returns ctx's error if ctx ends first; it
+// never blocks on a dead worker, whose calls are retried or reported lost.
+func (j *Job[Out]) Wait(ctx context.Context, mode WaitMode) (done, pending []*Future[Out], err error) {
+	r := j.r
+	for {
+		r.mu.Lock()
+		ndone := r.n - r.remaining
+		changed := r.changed
+		r.mu.Unlock()
+		if mode == Always || ndone == r.n || (mode == AnyCompleted && ndone > 0) {
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+	}
+	r.mu.Lock()
+	for i, f := range j.futures {
+		if r.calls[i].done {
+			done = append(done, f)
+		} else {
+			pending = append(pending, f)
+		}
+	}
+	r.mu.Unlock()
+	return done, pending, err
+}
+
+// Results waits for every call and returns the outputs in input order. If
+// some calls failed it returns the others' outputs (zero values in the
+// failed places) and a *JobError listing the failures.
+func (j *Job[Out]) Results(ctx context.Context) ([]Out, error) {
+	if _, _, err := j.Wait(ctx, AllCompleted); err != nil {
+		return nil, err
+	}
+	out := make([]Out, len(j.futures))
+	var mu sync.Mutex
+	var failed []*CallError
+	var other error
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4 * runtime.GOMAXPROCS(0))
+	for i, f := range j.futures {
+		g.Go(func() error {
+			v, err := f.Result(gctx)
+			mu.Lock()
+			defer mu.Unlock()
+			var ce *CallError
+			switch {
+			case errors.As(err, &ce):
+				failed = append(failed, ce)
+			case err != nil:
+				if other == nil {
+					other = err
+				}
+			default:
+				out[i] = v
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	if other != nil {
+		return out, other
+	}
+	if len(failed) > 0 {
+		sortCallErrors(failed)
+		return out, &JobError{Job: j.r.id, Calls: j.r.n, Failed: failed}
+	}
+	return out, nil
+}
+
+func sortCallErrors(e []*CallError) {
+	for i := 1; i < len(e); i++ {
+		for k := i; k > 0 && e[k].Call < e[k-1].Call; k-- {
+			e[k], e[k-1] = e[k-1], e[k]
+		}
+	}
+}
+
+// Errors returns the errors of the calls that failed so far, by call index.
+func (j *Job[Out]) Errors() []*CallError {
+	j.r.mu.Lock()
+	defer j.r.mu.Unlock()
+	var out []*CallError
+	for i := range j.r.calls {
+		if e := j.r.calls[i].err; e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Clean deletes the job's objects from the store. Call it after reading the
+// results you need.
+func (j *Job[Out]) Clean(ctx context.Context) error {
+	_, err := blob.DeletePrefix(ctx, j.r.store, worker.JobPrefix(j.r.id))
+	return err
+}
+
+// Index returns the call's position in the inputs.
+func (f *Future[Out]) Index() int { return f.i }
+
+// Done reports whether the call is done (succeeded or failed for good).
+func (f *Future[Out]) Done() bool {
+	select {
+	case <-f.job.r.calls[f.i].doneCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait blocks until the call is done or ctx ends.
+func (f *Future[Out]) Wait(ctx context.Context) error {
+	select {
+	case <-f.job.r.calls[f.i].doneCh:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Result waits for the call and returns its output, read from the store and
+// decoded once; a failed call returns a *CallError.
+func (f *Future[Out]) Result(ctx context.Context) (Out, error) {
+	var zero Out
+	if err := f.Wait(ctx); err != nil {
+		return zero, err
+	}
+	r := f.job.r
+	r.mu.Lock()
+	cs := r.calls[f.i]
+	r.mu.Unlock()
+	if cs.err != nil {
+		return zero, cs.err
+	}
+	f.once.Do(func() {
+		b, err := blob.ReadAll(ctx, r.store, cs.status.Output)
+		if err != nil {
+			f.err = fmt.Errorf("wren: job %s: read output of call %d: %w", r.id, f.i, err)
+			return
+		}
+		if err := f.job.task.codec.Unmarshal(b, &f.val); err != nil {
+			f.err = fmt.Errorf("wren: job %s: decode output of call %d: %w", r.id, f.i, err)
+		}
+	})
+	return f.val, f.err
+}

@@ -1,0 +1,163 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Invocation asks a worker to run some calls of a job. It travels as JSON
+// (over a pipe to a local worker process, as the payload of a Lambda invoke).
+type Invocation struct {
+	// Store is the URL of the blob store holding the job (blob.Open).
+	Store string `json:"store"`
+	// Job is the job's ID; its objects live under "jobs/<Job>/".
+	Job string `json:"job"`
+	// Task is the registered name of the function to run.
+	Task string `json:"task"`
+	// Calls are the calls to run, in order.
+	Calls []Call `json:"calls"`
+	// Timeout bounds each call; 0 means none.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// MaxOutput caps an encoded output in bytes; 0 means no cap.
+	MaxOutput int64 `json:"max_output,omitempty"`
+	// Dispatched is when the driver sent the invocation (Unix nanoseconds).
+	Dispatched int64 `json:"dispatched"`
+}
+
+// Call is one call of an invocation.
+type Call struct {
+	Index   int `json:"i"`
+	Attempt int `json:"a"`
+	// RecordErrors makes the worker write a status for a failed call. The
+	// driver clears it on attempts it may still retry, so a retried error
+	// never occupies the call's status.
+	RecordErrors bool `json:"e,omitempty"`
+}
+
+// Reply is the worker's answer to an invocation: the status of each call it
+// ran, in order. The blob store stays the truth: a status with Won set is
+// exactly what the store holds; any other status may have been overtaken.
+type Reply struct {
+	Statuses []Status `json:"statuses"`
+}
+
+// ErrorKind classifies a failed call.
+type ErrorKind string
+
+// Error kinds recorded in a Status.
+const (
+	KindError       ErrorKind = "error"        // the function returned an error
+	KindPanic       ErrorKind = "panic"        // the function panicked (Stack is set)
+	KindTimeout     ErrorKind = "timeout"      // the call ran past its timeout and was stopped
+	KindDecode      ErrorKind = "decode"       // the input could not be read or decoded
+	KindEncode      ErrorKind = "encode"       // the output could not be encoded
+	KindTooLarge    ErrorKind = "too-large"    // the encoded output exceeded the cap
+	KindUnknownTask ErrorKind = "unknown-task" // no function is registered under the task name
+	KindLost        ErrorKind = "lost"         // the worker died or vanished on every attempt
+	KindCancelled   ErrorKind = "cancelled"    // the driver was cancelled before the call finished
+	KindStore       ErrorKind = "store"        // the worker could not write its result
+)
+
+// Status is the record of a finished call, written last and atomically to
+// jobs/<job>/status/<call>; the first attempt to write it wins.
+type Status struct {
+	Call    int    `json:"call"`
+	Attempt int    `json:"attempt"`
+	OK      bool   `json:"ok"`
+	Output  string `json:"output,omitempty"` // key of the winning attempt's output
+	Error   *Error `json:"error,omitempty"`
+	Worker  string `json:"worker"`
+	// Won reports (in a Reply only) that this attempt's status is the stored one.
+	Won bool `json:"won,omitempty"`
+	// Timestamps, Unix nanoseconds on the worker's clock.
+	Dispatched   int64 `json:"dispatched"`    // driver sent the invocation
+	Started      int64 `json:"started"`       // worker began this call
+	ComputeStart int64 `json:"compute_start"` // input read and decoded
+	ComputeEnd   int64 `json:"compute_end"`   // function returned
+	Finished     int64 `json:"finished"`      // output written (status follows)
+	BytesRead    int64 `json:"bytes_read"`
+	BytesWritten int64 `json:"bytes_written"`
+	ReadNanos    int64 `json:"read_ns"`  // time spent reading the input
+	WriteNanos   int64 `json:"write_ns"` // time spent writing the output
+}
+
+// Error describes a failed call.
+type Error struct {
+	Kind    ErrorKind `json:"kind"`
+	Message string    `json:"message"`
+	Stack   string    `json:"stack,omitempty"`
+}
+
+// ClassifiedError is an error carrying its ErrorKind; handlers return it
+// (wrapped or not) to classify a failure, for example a failed input decode.
+type ClassifiedError struct {
+	Kind ErrorKind
+	Err  error
+}
+
+func (e *ClassifiedError) Error() string { return e.Err.Error() }
+func (e *ClassifiedError) Unwrap() error { return e.Err }
+
+// Classify returns err marked with kind.
+func Classify(kind ErrorKind, err error) error { return &ClassifiedError{Kind: kind, Err: err} }
+
+// PanicError is a recovered panic, with the stack of the panicking goroutine.
+type PanicError struct {
+	Value any
+	Stack string
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// Handler runs one call on encoded bytes: decode the input, run the user's
+// function, encode the output.
+type Handler func(ctx context.Context, in []byte) ([]byte, error)
+
+// Lookup finds the handler registered under a task name.
+type Lookup func(task string) (Handler, bool)
+
+// ErrWorkerDied reports that a worker process or sandbox ended before it
+// answered; the calls it held have no status and will be retried.
+var ErrWorkerDied = errors.New("worker died")
+
+// Backend runs invocations somewhere: worker processes, goroutines, Lambda.
+// Implementations are safe for concurrent use.
+type Backend interface {
+	// Invoke runs inv and returns when the worker has answered, or with an
+	// error when it could not (the worker died, the context ended). When ctx
+	// ends, the backend stops the worker it was using.
+	Invoke(ctx context.Context, inv *Invocation) (*Reply, error)
+	// Parallelism is the number of invocations the backend runs at once.
+	Parallelism() int
+	// Name identifies the backend in logs and stats ("local", "inprocess", "lambda").
+	Name() string
+	// Close stops every worker.
+	Close() error
+}
+
+// Object keys of the job layout.
+
+// JobPrefix is the prefix of every object of a job.
+func JobPrefix(job string) string { return "jobs/" + job + "/" }
+
+// InputKey is where the driver writes a call's encoded input.
+func InputKey(job string, call int) string { return JobPrefix(job) + "in/" + callName(call) }
+
+// OutputKey is where one attempt of a call writes its encoded output.
+func OutputKey(job string, call, attempt int) string {
+	return JobPrefix(job) + "out/" + callName(call) + "/" + strconv.Itoa(attempt)
+}
+
+// StatusKey is where the winning attempt of a call writes its Status.
+func StatusKey(job string, call int) string { return JobPrefix(job) + "status/" + callName(call) }
+
+func callName(call int) string {
+	s := strconv.Itoa(call)
+	if len(s) < 6 {
+		s = "000000"[:6-len(s)] + s
+	}
+	return s
+}

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package worker
+
+import "os/exec"
+
+// setProcAttr does nothing here: a worker notices its driver's death when
+// its pipe closes.
+func setProcAttr(cmd *exec.Cmd) {}

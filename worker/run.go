@@ -1,0 +1,230 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wrenml/wren/blob"
+)
+
+// Env is what a worker keeps between invocations: open stores and its name.
+// The zero value is ready to use; it is safe for concurrent use.
+type Env struct {
+	// Name identifies the worker in statuses ("local-3", a Lambda request ID).
+	Name string
+	mu     sync.Mutex
+	stuck  atomic.Bool
+	stores map[string]blob.Store
+}
+
+// Stuck reports whether a function ignored its timeout and is still running
+// in this worker. Run stops taking calls then; a process worker should answer
+// and exit, since the runaway goroutine cannot be stopped any other way.
+func (e *Env) Stuck() bool { return e.stuck.Load() }
+
+// StuckGrace is how long a timed-out function gets to return after its
+// context is cancelled before the worker gives up on it.
+const StuckGrace = 200 * time.Millisecond
+
+func (e *Env) store(ctx context.Context, url string) (blob.Store, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, ok := e.stores[url]; ok {
+		return s, nil
+	}
+	s, err := blob.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if e.stores == nil {
+		e.stores = map[string]blob.Store{}
+	}
+	e.stores[url] = s
+	return s, nil
+}
+
+// Run executes an invocation: for each call, read its input, run the
+// registered function, write the output under the attempt's own key, then
+// write the status last with a conditional put, so the first attempt to
+// finish wins and a late or duplicate attempt changes nothing. An error is
+// returned only when the invocation as a whole cannot run (bad store URL);
+// a call that cannot record its result is left without status, so the
+// driver sees it as lost and retries it.
+func Run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env) (*Reply, error) {
+	st, err := env.store(ctx, inv.Store)
+	if err != nil {
+		return nil, fmt.Errorf("worker: job %s: %w", inv.Job, err)
+	}
+	h, known := lookup(inv.Task)
+	rep := &Reply{Statuses: make([]Status, 0, len(inv.Calls))}
+	for _, c := range inv.Calls {
+		if ctx.Err() != nil || env.Stuck() {
+			break
+		}
+		s := Status{Call: c.Index, Attempt: c.Attempt, Worker: env.Name, Dispatched: inv.Dispatched, Started: now()}
+		if !known {
+			s.Error = &Error{Kind: KindUnknownTask, Message: fmt.Sprintf("unknown task %q: not registered in this binary (is the worker running the driver's binary, and does it register the task at package level?)", inv.Task)}
+		} else {
+			runCall(ctx, st, inv, c, h, &s, env)
+		}
+		if s.Error == nil || c.RecordErrors {
+			if err := writeStatus(ctx, st, inv.Job, &s); err != nil {
+				// Not recorded: the driver will see the call as lost.
+				s.Error = &Error{Kind: KindStore, Message: err.Error()}
+				s.OK = false
+			}
+		}
+		rep.Statuses = append(rep.Statuses, s)
+	}
+	return rep, nil
+}
+
+func now() int64 { return time.Now().UnixNano() }
+
+func runCall(ctx context.Context, st blob.Store, inv *Invocation, c Call, h Handler, s *Status, env *Env) {
+	t0 := time.Now()
+	in, err := blob.ReadAll(ctx, st, InputKey(inv.Job, c.Index))
+	s.ReadNanos = int64(time.Since(t0))
+	s.BytesRead = int64(len(in))
+	if err != nil {
+		s.Error = &Error{Kind: KindDecode, Message: fmt.Sprintf("read input of call %d: %v", c.Index, err)}
+		return
+	}
+	s.ComputeStart = now()
+	out, err := invoke(ctx, h, in, inv.Timeout, env)
+	s.ComputeEnd = now()
+	if err != nil {
+		s.Error = classify(err)
+		if inv.Timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
+			s.Error.Kind = KindTimeout
+			s.Error.Message = fmt.Sprintf("call %d timed out after %v: %s", c.Index, inv.Timeout, s.Error.Message)
+		}
+		s.Finished = s.ComputeEnd
+		return
+	}
+	if inv.MaxOutput > 0 && int64(len(out)) > inv.MaxOutput {
+		s.Error = &Error{Kind: KindTooLarge, Message: fmt.Sprintf("output of call %d is %d bytes, over the cap of %d bytes", c.Index, len(out), inv.MaxOutput)}
+		s.Finished = s.ComputeEnd
+		return
+	}
+	key := OutputKey(inv.Job, c.Index, c.Attempt)
+	t1 := time.Now()
+	if err := blob.PutBytes(ctx, st, key, out, blob.PutOptions{}); err != nil {
+		s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("write output of call %d: %v", c.Index, err)}
+		s.Finished = now()
+		return
+	}
+	s.WriteNanos = int64(time.Since(t1))
+	s.BytesWritten = int64(len(out))
+	s.Finished = now()
+	s.OK = true
+	s.Output = key
+}
+
+func classify(err error) *Error {
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		return &Error{Kind: KindPanic, Message: pe.Error(), Stack: pe.Stack}
+	}
+	var ke *ClassifiedError
+	if errors.As(err, &ke) {
+		return &Error{Kind: ke.Kind, Message: err.Error()}
+	}
+	return &Error{Kind: KindError, Message: err.Error()}
+}
+
+// errStuck marks a function that ignored its cancelled context.
+var errStuck = errors.New("function did not return after its context was cancelled")
+
+// invoke runs h with a timeout, turning a panic into a *PanicError. A
+// function that ignores its timeout is abandoned after StuckGrace and the
+// env is marked stuck.
+func invoke(ctx context.Context, h Handler, in []byte, timeout time.Duration, env *Env) ([]byte, error) {
+	if timeout <= 0 {
+		return callSafely(ctx, h, in)
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := callSafely(cctx, h, in)
+		done <- result{out, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err == nil && cctx.Err() != nil && ctx.Err() == nil {
+			// Finished, but past its deadline: still a timeout.
+			return nil, fmt.Errorf("finished after the deadline: %w", context.DeadlineExceeded)
+		}
+		return r.out, r.err
+	case <-cctx.Done():
+	}
+	select {
+	case r := <-done:
+		if r.err == nil {
+			r.err = fmt.Errorf("finished after the deadline: %w", context.DeadlineExceeded)
+		}
+		return nil, r.err
+	case <-time.After(StuckGrace):
+		env.stuck.Store(true)
+		return nil, fmt.Errorf("%w: %w", errStuck, context.DeadlineExceeded)
+	}
+}
+
+// callSafely runs h, recovering a panic into a *PanicError with the stack.
+func callSafely(ctx context.Context, h Handler, in []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: string(debug.Stack())}
+		}
+	}()
+	return h(ctx, in)
+}
+
+func writeStatus(ctx context.Context, st blob.Store, job string, s *Status) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	// Write even if the invocation's context ended meanwhile: the result is
+	// complete and should not be lost.
+	err = blob.PutBytes(context.WithoutCancel(ctx), st, StatusKey(job, s.Call), b, blob.PutOptions{IfNotExist: true})
+	switch {
+	case err == nil:
+		s.Won = true
+	case errors.Is(err, blob.ErrExists):
+		// Another attempt won; this attempt's output is not referenced.
+		if s.Output != "" {
+			st.Delete(context.WithoutCancel(ctx), s.Output)
+		}
+	default:
+		return err
+	}
+	return nil
+}
+
+// ReadStatus reads a call's stored status; ok is false when there is none.
+func ReadStatus(ctx context.Context, st blob.Store, job string, call int) (s Status, ok bool, err error) {
+	b, err := blob.ReadAll(ctx, st, StatusKey(job, call))
+	if errors.Is(err, blob.ErrNotFound) {
+		return s, false, nil
+	}
+	if err != nil {
+		return s, false, err
+	}
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&s); err != nil {
+		return s, false, fmt.Errorf("worker: status of call %d of job %s: %w", call, job, err)
+	}
+	return s, true, nil
+}
