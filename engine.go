@@ -289,7 +289,9 @@ func (r *run) retry(c int, s *worker.Status, cause error) {
 		r.mu.Unlock()
 		return
 	}
-	cs.failures++
+	if !errors.Is(cause, worker.ErrInterrupted) {
+		cs.failures++
+	}
 	if cs.failures <= r.cfg.retries {
 		r.retried++
 		r.pending = slices.Insert(r.pending, 0, chunk{calls: []int{c}})

@@ -51,8 +51,9 @@ type Options struct {
 	// BlobStore is an already opened store; the executor does not close it.
 	// Workers reach it through BlobStore.URL().
 	BlobStore blob.Store
-	// Parallelism caps the invocations in flight across all jobs of the
-	// executor; 0 means the backend's parallelism.
+	// Parallelism is the number of local worker processes; 0 means
+	// runtime.NumCPU(). With a Backend given, a positive value caps the
+	// invocations in flight across all jobs of the executor instead.
 	Parallelism int
 	// Timeout bounds each call; 0 means no limit. A call past its timeout is
 	// stopped (its worker process killed if the function ignores its context)
@@ -155,10 +156,12 @@ func NewExecutor(ctx context.Context, opts Options) (*Executor, error) {
 		}
 		ex.backend, ex.ownBackend = b, true
 	}
-	if ex.opts.Parallelism <= 0 {
-		ex.opts.Parallelism = ex.backend.Parallelism()
+	slots := ex.backend.Slots()
+	if opts.Backend != nil && opts.Parallelism > 0 {
+		slots = min(slots, opts.Parallelism)
 	}
-	ex.sem = semaphore.NewWeighted(int64(ex.opts.Parallelism))
+	ex.opts.Parallelism = ex.backend.Parallelism()
+	ex.sem = semaphore.NewWeighted(int64(slots))
 	ex.codeHash = sync.OnceValue(executableHash)
 	return ex, nil
 }
@@ -186,7 +189,7 @@ func (e *Executor) Store() blob.Store { return e.store }
 // Backend returns the executor's backend.
 func (e *Executor) Backend() worker.Backend { return e.backend }
 
-// Parallelism returns the number of invocations the executor runs at once.
+// Parallelism returns the number of calls the executor's backend computes at once.
 func (e *Executor) Parallelism() int { return e.opts.Parallelism }
 
 // Close stops the workers of a backend the executor created and closes a

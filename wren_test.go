@@ -441,15 +441,35 @@ func TestCancelKillsWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p0 := waitPID(t, filepath.Join(dir, "marker-0"))
-	p1 := waitPID(t, filepath.Join(dir, "marker-1"))
+	// Two calls run (one per worker process); the third waits.
+	var pids []int
+	var pending string
+	for range 3000 {
+		pids, pending = nil, ""
+		for i := range 3 {
+			m := filepath.Join(dir, "marker-"+strconv.Itoa(i))
+			if b, err := os.ReadFile(m); err == nil && len(b) > 0 {
+				pid, _ := strconv.Atoi(string(b))
+				pids = append(pids, pid)
+			} else {
+				pending = m
+			}
+		}
+		if len(pids) == 2 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(pids) != 2 {
+		t.Fatalf("%d calls started, want 2", len(pids))
+	}
 	cancel()
 	_, err = job.Results(context.Background())
 	var je *wren.JobError
 	if !errors.As(err, &je) || len(je.Failed) != 3 || !errors.Is(err, wren.ErrCancelled) {
 		t.Fatalf("err = %v, want 3 cancelled calls", err)
 	}
-	for _, pid := range []int{p0, p1} {
+	for _, pid := range pids {
 		gone := false
 		for range 500 {
 			if syscall.Kill(pid, 0) != nil {
@@ -464,7 +484,8 @@ func TestCancelKillsWorkers(t *testing.T) {
 			t.Errorf("worker pid %d still alive after cancel", pid)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "marker-2")); err == nil {
+	time.Sleep(100 * time.Millisecond)
+	if _, err := os.Stat(pending); err == nil {
 		t.Error("a call was launched after the cancel")
 	}
 	// Every object in the store is complete: statuses parse, no temp files.

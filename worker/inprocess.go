@@ -37,6 +37,9 @@ func (b *InProcess) Name() string { return "inprocess" }
 // Parallelism implements Backend.
 func (b *InProcess) Parallelism() int { return b.n }
 
+// Slots implements Backend: the same as Parallelism.
+func (b *InProcess) Slots() int { return b.n }
+
 // Invoke implements Backend. When ctx ends first, the goroutine is abandoned
 // with its context cancelled.
 func (b *InProcess) Invoke(ctx context.Context, inv *Invocation) (*Reply, error) {

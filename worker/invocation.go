@@ -123,6 +123,12 @@ type Lookup func(task string) (Handler, bool)
 // answered; the calls it held have no status and will be retried.
 var ErrWorkerDied = errors.New("worker died")
 
+// ErrInterrupted reports an invocation stopped by the backend for a reason
+// of another invocation's (its process was killed because that one was
+// cancelled or timed out). The driver retries its calls without counting a
+// failure.
+var ErrInterrupted = errors.New("worker interrupted")
+
 // Backend runs invocations somewhere: worker processes, goroutines, Lambda.
 // Implementations are safe for concurrent use.
 type Backend interface {
@@ -130,8 +136,11 @@ type Backend interface {
 	// error when it could not (the worker died, the context ended). When ctx
 	// ends, the backend stops the worker it was using.
 	Invoke(ctx context.Context, inv *Invocation) (*Reply, error)
-	// Parallelism is the number of invocations the backend runs at once.
+	// Parallelism is the number of calls the backend computes at once.
 	Parallelism() int
+	// Slots is the number of invocations the backend accepts at once
+	// (Parallelism, or more when workers overlap writes with computing).
+	Slots() int
 	// Name identifies the backend in logs and stats ("local", "inprocess", "lambda").
 	Name() string
 	// Close stops every worker.
@@ -148,7 +157,7 @@ func InputKey(job string, call int) string { return JobPrefix(job) + "in/" + cal
 
 // OutputKey is where one attempt of a call writes its encoded output.
 func OutputKey(job string, call, attempt int) string {
-	return JobPrefix(job) + "out/" + callName(call) + "/" + strconv.Itoa(attempt)
+	return JobPrefix(job) + "out/" + callName(call) + "." + strconv.Itoa(attempt)
 }
 
 // StatusKey is where the winning attempt of a call writes its Status.

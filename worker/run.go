@@ -58,9 +58,19 @@ func (e *Env) store(ctx context.Context, url string) (blob.Store, error) {
 // a call that cannot record its result is left without status, so the
 // driver sees it as lost and retries it.
 func Run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env) (*Reply, error) {
+	var rep *Reply
+	err := run(ctx, inv, lookup, env, func(f func()) { f() }, func(r *Reply) { rep = r })
+	return rep, err
+}
+
+// run is Run with the writes of each call handed to enqueue, which must run
+// them in order, possibly later: the next call computes while the previous
+// one's output and status are written. done receives the reply after the
+// last write.
+func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, enqueue func(func()), done func(*Reply)) error {
 	st, err := env.store(ctx, inv.Store)
 	if err != nil {
-		return nil, fmt.Errorf("worker: job %s: %w", inv.Job, err)
+		return fmt.Errorf("worker: job %s: %w", inv.Job, err)
 	}
 	h, known := lookup(inv.Task)
 	rep := &Reply{Statuses: make([]Status, 0, len(inv.Calls))}
@@ -68,64 +78,76 @@ func Run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env) (*Reply,
 		if ctx.Err() != nil || env.Stuck() {
 			break
 		}
-		s := Status{Call: c.Index, Attempt: c.Attempt, Worker: env.Name, Dispatched: inv.Dispatched, Started: now()}
+		s := &Status{Call: c.Index, Attempt: c.Attempt, Worker: env.Name, Dispatched: inv.Dispatched, Started: now()}
+		var out []byte
 		if !known {
 			s.Error = &Error{Kind: KindUnknownTask, Message: fmt.Sprintf("unknown task %q: not registered in this binary (is the worker running the driver's binary, and does it register the task at package level?)", inv.Task)}
 		} else {
-			runCall(ctx, st, inv, c, h, &s, env)
+			out = compute(ctx, st, inv, c, h, s, env)
 		}
-		if s.Error == nil || c.RecordErrors {
-			if err := writeStatus(ctx, st, inv.Job, &s); err != nil {
-				// Not recorded: the driver will see the call as lost.
-				s.Error = &Error{Kind: KindStore, Message: err.Error()}
-				s.OK = false
-			}
-		}
-		rep.Statuses = append(rep.Statuses, s)
+		enqueue(func() {
+			finish(ctx, st, inv, c, s, out)
+			rep.Statuses = append(rep.Statuses, *s)
+		})
 	}
-	return rep, nil
+	enqueue(func() { done(rep) })
+	return nil
 }
 
 func now() int64 { return time.Now().UnixNano() }
 
-func runCall(ctx context.Context, st blob.Store, inv *Invocation, c Call, h Handler, s *Status, env *Env) {
+// compute reads a call's input and runs the function; it returns the encoded
+// output, or records an error in s.
+func compute(ctx context.Context, st blob.Store, inv *Invocation, c Call, h Handler, s *Status, env *Env) []byte {
 	t0 := time.Now()
 	in, err := blob.ReadAll(ctx, st, InputKey(inv.Job, c.Index))
 	s.ReadNanos = int64(time.Since(t0))
 	s.BytesRead = int64(len(in))
 	if err != nil {
 		s.Error = &Error{Kind: KindDecode, Message: fmt.Sprintf("read input of call %d: %v", c.Index, err)}
-		return
+		return nil
 	}
 	s.ComputeStart = now()
 	out, err := invoke(ctx, h, in, inv.Timeout, env)
 	s.ComputeEnd = now()
+	s.Finished = s.ComputeEnd
 	if err != nil {
 		s.Error = classify(err)
 		if inv.Timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
 			s.Error.Kind = KindTimeout
 			s.Error.Message = fmt.Sprintf("call %d timed out after %v: %s", c.Index, inv.Timeout, s.Error.Message)
 		}
-		s.Finished = s.ComputeEnd
-		return
+		return nil
 	}
 	if inv.MaxOutput > 0 && int64(len(out)) > inv.MaxOutput {
 		s.Error = &Error{Kind: KindTooLarge, Message: fmt.Sprintf("output of call %d is %d bytes, over the cap of %d bytes", c.Index, len(out), inv.MaxOutput)}
-		s.Finished = s.ComputeEnd
-		return
+		return nil
 	}
-	key := OutputKey(inv.Job, c.Index, c.Attempt)
-	t1 := time.Now()
-	if err := blob.PutBytes(ctx, st, key, out, blob.PutOptions{}); err != nil {
-		s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("write output of call %d: %v", c.Index, err)}
+	return out
+}
+
+// finish writes a computed call's output, then its status.
+func finish(ctx context.Context, st blob.Store, inv *Invocation, c Call, s *Status, out []byte) {
+	if s.Error == nil {
+		key := OutputKey(inv.Job, c.Index, c.Attempt)
+		t1 := time.Now()
+		if err := blob.PutBytes(ctx, st, key, out, blob.PutOptions{}); err != nil {
+			s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("write output of call %d: %v", c.Index, err)}
+			return // no status: the driver retries the call
+		}
+		s.WriteNanos = int64(time.Since(t1))
+		s.BytesWritten = int64(len(out))
 		s.Finished = now()
-		return
+		s.OK = true
+		s.Output = key
 	}
-	s.WriteNanos = int64(time.Since(t1))
-	s.BytesWritten = int64(len(out))
-	s.Finished = now()
-	s.OK = true
-	s.Output = key
+	if s.Error == nil || c.RecordErrors {
+		if err := writeStatus(ctx, st, inv.Job, s); err != nil {
+			// Not recorded: the driver will see the call as lost.
+			s.Error = &Error{Kind: KindStore, Message: err.Error()}
+			s.OK = false
+		}
+	}
 }
 
 func classify(err error) *Error {

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/blob"
+)
+
+// Spin is the bench task: a CPU-busy loop of the given length (not a sleep).
+var Spin = wren.Register("bench.spin", func(ctx context.Context, d time.Duration) (uint64, error) {
+	return spin(d), nil
+})
+
+// spin burns CPU for d and returns a value that depends on the work done.
+func spin(d time.Duration) uint64 {
+	end := time.Now().Add(d)
+	x := uint64(88172645463325252)
+	for {
+		for range 4096 {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+		}
+		if !time.Now().Before(end) {
+			return x
+		}
+	}
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	return enc.Encode(v)
+}
+
+func round(x float64, digits int) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'g', digits, 64), 64)
+	return v
+}
+
+func benchMap(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench map", flag.ContinueOnError)
+	tasks := fs.Int("tasks", 1000, "number of tasks")
+	taskMS := fs.Float64("task-ms", 20, "CPU-busy milliseconds per task")
+	par := fs.Int("parallel", runtime.NumCPU(), "worker processes (and pool goroutines)")
+	chunk := fs.Int("chunk", 1, "calls per invocation")
+	store := fs.String("store", "", "store URL or directory (default: a temporary directory)")
+	statsPath := fs.String("stats", "", "write the job's per-call stats as JSON to this file")
+	timeline := fs.String("timeline", "", "plot the job's timeline to this file (.png, .svg, .pdf)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *store == "" {
+		dir, err := os.MkdirTemp("", "wren-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		*store = dir
+	}
+	d := time.Duration(*taskMS * float64(time.Millisecond))
+	in := make([]time.Duration, *tasks)
+	for i := range in {
+		in[i] = d
+	}
+	ex, err := wren.NewExecutor(ctx, wren.Options{Store: *store, Parallelism: *par, ChunkSize: *chunk, Progress: wren.ProgressOff})
+	if err != nil {
+		return err
+	}
+	defer ex.Close()
+
+	// Start the worker processes first: a one-time cost, reported apart.
+	t0 := time.Now()
+	warm, err := Spin.Map(ctx, ex, make([]time.Duration, *par))
+	if err != nil {
+		return err
+	}
+	if _, err := warm.Results(ctx); err != nil {
+		return err
+	}
+	startup := time.Since(t0)
+
+	// The limit: a plain errgroup pool with the same parallelism.
+	t1 := time.Now()
+	g, _ := errgroup.WithContext(ctx)
+	g.SetLimit(*par)
+	for i := range in {
+		g.Go(func() error { spin(in[i]); return nil })
+	}
+	g.Wait()
+	pool := time.Since(t1)
+
+	t2 := time.Now()
+	job, err := Spin.Map(ctx, ex, in)
+	if err != nil {
+		return err
+	}
+	if _, err := job.Results(ctx); err != nil {
+		return err
+	}
+	wall := time.Since(t2)
+	st := job.Stats()
+	if *statsPath != "" {
+		b, err := json.MarshalIndent(st, "", " ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*statsPath, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if *timeline != "" {
+		if err := job.PlotTimeline(*timeline); err != nil {
+			return err
+		}
+	}
+	out := map[string]any{
+		"tasks":                *tasks,
+		"task_ms":              *taskMS,
+		"parallelism":          *par,
+		"chunk":                *chunk,
+		"wren_s":               round(wall.Seconds(), 4),
+		"pool_s":               round(pool.Seconds(), 4),
+		"efficiency":           round(pool.Seconds()/wall.Seconds(), 4),
+		"overhead_ms_per_task": round((wall-pool).Seconds()*float64(*par)/float64(*tasks)*1000, 4),
+		"worker_startup_s":     round(startup.Seconds(), 4),
+		"median_start_ms":      ms(st.Median(func(c wren.CallStats) time.Duration { return c.Start })),
+		"median_setup_ms":      ms(st.Median(func(c wren.CallStats) time.Duration { return c.Setup })),
+		"median_compute_ms":    ms(st.Median(func(c wren.CallStats) time.Duration { return c.Compute })),
+		"median_output_ms":     ms(st.Median(func(c wren.CallStats) time.Duration { return c.Output })),
+		"store":                ex.Store().URL(),
+	}
+	return printJSON(out)
+}
+
+func ms(d time.Duration) float64 { return round(float64(d)/1e6, 4) }
+
+// parseSize reads sizes such as 64MiB, 10MB, 4096.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suf  string
+		mult int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suf) {
+			n, err := strconv.ParseFloat(strings.TrimSuffix(s, u.suf), 64)
+			return int64(n * float64(u.mult)), err
+		}
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+func benchStore(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench store", flag.ContinueOnError)
+	store := fs.String("store", "", "store URL or directory (default $WREN_STORE, else ./.wren)")
+	sizeS := fs.String("size", "64MiB", "object size")
+	reps := fs.Int("reps", 5, "repetitions (the median is reported)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *store == "" {
+		*store = defaultStore()
+	}
+	size, err := parseSize(*sizeS)
+	if err != nil || size <= 0 {
+		return fmt.Errorf("bad -size %q", *sizeS)
+	}
+	st, err := wren.OpenStore(ctx, *store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	data := make([]byte, size)
+	rand.Read(data)
+	key := fmt.Sprintf("bench/store-%d", time.Now().UnixNano())
+	defer st.Delete(context.WithoutCancel(ctx), key)
+
+	// Raw file I/O of the same bytes, in the store's directory when it is
+	// one (same filesystem), else the system's temporary directory.
+	rawDir := os.TempDir()
+	if strings.HasPrefix(st.URL(), "file://") {
+		rawDir = strings.TrimPrefix(st.URL(), "file://")
+	}
+	rawPath := filepath.Join(rawDir, fmt.Sprintf(".bench-raw-%d", time.Now().UnixNano()))
+	defer os.Remove(rawPath)
+
+	var put, get, rawW, rawWS, rawR []float64
+	mbs := func(d time.Duration) float64 { return float64(size) / 1e6 / d.Seconds() }
+	for range *reps {
+		t := time.Now()
+		if err := st.Put(ctx, key, bytes.NewReader(data), blob.PutOptions{Size: size}); err != nil {
+			return err
+		}
+		put = append(put, mbs(time.Since(t)))
+		t = time.Now()
+		r, err := st.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(io.Discard, r)
+		r.Close()
+		if err != nil || n != size {
+			return fmt.Errorf("get: %d bytes, %v", n, err)
+		}
+		get = append(get, mbs(time.Since(t)))
+
+		t = time.Now()
+		if err := os.WriteFile(rawPath, data, 0o644); err != nil {
+			return err
+		}
+		rawW = append(rawW, mbs(time.Since(t)))
+		t = time.Now()
+		if err := writeSync(rawPath, data); err != nil {
+			return err
+		}
+		rawWS = append(rawWS, mbs(time.Since(t)))
+		t = time.Now()
+		b, err := os.ReadFile(rawPath)
+		if err != nil || int64(len(b)) != size {
+			return fmt.Errorf("raw read: %v", err)
+		}
+		rawR = append(rawR, mbs(time.Since(t)))
+	}
+	med := func(v []float64) float64 { slices.Sort(v); return round(v[len(v)/2], 4) }
+	out := map[string]any{
+		"store":               st.URL(),
+		"size_bytes":          size,
+		"reps":                *reps,
+		"put_mb_s":            med(put),
+		"get_mb_s":            med(get),
+		"raw_write_mb_s":      med(rawW),
+		"raw_write_sync_mb_s": med(rawWS),
+		"raw_read_mb_s":       med(rawR),
+	}
+	out["put_vs_raw"] = round(out["put_mb_s"].(float64)/out["raw_write_mb_s"].(float64), 3)
+	out["put_vs_raw_sync"] = round(out["put_mb_s"].(float64)/out["raw_write_sync_mb_s"].(float64), 3)
+	out["get_vs_raw"] = round(out["get_mb_s"].(float64)/out["raw_read_mb_s"].(float64), 3)
+	return printJSON(out)
+}
+
+// writeSync is os.WriteFile plus fsync: the durability fileblob gives.
+func writeSync(path string, data []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

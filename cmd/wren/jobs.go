@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/worker"
+)
+
+func openFlagStore(ctx context.Context, name string, args []string, extra func(*flag.FlagSet)) (blob.Store, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	store := fs.String("store", defaultStore(), "store URL or directory")
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	st, err := wren.OpenStore(ctx, *store)
+	return st, fs, err
+}
+
+// jobIDs lists the jobs in a store from their manifests.
+func jobIDs(ctx context.Context, st blob.Store) ([]string, error) {
+	var ids []string
+	for a, err := range st.List(ctx, "jobs/") {
+		if err != nil {
+			return nil, err
+		}
+		if rest, ok := strings.CutSuffix(strings.TrimPrefix(a.Key, "jobs/"), "/manifest.json"); ok && !strings.Contains(rest, "/") {
+			ids = append(ids, rest)
+		}
+	}
+	return ids, nil
+}
+
+func readManifest(ctx context.Context, st blob.Store, id string) (wren.Manifest, error) {
+	var m wren.Manifest
+	b, err := blob.ReadAll(ctx, st, wren.ManifestKey(id))
+	if err != nil {
+		return m, err
+	}
+	return m, json.Unmarshal(b, &m)
+}
+
+func jobsList(ctx context.Context, args []string) error {
+	st, _, err := openFlagStore(ctx, "jobs ls", args, nil)
+	if err != nil {
+		return err
+	}
+	ids, err := jobIDs(ctx, st)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tTASK\tCALLS\tDONE\tCREATED")
+	for _, id := range ids {
+		m, err := readManifest(ctx, st, id)
+		if err != nil {
+			return err
+		}
+		done, err := blob.Keys(ctx, st, worker.JobPrefix(id)+"status/")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", id, m.Task, m.Calls, len(done), m.Created.Format("2006-01-02 15:04:05"))
+	}
+	return tw.Flush()
+}
+
+func jobsShow(ctx context.Context, args []string) error {
+	st, fs, err := openFlagStore(ctx, "jobs show", args, nil)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errUsage
+	}
+	id := fs.Arg(0)
+	m, err := readManifest(ctx, st, id)
+	if err != nil {
+		return fmt.Errorf("job %s: %w", id, err)
+	}
+	fmt.Printf("job %s: task %s, %d calls, codec %s, backend %s, created %s\n", m.Job, m.Task, m.Calls, m.Codec, m.Backend, m.Created.Format("2006-01-02 15:04:05"))
+	counts := map[string]int{}
+	for i := range m.Calls {
+		s, ok, err := worker.ReadStatus(ctx, st, id, i)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			counts["pending"]++
+		case s.OK:
+			counts["ok"]++
+		default:
+			counts[string(s.Error.Kind)]++
+			fmt.Printf("call %d: %s: %s (attempt %d on %s)\n", i, s.Error.Kind, s.Error.Message, s.Attempt, s.Worker)
+		}
+	}
+	fmt.Println("status counts:", counts)
+	return nil
+}
+
+func jobsClean(ctx context.Context, args []string) error {
+	var all bool
+	st, fs, err := openFlagStore(ctx, "jobs clean", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&all, "all", false, "delete every job")
+	})
+	if err != nil {
+		return err
+	}
+	ids := fs.Args()
+	if all {
+		if ids, err = jobIDs(ctx, st); err != nil {
+			return err
+		}
+	}
+	if len(ids) == 0 {
+		return errUsage
+	}
+	for _, id := range ids {
+		if err := blob.ValidateKey(worker.JobPrefix(id) + "x"); err != nil || strings.Contains(id, "/") {
+			return fmt.Errorf("bad job ID %q", id)
+		}
+		n, err := blob.DeletePrefix(ctx, st, worker.JobPrefix(id))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("deleted job %s (%d objects)\n", id, n)
+	}
+	return nil
+}

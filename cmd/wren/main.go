@@ -1,0 +1,78 @@
+// Command wren runs benchmarks and inspects and cleans jobs in a store.
+//
+//	wren bench map   [-tasks N] [-task-ms MS] [-parallel P] [-chunk C] [-store URL]
+//	wren bench store [-store URL] [-size 64MiB] [-reps R]
+//	wren jobs ls     [-store URL]
+//	wren jobs show   [-store URL] JOB
+//	wren jobs clean  [-store URL] [-all] [JOB...]
+//
+// Benchmarks print one JSON object on stdout. The store defaults to
+// $WREN_STORE, else ./.wren.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/wrenml/wren"
+)
+
+func main() {
+	wren.Init() // this binary is also the worker of its benchmarks
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "wren:", err)
+		os.Exit(1)
+	}
+}
+
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("WREN_LOG"))); err != nil {
+		return slog.LevelWarn
+	}
+	return l
+}
+
+const usage = `usage:
+  wren bench map   [-tasks N] [-task-ms MS] [-parallel P] [-chunk C] [-store URL]
+  wren bench store [-store URL] [-size 64MiB] [-reps R]
+  wren jobs ls     [-store URL]
+  wren jobs show   [-store URL] JOB
+  wren jobs clean  [-store URL] [-all] [JOB...]
+environment: WREN_STORE (default store), WREN_LOG (debug, info, warn, error)`
+
+var errUsage = errors.New(usage)
+
+func run(ctx context.Context, args []string) error {
+	if len(args) < 2 {
+		return errUsage
+	}
+	switch args[0] + " " + args[1] {
+	case "bench map":
+		return benchMap(ctx, args[2:])
+	case "bench store":
+		return benchStore(ctx, args[2:])
+	case "jobs ls":
+		return jobsList(ctx, args[2:])
+	case "jobs show":
+		return jobsShow(ctx, args[2:])
+	case "jobs clean":
+		return jobsClean(ctx, args[2:])
+	}
+	return fmt.Errorf("unknown command %q\n%s", strings.Join(args[:2], " "), usage)
+}
+
+func defaultStore() string {
+	if s := os.Getenv("WREN_STORE"); s != "" {
+		return s
+	}
+	return wren.DefaultStore
+}
