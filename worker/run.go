@@ -18,7 +18,7 @@ import (
 // The zero value is ready to use; it is safe for concurrent use.
 type Env struct {
 	// Name identifies the worker in statuses ("local-3", a Lambda request ID).
-	Name string
+	Name   string
 	mu     sync.Mutex
 	stuck  atomic.Bool
 	stores map[string]blob.Store

@@ -144,7 +144,6 @@ func isDirErr(p string) bool {
 	return err == nil && fi.IsDir()
 }
 
-
 // ctxReader stops a copy when the context is cancelled.
 type ctxReader struct {
 	ctx context.Context
