@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/worker"
@@ -50,6 +53,7 @@ type run struct {
 	changed    chan struct{} // closed and replaced whenever a call completes
 	finished   chan struct{} // closed when every call is done
 	turnaround []time.Duration
+	written    []bool // per call: input in the store
 	attempts   int
 	retried    int
 	spec       int
@@ -91,6 +95,7 @@ func newRun(ctx context.Context, ex *Executor, id, task string, n int, cfg mapCo
 		ctx: rctx, cancel: cancel, submitted: time.Now(),
 		log:       ex.opts.Logger.With("job", id, "task", task),
 		calls:     make([]callState, n),
+		written:   make([]bool, n),
 		wake:      make(chan struct{}, 1),
 		running:   map[*flight]struct{}{},
 		remaining: n,
@@ -168,6 +173,11 @@ func (r *run) pop() (*worker.Invocation, *flight) {
 	defer r.mu.Unlock()
 	for len(r.pending) > 0 {
 		ch := r.pending[0]
+		for _, c := range ch.calls {
+			if !r.written[c] && !r.calls[c].done {
+				return nil, nil // wait for the input writer's signal
+			}
+		}
 		r.pending = r.pending[1:]
 		inv := &worker.Invocation{
 			Store: r.store.URL(), Job: r.id, Task: r.task,
@@ -446,6 +456,34 @@ func (r *run) speculate() {
 			r.signal()
 		}
 	}
+}
+
+// writeInputs writes the encoded inputs, in order, several at a time, and
+// wakes the dispatcher as they land. A call whose input cannot be written
+// fails with KindStore.
+func (r *run) writeInputs(enc [][]byte) {
+	g, ctx := errgroup.WithContext(r.ctx)
+	g.SetLimit(4 * runtime.GOMAXPROCS(0))
+	for i, b := range enc {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			err := blob.PutBytes(ctx, r.store, worker.InputKey(r.id, i), b, blob.PutOptions{})
+			if err != nil {
+				if r.ctx.Err() == nil {
+					r.finish(i, nil, &CallError{Kind: worker.KindStore, Message: fmt.Sprintf("write input %d: %v", i, err), Err: err})
+				}
+				return nil
+			}
+			r.mu.Lock()
+			r.written[i] = true
+			r.mu.Unlock()
+			r.signal()
+			return nil
+		})
+	}
+	g.Wait()
 }
 
 // writeDriverStatus records a driver-side verdict, unless a worker's status is there.

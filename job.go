@@ -150,19 +150,6 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	if err := blob.PutBytes(ctx, st, worker.JobPrefix(id)+"code", []byte(m.Code), blob.PutOptions{}); err != nil {
 		return nil, fmt.Errorf("wren: job %s: %w", id, err)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4 * runtime.GOMAXPROCS(0))
-	for i, b := range enc {
-		g.Go(func() error {
-			if err := blob.PutBytes(gctx, st, worker.InputKey(id, i), b, blob.PutOptions{}); err != nil {
-				return fmt.Errorf("wren: job %s: write input %d: %w", id, i, err)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
 	r := newRun(ctx, ex, id, t.name, len(inputs), cfg)
 	if err := ex.track(r); err != nil {
 		r.abort(err)
@@ -175,6 +162,9 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	}
 	r.log.Debug("job submitted", "calls", len(inputs), "chunk", cfg.chunkSize)
 	r.start()
+	// Inputs are written in the background, in order; a chunk is dispatched
+	// as soon as its inputs are in the store.
+	go r.writeInputs(enc)
 	return j, nil
 }
 

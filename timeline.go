@@ -55,7 +55,7 @@ func plotTimeline(s JobStats, path string) error {
 	if len(workers) <= 40 {
 		ticks := make([]plot.Tick, len(workers))
 		for i, w := range workers {
-			ticks[i] = plot.Tick{Value: float64(i) + 0.5, Label: w}
+			ticks[i] = plot.Tick{Value: float64(i) + 0.6, Label: w}
 		}
 		p.Y.Tick.Marker = plot.ConstantTicks(ticks)
 	}
@@ -77,7 +77,8 @@ func (t *timelinePlotter) DataRange() (xmin, xmax, ymin, ymax float64) {
 	for _, c := range t.calls {
 		xmax = max(xmax, c.Finished.Sub(t.t0).Seconds())
 	}
-	return 0, xmax * 1.02, 0, float64(len(t.lane))
+	// Headroom above the lanes for the legend.
+	return 0, xmax * 1.02, 0, float64(len(t.lane)) + 0.25 + 0.15*float64(len(phaseColors))
 }
 
 func (t *timelinePlotter) Plot(c draw.Canvas, p *plot.Plot) {
@@ -90,7 +91,12 @@ func (t *timelinePlotter) Plot(c draw.Canvas, p *plot.Plot) {
 			if x1 <= x0 {
 				continue
 			}
-			lo, hi := ty(y+0.15), ty(y+0.85)
+			// Writes overlap the next call's compute (the worker writes in
+			// the background), so they get their own strip below.
+			lo, hi := ty(y+0.35), ty(y+0.9)
+			if k == 3 {
+				lo, hi = ty(y+0.1), ty(y+0.3)
+			}
 			l, r := tx(x0), tx(x1)
 			if r-l < 0.3 {
 				r = l + 0.3 // keep very short phases visible

@@ -1,0 +1,105 @@
+// Command montecarlo-pi estimates pi with a wren map: each call throws
+// darts at the unit square with its own seeded generator and counts the hits
+// inside the quarter circle; the driver adds the counts.
+//
+//	go run ./examples/montecarlo-pi [-tasks 1000] [-darts 1000000] [-store DIR|URL] [-timeline FILE]
+//
+// It prints the estimate, the path of the timeline plot and the job's stats.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/wrenml/wren"
+)
+
+// Darts is the input of one call.
+type Darts struct {
+	Seed uint64
+	N    int
+}
+
+// Throw counts the darts of one call that land inside the quarter circle.
+var Throw = wren.Register("montecarlo.throw", func(ctx context.Context, d Darts) (int, error) {
+	rng := rand.New(rand.NewPCG(d.Seed, d.Seed^0x9e3779b97f4a7c15))
+	hits := 0
+	for i := 0; i < d.N; i++ {
+		if i%(1<<16) == 0 && ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		x, y := rng.Float64(), rng.Float64()
+		if x*x+y*y <= 1 {
+			hits++
+		}
+	}
+	return hits, nil
+})
+
+func main() {
+	wren.Init()
+	tasks := flag.Int("tasks", 1000, "number of calls")
+	darts := flag.Int("darts", 1_000_000, "darts per call")
+	store := flag.String("store", envOr("WREN_STORE", wren.DefaultStore), "blob store: a directory or a URL (file://, s3://)")
+	timeline := flag.String("timeline", "timeline-pi.png", "where to plot the job's timeline")
+	parallel := flag.Int("parallel", 0, "worker processes (0: one per CPU)")
+	flag.Parse()
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *tasks, *darts, *store, *timeline, *parallel); err != nil {
+		fmt.Fprintln(os.Stderr, "montecarlo-pi:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(ctx context.Context, tasks, darts int, store, timeline string, parallel int) error {
+	ex, err := wren.NewExecutor(ctx, wren.Options{Store: store, Parallelism: parallel})
+	if err != nil {
+		return err
+	}
+	defer ex.Close()
+	in := make([]Darts, tasks)
+	for i := range in {
+		in[i] = Darts{Seed: uint64(i) + 1, N: darts}
+	}
+	start := time.Now()
+	job, err := Throw.Map(ctx, ex, in)
+	if err != nil {
+		return err
+	}
+	hits, err := job.Results(ctx)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, h := range hits {
+		total += h
+	}
+	n := float64(tasks) * float64(darts)
+	pi := 4 * float64(total) / n
+	// The standard error of the estimate: 4 sqrt(p(1-p)/n), p = pi/4.
+	se := 4 * math.Sqrt(pi/4*(1-pi/4)/n)
+	fmt.Printf("pi ~ %.6f (+/- %.6f; error %.2g) from %d darts in %d calls, %v\n", pi, se, math.Abs(pi-math.Pi), int64(n), tasks, time.Since(start).Round(time.Millisecond))
+	if err := job.PlotTimeline(timeline); err != nil {
+		return err
+	}
+	fmt.Println("timeline:", timeline)
+	fmt.Println(job.Stats())
+	return job.Clean(ctx)
+}
