@@ -28,7 +28,8 @@ var (
 
 	Panic = wren.Register("test.panic", func(ctx context.Context, x int) (int, error) {
 		var m map[string]int
-		m["boom"] = x // nil map write: a real runtime panic
+		//lint:ignore SA5000 a deliberate runtime panic
+		m["boom"] = x
 		return 0, nil
 	})
 

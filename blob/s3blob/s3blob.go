@@ -285,12 +285,13 @@ func (s *Store) multipart(ctx context.Context, key string, r io.Reader, opts blo
 	g.SetLimit(s.opts.Concurrency)
 	var mu sync.Mutex
 	var parts []types.CompletedPart
-	pool := sync.Pool{New: func() any { return make([]byte, s.opts.PartSize) }}
+	pool := sync.Pool{New: func() any { b := make([]byte, s.opts.PartSize); return &b }}
 	for n := int32(1); ; n++ {
-		buf := pool.Get().([]byte)
+		bp := pool.Get().(*[]byte)
+		buf := *bp
 		m, rerr := io.ReadFull(r, buf)
 		if m == 0 {
-			pool.Put(buf)
+			pool.Put(bp)
 			if rerr == io.EOF {
 				break
 			}
@@ -300,12 +301,12 @@ func (s *Store) multipart(ctx context.Context, key string, r io.Reader, opts blo
 			return fmt.Errorf("s3blob: put %q: read body: %w", key, rerr)
 		}
 		if gctx.Err() != nil {
-			pool.Put(buf)
+			pool.Put(bp)
 			break
 		}
 		part := buf[:m]
 		g.Go(func() error {
-			defer pool.Put(buf)
+			defer pool.Put(bp)
 			out, err := s.c.UploadPart(gctx, &s3.UploadPartInput{
 				Bucket: aws.String(s.opts.Bucket), Key: aws.String(full), UploadId: up.UploadId,
 				PartNumber: aws.Int32(n), Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(m)),

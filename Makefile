@@ -1,0 +1,53 @@
+# wren: make demo | make test | make bench | make lint | make check
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+export CGO_ENABLED ?= 1
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+DEMO_STORE ?= $(CURDIR)/.wren
+
+.PHONY: all demo test test-short bench lint check deps tools clean
+
+all: test
+
+## deps: download the Go modules and check the tools the tests start
+deps:
+	@command -v $(GO) >/dev/null || { echo "Go is not installed (see README: Requirements)"; exit 1; }
+	$(GO) mod download
+	@command -v redis-server >/dev/null || { echo "redis-server missing: sudo apt-get install -y redis-server"; exit 1; }
+
+## demo: the main job end to end on local defaults (worker processes, ./.wren)
+demo: deps
+	$(GO) build -o bin/montecarlo-pi ./examples/montecarlo-pi
+	./bin/montecarlo-pi -tasks 1000 -darts 1000000 -store $(DEMO_STORE) -timeline $(CURDIR)/timeline-pi.png
+
+## test: vet, then every test with the race detector
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-short: every test, no race detector
+test-short:
+	$(GO) test -count=1 ./...
+
+## bench: the paper's microbenchmarks as JSON, then the testing.B benchmarks
+bench: deps
+	$(GO) build -o bin/wren ./cmd/wren
+	./bin/wren bench map -tasks 1000 -task-ms 20
+	./bin/wren bench store -store $(DEMO_STORE) -size 64MiB
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+tools:
+	@command -v staticcheck >/dev/null || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+## lint: gofmt, go vet, staticcheck
+lint: tools
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+
+## check: lint and test
+check: lint test
+
+clean:
+	rm -rf bin .wren timeline-*.png

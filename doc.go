@@ -1,0 +1,46 @@
+// Package wren puts a "cloud button" on Go code: it runs a registered
+// function over many inputs on stateless workers, with a blob store as the
+// only state they share, following the PyWren paper ("Occupy the Cloud:
+// Distributed Computing for the 99%").
+//
+// Go cannot ship a closure, so code travels as the binary itself. A function
+// becomes a task by registration at package level, under a stable name, and
+// main calls Init first: in a process started as a worker, Init serves calls
+// and exits; otherwise it returns and the program runs as the driver.
+//
+//	var Square = wren.Register("example.square", func(ctx context.Context, x int) (int, error) {
+//		return x * x, nil
+//	})
+//
+//	func main() {
+//		wren.Init()
+//		ex, err := wren.NewExecutor(ctx, wren.Options{}) // local worker processes, ./.wren store
+//		...
+//		job, err := Square.Map(ctx, ex, []int{1, 2, 3})
+//		squares, err := job.Results(ctx) // [1 4 9], in input order
+//	}
+//
+// # Storage layout
+//
+// A job's objects live under jobs/<job>/ in the store: manifest.json, code
+// (the SHA-256 of the binary), in/<call> (encoded inputs), out/<call>.<attempt>
+// (each attempt's output) and status/<call> (written last, with a
+// conditional put, naming the attempt that won). A status's existence
+// signals completion; a duplicate or late attempt can never change it.
+//
+// # Faults
+//
+// A worker process that dies (crash, SIGKILL, OOM) is noticed at once and its
+// calls are retried (Options.Retries); a call that never records a status is
+// reported lost, so waiting never blocks on a dead worker. A function's error
+// or panic is reported as a *CallError with the worker's message and stack,
+// and retried only with Options.RetryErrors. Options.Timeout stops a call
+// (killing its process if it ignores its context). Options.Speculation
+// relaunches stragglers; the first attempt to finish wins.
+//
+// # Backends
+//
+// The default backend runs worker processes re-executed from the driver's
+// binary (package worker), one per CPU. InProcess runs calls on goroutines,
+// for debugging. Tests that map tasks call Init from TestMain.
+package wren
