@@ -109,7 +109,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 		os.Remove(tmp)
 		return fmt.Errorf("fileblob: put %q: %w", key, err)
 	}
-	if _, err := io.Copy(f, ctxReader{ctx, r}); err != nil {
+	if _, err := io.Copy(&writebackWriter{f: f}, ctxReader{ctx, r}); err != nil {
 		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
@@ -142,6 +142,35 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 func isDirErr(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
+}
+
+// writebackChunk is how much a put writes before it starts the writeback of
+// what it wrote: large puts then overlap writing with flushing.
+const writebackChunk = 8 << 20
+
+type writebackWriter struct {
+	f       *os.File
+	off     int64 // bytes written
+	flushed int64 // bytes handed to writeback
+}
+
+func (w *writebackWriter) Write(p []byte) (int, error) {
+	total := 0
+	for len(p) > 0 {
+		n := min(len(p), int(writebackChunk-(w.off-w.flushed)))
+		m, err := w.f.Write(p[:n])
+		total += m
+		w.off += int64(m)
+		if err != nil {
+			return total, err
+		}
+		p = p[n:]
+		if w.off-w.flushed >= writebackChunk {
+			startWriteback(w.f, w.flushed, w.off-w.flushed)
+			w.flushed = w.off
+		}
+	}
+	return total, nil
 }
 
 // ctxReader stops a copy when the context is cancelled.
