@@ -1,0 +1,175 @@
+// Package redisserver starts and stops redis-server processes on free
+// loopback ports, for tests, benchmarks and drivers that have no Redis
+// configured.
+package redisserver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Options configure a server. Zero values take the documented defaults.
+type Options struct {
+	// Binary is the redis-server executable; "" means "redis-server" on PATH.
+	Binary string
+	// Dir holds the server's files; "" means a new temporary directory,
+	// removed by Stop.
+	Dir string
+	// AppendOnly turns on the append-only file with fsync on every write, so
+	// a killed server restarts (Restart) with every acknowledged write.
+	AppendOnly bool
+	// Args are extra arguments ("--requirepass", "secret").
+	Args []string
+}
+
+// Server is a running redis-server.
+type Server struct {
+	// Addr is host:port on 127.0.0.1.
+	Addr string
+	opts Options
+	port int
+	cmd  *exec.Cmd
+	done chan struct{}
+	tmp  bool
+}
+
+// Start launches a redis-server on a free port of 127.0.0.1 and waits until
+// it answers PING.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Binary == "" {
+		opts.Binary = "redis-server"
+	}
+	s := &Server{opts: opts}
+	if s.opts.Dir == "" {
+		d, err := os.MkdirTemp("", "wren-redis-")
+		if err != nil {
+			return nil, err
+		}
+		s.opts.Dir, s.tmp = d, true
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.port = port
+	if err := s.launch(ctx); err != nil {
+		s.cleanup()
+		return nil, err
+	}
+	return s, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("redisserver: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (s *Server) launch(ctx context.Context) error {
+	s.Addr = "127.0.0.1:" + strconv.Itoa(s.port)
+	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--dir", s.opts.Dir,
+		"--logfile", filepath.Join(s.opts.Dir, "redis.log"), "--daemonize", "no", "--protected-mode", "no"}
+	if s.opts.AppendOnly {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	args = append(args, s.opts.Args...)
+	cmd := exec.Command(s.opts.Binary, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("redisserver: start %s: %w (install it: apt-get install redis-server)", s.opts.Binary, err)
+	}
+	s.cmd = cmd
+	s.done = make(chan struct{})
+	go func() { cmd.Wait(); close(s.done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := ping(s.Addr); err == nil {
+			return nil
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("redisserver: redis-server on %s exited at start: %s", s.Addr, s.logTail())
+		case <-ctx.Done():
+			s.Kill()
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	s.Kill()
+	return fmt.Errorf("redisserver: redis-server on %s did not answer within 10s: %s", s.Addr, s.logTail())
+}
+
+// ping sends an inline PING and expects +PONG (or an auth error, which also
+// proves the server is up).
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH") {
+		return nil
+	}
+	if strings.HasPrefix(line, "-LOADING") {
+		return errors.New("loading")
+	}
+	return fmt.Errorf("unexpected reply %q", line)
+}
+
+func (s *Server) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(s.opts.Dir, "redis.log"))
+	if len(b) > 600 {
+		b = b[len(b)-600:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Kill stops the server with SIGKILL, as a crash would, and waits for it.
+func (s *Server) Kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Restart starts the server again on the same port and directory (with
+// AppendOnly, with the data it had acknowledged).
+func (s *Server) Restart(ctx context.Context) error {
+	s.Kill()
+	return s.launch(ctx)
+}
+
+// Stop kills the server and removes a temporary directory.
+func (s *Server) Stop() {
+	s.Kill()
+	s.cleanup()
+}
+
+func (s *Server) cleanup() {
+	if s.tmp {
+		os.RemoveAll(s.opts.Dir)
+	}
+}
