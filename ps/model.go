@@ -41,18 +41,18 @@ func (m *Model) PullInto(ctx context.Context, dst []float32, lo int) error {
 		bl := m.blockLen(b)
 		s, e := max(lo, b*m.bs)-b*m.bs, min(hi, b*m.bs+bl)-b*m.bs // floats within the block
 		whole := s == 0 && e == bl
-		ops = append(ops, op{block: b, key: blockKey(m.name, b), run: func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
+		ops = append(ops, single(b, blockKey(m.name, b), func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
 			if whole {
 				return p.Get(ctx, key)
 			}
 			return p.GetRange(ctx, key, int64(4*s), int64(4*e-1))
-		}})
+		}))
 	}
 	if err := m.s.exec(ctx, "pull "+m.name, ops); err != nil {
 		return err
 	}
 	for _, o := range ops {
-		b := o.block
+		b := o.blocks[0]
 		bl := m.blockLen(b)
 		s, e := max(lo, b*m.bs)-b*m.bs, min(hi, b*m.bs+bl)-b*m.bs
 		raw, err := o.cmd.(*redis.StringCmd).Bytes()
@@ -87,9 +87,9 @@ func (m *Model) PullIndices(ctx context.Context, idx []int) ([]float32, error) {
 			continue
 		}
 		touched[b] = len(ops)
-		ops = append(ops, op{block: b, key: blockKey(m.name, b), run: func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
+		ops = append(ops, single(b, blockKey(m.name, b), func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
 			return p.Get(ctx, key)
-		}})
+		}))
 	}
 	if err := m.s.exec(ctx, "pull "+m.name, ops); err != nil {
 		return nil, err
@@ -97,14 +97,15 @@ func (m *Model) PullIndices(ctx context.Context, idx []int) ([]float32, error) {
 	raws := make([][]byte, len(ops))
 	for k, o := range ops {
 		raw, err := o.cmd.(*redis.StringCmd).Bytes()
+		b := o.blocks[0]
 		if errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("ps: pull %s: block %d: %w", m.name, o.block, ErrNoModel)
+			return nil, fmt.Errorf("ps: pull %s: block %d: %w", m.name, b, ErrNoModel)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("ps: pull %s: block %d: %w", m.name, o.block, err)
+			return nil, fmt.Errorf("ps: pull %s: block %d: %w", m.name, b, err)
 		}
-		if len(raw) != 4*m.blockLen(o.block) {
-			return nil, fmt.Errorf("ps: pull %s: block %d: %w: %d bytes", m.name, o.block, ErrCorrupt, len(raw))
+		if len(raw) != 4*m.blockLen(b) {
+			return nil, fmt.Errorf("ps: pull %s: block %d: %w: %d bytes", m.name, b, ErrCorrupt, len(raw))
 		}
 		raws[k] = raw
 	}
@@ -144,24 +145,21 @@ func (m *Model) Push(ctx context.Context, lo int, deltas []float32, scale float6
 	if len(deltas) == 0 {
 		return nil
 	}
-	sc := fmtScale(scale)
-	ops := make([]op, 0, (hi-lo)/m.bs+3)
+	items := make([]blockArgs, 0, (hi-lo)/m.bs+2)
 	for b := lo / m.bs; b*m.bs < hi; b++ {
 		bl := m.blockLen(b)
 		s, e := max(lo, b*m.bs)-b*m.bs, min(hi, b*m.bs+bl)-b*m.bs
 		payload := encode(deltas[b*m.bs+s-lo : b*m.bs+e-lo])
-		ops = append(ops, op{block: b, key: blockKey(m.name, b), run: func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
-			return denseAdd.EvalSha(ctx, p, []string{key}, s, payload, sc, bl)
-		}})
+		items = append(items, blockArgs{block: b, key: blockKey(m.name, b), args: []any{s, bl, payload}})
 	}
-	ops = append(ops, m.incr())
+	ops := append(m.s.scriptOps(denseAdd, []any{fmtScale(scale)}, items), m.incr())
 	return m.s.exec(ctx, "push "+m.name, ops)
 }
 
 func (m *Model) incr() op {
-	return op{block: -1, key: versionKey(m.name), run: func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
+	return single(-1, versionKey(m.name), func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
 		return p.Incr(ctx, key)
-	}}
+	})
 }
 
 // PushSparse adds scale*deltas[j] to value idx[j] for every j, atomically per
@@ -190,8 +188,7 @@ func (m *Model) PushSparse(ctx context.Context, idx []int, deltas []float32, sca
 		order[j] = j
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return idx[a] - idx[b] })
-	sc := fmtScale(scale)
-	var ops []op
+	var items []blockArgs
 	for k := 0; k < len(order); {
 		b := idx[order[k]] / m.bs
 		var li []uint32
@@ -200,12 +197,9 @@ func (m *Model) PushSparse(ctx context.Context, idx []int, deltas []float32, sca
 			li = append(li, uint32(idx[order[k]]-b*m.bs))
 			ld = append(ld, deltas[order[k]])
 		}
-		pi, pd, bl := encodeU32(li), encode(ld), m.blockLen(b)
-		ops = append(ops, op{block: b, key: blockKey(m.name, b), run: func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
-			return sparseAdd.EvalSha(ctx, p, []string{key}, pi, pd, sc, bl)
-		}})
+		items = append(items, blockArgs{block: b, key: blockKey(m.name, b), args: []any{m.blockLen(b), encodeU32(li), encode(ld)}})
 	}
-	ops = append(ops, m.incr())
+	ops := append(m.s.scriptOps(sparseAdd, []any{fmtScale(scale)}, items), m.incr())
 	return m.s.exec(ctx, "push "+m.name, ops)
 }
 

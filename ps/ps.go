@@ -274,13 +274,13 @@ func (s *Server) create(ctx context.Context, name string, v []float32, version i
 	ops := make([]op, 0, m.blocks())
 	for b := range m.blocks() {
 		lo := b * m.bs
-		ops = append(ops, op{block: b, key: blockKey(name, b), run: func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
+		ops = append(ops, single(b, blockKey(name, b), func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
 			return p.Set(ctx, key, encode(v[lo:lo+m.blockLen(b)]), 0)
-		}})
+		}))
 	}
-	ops = append(ops, op{block: -1, key: versionKey(name), run: func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
+	ops = append(ops, single(-1, versionKey(name), func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
 		return p.Set(ctx, key, version, 0)
-	}})
+	}))
 	if err := s.exec(ctx, "create "+name, ops); err != nil {
 		s.Delete(context.WithoutCancel(ctx), name)
 		return nil, err
@@ -321,18 +321,72 @@ func (s *Server) Delete(ctx context.Context, name string) error {
 	ops := make([]op, 0, m.blocks()+2)
 	del := func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder { return p.Del(ctx, key) }
 	for b := range m.blocks() {
-		ops = append(ops, op{block: b, key: blockKey(name, b), run: del})
+		ops = append(ops, single(b, blockKey(name, b), del))
 	}
-	ops = append(ops, op{block: -1, key: versionKey(name), run: del}, op{block: -1, key: metaKey(name), run: del})
+	ops = append(ops, single(-1, versionKey(name), del), single(-1, metaKey(name), del))
 	return s.exec(ctx, "delete "+name, ops)
 }
 
-// op is one command of a request, placed on the shard of its key.
+// op is one command of a request, placed on the shard of its first key.
 type op struct {
+	blocks []int // the blocks it touches; nil for model-level keys
+	keys   []string
+	run    func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder
+	cmd    redis.Cmder
+}
+
+// single makes an op on one key (block -1: a model-level key).
+func single(block int, key string, run func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder) op {
+	o := op{keys: []string{key}, run: func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder { return run(ctx, p, keys[0]) }}
+	if block >= 0 {
+		o.blocks = []int{block}
+	}
+	return o
+}
+
+// maxBlocksPerCall bounds the blocks one script call updates, so that no
+// call blocks its server for long (about 1 ms at 8 blocks of 1024 floats).
+const maxBlocksPerCall = 8
+
+// blockArgs are one block's arguments to a script.
+type blockArgs struct {
 	block int
 	key   string
-	run   func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder
-	cmd   redis.Cmder
+	args  []any
+}
+
+// scriptOps groups per-block script calls by shard into calls of up to
+// maxBlocksPerCall blocks (one block per call on a Redis Cluster, whose
+// scripts may only touch one slot): fewer script invocations, each still
+// atomic.
+func (s *Server) scriptOps(sc *redis.Script, head []any, items []blockArgs) []op {
+	per := maxBlocksPerCall
+	if s.opts.Cluster {
+		per = 1
+	}
+	byShard := make([][]blockArgs, len(s.shards))
+	for _, it := range items {
+		sh := s.shardOf(it.key)
+		byShard[sh] = append(byShard[sh], it)
+	}
+	var ops []op
+	for _, list := range byShard {
+		for lo := 0; lo < len(list); lo += per {
+			group := list[lo:min(lo+per, len(list))]
+			o := op{}
+			args := append([]any(nil), head...)
+			for _, it := range group {
+				o.blocks = append(o.blocks, it.block)
+				o.keys = append(o.keys, it.key)
+				args = append(args, it.args...)
+			}
+			o.run = func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder {
+				return sc.EvalSha(ctx, p, keys, args...)
+			}
+			ops = append(ops, o)
+		}
+	}
+	return ops
 }
 
 // exec runs ops grouped by shard: one pipeline (one round trip) per shard,
@@ -342,7 +396,7 @@ type op struct {
 func (s *Server) exec(ctx context.Context, what string, ops []op) error {
 	byShard := make([][]*op, len(s.shards))
 	for i := range ops {
-		sh := s.shardOf(ops[i].key)
+		sh := s.shardOf(ops[i].keys[0])
 		byShard[sh] = append(byShard[sh], &ops[i])
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -360,7 +414,7 @@ func (sh *shard) run(ctx context.Context, what string, list []*op) error {
 	for attempt := 0; ; attempt++ {
 		_, err := sh.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, o := range list {
-				o.cmd = o.run(ctx, p, o.key)
+				o.cmd = o.run(ctx, p, o.keys)
 			}
 			return nil
 		})
@@ -400,10 +454,13 @@ func (sh *shard) wrap(what string, o *op, err error) error {
 	case strings.Contains(msg, "bytes, want"):
 		err = fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if o.block >= 0 {
-		return fmt.Errorf("ps: %s: block %d on shard %s: %w", what, o.block, sh.addr, err)
+	switch len(o.blocks) {
+	case 0:
+		return fmt.Errorf("ps: %s: %s on shard %s: %w", what, o.keys[0], sh.addr, err)
+	case 1:
+		return fmt.Errorf("ps: %s: block %d on shard %s: %w", what, o.blocks[0], sh.addr, err)
 	}
-	return fmt.Errorf("ps: %s: %s on shard %s: %w", what, o.key, sh.addr, err)
+	return fmt.Errorf("ps: %s: blocks %v on shard %s: %w", what, o.blocks, sh.addr, err)
 }
 
 func checkFinite(v []float32, base int) error {

@@ -265,8 +265,12 @@ func TestBadInput(t *testing.T) {
 	defer rc.Close()
 	rc.Set(ctx, "wps:{bad/1}:w", "short", 0)
 	err = m.Push(ctx, 6, []float32{1, 1, 1, 1}, 1) // blocks 0 and 1
-	if !errors.Is(err, ps.ErrCorrupt) || !strings.Contains(err.Error(), "block 1") || !strings.Contains(err.Error(), servers[0].Addr) {
+	if !errors.Is(err, ps.ErrCorrupt) || !strings.Contains(err.Error(), "{bad/1}") || !strings.Contains(err.Error(), servers[0].Addr) {
 		t.Fatalf("push into a corrupt block: %v", err)
+	}
+	// Block 0 was in the same script call: untouched too.
+	if w, _ := m.Pull(ctx, 0, 8); slices.ContainsFunc(w, func(x float32) bool { return x != 0 }) {
+		t.Fatalf("a push that failed on block 1 wrote block 0: %v", w)
 	}
 	if v, _ := rc.Get(ctx, "wps:{bad/1}:w").Result(); v != "short" {
 		t.Fatalf("corrupt block was written: %q", v)
@@ -276,8 +280,8 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func pullErr(_ []float32, err error) error { return err }
-func createErr(_ *ps.Model, err error) error  { return err }
+func pullErr(_ []float32, err error) error   { return err }
+func createErr(_ *ps.Model, err error) error { return err }
 
 // TestKillDuringPush kills the Redis server while pushes run: they fail with
 // an error naming the shard, and after a restart from the append-only file

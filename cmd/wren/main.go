@@ -2,6 +2,7 @@
 //
 //	wren bench map   [-tasks N] [-task-ms MS] [-parallel P] [-chunk C] [-store URL]
 //	wren bench store [-store URL] [-size 64MiB] [-reps R]
+//	wren bench ps    [-shards 1,2] [-seconds S] [-clients C]
 //	wren jobs ls     [-store URL]
 //	wren jobs show   [-store URL] JOB
 //	wren jobs clean  [-store URL] [-all] [JOB...]
@@ -44,6 +45,7 @@ func logLevel() slog.Level {
 const usage = `usage:
   wren bench map   [-tasks N] [-task-ms MS] [-parallel P] [-chunk C] [-store URL]
   wren bench store [-store URL] [-size 64MiB] [-reps R]
+  wren bench ps    [-shards 1,2] [-seconds S] [-clients C]
   wren jobs ls     [-store URL]
   wren jobs show   [-store URL] JOB
   wren jobs clean  [-store URL] [-all] [JOB...]
@@ -60,6 +62,8 @@ func run(ctx context.Context, args []string) error {
 		return benchMap(ctx, args[2:])
 	case "bench store":
 		return benchStore(ctx, args[2:])
+	case "bench ps":
+		return benchPS(ctx, args[2:])
 	case "jobs ls":
 		return jobsList(ctx, args[2:])
 	case "jobs show":
