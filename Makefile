@@ -35,6 +35,7 @@ bench: deps
 	$(GO) build -o bin/wren ./cmd/wren
 	./bin/wren bench map -tasks 1000 -task-ms 20
 	./bin/wren bench store -store $(DEMO_STORE) -size 64MiB
+	./bin/wren bench ps -shards 1,2
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 tools:

@@ -460,3 +460,55 @@ func TestOpenLocalAndAuth(t *testing.T) {
 	}
 	s2.Close()
 }
+
+// TestCluster runs pushes and pulls against a real three-node Redis Cluster:
+// every script touches one slot.
+func TestCluster(t *testing.T) {
+	addrs := testenv.StartRedisCluster(t, 3)
+	ctx := context.Background()
+	s, err := ps.Open(ctx, ps.Options{Addrs: addrs, Cluster: true, BlockSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m, err := s.Create(ctx, "clustered", 100, ps.Zeros)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := make([]float32, 100)
+	for i := range d {
+		d[i] = float32(i)
+	}
+	if err := m.Push(ctx, 0, d, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.PushSparse(ctx, []int{99, 0, 50}, []float32{1, 1, 1}, 1); err != nil {
+		t.Fatal(err)
+	}
+	w, err := m.Pull(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range w {
+		want := float32(2 * i)
+		if i == 99 || i == 0 || i == 50 {
+			want++
+		}
+		if x != want {
+			t.Fatalf("w[%d] = %v, want %v", i, x, want)
+		}
+	}
+	// The blocks really are spread over the cluster's nodes.
+	nodes := map[string]bool{}
+	for _, a := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		n, _ := c.DBSize(ctx).Result()
+		c.Close()
+		if n > 0 {
+			nodes[a] = true
+		}
+	}
+	if len(nodes) < 2 {
+		t.Fatalf("blocks on %d node(s), want them spread", len(nodes))
+	}
+}

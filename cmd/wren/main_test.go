@@ -100,3 +100,29 @@ func TestJobsCommands(t *testing.T) {
 		t.Fatal("unknown command succeeded")
 	}
 }
+
+func TestBenchPSJSON(t *testing.T) {
+	out := capture(t, "bench", "ps", "-shards", "1,2", "-seconds", "0.2", "-model", "65536", "-latency-pushes", "50", "-sparse-span", "8192", "-sparse-pairs", "256")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want one line per shard count, got %q", out)
+	}
+	for i, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		if m["shards"].(float64) != float64(i+1) {
+			t.Fatalf("line %d: shards = %v", i, m["shards"])
+		}
+		dense, ok := m["dense_push_floats_per_s"].(map[string]any)
+		if !ok || len(dense) != 3 || dense["16384"].(float64) <= 0 {
+			t.Fatalf("dense_push_floats_per_s = %v", m["dense_push_floats_per_s"])
+		}
+		for _, k := range []string{"sparse_push_pairs_per_s", "pull_floats_per_s", "raw_getset_floats_per_s", "raw_get_floats_per_s", "push_p50_us", "push_p99_us"} {
+			if v, ok := m[k].(float64); !ok || v <= 0 {
+				t.Errorf("%s = %v", k, m[k])
+			}
+		}
+	}
+}

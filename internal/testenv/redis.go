@@ -2,7 +2,10 @@ package testenv
 
 import (
 	"context"
+	"os/exec"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/wrenml/wren/internal/redisserver"
 )
@@ -31,4 +34,36 @@ func Addrs(servers []*redisserver.Server) []string {
 		out[i] = s.Addr
 	}
 	return out
+}
+
+// StartRedisCluster starts n redis-server processes in cluster mode, joins
+// them into one Redis Cluster with redis-cli (no replicas) and returns their
+// addresses once every slot is served.
+func StartRedisCluster(t testing.TB, n int) []string {
+	t.Helper()
+	servers := StartRedis(t, n, redisserver.Options{Args: []string{"--cluster-enabled", "yes", "--cluster-node-timeout", "2000"}})
+	addrs := Addrs(servers)
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	out, err := exec.Command("redis-cli", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ok := true
+		for _, a := range addrs {
+			host, port, _ := strings.Cut(a, ":")
+			info, _ := exec.Command("redis-cli", "-h", host, "-p", port, "cluster", "info").Output()
+			if !strings.Contains(string(info), "cluster_state:ok") {
+				ok = false
+			}
+		}
+		if ok {
+			return addrs
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the Redis Cluster did not reach cluster_state:ok")
+	return nil
 }
