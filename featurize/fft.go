@@ -17,6 +17,8 @@ type plan2 interface {
 	// inverseRows runs the unnormalised backward transform of a, given in
 	// perm layout, handing each output row to fn as soon as it is done.
 	inverseRows(a []complex128, fn func(r int, row []complex128))
+	// transposed reports whether inverseRows hands columns over as rows.
+	transposed() bool
 }
 
 // permute writes src (natural order) into dst in the plan's layout.
@@ -42,6 +44,8 @@ func newPlan2(n int) plan2 {
 }
 
 func (p *gonumPlan) perm() []int { return nil }
+
+func (p *gonumPlan) transposed() bool { return false }
 
 func (p *gonumPlan) inverseRows(a []complex128, fn func(r int, row []complex128)) {
 	p.transform(a, true)
@@ -81,17 +85,17 @@ type pow2 struct {
 	n   int
 	rev []int
 	prm []int        // natural index -> (bit-reversed row, bit-reversed column)
-	fw  []complex128 // exp(-2 pi i k / n), k < n/2
+	fw  []complex128 // exp(-2 pi i k / n), k < n
 	bw  []complex128 // conjugates
 }
 
 func newPow2(n int) *pow2 {
-	p := &pow2{n: n, rev: make([]int, n), fw: make([]complex128, n/2), bw: make([]complex128, n/2)}
+	p := &pow2{n: n, rev: make([]int, n), fw: make([]complex128, n), bw: make([]complex128, n)}
 	shift := bits.LeadingZeros(uint(n)) + 1
 	for i := range n {
 		p.rev[i] = int(bits.Reverse(uint(i)) >> shift)
 	}
-	for k := range n / 2 {
+	for k := range n {
 		s, c := math.Sincos(-2 * math.Pi * float64(k) / float64(n))
 		p.fw[k] = complex(c, s)
 		p.bw[k] = complex(c, -s)
@@ -108,7 +112,8 @@ func newPow2(n int) *pow2 {
 func (p *pow2) perm() []int { return p.prm }
 
 // inverseRows: with the input already in bit-reversed order along both
-// axes, neither pass needs a permutation.
+// axes, neither pass needs a permutation. Rows are finished one at a time
+// while they are in cache.
 func (p *pow2) inverseRows(a []complex128, fn func(r int, row []complex128)) {
 	n := p.n
 	p.colStages(a, p.bw)
@@ -118,6 +123,8 @@ func (p *pow2) inverseRows(a []complex128, fn func(r int, row []complex128)) {
 		fn(r, row)
 	}
 }
+
+func (p *pow2) transposed() bool { return false }
 
 func (p *pow2) transform(a []complex128, backward bool) {
 	tw := p.fw
@@ -141,35 +148,45 @@ func (p *pow2) row(x []complex128, tw []complex128) {
 	p.rowStages(x, tw, &tw[0] == &p.bw[0])
 }
 
-// rowStages runs the butterflies of one row given in bit-reversed order.
+// rowStages runs the butterflies of one row given in bit-reversed order:
+// one radix-2 stage if log2(n) is odd, then radix-4 (radix-2^2) stages,
+// which need three twiddle products per four points and half the passes.
 func (p *pow2) rowStages(x []complex128, tw []complex128, backward bool) {
 	n := p.n
-	// Sizes 2 and 4 need no general twiddles.
-	for s := 0; s < n; s += 2 {
-		u, v := x[s], x[s+1]
-		x[s], x[s+1] = u+v, u-v
+	l := 1
+	if bits.TrailingZeros(uint(n))%2 == 1 {
+		for s := 0; s < n; s += 2 {
+			u, v := x[s], x[s+1]
+			x[s], x[s+1] = u+v, u-v
+		}
+		l = 2
 	}
-	rot := complex(0, -1) // exactly tw[n/4]
-	if backward {
-		rot = complex(0, 1)
-	}
-	for s := 0; s < n; s += 4 {
-		u0, u1 := x[s], x[s+1]
-		v0, v1 := x[s+2], x[s+3]*rot
-		x[s], x[s+2] = u0+v0, u0-v0
-		x[s+1], x[s+3] = u1+v1, u1-v1
-	}
-	for size := 8; size <= n; size <<= 1 {
-		half := size >> 1
-		step := n / size
-		for s := 0; s < n; s += size {
-			lo := x[s : s+half : s+half]
-			hi := x[s+half : s+size : s+size]
-			for j := range lo {
-				w := tw[j*step]
-				v := hi[j] * w
-				u := lo[j]
-				lo[j], hi[j] = u+v, u-v
+	for ; l < n; l *= 4 {
+		step := n / (4 * l)
+		for s := 0; s < n; s += 4 * l {
+			b0 := x[s : s+l : s+l]
+			b1 := x[s+l : s+2*l : s+2*l]
+			b2 := x[s+2*l : s+3*l : s+3*l]
+			b3 := x[s+3*l : s+4*l : s+4*l]
+			b1, b2, b3 = b1[:len(b0)], b2[:len(b0)], b3[:len(b0)]
+			for j := range b0 {
+				a0, a1, a2, a3 := b0[j], b1[j], b2[j], b3[j]
+				if j > 0 { // twiddles of j = 0 are all 1
+					a1 *= tw[2*j*step]
+					a2 *= tw[j*step]
+					a3 *= tw[3*j*step]
+				}
+				s01, d01 := a0+a1, a0-a1
+				s23, d23 := a2+a3, a2-a3
+				// d23 times -i (forward) or +i (backward)
+				var r23 complex128
+				if backward {
+					r23 = complex(-imag(d23), real(d23))
+				} else {
+					r23 = complex(imag(d23), -real(d23))
+				}
+				b0[j], b2[j] = s01+s23, s01-s23
+				b1[j], b3[j] = d01+r23, d01-r23
 			}
 		}
 	}
@@ -190,29 +207,59 @@ func (p *pow2) cols(a []complex128, tw []complex128) {
 	p.colStages(a, tw)
 }
 
-// colStages runs the column butterflies on rows given in bit-reversed order.
+// colStages runs the column butterflies on rows given in bit-reversed
+// order, radix-4 like rowStages, each butterfly on four whole rows.
 func (p *pow2) colStages(a []complex128, tw []complex128) {
 	n := p.n
-	for size := 2; size <= n; size <<= 1 {
-		half := size >> 1
-		step := n / size
-		for s := 0; s < n; s += size {
-			for j := range half {
-				w := tw[j*step]
-				lo := a[(s+j)*n : (s+j)*n+n : (s+j)*n+n]
-				hi := a[(s+j+half)*n : (s+j+half)*n+n : (s+j+half)*n+n]
-				hi = hi[:len(lo)]
-				switch {
-				case j == 0:
-					for c := range lo {
-						u, v := lo[c], hi[c]
-						lo[c], hi[c] = u+v, u-v
+	backward := &tw[0] == &p.bw[0]
+	row := func(r int) []complex128 { return a[r*n : r*n+n : r*n+n] }
+	l := 1
+	if bits.TrailingZeros(uint(n))%2 == 1 {
+		for s := 0; s < n; s += 2 {
+			lo, hi := row(s), row(s+1)
+			hi = hi[:len(lo)]
+			for c := range lo {
+				u, v := lo[c], hi[c]
+				lo[c], hi[c] = u+v, u-v
+			}
+		}
+		l = 2
+	}
+	for ; l < n; l *= 4 {
+		step := n / (4 * l)
+		for s := 0; s < n; s += 4 * l {
+			for j := range l {
+				w1, w2, w3 := tw[j*step], tw[2*j*step], tw[3*j*step]
+				r0, r1, r2, r3 := row(s+j), row(s+j+l), row(s+j+2*l), row(s+j+3*l)
+				r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
+				if j == 0 { // twiddles all 1
+					for c := range r0 {
+						a0, a1, a2, a3 := r0[c], r1[c], r2[c], r3[c]
+						s01, d01 := a0+a1, a0-a1
+						s23, d23 := a2+a3, a2-a3
+						var r23 complex128
+						if backward {
+							r23 = complex(-imag(d23), real(d23))
+						} else {
+							r23 = complex(imag(d23), -real(d23))
+						}
+						r0[c], r2[c] = s01+s23, s01-s23
+						r1[c], r3[c] = d01+r23, d01-r23
 					}
-				default:
-					for c := range lo {
-						u, v := lo[c], hi[c]*w
-						lo[c], hi[c] = u+v, u-v
+					continue
+				}
+				for c := range r0 {
+					a0, a1, a2, a3 := r0[c], r1[c]*w2, r2[c]*w1, r3[c]*w3
+					s01, d01 := a0+a1, a0-a1
+					s23, d23 := a2+a3, a2-a3
+					var r23 complex128
+					if backward {
+						r23 = complex(-imag(d23), real(d23))
+					} else {
+						r23 = complex(imag(d23), -real(d23))
 					}
+					r0[c], r2[c] = s01+s23, s01-s23
+					r1[c], r3[c] = d01+r23, d01-r23
 				}
 			}
 		}

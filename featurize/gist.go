@@ -344,10 +344,15 @@ func (g *Gister) compute(dst []float32) []float32 {
 				g.work[i] = complex(real(y)*w, imag(y)*w)
 			}
 			clear(g.pooled)
+			// pooled[bx*nb+by]: bx the column cell, by the row cell.
+			rowStride, colStride := 1, nb
+			if g.fftN.transposed() {
+				rowStride, colStride = nb, 1
+			}
 			g.fftN.inverseRows(g.work, func(r int, row []complex128) {
-				pool := g.pooled[g.cellOf[r]:]
+				pool := g.pooled[g.cellOf[r]*rowStride:]
 				for c, z := range row {
-					pool[g.cellOf[c]*nb] += math.Sqrt(real(z)*real(z) + imag(z)*imag(z))
+					pool[g.cellOf[c]*colStride] += math.Sqrt(real(z)*real(z) + imag(z)*imag(z))
 				}
 			})
 			base := ch*nf*nb*nb + f*nb*nb
