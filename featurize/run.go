@@ -1,0 +1,308 @@
+package featurize
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/npy"
+)
+
+// Job describes a featurization of an image tree.
+type Job struct {
+	// Input is the store URL of the tree (blob.Open, or a directory path):
+	// <class>/<image> keys below it. Files directly below it have no class
+	// and are skipped.
+	Input string
+	// Output is the store URL (or directory) the shards are written to.
+	Output string
+	// Size is the side images are cropped and scaled to; 0 means 256.
+	Size int
+	// ImagesPerCall is the number of images per call and shard; 0 means 200.
+	ImagesPerCall int
+	// GIST selects the descriptor (Size is taken from the field above).
+	GIST GISTOptions
+	// MaxPixels caps an image's decoded size; 0 means DefaultMaxPixels.
+	MaxPixels int64
+	// MaxBytes caps an image file's size; 0 means 64 MiB.
+	MaxBytes int64
+	// Map options for the job (progress, timeouts, ...).
+	MapOptions []wren.MapOption
+}
+
+// Failure is an image that could not be featurized, and why.
+type Failure struct {
+	File   string `json:"file"`
+	Reason string `json:"reason"`
+}
+
+// Report summarises a run.
+type Report struct {
+	Images    int       `json:"images"`   // images featurized (this run and resumed shards)
+	Failed    []Failure `json:"failed"`   // images that could not be featurized
+	Shards    int       `json:"shards"`   // shards in the output
+	Resumed   int       `json:"resumed"`  // shards found complete and skipped
+	Classes   []string  `json:"classes"`  // class names in label order
+	Dim       int       `json:"dim"`      // descriptor length
+	JobID     string    `json:"job"`      // the wren job, if any call ran
+	CallFails []string  `json:"call_err"` // calls that failed as a whole (after retries)
+}
+
+// shardTask is the input of one call.
+type shardTask struct {
+	Input, Output string
+	Shard         int
+	Files         []string
+	Labels        []int32
+	Size          int
+	GIST          GISTOptions
+	MaxPixels     int64
+	MaxBytes      int64
+}
+
+// shardResult is what a call returns (and stores as shard-NNNNN.json).
+type shardResult struct {
+	Shard  int       `json:"shard"`
+	Images int       `json:"images"`
+	Dim    int       `json:"dim"`
+	Failed []Failure `json:"failed"`
+}
+
+// ShardName returns the base name of shard i's objects ("shard-00007").
+func ShardName(i int) string { return fmt.Sprintf("shard-%05d", i) }
+
+// featurizeShard is the task: featurize a group of images into one shard.
+var featurizeShard = wren.Register("featurize.shard", runShard)
+
+var stores sync.Map // URL -> blob.Store, per worker process
+
+func openStore(ctx context.Context, url string) (blob.Store, error) {
+	if s, ok := stores.Load(url); ok {
+		return s.(blob.Store), nil
+	}
+	s, err := wren.OpenStore(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := stores.LoadOrStore(url, s); loaded {
+		s.Close()
+		return prev.(blob.Store), nil
+	}
+	return s, nil
+}
+
+func runShard(ctx context.Context, t shardTask) (shardResult, error) {
+	res := shardResult{Shard: t.Shard}
+	in, err := openStore(ctx, t.Input)
+	if err != nil {
+		return res, err
+	}
+	out, err := openStore(ctx, t.Output)
+	if err != nil {
+		return res, err
+	}
+	opts := t.GIST
+	opts.Size = 0
+	g, err := getGister(t.Size, opts)
+	if err != nil {
+		return res, err
+	}
+	defer putGister(g)
+	res.Dim = g.Dim()
+	var feats []float32
+	var labels []int32
+	var files []string
+	desc := make([]float32, 0, g.Dim())
+	for i, key := range t.Files {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		img, err := loadImage(ctx, in, key, t.MaxBytes, t.MaxPixels)
+		if err != nil {
+			res.Failed = append(res.Failed, Failure{File: key, Reason: err.Error()})
+			continue
+		}
+		desc = g.Compute(desc, Prepare(img, t.Size))
+		feats = append(feats, desc...)
+		labels = append(labels, t.Labels[i])
+		files = append(files, key)
+	}
+	res.Images = len(files)
+	base := ShardName(t.Shard)
+	var b bytes.Buffer
+	if err := npy.Write(&b, feats, len(files), g.Dim()); err != nil {
+		return res, err
+	}
+	if err := blob.PutBytes(ctx, out, base+".npy", b.Bytes(), blob.PutOptions{}); err != nil {
+		return res, err
+	}
+	b.Reset()
+	if err := npy.Write(&b, labels); err != nil {
+		return res, err
+	}
+	if err := blob.PutBytes(ctx, out, base+".labels.npy", b.Bytes(), blob.PutOptions{}); err != nil {
+		return res, err
+	}
+	list := strings.Join(files, "\n")
+	if len(files) > 0 {
+		list += "\n"
+	}
+	if err := blob.PutBytes(ctx, out, base+".files.txt", []byte(list), blob.PutOptions{}); err != nil {
+		return res, err
+	}
+	// Last: the marker that makes the shard complete.
+	if res.Failed == nil {
+		res.Failed = []Failure{}
+	}
+	mb, _ := json.MarshalIndent(res, "", "  ")
+	if err := blob.PutBytes(ctx, out, base+".json", mb, blob.PutOptions{}); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// loadImage reads and decodes one image, refusing files over maxBytes.
+func loadImage(ctx context.Context, st blob.Store, key string, maxBytes, maxPixels int64) (image.Image, error) {
+	if maxBytes <= 0 {
+		maxBytes = 64 << 20
+	}
+	r, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.LimitReader(r, maxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if int64(len(data)) > maxBytes {
+		return nil, fmt.Errorf("%w: file larger than %d bytes", ErrTooManyPixels, maxBytes)
+	}
+	return Decode(data, maxPixels)
+}
+
+// Run featurizes the tree with the executor: the tree is listed once,
+// images are grouped into calls of ImagesPerCall, and each call writes one
+// shard. Shards already complete in the output are skipped, so a rerun
+// resumes. Images that cannot be featurized are reported in Report.Failed,
+// never fatal; an error is returned only when the job cannot run.
+func Run(ctx context.Context, ex *wren.Executor, job Job) (*Report, error) {
+	if job.Size == 0 {
+		job.Size = 256
+	}
+	if job.ImagesPerCall <= 0 {
+		job.ImagesPerCall = 200
+	}
+	if job.Size < MinSide || job.Size%2 != 0 {
+		return nil, fmt.Errorf("featurize: size %d: want an even size >= %d", job.Size, MinSide)
+	}
+	gopts := job.GIST
+	gopts.Size = 0
+	if _, err := NewGister(job.Size, gopts); err != nil {
+		return nil, err
+	}
+	in, err := wren.OpenStore(ctx, job.Input)
+	if err != nil {
+		return nil, fmt.Errorf("featurize: input: %w", err)
+	}
+	defer in.Close()
+	out, err := wren.OpenStore(ctx, job.Output)
+	if err != nil {
+		return nil, fmt.Errorf("featurize: output: %w", err)
+	}
+	defer out.Close()
+	keys, err := blob.Keys(ctx, in, "")
+	if err != nil {
+		return nil, fmt.Errorf("featurize: list %s: %w", in.URL(), err)
+	}
+	classIdx := map[string]int{}
+	var classes []string
+	var files []string
+	for _, k := range keys {
+		cls, _, ok := strings.Cut(k, "/")
+		if !ok {
+			continue // no class
+		}
+		if _, seen := classIdx[cls]; !seen {
+			classIdx[cls] = len(classes)
+			classes = append(classes, cls)
+		}
+		files = append(files, k)
+	}
+	sort.Strings(classes)
+	for i, c := range classes {
+		classIdx[c] = i
+	}
+	sort.Strings(files)
+	rep := &Report{Classes: classes, Dim: gopts.Dim()}
+	if len(files) == 0 {
+		return rep, fmt.Errorf("featurize: no <class>/<image> files under %s", in.URL())
+	}
+	if err := blob.PutBytes(ctx, out, "classes.txt", []byte(strings.Join(classes, "\n")+"\n"), blob.PutOptions{}); err != nil {
+		return nil, fmt.Errorf("featurize: write classes: %w", err)
+	}
+	var tasks []shardTask
+	for shard, lo := 0, 0; lo < len(files); shard, lo = shard+1, lo+job.ImagesPerCall {
+		hi := min(lo+job.ImagesPerCall, len(files))
+		rep.Shards++
+		if done, ok := readShardResult(ctx, out, shard); ok && done.Dim == rep.Dim {
+			rep.Resumed++
+			rep.Images += done.Images
+			rep.Failed = append(rep.Failed, done.Failed...)
+			continue
+		}
+		t := shardTask{Input: in.URL(), Output: out.URL(), Shard: shard, Files: files[lo:hi], Size: job.Size, GIST: gopts, MaxPixels: job.MaxPixels, MaxBytes: job.MaxBytes}
+		for _, f := range t.Files {
+			cls, _, _ := strings.Cut(f, "/")
+			t.Labels = append(t.Labels, int32(classIdx[cls]))
+		}
+		tasks = append(tasks, t)
+	}
+	if len(tasks) == 0 {
+		return rep, nil
+	}
+	j, err := featurizeShard.Map(ctx, ex, tasks, job.MapOptions...)
+	if err != nil {
+		return nil, err
+	}
+	rep.JobID = j.ID()
+	results, err := j.Results(ctx)
+	var je *wren.JobError
+	switch {
+	case errors.As(err, &je):
+		for _, ce := range je.Failed {
+			t := tasks[ce.Call]
+			rep.CallFails = append(rep.CallFails, fmt.Sprintf("shard %d: %v", t.Shard, ce))
+			for _, f := range t.Files {
+				rep.Failed = append(rep.Failed, Failure{File: f, Reason: "its call failed: " + ce.Message})
+			}
+		}
+	case err != nil:
+		return nil, err
+	}
+	for _, r := range results {
+		rep.Images += r.Images
+		rep.Failed = append(rep.Failed, r.Failed...)
+	}
+	sort.Slice(rep.Failed, func(a, b int) bool { return rep.Failed[a].File < rep.Failed[b].File })
+	return rep, nil
+}
+
+// readShardResult reads a shard's completion marker.
+func readShardResult(ctx context.Context, st blob.Store, shard int) (shardResult, bool) {
+	var r shardResult
+	b, err := blob.ReadAll(ctx, st, ShardName(shard)+".json")
+	if err != nil || json.Unmarshal(b, &r) != nil {
+		return r, false
+	}
+	return r, true
+}
