@@ -429,12 +429,22 @@ func (g *Gister) prefilter() {
 // lowpass sets dst = C src C (both M x M, row-major).
 func (g *Gister) lowpass(dst, src []float64) {
 	m := g.m
-	c := blas64.General{Rows: m, Cols: m, Stride: m, Data: g.bank.circM}
-	a := blas64.General{Rows: m, Cols: m, Stride: m, Data: src}
-	t := blas64.General{Rows: m, Cols: m, Stride: m, Data: g.tmpB}
-	d := blas64.General{Rows: m, Cols: m, Stride: m, Data: dst}
-	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, a, c, 0, t) // filter the rows
-	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, c, t, 0, d) // then the columns
+	serialGemm(m, src, g.bank.circM, g.tmpB) // filter the rows
+	serialGemm(m, g.bank.circM, g.tmpB, dst) // then the columns
+}
+
+// serialGemm sets c = a b for m x m row-major matrices on the calling
+// goroutine: gonum runs a product of more than 3 blocks of 64 x 64 on
+// several goroutines, which only adds contention when every core already
+// runs its own worker; panels of 64 rows stay under that threshold.
+func serialGemm(m int, a, b, c []float64) {
+	bg := blas64.General{Rows: m, Cols: m, Stride: m, Data: b}
+	for r0 := 0; r0 < m; r0 += 64 {
+		rows := min(64, m-r0)
+		ag := blas64.General{Rows: rows, Cols: m, Stride: m, Data: a[r0*m:]}
+		cg := blas64.General{Rows: rows, Cols: m, Stride: m, Data: c[r0*m:]}
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, ag, bg, 0, cg)
+	}
 }
 
 // ParseOrientations reads a list such as "8,8,4".

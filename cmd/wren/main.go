@@ -3,6 +3,8 @@
 //	wren bench map   [-tasks N] [-task-ms MS] [-parallel P] [-chunk C] [-store URL]
 //	wren bench store [-store URL] [-size 64MiB] [-reps R]
 //	wren bench ps    [-shards 1,2] [-seconds S] [-clients C]
+//	wren bench gist  [-seconds S] [-size 128]
+//	wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
 //	wren jobs ls     [-store URL]
 //	wren jobs show   [-store URL] JOB
 //	wren jobs clean  [-store URL] [-all] [JOB...]
@@ -46,6 +48,8 @@ const usage = `usage:
   wren bench map   [-tasks N] [-task-ms MS] [-parallel P] [-chunk C] [-store URL]
   wren bench store [-store URL] [-size 64MiB] [-reps R]
   wren bench ps    [-shards 1,2] [-seconds S] [-clients C]
+  wren bench gist  [-seconds S] [-size 128]
+  wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
   wren jobs ls     [-store URL]
   wren jobs show   [-store URL] JOB
   wren jobs clean  [-store URL] [-all] [JOB...]
@@ -54,6 +58,9 @@ environment: WREN_STORE (default store), WREN_LOG (debug, info, warn, error)`
 var errUsage = errors.New(usage)
 
 func run(ctx context.Context, args []string) error {
+	if len(args) >= 1 && args[0] == "gist" {
+		return gistCmd(ctx, args[1:])
+	}
 	if len(args) < 2 {
 		return errUsage
 	}
@@ -64,6 +71,8 @@ func run(ctx context.Context, args []string) error {
 		return benchStore(ctx, args[2:])
 	case "bench ps":
 		return benchPS(ctx, args[2:])
+	case "bench gist":
+		return benchGist(ctx, args[2:])
 	case "jobs ls":
 		return jobsList(ctx, args[2:])
 	case "jobs show":
