@@ -16,10 +16,16 @@ deps:
 	$(GO) mod download
 	@command -v redis-server >/dev/null || { echo "redis-server missing: sudo apt-get install -y redis-server"; exit 1; }
 
-## demo: the main job end to end on local defaults (worker processes, ./.wren)
+DEMO_DATA ?= $(CURDIR)/.wren-demo
+
+## demo: the main jobs end to end on local defaults (worker processes, ./.wren)
 demo: deps
 	$(GO) build -o bin/montecarlo-pi ./examples/montecarlo-pi
+	$(GO) build -o bin/featurize-imagenet ./examples/featurize-imagenet
 	./bin/montecarlo-pi -tasks 1000 -darts 1000000 -store $(DEMO_STORE) -timeline $(CURDIR)/timeline-pi.png
+	rm -rf $(DEMO_DATA)
+	./bin/featurize-imagenet -synthesize 10x40 -in $(DEMO_DATA)/imagenet -out $(DEMO_DATA)/features \
+		-size 128 -per-call 20 -store $(DEMO_STORE)
 
 ## test: vet, then every test with the race detector
 test: deps
@@ -36,6 +42,7 @@ bench: deps
 	./bin/wren bench map -tasks 1000 -task-ms 20
 	./bin/wren bench store -store $(DEMO_STORE) -size 64MiB
 	./bin/wren bench ps -shards 1,2
+	./bin/wren bench gist
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 tools:
@@ -51,4 +58,4 @@ lint: tools
 check: lint test
 
 clean:
-	rm -rf bin .wren timeline-*.png
+	rm -rf bin .wren .wren-demo timeline-*.png

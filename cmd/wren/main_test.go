@@ -126,3 +126,40 @@ func TestBenchPSJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestGistCommand(t *testing.T) {
+	in := "../../../shared/data/gist/inputs/rgb32/brick.ppm"
+	out := capture(t, "gist", "-raw", in)
+	fields := strings.Split(strings.TrimSpace(out), ",")
+	if len(fields) != 961 || fields[0] != in {
+		t.Fatalf("want file and 960 values, got %d fields", len(fields))
+	}
+	// Same pixels as the LEAR reference: the first value agrees to 1e-5.
+	if !strings.HasPrefix(fields[1], "0.02810") {
+		t.Fatalf("dim0 = %s, reference 0.0281070601", fields[1])
+	}
+	gray := capture(t, "gist", "-gray", "-size", "64", "../../../shared/data/images/dev/coins.jpg")
+	if n := len(strings.Split(strings.TrimSpace(gray), ",")); n != 513 {
+		t.Fatalf("gray: %d fields, want 513", n)
+	}
+	if err := run(context.Background(), []string{"gist", "main.go"}); err == nil {
+		t.Fatal("a Go file was featurized")
+	}
+}
+
+func TestBenchGistJSON(t *testing.T) {
+	out := capture(t, "bench", "gist", "-seconds", "0.1", "-images", "8", "-reps", "1", "-size", "32")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("not JSON: %q", out)
+	}
+	rates, ok := m["images_per_s"].(map[string]any)
+	if !ok || len(rates) != 3 || rates["32"].(float64) <= 0 {
+		t.Fatalf("images_per_s = %v", m["images_per_s"])
+	}
+	for _, k := range []string{"parallel_images_per_s", "parallel_efficiency", "cores"} {
+		if v, ok := m[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v", k, m[k])
+		}
+	}
+}
