@@ -4,6 +4,7 @@
 //	wren bench store [-store URL] [-size 64MiB] [-reps R]
 //	wren bench ps    [-shards 1,2] [-seconds S] [-clients C]
 //	wren bench gist  [-seconds S] [-size 128]
+//	wren bench linear [-train N] [-skip ridge,logistic,svm,xtx]
 //	wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
 //	wren jobs ls     [-store URL]
 //	wren jobs show   [-store URL] JOB
@@ -49,6 +50,7 @@ const usage = `usage:
   wren bench store [-store URL] [-size 64MiB] [-reps R]
   wren bench ps    [-shards 1,2] [-seconds S] [-clients C]
   wren bench gist  [-seconds S] [-size 128]
+  wren bench linear [-train N] [-skip ridge,logistic,svm,xtx]
   wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
   wren jobs ls     [-store URL]
   wren jobs show   [-store URL] JOB
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string) error {
 		return benchPS(ctx, args[2:])
 	case "bench gist":
 		return benchGist(ctx, args[2:])
+	case "bench linear":
+		return benchLinear(ctx, args[2:])
 	case "jobs ls":
 		return jobsList(ctx, args[2:])
 	case "jobs show":

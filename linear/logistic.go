@@ -1,0 +1,202 @@
+package linear
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/optimize"
+)
+
+// LogisticOptions configure Logistic. Zero values take the documented defaults.
+type LogisticOptions struct {
+	// L2 is the penalty (L2/2)|W|^2 added to the mean log loss; 0 means 1e-4.
+	// Use a negative value for none.
+	L2 float64
+	// MaxIter bounds the L-BFGS iterations; 0 means 100.
+	MaxIter int
+	// GradTol stops when the gradient's infinity norm falls below it; 0 means 1e-6.
+	GradTol float64
+	// NoScale fits on raw features; by default each feature is divided by its
+	// largest absolute value (sparsity is kept), which conditions the problem.
+	NoScale bool
+}
+
+// Convergence reports how an iterative fit ended.
+type Convergence struct {
+	Iterations  int
+	Evaluations int
+	Loss        float64 // final objective
+	GradNorm    float64 // final gradient infinity norm
+	Status      string
+}
+
+// LogisticFit is a fitted multinomial logistic regression.
+type LogisticFit struct {
+	*Model
+	Convergence Convergence
+}
+
+// maxAbsScale returns 1/max|x_j| per feature (1 for all-zero features).
+func maxAbsScale(x *matrix) []float64 {
+	mx := make([]float64, x.d)
+	for i, v := range x.x {
+		j := i % x.d
+		mx[j] = max(mx[j], math.Abs(v))
+	}
+	for j, v := range mx {
+		if v > 0 {
+			mx[j] = 1 / v
+		} else {
+			mx[j] = 1
+		}
+	}
+	return mx
+}
+
+// Logistic fits multinomial logistic regression with an L2 penalty by
+// L-BFGS: minimise (1/n) sum -log softmax(x W + b)_y + (L2/2)|W|^2 (the
+// intercept is not penalised). The data is held in memory; products use
+// every core.
+func Logistic(ctx context.Context, ds *Dataset, opts LogisticOptions) (*LogisticFit, error) {
+	if ds == nil || ds.N == 0 {
+		return nil, ErrEmpty
+	}
+	if opts.L2 == 0 {
+		opts.L2 = 1e-4
+	}
+	l2 := max(opts.L2, 0)
+	if opts.MaxIter <= 0 {
+		opts.MaxIter = 100
+	}
+	if opts.GradTol <= 0 {
+		opts.GradTol = 1e-6
+	}
+	x, err := ds.materialize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scale := make([]float64, x.d)
+	for j := range scale {
+		scale[j] = 1
+	}
+	if !opts.NoScale {
+		scale = maxAbsScale(x)
+		x = x.scaled(scale)
+	}
+	d, k := x.d, ds.Classes
+	obj := newLogisticObjective(x, k, l2)
+	prob := optimize.Problem{Func: obj.loss, Grad: obj.gradient}
+	settings := &optimize.Settings{
+		MajorIterations:   opts.MaxIter,
+		GradientThreshold: opts.GradTol,
+		Converger:         &optimize.FunctionConverge{Absolute: 1e-10, Relative: 1e-10, Iterations: 20},
+		Concurrent:        0,
+	}
+	p0 := make([]float64, d*k+k)
+	// Stop between iterations when the context ends.
+	settings.Recorder = ctxRecorder{ctx}
+	res, err := optimize.Minimize(prob, p0, settings, &optimize.LBFGS{Store: 10, Linesearcher: &optimize.Backtracking{}})
+	if err != nil && res == nil {
+		return nil, fmt.Errorf("linear: logistic: %w", err)
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil && !errors.Is(err, optimize.ErrLinesearcherFailure) {
+		return nil, fmt.Errorf("linear: logistic: %w", err)
+	}
+	m := &Model{Kind: "logistic", Param: l2, Dim: d, Classes: k, ClassNames: ds.ClassNames, W: make([]float64, d*k), B: append([]float64(nil), res.X[d*k:]...)}
+	for j := range d {
+		for c := range k {
+			m.W[j*k+c] = res.X[j*k+c] * scale[j]
+		}
+	}
+	gn := 0.0
+	if res.Gradient != nil {
+		for _, v := range res.Gradient {
+			gn = max(gn, math.Abs(v))
+		}
+	}
+	return &LogisticFit{Model: m, Convergence: Convergence{
+		Iterations: res.Stats.MajorIterations, Evaluations: obj.evals, Loss: res.F, GradNorm: gn, Status: res.Status.String(),
+	}}, nil
+}
+
+type ctxRecorder struct{ ctx context.Context }
+
+func (r ctxRecorder) Init() error { return nil }
+func (r ctxRecorder) Record(_ *optimize.Location, _ optimize.Operation, _ *optimize.Stats) error {
+	return r.ctx.Err()
+}
+
+// logisticObjective is the multinomial log loss with an L2 penalty on W,
+// at p = [W (d x k, row-major), b (k)].
+type logisticObjective struct {
+	x        *matrix
+	k        int
+	l2       float64
+	s, gw    []float64
+	lastP    []float64
+	haveLast bool
+	evals    int
+}
+
+func newLogisticObjective(x *matrix, k int, l2 float64) *logisticObjective {
+	return &logisticObjective{x: x, k: k, l2: l2, s: make([]float64, x.n*k), gw: make([]float64, x.d*k), lastP: make([]float64, x.d*k+k)}
+}
+
+// loss returns the objective and leaves the residuals (probabilities minus
+// one-hot labels) in o.s for gradient.
+func (o *logisticObjective) loss(p []float64) float64 {
+	o.evals++
+	n, d, k := o.x.n, o.x.d, o.k
+	w, b := p[:d*k], p[d*k:]
+	o.x.mulW(o.s, w, k)
+	var f float64
+	for i := range n {
+		row := o.s[i*k : (i+1)*k]
+		for c := range row {
+			row[c] += b[c]
+		}
+		y := int(o.x.y[i])
+		softmax(row) // row now holds probabilities
+		f -= math.Log(max(row[y], 1e-300))
+		row[y]--
+	}
+	f /= float64(n)
+	var reg float64
+	for _, v := range w {
+		reg += v * v
+	}
+	copy(o.lastP, p)
+	o.haveLast = true
+	return f + 0.5*o.l2*reg
+}
+
+// gradient writes the gradient at p. L-BFGS asks for it where it just
+// evaluated the loss: the residuals are reused instead of a second pass.
+func (o *logisticObjective) gradient(grad, p []float64) {
+	if !o.haveLast || !slices.Equal(o.lastP, p) {
+		o.loss(p)
+	}
+	n, d, k := o.x.n, o.x.d, o.k
+	w := p[:d*k]
+	o.x.tmulR(o.gw, o.s, k)
+	inv := 1 / float64(n)
+	for i, v := range o.gw {
+		grad[i] = v*inv + o.l2*w[i]
+	}
+	gb := grad[d*k:]
+	clear(gb)
+	for i := range n {
+		for c := range k {
+			gb[c] += o.s[i*k+c]
+		}
+	}
+	for c := range gb {
+		gb[c] *= inv
+	}
+}

@@ -1,0 +1,231 @@
+package linear
+
+import (
+	"runtime"
+	"sync"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// matrix is a block of examples: dense row-major values, plus compressed
+// rows when most entries are zero, so products skip the zeros.
+type matrix struct {
+	n, d int
+	x    []float64
+	y    []int32
+
+	sparse bool
+	ptr    []int // row i's entries are idx/val[ptr[i]:ptr[i+1]]
+	idx    []int32
+	val    []float64
+}
+
+// sparseBelow is the density under which compressed rows are used.
+const sparseBelow = 0.3
+
+func newMatrix(x []float64, n, d int) *matrix {
+	m := &matrix{n: n, d: d, x: x}
+	nnz := 0
+	for _, v := range x {
+		if v != 0 {
+			nnz++
+		}
+	}
+	if float64(nnz) < sparseBelow*float64(len(x)) {
+		m.sparse = true
+		m.ptr = make([]int, n+1)
+		m.idx = make([]int32, 0, nnz)
+		m.val = make([]float64, 0, nnz)
+		for i := range n {
+			row := x[i*d : (i+1)*d]
+			for j, v := range row {
+				if v != 0 {
+					m.idx = append(m.idx, int32(j))
+					m.val = append(m.val, v)
+				}
+			}
+			m.ptr[i+1] = len(m.idx)
+		}
+	}
+	return m
+}
+
+func (m *matrix) dense() []float64 { return m.x }
+
+// rows returns rows [lo, hi) as a view.
+func (m *matrix) rows(lo, hi int) *matrix {
+	v := &matrix{n: hi - lo, d: m.d, x: m.x[lo*m.d : hi*m.d]}
+	if m.y != nil {
+		v.y = m.y[lo:hi]
+	}
+	if m.sparse {
+		v.sparse = true
+		v.ptr = make([]int, hi-lo+1)
+		base := m.ptr[lo]
+		for i := lo; i <= hi; i++ {
+			v.ptr[i-lo] = m.ptr[i] - base
+		}
+		v.idx = m.idx[base:m.ptr[hi]]
+		v.val = m.val[base:m.ptr[hi]]
+	}
+	return v
+}
+
+// parallel runs fn over [0, n) split into one range per CPU.
+func parallel(n int, fn func(part, lo, hi int)) int {
+	p := max(1, min(runtime.GOMAXPROCS(0), n/64))
+	var wg sync.WaitGroup
+	for k := range p {
+		lo, hi := k*n/p, (k+1)*n/p
+		wg.Go(func() { fn(k, lo, hi) })
+	}
+	wg.Wait()
+	return p
+}
+
+func general(r, c int, data []float64) blas64.General {
+	return blas64.General{Rows: r, Cols: c, Stride: c, Data: data}
+}
+
+// mulW sets s (n x k) = X W, W d x k.
+func (m *matrix) mulW(s, w []float64, k int) {
+	if !m.sparse {
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, general(m.n, m.d, m.x), general(m.d, k, w), 0, general(m.n, k, s))
+		return
+	}
+	parallel(m.n, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			si := s[i*k : i*k+k]
+			clear(si)
+			for p := m.ptr[i]; p < m.ptr[i+1]; p++ {
+				v := m.val[p]
+				wj := w[int(m.idx[p])*k : int(m.idx[p])*k+k]
+				for c := range si {
+					si[c] += v * wj[c]
+				}
+			}
+		}
+	})
+}
+
+// tmulR sets g (d x k) = X' R, R n x k.
+func (m *matrix) tmulR(g, r []float64, k int) {
+	if !m.sparse {
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1, general(m.n, m.d, m.x), general(m.n, k, r), 0, general(m.d, k, g))
+		return
+	}
+	parts := make([][]float64, runtime.GOMAXPROCS(0))
+	p := parallel(m.n, func(part, lo, hi int) {
+		acc := make([]float64, m.d*k)
+		for i := lo; i < hi; i++ {
+			ri := r[i*k : i*k+k]
+			for q := m.ptr[i]; q < m.ptr[i+1]; q++ {
+				v := m.val[q]
+				gj := acc[int(m.idx[q])*k : int(m.idx[q])*k+k]
+				for c := range gj {
+					gj[c] += v * ri[c]
+				}
+			}
+		}
+		parts[part] = acc
+	})
+	copy(g, parts[0])
+	for _, acc := range parts[1:p] {
+		for i, v := range acc {
+			g[i] += v
+		}
+	}
+}
+
+// syrkUpper adds X'X to the upper triangle of g (d x d), using every core:
+// each takes a range of rows into its own accumulator.
+func (m *matrix) syrkUpper(g []float64) {
+	d := m.d
+	parts := make([][]float64, runtime.GOMAXPROCS(0))
+	p := parallel(m.n, func(part, lo, hi int) {
+		acc := make([]float64, d*d)
+		if m.sparse {
+			for i := lo; i < hi; i++ {
+				idx, val := m.idx[m.ptr[i]:m.ptr[i+1]], m.val[m.ptr[i]:m.ptr[i+1]]
+				for a, ja := range idx {
+					va := val[a]
+					row := acc[int(ja)*d : int(ja)*d+d]
+					for b := a; b < len(idx); b++ {
+						row[idx[b]] += va * val[b]
+					}
+				}
+			}
+		} else {
+			blas64.Syrk(blas.Trans, 1, general(hi-lo, d, m.x[lo*d:hi*d]), 0,
+				blas64.Symmetric{N: d, Stride: d, Data: acc, Uplo: blas.Upper})
+		}
+		parts[part] = acc
+	})
+	for _, acc := range parts[:p] {
+		for i := range d {
+			gi, ai := g[i*d+i:i*d+d], acc[i*d+i:i*d+d]
+			for j, v := range ai {
+				gi[j] += v
+			}
+		}
+	}
+}
+
+// dot returns row i . w.
+func (m *matrix) dot(i int, w []float64) float64 {
+	var s float64
+	if m.sparse {
+		for p := m.ptr[i]; p < m.ptr[i+1]; p++ {
+			s += m.val[p] * w[m.idx[p]]
+		}
+		return s
+	}
+	for j, v := range m.x[i*m.d : (i+1)*m.d] {
+		s += v * w[j]
+	}
+	return s
+}
+
+// axpy adds a * row i to w.
+func (m *matrix) axpy(i int, a float64, w []float64) {
+	if m.sparse {
+		for p := m.ptr[i]; p < m.ptr[i+1]; p++ {
+			w[m.idx[p]] += a * m.val[p]
+		}
+		return
+	}
+	for j, v := range m.x[i*m.d : (i+1)*m.d] {
+		w[j] += a * v
+	}
+}
+
+// sqNorm returns |row i|^2.
+func (m *matrix) sqNorm(i int) float64 {
+	var s float64
+	if m.sparse {
+		for p := m.ptr[i]; p < m.ptr[i+1]; p++ {
+			s += m.val[p] * m.val[p]
+		}
+		return s
+	}
+	for _, v := range m.x[i*m.d : (i+1)*m.d] {
+		s += v * v
+	}
+	return s
+}
+
+// scaled returns a copy with each feature multiplied by s[j] (sparsity kept).
+func (m *matrix) scaled(s []float64) *matrix {
+	x := make([]float64, len(m.x))
+	for i := range m.n {
+		for j, v := range m.x[i*m.d : (i+1)*m.d] {
+			x[i*m.d+j] = v * s[j]
+		}
+	}
+	out := newMatrix(x, m.n, m.d)
+	out.y = m.y
+	return out
+}
+
+func maxProcs() int { return runtime.GOMAXPROCS(0) }
