@@ -27,10 +27,12 @@ demo: deps
 	./bin/featurize-imagenet -synthesize 10x40 -in $(DEMO_DATA)/imagenet -out $(DEMO_DATA)/features \
 		-size 128 -per-call 20 -store $(DEMO_STORE)
 
-## test: vet, then every test with the race detector
+## test: vet, every test with the race detector, then the numeric tests the
+## race detector would slow tenfold (files tagged !race) without it
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 20m -run 'MNIST' ./linear/
 
 ## test-short: every test, no race detector
 test-short:
