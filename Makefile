@@ -25,7 +25,7 @@ demo: deps
 	./bin/montecarlo-pi -tasks 1000 -darts 1000000 -store $(DEMO_STORE) -timeline $(CURDIR)/timeline-pi.png
 	rm -rf $(DEMO_DATA)
 	./bin/featurize-imagenet -synthesize 10x40 -in $(DEMO_DATA)/imagenet -out $(DEMO_DATA)/features \
-		-size 128 -per-call 20 -store $(DEMO_STORE)
+		-size 128 -per-call 20 -store $(DEMO_STORE) -fit
 
 ## test: vet, every test with the race detector, then the numeric tests the
 ## race detector would slow tenfold (files tagged !race) without it
@@ -45,6 +45,7 @@ bench: deps
 	./bin/wren bench store -store $(DEMO_STORE) -size 64MiB
 	./bin/wren bench ps -shards 1,2
 	./bin/wren bench gist
+	./bin/wren bench linear
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 tools:

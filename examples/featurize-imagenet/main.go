@@ -5,7 +5,8 @@
 //	go run ./examples/featurize-imagenet -in DIR|URL -out DIR|URL [-size 256] [-per-call 200]
 //	go run ./examples/featurize-imagenet -synthesize 10x50 -in DIR -out DIR
 //
-// -synthesize CxN first writes C classes of N synthetic JPEGs into -in.
+// -synthesize CxN first writes C classes of N synthetic JPEGs into -in;
+// -fit then fits linear classifiers on the features (the reduce).
 // It prints progress and a summary; a rerun resumes from complete shards.
 package main
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/featurize"
+	"github.com/wrenml/wren/linear"
 )
 
 func main() {
@@ -32,6 +34,7 @@ func main() {
 	synth := flag.String("synthesize", "", "first write a synthetic tree of CLASSESxIMAGES (e.g. 10x50) into -in")
 	store := flag.String("store", envOr("WREN_STORE", wren.DefaultStore), "wren's job store")
 	parallel := flag.Int("parallel", 0, "worker processes (0: one per CPU)")
+	fit := flag.Bool("fit", false, "then fit linear classifiers on the features (80/20 split) and print their accuracy")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if *in == "" || *out == "" {
@@ -43,6 +46,12 @@ func main() {
 	if err := run(ctx, *in, *out, *synth, *store, *size, *perCall, *parallel, *gray); err != nil {
 		fmt.Fprintln(os.Stderr, "featurize-imagenet:", err)
 		os.Exit(1)
+	}
+	if *fit {
+		if err := fitFeatures(ctx, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "featurize-imagenet:", err)
+			os.Exit(1)
+		}
 	}
 }
 
@@ -93,4 +102,42 @@ func run(ctx context.Context, in, out, synth, store string, size, perCall, paral
 	}
 	fmt.Println("features:", out)
 	return nil
+}
+
+// fitFeatures is the paper's monolithic reduce: gather the feature shards
+// and fit linear classifiers on one machine.
+func fitFeatures(ctx context.Context, out string) error {
+	st, err := wren.OpenStore(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ds, err := linear.Load(ctx, st, "")
+	if err != nil {
+		return err
+	}
+	train, test, err := ds.Split(ctx, 0.8, 1)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("fitting on %d examples, testing on %d (%d features, %d classes)\n", train.N, test.N, ds.Dim, ds.Classes)
+	t := time.Now()
+	rf, err := linear.Ridge(ctx, train, linear.RidgeOptions{Lambdas: linear.LogSpace(-3, 10, 14), Standardize: true, Validation: test})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  ridge (14-lambda path, best %g): test accuracy %.3f, top-3 %.3f (%v)\n", rf.BestLambda, rf.Best.Evaluate(test).Accuracy, rf.Best.Evaluate(test).TopK(3), time.Since(t).Round(time.Millisecond))
+	t = time.Now()
+	lg, err := linear.Logistic(ctx, train, linear.LogisticOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  logistic (L-BFGS, %d iterations): test accuracy %.3f, log loss %.3f (%v)\n", lg.Convergence.Iterations, lg.Evaluate(test).Accuracy, lg.Evaluate(test).LogLoss, time.Since(t).Round(time.Millisecond))
+	t = time.Now()
+	sv, err := linear.SVM(ctx, train, linear.SVMOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("  linear SVM (one-vs-rest): test accuracy %.3f (%v)\n", sv.Evaluate(test).Accuracy, time.Since(t).Round(time.Millisecond))
+	return rf.Best.Save(ctx, st, "model-ridge")
 }

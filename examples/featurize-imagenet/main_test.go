@@ -24,6 +24,12 @@ func TestRun(t *testing.T) {
 	if len(shards) != 3 {
 		t.Fatalf("%d shards, want 3", len(shards))
 	}
+	if err := fitFeatures(context.Background(), out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "model-ridge", "weights.npy")); err != nil {
+		t.Fatal(err)
+	}
 	if err := run(context.Background(), in, out, "1x0", filepath.Join(dir, "jobs"), 32, 2, 2, false); err == nil {
 		t.Fatal("bad -synthesize accepted")
 	}
