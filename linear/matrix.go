@@ -96,14 +96,47 @@ func (m *matrix) mulW(s, w []float64, k int) {
 	}
 	parallel(m.n, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			si := s[i*k : i*k+k]
-			clear(si)
-			for p := m.ptr[i]; p < m.ptr[i+1]; p++ {
-				v := m.val[p]
-				wj := w[int(m.idx[p])*k : int(m.idx[p])*k+k]
-				for c := range si {
-					si[c] += v * wj[c]
+			si := s[i*k : i*k+k : i*k+k]
+			idx, val := m.idx[m.ptr[i]:m.ptr[i+1]], m.val[m.ptr[i]:m.ptr[i+1]]
+			val = val[:len(idx)]
+			// Four classes at a time in registers: one pass over the row's
+			// entries per four outputs.
+			c0 := 0
+			for ; c0+8 <= k; c0 += 8 {
+				var a0, a1, a2, a3, a4, a5, a6, a7 float64
+				for p, j := range idx {
+					v := val[p]
+					wj := w[int(j)*k+c0 : int(j)*k+c0+8 : int(j)*k+c0+8]
+					a0 += v * wj[0]
+					a1 += v * wj[1]
+					a2 += v * wj[2]
+					a3 += v * wj[3]
+					a4 += v * wj[4]
+					a5 += v * wj[5]
+					a6 += v * wj[6]
+					a7 += v * wj[7]
 				}
+				si[c0], si[c0+1], si[c0+2], si[c0+3] = a0, a1, a2, a3
+				si[c0+4], si[c0+5], si[c0+6], si[c0+7] = a4, a5, a6, a7
+			}
+			for ; c0+4 <= k; c0 += 4 {
+				var a0, a1, a2, a3 float64
+				for p, j := range idx {
+					v := val[p]
+					wj := w[int(j)*k+c0 : int(j)*k+c0+4 : int(j)*k+c0+4]
+					a0 += v * wj[0]
+					a1 += v * wj[1]
+					a2 += v * wj[2]
+					a3 += v * wj[3]
+				}
+				si[c0], si[c0+1], si[c0+2], si[c0+3] = a0, a1, a2, a3
+			}
+			for ; c0 < k; c0++ {
+				var a float64
+				for p, j := range idx {
+					a += val[p] * w[int(j)*k+c0]
+				}
+				si[c0] = a
 			}
 		}
 	})
@@ -115,16 +148,46 @@ func (m *matrix) tmulR(g, r []float64, k int) {
 		blas64.Gemm(blas.Trans, blas.NoTrans, 1, general(m.n, m.d, m.x), general(m.n, k, r), 0, general(m.d, k, g))
 		return
 	}
+	// By rows, each core into its own accumulator (d x k, in cache).
 	parts := make([][]float64, runtime.GOMAXPROCS(0))
 	p := parallel(m.n, func(part, lo, hi int) {
 		acc := make([]float64, m.d*k)
 		for i := lo; i < hi; i++ {
-			ri := r[i*k : i*k+k]
-			for q := m.ptr[i]; q < m.ptr[i+1]; q++ {
-				v := m.val[q]
-				gj := acc[int(m.idx[q])*k : int(m.idx[q])*k+k]
-				for c := range gj {
-					gj[c] += v * ri[c]
+			ri := r[i*k : i*k+k : i*k+k]
+			idx, val := m.idx[m.ptr[i]:m.ptr[i+1]], m.val[m.ptr[i]:m.ptr[i+1]]
+			val = val[:len(idx)]
+			c0 := 0
+			for ; c0+8 <= k; c0 += 8 {
+				r0, r1, r2, r3 := ri[c0], ri[c0+1], ri[c0+2], ri[c0+3]
+				r4, r5, r6, r7 := ri[c0+4], ri[c0+5], ri[c0+6], ri[c0+7]
+				for q, j := range idx {
+					v := val[q]
+					gj := acc[int(j)*k+c0 : int(j)*k+c0+8 : int(j)*k+c0+8]
+					gj[0] += v * r0
+					gj[1] += v * r1
+					gj[2] += v * r2
+					gj[3] += v * r3
+					gj[4] += v * r4
+					gj[5] += v * r5
+					gj[6] += v * r6
+					gj[7] += v * r7
+				}
+			}
+			for ; c0+4 <= k; c0 += 4 {
+				r0, r1, r2, r3 := ri[c0], ri[c0+1], ri[c0+2], ri[c0+3]
+				for q, j := range idx {
+					v := val[q]
+					gj := acc[int(j)*k+c0 : int(j)*k+c0+4 : int(j)*k+c0+4]
+					gj[0] += v * r0
+					gj[1] += v * r1
+					gj[2] += v * r2
+					gj[3] += v * r3
+				}
+			}
+			for ; c0 < k; c0++ {
+				rc := ri[c0]
+				for q, j := range idx {
+					acc[int(j)*k+c0] += val[q] * rc
 				}
 			}
 		}
@@ -219,12 +282,21 @@ func (m *matrix) sqNorm(i int) float64 {
 func (m *matrix) scaled(s []float64) *matrix {
 	x := make([]float64, len(m.x))
 	for i := range m.n {
-		for j, v := range m.x[i*m.d : (i+1)*m.d] {
-			x[i*m.d+j] = v * s[j]
+		row, out := m.x[i*m.d:(i+1)*m.d], x[i*m.d:(i+1)*m.d]
+		for j, v := range row {
+			out[j] = v * s[j]
 		}
 	}
-	out := newMatrix(x, m.n, m.d)
-	out.y = m.y
+	if !m.sparse {
+		out := newMatrix(x, m.n, m.d)
+		out.y = m.y
+		return out
+	}
+	// Same zeros: reuse the structure, scale the values.
+	out := &matrix{n: m.n, d: m.d, x: x, y: m.y, sparse: true, ptr: m.ptr, idx: m.idx, val: make([]float64, len(m.val))}
+	for p, j := range m.idx {
+		out.val[p] = m.val[p] * s[j]
+	}
 	return out
 }
 

