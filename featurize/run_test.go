@@ -238,3 +238,33 @@ func TestRunErrors(t *testing.T) {
 		t.Fatal("odd size accepted")
 	}
 }
+
+// TestCMYKAndGrayBecomeRGB: non-RGB inputs are converted before GIST.
+func TestCMYKAndGrayBecomeRGB(t *testing.T) {
+	cmyk := image.NewCMYK(image.Rect(0, 0, 16, 16))
+	for i := 0; i < len(cmyk.Pix); i += 4 {
+		cmyk.Pix[i], cmyk.Pix[i+1], cmyk.Pix[i+2], cmyk.Pix[i+3] = 0, 255, 255, 0 // red
+	}
+	p := Prepare(cmyk, 8)
+	if r, g, b := p.Pix[0], p.Pix[1], p.Pix[2]; r != 255 || g != 0 || b != 0 {
+		t.Fatalf("CMYK red became %d,%d,%d", r, g, b)
+	}
+	gray := image.NewGray(image.Rect(0, 0, 16, 16))
+	for i := range gray.Pix {
+		gray.Pix[i] = uint8(i)
+	}
+	q := Prepare(gray, 16)
+	for i := 0; i < len(q.Pix); i += 4 {
+		if q.Pix[i] != q.Pix[i+1] || q.Pix[i] != q.Pix[i+2] {
+			t.Fatalf("gray pixel %d became %v", i/4, q.Pix[i:i+3])
+		}
+	}
+	// A gray image's colour GIST has three identical thirds.
+	d, err := GIST(gray, GISTOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d[:320], d[320:640]) || !slices.Equal(d[:320], d[640:]) {
+		t.Fatal("gray input: colour thirds differ")
+	}
+}
