@@ -148,6 +148,18 @@ func (p *pow2) row(x []complex128, tw []complex128) {
 	p.rowStages(x, tw, &tw[0] == &p.bw[0])
 }
 
+// radix4 is one radix-2^2 butterfly on inputs already multiplied by their
+// twiddles: a 4-point DFT (with -i for forward, +i for backward).
+func radix4(a0, a1, a2, a3 complex128, backward bool) (x0, x1, x2, x3 complex128) {
+	s01, d01 := a0+a1, a0-a1
+	s23, d23 := a2+a3, a2-a3
+	r23 := complex(imag(d23), -real(d23)) // d23 times -i
+	if backward {
+		r23 = -r23
+	}
+	return s01 + s23, d01 + r23, s01 - s23, d01 - r23
+}
+
 // rowStages runs the butterflies of one row given in bit-reversed order:
 // one radix-2 stage if log2(n) is odd, then radix-4 (radix-2^2) stages,
 // which need three twiddle products per four points and half the passes.
@@ -176,17 +188,7 @@ func (p *pow2) rowStages(x []complex128, tw []complex128, backward bool) {
 					a2 *= tw[j*step]
 					a3 *= tw[3*j*step]
 				}
-				s01, d01 := a0+a1, a0-a1
-				s23, d23 := a2+a3, a2-a3
-				// d23 times -i (forward) or +i (backward)
-				var r23 complex128
-				if backward {
-					r23 = complex(-imag(d23), real(d23))
-				} else {
-					r23 = complex(imag(d23), -real(d23))
-				}
-				b0[j], b2[j] = s01+s23, s01-s23
-				b1[j], b3[j] = d01+r23, d01-r23
+				b0[j], b1[j], b2[j], b3[j] = radix4(a0, a1, a2, a3, backward)
 			}
 		}
 	}
@@ -234,32 +236,12 @@ func (p *pow2) colStages(a []complex128, tw []complex128) {
 				r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
 				if j == 0 { // twiddles all 1
 					for c := range r0 {
-						a0, a1, a2, a3 := r0[c], r1[c], r2[c], r3[c]
-						s01, d01 := a0+a1, a0-a1
-						s23, d23 := a2+a3, a2-a3
-						var r23 complex128
-						if backward {
-							r23 = complex(-imag(d23), real(d23))
-						} else {
-							r23 = complex(imag(d23), -real(d23))
-						}
-						r0[c], r2[c] = s01+s23, s01-s23
-						r1[c], r3[c] = d01+r23, d01-r23
+						r0[c], r1[c], r2[c], r3[c] = radix4(r0[c], r1[c], r2[c], r3[c], backward)
 					}
 					continue
 				}
 				for c := range r0 {
-					a0, a1, a2, a3 := r0[c], r1[c]*w2, r2[c]*w1, r3[c]*w3
-					s01, d01 := a0+a1, a0-a1
-					s23, d23 := a2+a3, a2-a3
-					var r23 complex128
-					if backward {
-						r23 = complex(-imag(d23), real(d23))
-					} else {
-						r23 = complex(imag(d23), -real(d23))
-					}
-					r0[c], r2[c] = s01+s23, s01-s23
-					r1[c], r3[c] = d01+r23, d01-r23
+					r0[c], r1[c], r2[c], r3[c] = radix4(r0[c], r1[c]*w2, r2[c]*w1, r3[c]*w3, backward)
 				}
 			}
 		}

@@ -281,21 +281,9 @@ func (g *Gister) load(img image.Image) {
 	gray := g.opts.Gray
 	switch im := img.(type) {
 	case *image.RGBA:
-		for y := range n {
-			row := im.Pix[(y)*im.Stride:]
-			for x := range n {
-				p := row[4*x : 4*x+3]
-				g.setPixel(y*n+x, p[0], p[1], p[2], gray)
-			}
-		}
-	case *image.NRGBA:
-		for y := range n {
-			row := im.Pix[(y)*im.Stride:]
-			for x := range n {
-				p := row[4*x : 4*x+3]
-				g.setPixel(y*n+x, p[0], p[1], p[2], gray)
-			}
-		}
+		g.loadPix(im.Pix, im.Stride)
+	case *image.NRGBA: // the samples as stored, alpha ignored
+		g.loadPix(im.Pix, im.Stride)
 	case *image.Gray:
 		for y := range n {
 			row := im.Pix[y*im.Stride:]
@@ -310,6 +298,18 @@ func (g *Gister) load(img image.Image) {
 				r, gg, bb, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
 				g.setPixel(y*n+x, uint8(r>>8), uint8(gg>>8), uint8(bb>>8), gray)
 			}
+		}
+	}
+}
+
+// loadPix reads 4-byte RGBA-ordered samples.
+func (g *Gister) loadPix(pix []uint8, stride int) {
+	n := g.n
+	for y := range n {
+		row := pix[y*stride:]
+		for x := range n {
+			p := row[4*x : 4*x+3]
+			g.setPixel(y*n+x, p[0], p[1], p[2], g.opts.Gray)
 		}
 	}
 }

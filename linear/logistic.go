@@ -39,6 +39,20 @@ type LogisticFit struct {
 	Convergence Convergence
 }
 
+// maybeScale divides each feature by its largest absolute value (unless
+// off) and returns the factors to fold back into the weights.
+func maybeScale(x *matrix, off bool) (*matrix, []float64) {
+	if off {
+		scale := make([]float64, x.d)
+		for j := range scale {
+			scale[j] = 1
+		}
+		return x, scale
+	}
+	scale := maxAbsScale(x)
+	return x.scaled(scale), scale
+}
+
 // maxAbsScale returns 1/max|x_j| per feature (1 for all-zero features).
 func maxAbsScale(x *matrix) []float64 {
 	mx := make([]float64, x.d)
@@ -78,14 +92,7 @@ func Logistic(ctx context.Context, ds *Dataset, opts LogisticOptions) (*Logistic
 	if err != nil {
 		return nil, err
 	}
-	scale := make([]float64, x.d)
-	for j := range scale {
-		scale[j] = 1
-	}
-	if !opts.NoScale {
-		scale = maxAbsScale(x)
-		x = x.scaled(scale)
-	}
+	x, scale := maybeScale(x, opts.NoScale)
 	d, k := x.d, ds.Classes
 	obj := newLogisticObjective(x, k, l2)
 	prob := optimize.Problem{Func: obj.loss, Grad: obj.gradient}

@@ -53,14 +53,7 @@ func SVM(ctx context.Context, ds *Dataset, opts SVMOptions) (*SVMFit, error) {
 	if err != nil {
 		return nil, err
 	}
-	scale := make([]float64, x.d)
-	for j := range scale {
-		scale[j] = 1
-	}
-	if !opts.NoScale {
-		scale = maxAbsScale(x)
-		x = x.scaled(scale)
-	}
+	x, scale := maybeScale(x, opts.NoScale)
 	n, d, k := x.n, x.d, ds.Classes
 	qd := make([]float64, n) // x_i . x_i + 1 (bias)
 	for i := range n {
