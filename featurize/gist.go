@@ -392,7 +392,7 @@ func (g *Gister) prefilter() {
 		for r := range m {
 			sr := mirror(r-padding) * n
 			for c := range m {
-				p[r*m+c] = math.Log1p(x[sr+mirror(c-padding)])
+				p[r*m+c] = log1p(x[sr+mirror(c-padding)])
 			}
 		}
 		// h = x - lowpass(x)
@@ -424,6 +424,22 @@ func (g *Gister) prefilter() {
 			}
 		}
 	}
+}
+
+// log1pTable holds ln(1+v) for the 8-bit sample values.
+var log1pTable = func() (t [256]float64) {
+	for i := range t {
+		t[i] = math.Log1p(float64(i))
+	}
+	return t
+}()
+
+// log1p is math.Log1p, by table for 8-bit sample values.
+func log1p(v float64) float64 {
+	if i := int(v); float64(i) == v && i >= 0 && i < 256 {
+		return log1pTable[i]
+	}
+	return math.Log1p(v)
 }
 
 // lowpass sets dst = C src C (both M x M, row-major).
