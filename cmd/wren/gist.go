@@ -32,7 +32,7 @@ func gistCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New("usage: wren gist [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...")
+		return errors.New("usage: wren gist [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE [FILE]")
 	}
 	opts := featurize.GISTOptions{Gray: *gray, Blocks: *blocks}
 	if *orient != "" {
