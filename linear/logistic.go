@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 
 	"gonum.org/v1/gonum/optimize"
@@ -145,7 +146,9 @@ type logisticObjective struct {
 	x        *matrix
 	k        int
 	l2       float64
-	s, gw    []float64
+	s        []float64   // n x k residuals (probabilities minus one-hot labels)
+	gw       []float64   // d x k: X' residuals, summed
+	parts    [][]float64 // per core: X' residuals of its rows (compressed rows only)
 	lastP    []float64
 	haveLast bool
 	evals    int
@@ -155,15 +158,12 @@ func newLogisticObjective(x *matrix, k int, l2 float64) *logisticObjective {
 	return &logisticObjective{x: x, k: k, l2: l2, s: make([]float64, x.n*k), gw: make([]float64, x.d*k), lastP: make([]float64, x.d*k+k)}
 }
 
-// loss returns the objective and leaves the residuals (probabilities minus
-// one-hot labels) in o.s for gradient.
-func (o *logisticObjective) loss(p []float64) float64 {
-	o.evals++
-	n, d, k := o.x.n, o.x.d, o.k
-	w, b := p[:d*k], p[d*k:]
-	o.x.mulW(o.s, w, k)
+// residuals turns the scores of rows [lo, hi) of o.s into residuals and
+// returns their summed log loss.
+func (o *logisticObjective) residuals(b []float64, lo, hi int) float64 {
+	k := o.k
 	var f float64
-	for i := range n {
+	for i := lo; i < hi; i++ {
 		row := o.s[i*k : (i+1)*k]
 		for c := range row {
 			row[c] += b[c]
@@ -172,6 +172,53 @@ func (o *logisticObjective) loss(p []float64) float64 {
 		softmax(row) // row now holds probabilities
 		f -= math.Log(max(row[y], 1e-300))
 		row[y]--
+	}
+	return f
+}
+
+// loss returns the objective at p, and computes X' residuals for gradient
+// on the way. For compressed rows it is one pass over the data, split over
+// the cores: per block of rows, scores, softmax, residuals, then the
+// residuals scattered into the core's accumulator while the rows are in
+// cache. L-BFGS asks for the gradient where it just evaluated the loss.
+func (o *logisticObjective) loss(p []float64) float64 {
+	o.evals++
+	n, d, k := o.x.n, o.x.d, o.k
+	w, b := p[:d*k], p[d*k:]
+	var f float64
+	if o.x.sparse {
+		if o.parts == nil {
+			o.parts = make([][]float64, runtime.GOMAXPROCS(0))
+		}
+		fs := make([]float64, len(o.parts))
+		np := parallel(n, func(part, lo, hi int) {
+			acc := o.parts[part]
+			if acc == nil {
+				acc = make([]float64, d*k)
+				o.parts[part] = acc
+			}
+			clear(acc)
+			const block = 256
+			for b0 := lo; b0 < hi; b0 += block {
+				b1 := min(b0+block, hi)
+				o.x.mulWRows(o.s, w, k, b0, b1)
+				fs[part] += o.residuals(b, b0, b1)
+				o.x.tmulRRows(acc, o.s, k, b0, b1)
+			}
+		})
+		copy(o.gw, o.parts[0])
+		for q := 1; q < np; q++ {
+			for i, v := range o.parts[q] {
+				o.gw[i] += v
+			}
+		}
+		for _, v := range fs[:np] {
+			f += v
+		}
+	} else {
+		o.x.mulW(o.s, w, k)
+		f = o.residuals(b, 0, n)
+		o.x.tmulR(o.gw, o.s, k)
 	}
 	f /= float64(n)
 	var reg float64
@@ -183,15 +230,13 @@ func (o *logisticObjective) loss(p []float64) float64 {
 	return f + 0.5*o.l2*reg
 }
 
-// gradient writes the gradient at p. L-BFGS asks for it where it just
-// evaluated the loss: the residuals are reused instead of a second pass.
+// gradient writes the gradient at p, from the pass loss made there.
 func (o *logisticObjective) gradient(grad, p []float64) {
 	if !o.haveLast || !slices.Equal(o.lastP, p) {
 		o.loss(p)
 	}
 	n, d, k := o.x.n, o.x.d, o.k
 	w := p[:d*k]
-	o.x.tmulR(o.gw, o.s, k)
 	inv := 1 / float64(n)
 	for i, v := range o.gw {
 		grad[i] = v*inv + o.l2*w[i]

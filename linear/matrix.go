@@ -94,52 +94,56 @@ func (m *matrix) mulW(s, w []float64, k int) {
 		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, general(m.n, m.d, m.x), general(m.d, k, w), 0, general(m.n, k, s))
 		return
 	}
-	parallel(m.n, func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			si := s[i*k : i*k+k : i*k+k]
-			idx, val := m.idx[m.ptr[i]:m.ptr[i+1]], m.val[m.ptr[i]:m.ptr[i+1]]
-			val = val[:len(idx)]
-			// Four classes at a time in registers: one pass over the row's
-			// entries per four outputs.
-			c0 := 0
-			for ; c0+8 <= k; c0 += 8 {
-				var a0, a1, a2, a3, a4, a5, a6, a7 float64
-				for p, j := range idx {
-					v := val[p]
-					wj := w[int(j)*k+c0 : int(j)*k+c0+8 : int(j)*k+c0+8]
-					a0 += v * wj[0]
-					a1 += v * wj[1]
-					a2 += v * wj[2]
-					a3 += v * wj[3]
-					a4 += v * wj[4]
-					a5 += v * wj[5]
-					a6 += v * wj[6]
-					a7 += v * wj[7]
-				}
-				si[c0], si[c0+1], si[c0+2], si[c0+3] = a0, a1, a2, a3
-				si[c0+4], si[c0+5], si[c0+6], si[c0+7] = a4, a5, a6, a7
+	parallel(m.n, func(_, lo, hi int) { m.mulWRows(s, w, k, lo, hi) })
+}
+
+// mulWRows is mulW on compressed rows [lo, hi): four or eight classes at a
+// time in registers, one pass over a row's entries per block of outputs.
+func (m *matrix) mulWRows(s, w []float64, k, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		si := s[i*k : i*k+k : i*k+k]
+		idx, val := m.idx[m.ptr[i]:m.ptr[i+1]], m.val[m.ptr[i]:m.ptr[i+1]]
+		val = val[:len(idx)]
+		// Four classes at a time in registers: one pass over the row's
+		// entries per four outputs.
+		c0 := 0
+		for ; c0+8 <= k; c0 += 8 {
+			var a0, a1, a2, a3, a4, a5, a6, a7 float64
+			for p, j := range idx {
+				v := val[p]
+				wj := w[int(j)*k+c0 : int(j)*k+c0+8 : int(j)*k+c0+8]
+				a0 += v * wj[0]
+				a1 += v * wj[1]
+				a2 += v * wj[2]
+				a3 += v * wj[3]
+				a4 += v * wj[4]
+				a5 += v * wj[5]
+				a6 += v * wj[6]
+				a7 += v * wj[7]
 			}
-			for ; c0+4 <= k; c0 += 4 {
-				var a0, a1, a2, a3 float64
-				for p, j := range idx {
-					v := val[p]
-					wj := w[int(j)*k+c0 : int(j)*k+c0+4 : int(j)*k+c0+4]
-					a0 += v * wj[0]
-					a1 += v * wj[1]
-					a2 += v * wj[2]
-					a3 += v * wj[3]
-				}
-				si[c0], si[c0+1], si[c0+2], si[c0+3] = a0, a1, a2, a3
-			}
-			for ; c0 < k; c0++ {
-				var a float64
-				for p, j := range idx {
-					a += val[p] * w[int(j)*k+c0]
-				}
-				si[c0] = a
-			}
+			si[c0], si[c0+1], si[c0+2], si[c0+3] = a0, a1, a2, a3
+			si[c0+4], si[c0+5], si[c0+6], si[c0+7] = a4, a5, a6, a7
 		}
-	})
+		for ; c0+4 <= k; c0 += 4 {
+			var a0, a1, a2, a3 float64
+			for p, j := range idx {
+				v := val[p]
+				wj := w[int(j)*k+c0 : int(j)*k+c0+4 : int(j)*k+c0+4]
+				a0 += v * wj[0]
+				a1 += v * wj[1]
+				a2 += v * wj[2]
+				a3 += v * wj[3]
+			}
+			si[c0], si[c0+1], si[c0+2], si[c0+3] = a0, a1, a2, a3
+		}
+		for ; c0 < k; c0++ {
+			var a float64
+			for p, j := range idx {
+				a += val[p] * w[int(j)*k+c0]
+			}
+			si[c0] = a
+		}
+	}
 }
 
 // tmulR sets g (d x k) = X' R, R n x k.
@@ -152,51 +156,56 @@ func (m *matrix) tmulR(g, r []float64, k int) {
 	parts := make([][]float64, runtime.GOMAXPROCS(0))
 	p := parallel(m.n, func(part, lo, hi int) {
 		acc := make([]float64, m.d*k)
-		for i := lo; i < hi; i++ {
-			ri := r[i*k : i*k+k : i*k+k]
-			idx, val := m.idx[m.ptr[i]:m.ptr[i+1]], m.val[m.ptr[i]:m.ptr[i+1]]
-			val = val[:len(idx)]
-			c0 := 0
-			for ; c0+8 <= k; c0 += 8 {
-				r0, r1, r2, r3 := ri[c0], ri[c0+1], ri[c0+2], ri[c0+3]
-				r4, r5, r6, r7 := ri[c0+4], ri[c0+5], ri[c0+6], ri[c0+7]
-				for q, j := range idx {
-					v := val[q]
-					gj := acc[int(j)*k+c0 : int(j)*k+c0+8 : int(j)*k+c0+8]
-					gj[0] += v * r0
-					gj[1] += v * r1
-					gj[2] += v * r2
-					gj[3] += v * r3
-					gj[4] += v * r4
-					gj[5] += v * r5
-					gj[6] += v * r6
-					gj[7] += v * r7
-				}
-			}
-			for ; c0+4 <= k; c0 += 4 {
-				r0, r1, r2, r3 := ri[c0], ri[c0+1], ri[c0+2], ri[c0+3]
-				for q, j := range idx {
-					v := val[q]
-					gj := acc[int(j)*k+c0 : int(j)*k+c0+4 : int(j)*k+c0+4]
-					gj[0] += v * r0
-					gj[1] += v * r1
-					gj[2] += v * r2
-					gj[3] += v * r3
-				}
-			}
-			for ; c0 < k; c0++ {
-				rc := ri[c0]
-				for q, j := range idx {
-					acc[int(j)*k+c0] += val[q] * rc
-				}
-			}
-		}
+		m.tmulRRows(acc, r, k, lo, hi)
 		parts[part] = acc
 	})
 	copy(g, parts[0])
 	for _, acc := range parts[1:p] {
 		for i, v := range acc {
 			g[i] += v
+		}
+	}
+}
+
+// tmulRRows adds X[lo:hi]' R[lo:hi] to acc (d x k), for compressed rows.
+func (m *matrix) tmulRRows(acc, r []float64, k, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		ri := r[i*k : i*k+k : i*k+k]
+		idx, val := m.idx[m.ptr[i]:m.ptr[i+1]], m.val[m.ptr[i]:m.ptr[i+1]]
+		val = val[:len(idx)]
+		c0 := 0
+		for ; c0+8 <= k; c0 += 8 {
+			r0, r1, r2, r3 := ri[c0], ri[c0+1], ri[c0+2], ri[c0+3]
+			r4, r5, r6, r7 := ri[c0+4], ri[c0+5], ri[c0+6], ri[c0+7]
+			for q, j := range idx {
+				v := val[q]
+				gj := acc[int(j)*k+c0 : int(j)*k+c0+8 : int(j)*k+c0+8]
+				gj[0] += v * r0
+				gj[1] += v * r1
+				gj[2] += v * r2
+				gj[3] += v * r3
+				gj[4] += v * r4
+				gj[5] += v * r5
+				gj[6] += v * r6
+				gj[7] += v * r7
+			}
+		}
+		for ; c0+4 <= k; c0 += 4 {
+			r0, r1, r2, r3 := ri[c0], ri[c0+1], ri[c0+2], ri[c0+3]
+			for q, j := range idx {
+				v := val[q]
+				gj := acc[int(j)*k+c0 : int(j)*k+c0+4 : int(j)*k+c0+4]
+				gj[0] += v * r0
+				gj[1] += v * r1
+				gj[2] += v * r2
+				gj[3] += v * r3
+			}
+		}
+		for ; c0 < k; c0++ {
+			rc := ri[c0]
+			for q, j := range idx {
+				acc[int(j)*k+c0] += val[q] * rc
+			}
 		}
 	}
 }
