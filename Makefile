@@ -25,7 +25,7 @@ demo: deps
 	./bin/montecarlo-pi -tasks 1000 -darts 1000000 -store $(DEMO_STORE) -timeline $(CURDIR)/timeline-pi.png
 	rm -rf $(DEMO_DATA)
 	./bin/featurize-imagenet -synthesize 10x40 -in $(DEMO_DATA)/imagenet -out $(DEMO_DATA)/features \
-		-size 128 -per-call 20 -store $(DEMO_STORE) -fit
+		-size 128 -per-call 20 -store $(DEMO_STORE) -fit -timeline $(CURDIR)/timeline-featurize.png
 
 ## test: vet, every test with the race detector, then the numeric tests the
 ## race detector would slow tenfold (files tagged !race) without it

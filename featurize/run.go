@@ -35,8 +35,15 @@ type Job struct {
 	MaxPixels int64
 	// MaxBytes caps an image file's size; 0 means 64 MiB.
 	MaxBytes int64
-	// Map options for the job (progress, timeouts, ...).
+	// MapOptions adjust the map (progress, timeouts, ...).
 	MapOptions []wren.MapOption
+	// KeepJob keeps the wren job's objects (inputs, outputs, statuses) in the
+	// executor's store after the run; by default they are deleted once the
+	// results are read (the shards hold everything).
+	KeepJob bool
+	// OnJob, when set, receives the wren job once it is submitted, for
+	// progress, stats or a timeline plot.
+	OnJob func(*wren.Job[ShardResult])
 }
 
 // Failure is an image that could not be featurized, and why.
@@ -69,8 +76,8 @@ type shardTask struct {
 	MaxBytes      int64
 }
 
-// shardResult is what a call returns (and stores as shard-NNNNN.json).
-type shardResult struct {
+// ShardResult is what a call returns (and stores as shard-NNNNN.json).
+type ShardResult struct {
 	Shard  int       `json:"shard"`
 	Images int       `json:"images"`
 	Dim    int       `json:"dim"`
@@ -100,8 +107,8 @@ func openStore(ctx context.Context, url string) (blob.Store, error) {
 	return s, nil
 }
 
-func runShard(ctx context.Context, t shardTask) (shardResult, error) {
-	res := shardResult{Shard: t.Shard}
+func runShard(ctx context.Context, t shardTask) (ShardResult, error) {
+	res := ShardResult{Shard: t.Shard}
 	in, err := openStore(ctx, t.Input)
 	if err != nil {
 		return res, err
@@ -275,7 +282,13 @@ func Run(ctx context.Context, ex *wren.Executor, job Job) (*Report, error) {
 		return nil, err
 	}
 	rep.JobID = j.ID()
+	if job.OnJob != nil {
+		job.OnJob(j)
+	}
 	results, err := j.Results(ctx)
+	if !job.KeepJob && err == nil {
+		defer j.Clean(context.WithoutCancel(ctx))
+	}
 	var je *wren.JobError
 	switch {
 	case errors.As(err, &je):
@@ -298,8 +311,8 @@ func Run(ctx context.Context, ex *wren.Executor, job Job) (*Report, error) {
 }
 
 // readShardResult reads a shard's completion marker.
-func readShardResult(ctx context.Context, st blob.Store, shard int) (shardResult, bool) {
-	var r shardResult
+func readShardResult(ctx context.Context, st blob.Store, shard int) (ShardResult, bool) {
+	var r ShardResult
 	b, err := blob.ReadAll(ctx, st, ShardName(shard)+".json")
 	if err != nil || json.Unmarshal(b, &r) != nil {
 		return r, false

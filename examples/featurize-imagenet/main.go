@@ -35,6 +35,7 @@ func main() {
 	store := flag.String("store", envOr("WREN_STORE", wren.DefaultStore), "wren's job store")
 	parallel := flag.Int("parallel", 0, "worker processes (0: one per CPU)")
 	fit := flag.Bool("fit", false, "then fit linear classifiers on the features (80/20 split) and print their accuracy")
+	timeline := flag.String("timeline", "", "plot the featurize job's timeline to this file (.png, .svg, .pdf)")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if *in == "" || *out == "" {
@@ -43,6 +44,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	timelinePath = *timeline
 	if err := run(ctx, *in, *out, *synth, *store, *size, *perCall, *parallel, *gray); err != nil {
 		fmt.Fprintln(os.Stderr, "featurize-imagenet:", err)
 		os.Exit(1)
@@ -54,6 +56,9 @@ func main() {
 		}
 	}
 }
+
+// timelinePath is where to plot the featurize job's timeline ("" for none).
+var timelinePath string
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
@@ -80,9 +85,11 @@ func run(ctx context.Context, in, out, synth, store string, size, perCall, paral
 	}
 	defer ex.Close()
 	t := time.Now()
+	var job *wren.Job[featurize.ShardResult]
 	rep, err := featurize.Run(ctx, ex, featurize.Job{
 		Input: in, Output: out, Size: size, ImagesPerCall: perCall,
-		GIST: featurize.GISTOptions{Gray: gray},
+		GIST:  featurize.GISTOptions{Gray: gray},
+		OnJob: func(j *wren.Job[featurize.ShardResult]) { job = j },
 	})
 	if err != nil {
 		return err
@@ -101,6 +108,12 @@ func run(ctx context.Context, in, out, synth, store string, size, perCall, paral
 		fmt.Printf("%d images failed (listed in the shards' .json files)\n", len(rep.Failed))
 	}
 	fmt.Println("features:", out)
+	if timelinePath != "" && job != nil {
+		if err := job.PlotTimeline(timelinePath); err != nil {
+			return err
+		}
+		fmt.Println("timeline:", timelinePath)
+	}
 	return nil
 }
 
