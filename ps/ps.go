@@ -21,6 +21,8 @@ import (
 	"github.com/wrenml/wren/internal/redisserver"
 )
 
+//go:generate go run ./lua/gen lua/dense_add.lua
+
 //go:embed lua/dense_add.lua
 var denseAddSrc string
 
