@@ -6,9 +6,9 @@ import (
 	"github.com/wrenml/wren/ps/internal/luagen"
 )
 
-// TestDenseAddGenerated keeps the embedded script in step with its generator.
-func TestDenseAddGenerated(t *testing.T) {
-	if denseAddSrc != luagen.DenseAdd() {
-		t.Fatal("ps/lua/dense_add.lua is stale: run go generate ./ps")
+// TestScriptsGenerated keeps the embedded scripts in step with their generator.
+func TestScriptsGenerated(t *testing.T) {
+	if denseAddSrc != luagen.DenseAdd() || sparseAddSrc != luagen.SparseAdd() {
+		t.Fatal("ps/lua/*.lua are stale: run go generate ./ps")
 	}
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/wrenml/wren/internal/redisserver"
 )
 
-//go:generate go run ./lua/gen lua/dense_add.lua
+//go:generate go run ./lua/gen lua
 
 //go:embed lua/dense_add.lua
 var denseAddSrc string

@@ -89,9 +89,12 @@ func TestDenseAgainstReference(t *testing.T) {
 }
 
 func TestSparseAgainstReference(t *testing.T) {
-	for _, shards := range []int{1, 3} {
-		t.Run(fmt.Sprint(shards, "shards"), func(t *testing.T) {
-			s, _ := open(t, shards, 32)
+	// Block size 32 takes the script's per-pair path for every push; 128
+	// also its whole-block path (a block's pairs >= 1/8 of its floats).
+	for _, c := range []struct{ shards, block int }{{1, 32}, {3, 32}, {1, 128}, {3, 128}} {
+		shards := c.shards
+		t.Run(fmt.Sprint(shards, "shards-block", c.block), func(t *testing.T) {
+			s, _ := open(t, shards, c.block)
 			ctx := context.Background()
 			const n = 1000
 			m, err := s.Create(ctx, "sparse", n, ps.Normal(0, 1, 3))

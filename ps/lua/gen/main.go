@@ -1,17 +1,20 @@
-// Command gen writes ps/lua/dense_add.lua from package luagen; go generate
-// ./ps runs it.
+// Command gen writes ps/lua/dense_add.lua and sparse_add.lua (into the
+// folder given) from package luagen; go generate ./ps runs it.
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/wrenml/wren/ps/internal/luagen"
 )
 
 func main() {
-	if err := os.WriteFile(os.Args[1], []byte(luagen.DenseAdd()), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	for name, text := range map[string]string{"dense_add.lua": luagen.DenseAdd(), "sparse_add.lua": luagen.SparseAdd()} {
+		if err := os.WriteFile(filepath.Join(os.Args[1], name), []byte(text), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 }
