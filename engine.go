@@ -157,12 +157,30 @@ func (r *run) dispatch() {
 			if err := r.ex.sem.Acquire(r.ctx, 1); err != nil {
 				return
 			}
+			// With a leasing backend, reserve the worker first, here in
+			// queue order; the invocation is taken from the queue only then,
+			// so a retry or a speculative attempt queued meanwhile goes first.
+			var lease worker.Lease
+			if lb, ok := r.ex.backend.(worker.Leaser); ok && r.hasPending() {
+				var err error
+				if lease, err = lb.Lease(r.ctx); err != nil {
+					r.ex.sem.Release(1)
+					if r.ctx.Err() == nil {
+						r.log.Error("no worker available", "err", err)
+						r.abort(err)
+					}
+					return
+				}
+			}
 			inv, fl := r.pop()
 			if inv == nil {
+				if lease != nil {
+					lease.Release()
+				}
 				r.ex.sem.Release(1)
 				break
 			}
-			go r.invoke(inv, fl)
+			go r.invoke(inv, fl, lease)
 		}
 	}
 }
@@ -209,7 +227,13 @@ func (r *run) pop() (*worker.Invocation, *flight) {
 	return nil, nil
 }
 
-func (r *run) invoke(inv *worker.Invocation, fl *flight) {
+func (r *run) hasPending() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending) > 0
+}
+
+func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 	defer r.ex.sem.Release(1)
 	ctx, cancel := context.WithCancelCause(r.ctx)
 	r.mu.Lock()
@@ -223,7 +247,13 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight) {
 			fmt.Errorf("invocation ran past %d x timeout %v", len(inv.Calls), r.cfg.timeout))
 		defer c2()
 	}
-	reply, err := r.ex.backend.Invoke(ctx, inv)
+	var reply *worker.Reply
+	var err error
+	if lease != nil {
+		reply, err = lease.Invoke(ctx, inv)
+	} else {
+		reply, err = r.ex.backend.Invoke(ctx, inv)
+	}
 	cancel(nil)
 	r.mu.Lock()
 	delete(r.running, fl)

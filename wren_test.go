@@ -545,3 +545,25 @@ func TestTimelineAndProgress(t *testing.T) {
 		t.Fatalf("summary: %s", s)
 	}
 }
+
+// TestDispatchOrder: calls are handed to workers in input order.
+func TestDispatchOrder(t *testing.T) {
+	ex := newExecutor(t, wren.Options{})
+	in := make([]time.Duration, 12)
+	for i := range in {
+		in[i] = 5 * time.Millisecond
+	}
+	job, err := SleepCtx.Map(testCtx(t), ex, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.Results(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	st := job.Stats()
+	for i := 1; i < len(st.PerCall); i++ {
+		if st.PerCall[i].Dispatched.Before(st.PerCall[i-1].Dispatched) {
+			t.Fatalf("call %d dispatched before call %d", i, i-1)
+		}
+	}
+}

@@ -147,6 +147,23 @@ type Backend interface {
 	Close() error
 }
 
+// Leaser is a Backend that can reserve a worker before an invocation is
+// ready, so that a driver hands out its queue in order, each invocation to
+// the first free worker.
+type Leaser interface {
+	Backend
+	// Lease waits for a free worker and reserves it.
+	Lease(ctx context.Context) (Lease, error)
+}
+
+// Lease is a reserved worker: Invoke runs one invocation on it and frees
+// it; Release frees it unused. Either may be called once; further calls do
+// nothing.
+type Lease interface {
+	Invoke(ctx context.Context, inv *Invocation) (*Reply, error)
+	Release()
+}
+
 // Object keys of the job layout.
 
 // JobPrefix is the prefix of every object of a job.

@@ -164,16 +164,44 @@ func (p *proc) exitReason() string {
 // if needed. If ctx ends first the process is killed; another invocation it
 // held then fails with ErrInterrupted.
 func (l *Local) Invoke(ctx context.Context, inv *Invocation) (*Reply, error) {
-	if err := l.sem.Acquire(ctx, 1); err != nil {
-		return nil, err
-	}
-	defer l.sem.Release(1)
-	p, err := l.pick(ctx)
+	lease, err := l.Lease(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer l.release(p)
-	inv.Dispatched = time.Now().UnixNano()
+	inv.Dispatched = time.Now().UnixNano() // after any wait for a worker
+	return lease.Invoke(ctx, inv)
+}
+
+// Lease implements Leaser: it waits for a worker process that can take an
+// invocation (starting one if fewer than Parallelism run) and reserves it.
+func (l *Local) Lease(ctx context.Context) (Lease, error) {
+	if err := l.sem.Acquire(ctx, 1); err != nil {
+		return nil, err
+	}
+	p, err := l.pick(ctx)
+	if err != nil {
+		l.sem.Release(1)
+		return nil, err
+	}
+	return &localLease{l: l, p: p}, nil
+}
+
+type localLease struct {
+	l    *Local
+	p    *proc
+	once sync.Once
+}
+
+func (ls *localLease) Release() {
+	ls.once.Do(func() {
+		ls.l.release(ls.p)
+		ls.l.sem.Release(1)
+	})
+}
+
+func (ls *localLease) Invoke(ctx context.Context, inv *Invocation) (*Reply, error) {
+	defer ls.Release()
+	l, p := ls.l, ls.p
 	msg, err := json.Marshal(inv)
 	if err != nil {
 		return nil, fmt.Errorf("worker: encode invocation: %w", err)
