@@ -279,7 +279,7 @@ func TestSaveLoad(t *testing.T) {
 	}
 	a, _ := fit.Best.Predict(ctx, ds)
 	b, _ := m.Predict(ctx, ds)
-	if fmt.Sprint(a) != fmt.Sprint(b) || m.Kind != "ridge" || m.Param != 1 {
+	if fmt.Sprint(a) != fmt.Sprint(b) || m.Kind != "ridge" || m.Lambda != 1 {
 		t.Fatal("loaded model predicts differently")
 	}
 	st.Put(ctx, "models/r/weights.npy", strings.NewReader("junk"), blob.PutOptions{})

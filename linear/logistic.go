@@ -116,7 +116,7 @@ func Logistic(ctx context.Context, ds *Dataset, opts LogisticOptions) (*Logistic
 	if err != nil && !errors.Is(err, optimize.ErrLinesearcherFailure) {
 		return nil, fmt.Errorf("linear: logistic: %w", err)
 	}
-	m := &Model{Kind: "logistic", Param: l2, Dim: d, Classes: k, ClassNames: ds.ClassNames, W: make([]float64, d*k), B: append([]float64(nil), res.X[d*k:]...)}
+	m := &Model{Kind: "logistic", L2: l2, Dim: d, Classes: k, ClassNames: ds.ClassNames, W: make([]float64, d*k), B: append([]float64(nil), res.X[d*k:]...)}
 	for j := range d {
 		for c := range k {
 			m.W[j*k+c] = res.X[j*k+c] * scale[j]

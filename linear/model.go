@@ -16,8 +16,10 @@ import (
 // argmax. Feature scaling used in the fit is folded into W and B, so a
 // Model applies to raw features. It is safe for concurrent use.
 type Model struct {
-	Kind       string    `json:"kind"`  // "ridge", "logistic" or "svm"
-	Param      float64   `json:"param"` // lambda (ridge), L2 (logistic) or C (svm)
+	Kind       string    `json:"kind"`             // "ridge", "logistic" or "svm"
+	Lambda     float64   `json:"lambda,omitempty"` // the ridge penalty
+	L2         float64   `json:"l2,omitempty"`     // the logistic penalty
+	C          float64   `json:"c,omitempty"`      // the SVM's hinge weight
 	Dim        int       `json:"dim"`
 	Classes    int       `json:"classes"`
 	ClassNames []string  `json:"class_names,omitempty"`

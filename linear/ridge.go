@@ -136,7 +136,7 @@ func Ridge(ctx context.Context, ds *Dataset, opts RidgeOptions) (*RidgeFit, erro
 		if err := chol.SolveTo(&ws, rhs); err != nil {
 			return nil, fmt.Errorf("%w: lambda %g: %v", ErrSingular, lambda, err)
 		}
-		m := &Model{Kind: "ridge", Param: lambda, Dim: d, Classes: k, ClassNames: ds.ClassNames, W: make([]float64, d*k), B: make([]float64, k)}
+		m := &Model{Kind: "ridge", Lambda: lambda, Dim: d, Classes: k, ClassNames: ds.ClassNames, W: make([]float64, d*k), B: make([]float64, k)}
 		for j := range d {
 			for c := range k {
 				w := ws.At(j, c) * scale[j]

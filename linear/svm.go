@@ -59,7 +59,7 @@ func SVM(ctx context.Context, ds *Dataset, opts SVMOptions) (*SVMFit, error) {
 	for i := range n {
 		qd[i] = x.sqNorm(i) + 1
 	}
-	m := &Model{Kind: "svm", Param: opts.C, Dim: d, Classes: k, ClassNames: ds.ClassNames, W: make([]float64, d*k), B: make([]float64, k)}
+	m := &Model{Kind: "svm", C: opts.C, Dim: d, Classes: k, ClassNames: ds.ClassNames, W: make([]float64, d*k), B: make([]float64, k)}
 	fit := &SVMFit{Model: m, Epochs: make([]int, k)}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
