@@ -13,7 +13,7 @@
 -- Returns the number of pairs applied.
 local scale = tonumber(ARGV[1])
 local C = 1024
-local blks, idxs, dels = {}, {}, {}
+local blks, idxs, dels, cnts = {}, {}, {}, {}
 for j = 1, #KEYS do
   local blk = redis.call('GET', KEYS[j])
   if not blk then
@@ -28,14 +28,22 @@ for j = 1, #KEYS do
     return redis.error_reply('ERR wren-ps: indices and deltas differ in length')
   end
   local m = #db / 4
-  local idx, del = {}, {}
-  for s = 0, m - 1, C do
-    local k = math.min(C, m - s)
-    local a = { struct.unpack('<' .. string.rep('I4', k), ib, 4 * s + 1) }
-    local b = { struct.unpack('<' .. string.rep('f', k), db, 4 * s + 1) }
-    for i = 1, k do
-      idx[s + i] = a[i]
-      del[s + i] = b[i]
+  local idx, del
+  if m <= C then
+    -- One call each; the tables' extra last value (the next position) is
+    -- never read.
+    idx = { struct.unpack('<' .. string.rep('I4', m), ib, 1) }
+    del = { struct.unpack('<' .. string.rep('f', m), db, 1) }
+  else
+    idx, del = {}, {}
+    for s = 0, m - 1, C do
+      local k = math.min(C, m - s)
+      local a = { struct.unpack('<' .. string.rep('I4', k), ib, 4 * s + 1) }
+      local b = { struct.unpack('<' .. string.rep('f', k), db, 4 * s + 1) }
+      for i = 1, k do
+        idx[s + i] = a[i]
+        del[s + i] = b[i]
+      end
     end
   end
   for i = 1, m do
@@ -43,13 +51,13 @@ for j = 1, #KEYS do
       return redis.error_reply('ERR wren-ps: index ' .. idx[i] .. ' out of order or out of block ' .. KEYS[j])
     end
   end
-  blks[j], idxs[j], dels[j] = blk, idx, del
+  blks[j], idxs[j], dels[j], cnts[j] = blk, idx, del, m
 end
 local F = '<' .. string.rep('f', 64)
 local total = 0
 for j = 1, #KEYS do
   local blk, idx, del = blks[j], idxs[j], dels[j]
-  local n, m = #blk / 4, #idx
+  local n, m = #blk / 4, cnts[j]
   if m * 8 >= n and n % 64 == 0 then
     -- Dense enough: decode the whole block, 64 floats per call straight
     -- into table slots, update, encode.
@@ -70,19 +78,24 @@ for j = 1, #KEYS do
     redis.call('SET', KEYS[j], table.concat(out))
   else
     -- Sparse: touch only the indexed floats, copy the bytes between them.
-    local pieces, last, i = {}, 0, 1
+    local pieces, np, last, i = {}, 0, 0, 1
+    local unpack1, pack1, sub = struct.unpack, struct.pack, string.sub
     while i <= m do
       local p = idx[i]
-      local v = struct.unpack('<f', blk, 4 * p + 1)
+      local v = unpack1('<f', blk, 4 * p + 1)
       while i <= m and idx[i] == p do
         v = v + scale * del[i]
         i = i + 1
       end
-      pieces[#pieces + 1] = string.sub(blk, last + 1, 4 * p)
-      pieces[#pieces + 1] = struct.pack('<f', v)
+      if 4 * p > last then
+        np = np + 1
+        pieces[np] = sub(blk, last + 1, 4 * p)
+      end
+      np = np + 1
+      pieces[np] = pack1('<f', v)
       last = 4 * p + 4
     end
-    pieces[#pieces + 1] = string.sub(blk, last + 1)
+    pieces[np + 1] = sub(blk, last + 1)
     redis.call('SET', KEYS[j], table.concat(pieces))
   end
   total = total + m
