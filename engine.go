@@ -76,8 +76,7 @@ type callState struct {
 
 // chunk is a group of calls to send in one invocation.
 type chunk struct {
-	calls       []int
-	speculative bool
+	calls []int
 }
 
 // flight is an invocation in progress.
@@ -476,7 +475,7 @@ func (r *run) speculate() {
 			if now.Sub(cs.since) > threshold*time.Duration(max(cs.chunkLen, 1)) {
 				cs.speculated = true
 				r.spec++
-				r.pending = slices.Insert(r.pending, 0, chunk{calls: []int{c}, speculative: true})
+				r.pending = slices.Insert(r.pending, 0, chunk{calls: []int{c}})
 				added = true
 				r.log.Info("speculating on straggler", "call", c, "running", now.Sub(cs.since).Round(time.Millisecond), "median", med.Round(time.Millisecond))
 			}

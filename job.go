@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,8 +124,8 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	if id == "" {
 		id = NewJobID()
 	}
-	if err := blob.ValidateKey(worker.JobPrefix(id) + "x"); err != nil || len(id) == 0 || containsSlash(id) {
-		return nil, fmt.Errorf("wren: bad job ID %q", id)
+	if err := ValidJobID(id); err != nil {
+		return nil, err
 	}
 	// Encode everything first: a bad input stops the job before it starts.
 	enc := make([][]byte, len(inputs))
@@ -168,13 +169,13 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	return j, nil
 }
 
-func containsSlash(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
-			return true
-		}
+// ValidJobID reports whether id can name a job: one key segment, so that
+// the job's objects stay under jobs/<id>/.
+func ValidJobID(id string) error {
+	if id == "" || strings.Contains(id, "/") || blob.ValidateKey(worker.JobPrefix(id)+"x") != nil {
+		return fmt.Errorf("wren: bad job ID %q", id)
 	}
-	return false
+	return nil
 }
 
 // Call runs the task once, as a job of one call.

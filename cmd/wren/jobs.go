@@ -126,8 +126,8 @@ func jobsClean(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	for _, id := range ids {
-		if err := blob.ValidateKey(worker.JobPrefix(id) + "x"); err != nil || strings.Contains(id, "/") {
-			return fmt.Errorf("bad job ID %q", id)
+		if err := wren.ValidJobID(id); err != nil {
+			return err
 		}
 		n, err := blob.DeletePrefix(ctx, st, worker.JobPrefix(id))
 		if err != nil {
