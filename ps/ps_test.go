@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -513,5 +514,33 @@ func TestCluster(t *testing.T) {
 	}
 	if len(nodes) < 2 {
 		t.Fatalf("blocks on %d node(s), want them spread", len(nodes))
+	}
+}
+
+// TestTLS pushes and pulls over TLS to a redis-server that listens only with
+// TLS, and fails clearly without it.
+func TestTLS(t *testing.T) {
+	f := testenv.NewTLS(t)
+	servers := testenv.StartRedis(t, 1, redisserver.Options{TLSCert: f.Cert, TLSKey: f.Key, TLSCA: f.CA})
+	ctx := context.Background()
+	s, err := ps.Open(ctx, ps.Options{Addrs: testenv.Addrs(servers), TLSConfig: f.Client, BlockSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m, err := s.Create(ctx, "secure", 10, ps.Zeros)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Push(ctx, 0, []float32{1, 2}, 3); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := m.Pull(ctx, 0, 2); w[0] != 3 || w[1] != 6 {
+		t.Fatalf("over TLS: %v", w)
+	}
+	plain, err := ps.Open(ctx, ps.Options{Addrs: testenv.Addrs(servers), DialTimeout: time.Second, ReadTimeout: time.Second})
+	if err == nil {
+		plain.Close()
+		t.Fatal("a plain-text client reached a TLS-only server")
 	}
 }

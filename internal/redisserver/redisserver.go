@@ -6,6 +6,7 @@ package redisserver
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -30,6 +31,9 @@ type Options struct {
 	AppendOnly bool
 	// Args are extra arguments ("--requirepass", "secret").
 	Args []string
+	// TLSCert, TLSKey and TLSCA (PEM files) make the server listen with TLS
+	// only (client certificates not required).
+	TLSCert, TLSKey, TLSCA string
 }
 
 // Server is a running redis-server.
@@ -80,8 +84,13 @@ func freePort() (int, error) {
 
 func (s *Server) launch(ctx context.Context) error {
 	s.Addr = "127.0.0.1:" + strconv.Itoa(s.port)
-	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--dir", s.opts.Dir,
-		"--logfile", filepath.Join(s.opts.Dir, "redis.log"), "--daemonize", "no", "--protected-mode", "no"}
+	portArgs := []string{"--port", strconv.Itoa(s.port)}
+	if s.opts.TLSCert != "" {
+		portArgs = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port), "--tls-cert-file", s.opts.TLSCert,
+			"--tls-key-file", s.opts.TLSKey, "--tls-ca-cert-file", s.opts.TLSCA, "--tls-auth-clients", "no"}
+	}
+	args := append(portArgs, "--bind", "127.0.0.1", "--save", "", "--dir", s.opts.Dir,
+		"--logfile", filepath.Join(s.opts.Dir, "redis.log"), "--daemonize", "no", "--protected-mode", "no")
 	if s.opts.AppendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
@@ -98,7 +107,7 @@ func (s *Server) launch(ctx context.Context) error {
 	go func() { cmd.Wait(); close(s.done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if err := ping(s.Addr); err == nil {
+		if err := ping(s.Addr, s.opts.TLSCert != ""); err == nil {
 			return nil
 		}
 		select {
@@ -116,8 +125,15 @@ func (s *Server) launch(ctx context.Context) error {
 
 // ping sends an inline PING and expects +PONG (or an auth error, which also
 // proves the server is up).
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+func ping(addr string, useTLS bool) error {
+	var c net.Conn
+	var err error
+	if useTLS {
+		// Readiness only: the certificate is the test's own.
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: 200 * time.Millisecond}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	} else {
+		c, err = net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	}
 	if err != nil {
 		return err
 	}
