@@ -362,3 +362,28 @@ func TestLibSVM(t *testing.T) {
 		t.Fatalf("parsed %v %v", ds.mem.x, ds.mem.y)
 	}
 }
+
+func TestSVMSquaredHinge(t *testing.T) {
+	ctx := context.Background()
+	const n, d, k = 400, 10, 3
+	x, y := randomProblem(n, d, k, 0.7, 9)
+	ds, _ := FromDense(x, d, y, k)
+	train, test, _ := ds.Split(ctx, 0.75, 2)
+	sq, err := SVM(ctx, train, SVMOptions{C: 1, SquaredHinge: true, MaxEpochs: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hi, _ := SVM(ctx, train, SVMOptions{C: 1, MaxEpochs: 300})
+	if acc := sq.Evaluate(test).Accuracy; acc < 0.85 {
+		t.Fatalf("squared hinge accuracy %v", acc)
+	}
+	same := true
+	for i := range sq.W {
+		if sq.W[i] != hi.W[i] {
+			same = false
+		}
+	}
+	if same {
+		t.Fatal("squared hinge gave the hinge solution")
+	}
+}

@@ -23,6 +23,9 @@ type SVMOptions struct {
 	NoScale bool
 	// Seed drives the order of coordinates.
 	Seed uint64
+	// SquaredHinge uses the squared hinge loss (liblinear's L2-loss SVM,
+	// scikit-learn LinearSVC's default) instead of the hinge loss.
+	SquaredHinge bool
 }
 
 // SVMFit is a fitted one-vs-rest linear SVM.
@@ -32,7 +35,7 @@ type SVMFit struct {
 	Epochs []int
 }
 
-// SVM fits a linear SVM (hinge loss, L2 penalty) per class against the
+// SVM fits a linear SVM (hinge or squared hinge loss, L2 penalty) per class against the
 // rest by dual coordinate descent with shrinking (Hsieh et al. 2008, as in
 // liblinear), the classes on all cores. A bias feature of value 1 is
 // appended, as liblinear's -B 1 does.
@@ -55,9 +58,15 @@ func SVM(ctx context.Context, ds *Dataset, opts SVMOptions) (*SVMFit, error) {
 	}
 	x, scale := maybeScale(x, opts.NoScale)
 	n, d, k := x.n, x.d, ds.Classes
-	qd := make([]float64, n) // x_i . x_i + 1 (bias)
+	// Hinge: alpha in [0, C]. Squared hinge: alpha in [0, inf) and a
+	// diagonal 1/(2C) added to Q.
+	diag, upper := 0.0, opts.C
+	if opts.SquaredHinge {
+		diag, upper = 0.5/opts.C, math.Inf(1)
+	}
+	qd := make([]float64, n) // x_i . x_i + 1 (bias) + diag
 	for i := range n {
-		qd[i] = x.sqNorm(i) + 1
+		qd[i] = x.sqNorm(i) + 1 + diag
 	}
 	m := &Model{Kind: "svm", C: opts.C, Dim: d, Classes: k, ClassNames: ds.ClassNames, W: make([]float64, d*k), B: make([]float64, k)}
 	fit := &SVMFit{Model: m, Epochs: make([]int, k)}
@@ -66,7 +75,7 @@ func SVM(ctx context.Context, ds *Dataset, opts SVMOptions) (*SVMFit, error) {
 	g.SetLimit(maxProcs())
 	for c := range k {
 		g.Go(func() error {
-			w, b, ep, err := dcd(gctx, x, qd, int32(c), opts, opts.Seed+uint64(c))
+			w, b, ep, err := dcd(gctx, x, qd, int32(c), diag, upper, opts, opts.Seed+uint64(c))
 			if err != nil {
 				return err
 			}
@@ -87,8 +96,9 @@ func SVM(ctx context.Context, ds *Dataset, opts SVMOptions) (*SVMFit, error) {
 }
 
 // dcd solves the dual of min 1/2 |w|^2 + C sum max(0, 1 - y_i (w x_i + b))
-// for labels y_i = +1 (class c) or -1.
-func dcd(ctx context.Context, x *matrix, qd []float64, c int32, o SVMOptions, seed uint64) ([]float64, float64, int, error) {
+// (squared inside the sum with SquaredHinge) for labels y_i = +1 (class c)
+// or -1.
+func dcd(ctx context.Context, x *matrix, qd []float64, c int32, diag, upper float64, o SVMOptions, seed uint64) ([]float64, float64, int, error) {
 	n := x.n
 	w := make([]float64, x.d)
 	var b float64
@@ -112,7 +122,7 @@ func dcd(ctx context.Context, x *matrix, qd []float64, c int32, o SVMOptions, se
 			if x.y[i] == c {
 				y = 1
 			}
-			gr := y*(x.dot(i, w)+b) - 1
+			gr := y*(x.dot(i, w)+b) - 1 + diag*alpha[i]
 			pg := 0.0
 			switch {
 			case alpha[i] == 0:
@@ -124,7 +134,7 @@ func dcd(ctx context.Context, x *matrix, qd []float64, c int32, o SVMOptions, se
 					continue
 				}
 				pg = math.Min(gr, 0)
-			case alpha[i] == o.C:
+			case alpha[i] == upper:
 				if gr < pgMinOld {
 					active[s] = active[len(active)-1]
 					active = active[:len(active)-1]
@@ -138,7 +148,7 @@ func dcd(ctx context.Context, x *matrix, qd []float64, c int32, o SVMOptions, se
 			pgMax, pgMin = math.Max(pgMax, pg), math.Min(pgMin, pg)
 			if math.Abs(pg) > 1e-12 {
 				old := alpha[i]
-				alpha[i] = math.Min(math.Max(old-gr/qd[i], 0), o.C)
+				alpha[i] = math.Min(math.Max(old-gr/qd[i], 0), upper)
 				if dl := (alpha[i] - old) * y; dl != 0 {
 					x.axpy(i, dl, w)
 					b += dl
