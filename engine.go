@@ -87,11 +87,11 @@ type flight struct {
 
 var errSuperseded = errors.New("wren: another attempt finished first")
 
-func newRun(ctx context.Context, ex *Executor, id, task string, n int, cfg mapConfig) *run {
+func newRun(ctx context.Context, ex *Executor, id, task string, n int, cfg mapConfig, bar *progress) *run {
 	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	r := &run{
 		ex: ex, store: ex.store, id: id, task: task, n: n, cfg: cfg,
-		ctx: rctx, cancel: cancel, submitted: time.Now(),
+		ctx: rctx, cancel: cancel, submitted: time.Now(), bar: bar,
 		log:       ex.opts.Logger.With("job", id, "task", task),
 		calls:     make([]callState, n),
 		written:   make([]bool, n),

@@ -151,12 +151,11 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	if err := blob.PutBytes(ctx, st, worker.JobPrefix(id)+"code", []byte(m.Code), blob.PutOptions{}); err != nil {
 		return nil, fmt.Errorf("wren: job %s: %w", id, err)
 	}
-	r := newRun(ctx, ex, id, t.name, len(inputs), cfg)
+	r := newRun(ctx, ex, id, t.name, len(inputs), cfg, newProgress(cfg.progress, ex.opts.ProgressOutput, len(inputs), t.name))
 	if err := ex.track(r); err != nil {
 		r.abort(err)
 		return nil, err
 	}
-	r.bar = newProgress(cfg.progress, ex.opts.ProgressOutput, len(inputs), t.name)
 	j := &Job[Out]{r: r, task: &taskInfo{name: t.name, codec: t.codec}, futures: make([]*Future[Out], len(inputs))}
 	for i := range j.futures {
 		j.futures[i] = &Future[Out]{job: j, i: i}
