@@ -1,10 +1,17 @@
 package wren
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/worker"
 )
 
 // CallStats is the timing of a call's winning attempt, as in the paper's
@@ -74,25 +81,8 @@ func (j *Job[Out]) Stats() JobStats {
 		if s == nil || s.Started == 0 {
 			continue
 		}
-		t := func(ns int64) time.Time { return time.Unix(0, ns) }
-		c := CallStats{
-			Call: i, Attempt: s.Attempt, Attempts: cs.next, Worker: s.Worker, OK: s.OK,
-			Submitted: r.submitted, Dispatched: t(s.Dispatched), Started: t(s.Started),
-			ComputeStart: t(s.ComputeStart), ComputeEnd: t(s.ComputeEnd), Finished: t(s.Finished), Observed: cs.observed,
-			BytesRead: s.BytesRead, BytesWritten: s.BytesWritten,
-			ReadTime: time.Duration(s.ReadNanos), WriteTime: time.Duration(s.WriteNanos),
-		}
-		if s.ComputeStart == 0 { // failed before computing
-			c.ComputeStart, c.ComputeEnd = c.Started, c.Started
-		}
-		if s.Finished == 0 {
-			c.Finished = c.ComputeEnd
-		}
-		c.Queue = c.Dispatched.Sub(c.Submitted)
-		c.Start = c.Started.Sub(c.Dispatched)
-		c.Setup = c.ComputeStart.Sub(c.Started)
-		c.Compute = c.ComputeEnd.Sub(c.ComputeStart)
-		c.Output = c.Finished.Sub(c.ComputeEnd)
+		c := callStats(i, s, r.submitted)
+		c.Attempts, c.Observed = cs.next, cs.observed
 		js.PerCall = append(js.PerCall, c)
 	}
 	if js.Done < js.Calls {
@@ -101,6 +91,88 @@ func (j *Job[Out]) Stats() JobStats {
 	js.Wall = last.Sub(r.submitted)
 	return js
 }
+
+// callStats derives a call's timings from its stored status.
+func callStats(i int, s *worker.Status, submitted time.Time) CallStats {
+	t := func(ns int64) time.Time { return time.Unix(0, ns) }
+	c := CallStats{
+		Call: i, Attempt: s.Attempt, Attempts: s.Attempt + 1, Worker: s.Worker, OK: s.OK,
+		Submitted: submitted, Dispatched: t(s.Dispatched), Started: t(s.Started),
+		ComputeStart: t(s.ComputeStart), ComputeEnd: t(s.ComputeEnd), Finished: t(s.Finished),
+		BytesRead: s.BytesRead, BytesWritten: s.BytesWritten,
+		ReadTime: time.Duration(s.ReadNanos), WriteTime: time.Duration(s.WriteNanos),
+	}
+	if s.ComputeStart == 0 { // failed before computing
+		c.ComputeStart, c.ComputeEnd = c.Started, c.Started
+	}
+	if s.Finished == 0 {
+		c.Finished = c.ComputeEnd
+	}
+	c.Observed = c.Finished
+	c.Queue = c.Dispatched.Sub(c.Submitted)
+	c.Start = c.Started.Sub(c.Dispatched)
+	c.Setup = c.ComputeStart.Sub(c.Started)
+	c.Compute = c.ComputeEnd.Sub(c.ComputeStart)
+	c.Output = c.Finished.Sub(c.ComputeEnd)
+	return c
+}
+
+// ReadJobStats rebuilds a job's stats from its objects in a store, for a
+// job run by another process (wren jobs show). Attempt counts are those of
+// the winning attempts; Wall runs from submission to the last output.
+func ReadJobStats(ctx context.Context, st blob.Store, id string) (JobStats, error) {
+	if err := ValidJobID(id); err != nil {
+		return JobStats{}, err
+	}
+	b, err := blob.ReadAll(ctx, st, ManifestKey(id))
+	if err != nil {
+		return JobStats{}, fmt.Errorf("wren: job %s: %w", id, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return JobStats{}, fmt.Errorf("wren: job %s: manifest: %w", id, err)
+	}
+	statuses := make([]*worker.Status, m.Calls)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range m.Calls {
+		g.Go(func() error {
+			s, ok, err := worker.ReadStatus(gctx, st, id, i)
+			if ok {
+				statuses[i] = &s
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return JobStats{}, err
+	}
+	js := JobStats{Job: id, Task: m.Task, Calls: m.Calls}
+	last := m.Created
+	for i, s := range statuses {
+		if s == nil {
+			continue
+		}
+		js.Done++
+		js.Attempts += s.Attempt + 1
+		if !s.OK {
+			js.Failed++
+		}
+		if s.Started == 0 {
+			continue
+		}
+		c := callStats(i, s, m.Created)
+		if c.Finished.After(last) {
+			last = c.Finished
+		}
+		js.PerCall = append(js.PerCall, c)
+	}
+	js.Wall = last.Sub(m.Created)
+	return js, nil
+}
+
+// PlotTimeline draws the stats' calls as PlotTimeline on a Job does.
+func (s JobStats) PlotTimeline(path string) error { return plotTimeline(s, path) }
 
 // Median returns the median of a per-call duration, e.g.
 // s.Median(func(c CallStats) time.Duration { return c.Compute }).

@@ -90,6 +90,14 @@ func TestExecutors(t *testing.T) {
 					}
 				}
 				assertExactlyOnce(t, ex.Store(), job.ID(), 50)
+				// The same timings, rebuilt from the store by another reader.
+				rs, err := wren.ReadJobStats(testCtx(t), ex.Store(), job.ID())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rs.Done != 50 || len(rs.PerCall) != 50 || rs.PerCall[7].Compute != st.PerCall[7].Compute || rs.PerCall[7].Worker != st.PerCall[7].Worker {
+					t.Fatalf("ReadJobStats: %d done, %d calls; call 7 %+v vs %+v", rs.Done, len(rs.PerCall), rs.PerCall[7], st.PerCall[7])
+				}
 			})
 			t.Run("Errors", func(t *testing.T) {
 				ex := newExecutor(t, mk(t))

@@ -76,7 +76,10 @@ func jobsList(ctx context.Context, args []string) error {
 }
 
 func jobsShow(ctx context.Context, args []string) error {
-	st, fs, err := openFlagStore(ctx, "jobs show", args, nil)
+	var timeline string
+	st, fs, err := openFlagStore(ctx, "jobs show", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&timeline, "timeline", "", "plot the job's timeline to this file (.png, .svg, .pdf)")
+	})
 	if err != nil {
 		return err
 	}
@@ -105,6 +108,17 @@ func jobsShow(ctx context.Context, args []string) error {
 		}
 	}
 	fmt.Println("status counts:", counts)
+	js, err := wren.ReadJobStats(ctx, st, id)
+	if err != nil {
+		return err
+	}
+	fmt.Println(js)
+	if timeline != "" {
+		if err := js.PlotTimeline(timeline); err != nil {
+			return err
+		}
+		fmt.Println("timeline:", timeline)
+	}
 	return nil
 }
 

@@ -7,7 +7,7 @@
 //	wren bench linear [-train N] [-skip ridge,logistic,svm,xtx]
 //	wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
 //	wren jobs ls     [-store URL]
-//	wren jobs show   [-store URL] JOB
+//	wren jobs show   [-store URL] [-timeline FILE] JOB
 //	wren jobs clean  [-store URL] [-all] [JOB...]
 //
 // Benchmarks print one JSON object on stdout. The store defaults to
@@ -53,7 +53,7 @@ const usage = `usage:
   wren bench linear [-train N] [-skip ridge,logistic,svm,xtx]
   wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
   wren jobs ls     [-store URL]
-  wren jobs show   [-store URL] JOB
+  wren jobs show   [-store URL] [-timeline FILE] JOB
   wren jobs clean  [-store URL] [-all] [JOB...]
 environment: WREN_STORE (default store), WREN_LOG (debug, info, warn, error)`
 

@@ -82,9 +82,13 @@ func TestJobsCommands(t *testing.T) {
 	if !strings.Contains(ls, "job-one") || !strings.Contains(ls, "bench.spin") {
 		t.Fatalf("jobs ls:\n%s", ls)
 	}
-	show := capture(t, "jobs", "show", "-store", dir, "job-one")
-	if !strings.Contains(show, "ok:3") {
+	png := filepath.Join(t.TempDir(), "tl.png")
+	show := capture(t, "jobs", "show", "-store", dir, "-timeline", png, "job-one")
+	if !strings.Contains(show, "ok:3") || !strings.Contains(show, "compute") || !strings.Contains(show, "3 done") {
 		t.Fatalf("jobs show:\n%s", show)
+	}
+	if fi, err := os.Stat(png); err != nil || fi.Size() == 0 {
+		t.Fatalf("timeline: %v", err)
 	}
 	clean := capture(t, "jobs", "clean", "-store", dir, "job-one")
 	if !strings.Contains(clean, "deleted job job-one") {
