@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-const dataDir = "../../shared/data"
+const dataDir = "testdata"
 
 func readRefs(t *testing.T, name string) map[string][]float64 {
 	t.Helper()

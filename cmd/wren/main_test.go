@@ -132,7 +132,7 @@ func TestBenchPSJSON(t *testing.T) {
 }
 
 func TestGistCommand(t *testing.T) {
-	in := "../../../shared/data/gist/inputs/rgb32/brick.ppm"
+	in := "../../featurize/testdata/gist/inputs/rgb32/brick.ppm"
 	out := capture(t, "gist", "-raw", in)
 	fields := strings.Split(strings.TrimSpace(out), ",")
 	if len(fields) != 961 || fields[0] != in {
@@ -142,7 +142,7 @@ func TestGistCommand(t *testing.T) {
 	if !strings.HasPrefix(fields[1], "0.02810") {
 		t.Fatalf("dim0 = %s, reference 0.0281070601", fields[1])
 	}
-	gray := capture(t, "gist", "-gray", "-size", "64", "../../../shared/data/images/dev/coins.jpg")
+	gray := capture(t, "gist", "-gray", "-size", "64", "../../featurize/testdata/images/dev/coins.jpg")
 	if n := len(strings.Split(strings.TrimSpace(gray), ",")); n != 513 {
 		t.Fatalf("gray: %d fields, want 513", n)
 	}
