@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/retry"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -54,9 +55,11 @@ type run struct {
 	finished   chan struct{} // closed when every call is done
 	turnaround []time.Duration
 	written    []bool // per call: input in the store
+	flights    sync.WaitGroup
 	attempts   int
 	retried    int
 	spec       int
+	aborted    bool
 }
 
 type callState struct {
@@ -67,6 +70,8 @@ type callState struct {
 	observed   time.Time
 	next       int // next attempt number
 	failures   int // attempts that failed in a retryable way
+	interrupts int // attempts stopped for another invocation's sake
+	storeErr   string
 	inFlight   int
 	since      time.Time // dispatch of the latest attempt
 	chunkLen   int
@@ -221,6 +226,7 @@ func (r *run) pop() (*worker.Invocation, *flight) {
 		}
 		inv.Dispatched = now.UnixNano()
 		r.running[fl] = struct{}{}
+		r.flights.Add(1)
 		return inv, fl
 	}
 	return nil, nil
@@ -233,6 +239,7 @@ func (r *run) hasPending() bool {
 }
 
 func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
+	defer r.flights.Done()
 	defer r.ex.sem.Release(1)
 	ctx, cancel := context.WithCancelCause(r.ctx)
 	r.mu.Lock()
@@ -285,12 +292,21 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 		if r.isDone(c.Index) {
 			continue
 		}
-		stored, ok, rerr := worker.ReadStatus(rctx, r.store, r.id, c.Index)
+		// The store is the truth: a status may be there although the
+		// reply was lost or reported a failed write (a put that was stored
+		// but whose answer never came back).
+		stored, ok, rerr := readStatus(rctx, r.store, r.id, c.Index)
 		switch {
 		case ok:
 			r.complete(c.Index, &stored)
 		case rerr != nil:
 			r.retry(c.Index, nil, fmt.Errorf("read status: %w", rerr))
+		case s != nil && s.Error != nil && s.Error.Kind == worker.KindStore:
+			r.mu.Lock()
+			r.calls[c.Index].storeErr = s.Error.Message
+			r.calls[c.Index].lastWorker = s.Worker
+			r.mu.Unlock()
+			r.retry(c.Index, nil, fmt.Errorf("%w: %s", errStore, s.Error.Message))
 		case err != nil:
 			r.retry(c.Index, nil, err)
 		default:
@@ -298,6 +314,10 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 		}
 	}
 }
+
+// errStore marks an attempt whose worker could not read its input or
+// record its result: a transient fault, retried like a lost worker.
+var errStore = errors.New("wren: store error")
 
 func (r *run) isDone(c int) bool {
 	r.mu.Lock()
@@ -328,33 +348,49 @@ func (r *run) retry(c int, s *worker.Status, cause error) {
 		r.mu.Unlock()
 		return
 	}
-	if !errors.Is(cause, worker.ErrInterrupted) {
+	if errors.Is(cause, worker.ErrInterrupted) {
+		// Stopped for another invocation's sake (its process was killed
+		// because a call it also held was cancelled or timed out): not this
+		// call's fault, up to a bound, so that no call is retried forever.
+		cs.interrupts++
+		if cs.interrupts > maxInterrupts {
+			cs.failures++
+		}
+	} else {
 		cs.failures++
 	}
 	if cs.failures <= r.cfg.retries {
 		r.retried++
 		r.pending = slices.Insert(r.pending, 0, chunk{calls: []int{c}})
+		next := cs.next
 		r.mu.Unlock()
-		r.log.Info("retrying call", "call", c, "attempt", cs.next, "cause", describe(s, cause))
+		r.log.Info("retrying call", "call", c, "attempt", next, "cause", describe(s, cause))
 		r.signal()
 		return
 	}
 	r.mu.Unlock()
 	// Out of attempts: record the loss so the store tells the whole story,
 	// unless a late attempt recorded a result meanwhile.
+	kind := worker.KindLost
+	if errors.Is(cause, errStore) {
+		kind = worker.KindStore
+	}
 	ls := worker.Status{Call: c, Attempt: -1, Worker: "driver",
-		Error: &worker.Error{Kind: worker.KindLost, Message: "no attempt recorded a result: " + describe(s, cause)}}
+		Error: &worker.Error{Kind: kind, Message: "no attempt recorded a result: " + describe(s, cause)}}
 	if s != nil {
 		ls = *s
 	}
 	if err := writeDriverStatus(r.ctx, r.store, r.id, &ls); errors.Is(err, blob.ErrExists) {
-		if stored, ok, _ := worker.ReadStatus(context.WithoutCancel(r.ctx), r.store, r.id, c); ok {
+		if stored, ok, _ := readStatus(context.WithoutCancel(r.ctx), r.store, r.id, c); ok {
 			r.complete(c, &stored)
 			return
 		}
 	}
 	r.finish(c, nil, &CallError{Kind: ls.Error.Kind, Message: ls.Error.Message, Stack: ls.Error.Stack, Err: cause})
 }
+
+// maxInterrupts is how many interrupted attempts a call gets for free.
+const maxInterrupts = 5
 
 func describe(s *worker.Status, cause error) string {
 	if s != nil && s.Error != nil {
@@ -413,9 +449,60 @@ func (r *run) finish(c int, s *worker.Status, e *CallError) {
 		r.log.Debug("call failed", "call", c, "err", e)
 	}
 	if last {
-		r.bar.finish()
-		close(r.finished)
-		r.cancel(nil)
+		go r.wrapUp()
+	}
+}
+
+// wrapUp ends a job whose calls are all done: it waits (briefly) for the
+// attempts that were superseded or cancelled to stop, deletes the outputs
+// that no status names (attempts that died after writing their output,
+// speculative losers), then marks the job finished.
+func (r *run) wrapUp() {
+	r.cancel(nil) // stop every attempt still running
+	flights := make(chan struct{})
+	go func() { r.flights.Wait(); close(flights) }()
+	select {
+	case <-flights:
+	case <-time.After(10 * time.Second):
+		r.log.Warn("attempts still running after the job ended")
+	}
+	r.mu.Lock()
+	sweep := r.retried > 0 || r.spec > 0 || r.aborted
+	r.mu.Unlock()
+	if sweep {
+		r.sweepOutputs()
+	}
+	r.bar.finish()
+	close(r.finished)
+}
+
+// sweepOutputs deletes the output objects of attempts that did not win.
+func (r *run) sweepOutputs() {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), time.Minute)
+	defer cancel()
+	var keys []string
+	err := retry.Store(ctx, func(ctx context.Context) (err error) {
+		keys, err = blob.Keys(ctx, r.store, worker.OutputPrefix(r.id))
+		return err
+	})
+	if err != nil {
+		r.log.Warn("list outputs to clean", "err", err)
+		return
+	}
+	r.mu.Lock()
+	keep := make(map[string]bool, len(r.calls))
+	for i := range r.calls {
+		if s := r.calls[i].status; s != nil && s.Output != "" {
+			keep[s.Output] = true
+		}
+	}
+	r.mu.Unlock()
+	for _, k := range keys {
+		if !keep[k] {
+			if err := r.store.Delete(ctx, k); err != nil {
+				r.log.Warn("delete a losing attempt's output", "key", k, "err", err)
+			}
+		}
 	}
 }
 
@@ -431,10 +518,17 @@ func (r *run) allDoneLocked(calls []int) bool {
 // abort ends the job: no more launches, running workers killed, unfinished
 // calls failed with KindCancelled.
 func (r *run) abort(cause error) {
+	r.mu.Lock()
+	r.aborted = true
+	r.mu.Unlock()
 	r.cancel(cause)
 	for c := range r.calls {
 		if !r.isDone(c) {
-			r.finish(c, nil, &CallError{Kind: worker.KindCancelled, Message: "the job was cancelled", Err: cause})
+			msg := "the job was cancelled"
+			if cause != nil && !errors.Is(cause, ErrCancelled) && !errors.Is(cause, context.Canceled) {
+				msg = "the job stopped: " + cause.Error()
+			}
+			r.finish(c, nil, &CallError{Kind: worker.KindCancelled, Message: msg, Err: cause})
 		}
 	}
 }
@@ -498,10 +592,11 @@ func (r *run) writeInputs(enc [][]byte) {
 			break
 		}
 		g.Go(func() error {
-			err := blob.PutBytes(ctx, r.store, worker.InputKey(r.id, i), b, blob.PutOptions{})
+			err := putRetry(ctx, r.store, worker.InputKey(r.id, i), b, blob.PutOptions{})
 			if err != nil {
 				if r.ctx.Err() == nil {
 					r.finish(i, nil, &CallError{Kind: worker.KindStore, Message: fmt.Sprintf("write input %d: %v", i, err), Err: err})
+					r.signal() // the dispatcher may be waiting for this input
 				}
 				return nil
 			}
@@ -515,11 +610,25 @@ func (r *run) writeInputs(enc [][]byte) {
 	g.Wait()
 }
 
+// readStatus is worker.ReadStatus tried again after a transient fault.
+func readStatus(ctx context.Context, st blob.Store, job string, call int) (s worker.Status, ok bool, err error) {
+	err = retry.Store(ctx, func(ctx context.Context) (err error) {
+		s, ok, err = worker.ReadStatus(ctx, st, job, call)
+		return err
+	})
+	return s, ok, err
+}
+
+// putRetry is blob.PutBytes tried again after a transient fault.
+func putRetry(ctx context.Context, st blob.Store, key string, b []byte, opts blob.PutOptions) error {
+	return retry.Store(ctx, func(ctx context.Context) error { return blob.PutBytes(ctx, st, key, b, opts) })
+}
+
 // writeDriverStatus records a driver-side verdict, unless a worker's status is there.
 func writeDriverStatus(ctx context.Context, st blob.Store, job string, s *worker.Status) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	return blob.PutBytes(context.WithoutCancel(ctx), st, worker.StatusKey(job, s.Call), b, blob.PutOptions{IfNotExist: true})
+	return putRetry(context.WithoutCancel(ctx), st, worker.StatusKey(job, s.Call), b, blob.PutOptions{IfNotExist: true})
 }

@@ -111,7 +111,11 @@ var errClosed = errors.New("wren: executor closed")
 
 // NewExecutor opens the store and prepares the backend. It starts no worker:
 // processes start on the first map.
+//
+// In a process started as a worker whose main did not call Init first,
+// NewExecutor prints the fix and exits the process (see Init).
 func NewExecutor(ctx context.Context, opts Options) (*Executor, error) {
+	checkNotWorker("wren.NewExecutor")
 	ex := &Executor{opts: opts, runs: map[*run]struct{}{}}
 	if ex.opts.Logger == nil {
 		ex.opts.Logger = slog.Default()

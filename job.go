@@ -1,6 +1,7 @@
 package wren
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/retry"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -99,9 +101,11 @@ type taskInfo struct {
 
 // Future is the eventual result of one call.
 type Future[Out any] struct {
-	job  *Job[Out]
-	i    int
-	once sync.Once
+	job *Job[Out]
+	i   int
+
+	mu   sync.Mutex // guards the fields below
+	read bool       // val or err holds the decoded result
 	val  Out
 	err  error
 }
@@ -142,13 +146,10 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	st := ex.store
 	m := Manifest{Job: id, Task: t.name, Calls: len(inputs), Codec: t.codec.Name(), Code: ex.codeHash(), Backend: ex.backend.Name(), Created: time.Now().UTC()}
 	mb, _ := json.MarshalIndent(m, "", "  ")
-	if err := blob.PutBytes(ctx, st, ManifestKey(id), mb, blob.PutOptions{IfNotExist: true}); err != nil {
-		if errors.Is(err, blob.ErrExists) {
-			return nil, fmt.Errorf("wren: job %s already exists in %s", id, st.URL())
-		}
-		return nil, fmt.Errorf("wren: job %s: write manifest: %w", id, err)
+	if err := writeManifest(ctx, st, id, mb); err != nil {
+		return nil, err
 	}
-	if err := blob.PutBytes(ctx, st, worker.JobPrefix(id)+"code", []byte(m.Code), blob.PutOptions{}); err != nil {
+	if err := putRetry(ctx, st, worker.JobPrefix(id)+"code", []byte(m.Code), blob.PutOptions{}); err != nil {
 		return nil, fmt.Errorf("wren: job %s: %w", id, err)
 	}
 	r := newRun(ctx, ex, id, t.name, len(inputs), cfg, newProgress(cfg.progress, ex.opts.ProgressOutput, len(inputs), t.name))
@@ -166,6 +167,22 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	// as soon as its inputs are in the store.
 	go r.writeInputs(enc)
 	return j, nil
+}
+
+// writeManifest creates a job's manifest; it fails if the job exists.
+func writeManifest(ctx context.Context, st blob.Store, id string, mb []byte) error {
+	err := putRetry(ctx, st, ManifestKey(id), mb, blob.PutOptions{IfNotExist: true})
+	if errors.Is(err, blob.ErrExists) {
+		// Ours, if a first try was stored but its answer was lost.
+		if b, rerr := blob.ReadAll(ctx, st, ManifestKey(id)); rerr == nil && bytes.Equal(b, mb) {
+			return nil
+		}
+		return fmt.Errorf("wren: job %s already exists in %s", id, st.URL())
+	}
+	if err != nil {
+		return fmt.Errorf("wren: job %s: write manifest: %w", id, err)
+	}
+	return nil
 }
 
 // ValidJobID reports whether id can name a job: one key segment, so that
@@ -207,21 +224,28 @@ func (j *Job[Out]) Done() <-chan struct{} { return j.r.finished }
 // never blocks on a dead worker, whose calls are retried or reported lost.
 func (j *Job[Out]) Wait(ctx context.Context, mode WaitMode) (done, pending []*Future[Out], err error) {
 	r := j.r
-	for {
-		r.mu.Lock()
-		ndone := r.n - r.remaining
-		changed := r.changed
-		r.mu.Unlock()
-		if mode == Always || ndone == r.n || (mode == AnyCompleted && ndone > 0) {
-			break
-		}
+	switch mode {
+	case AllCompleted:
+		// Every call done and the job wrapped up (the outputs of losing
+		// attempts deleted): r.finished.
 		select {
-		case <-changed:
+		case <-r.finished:
 		case <-ctx.Done():
 			err = ctx.Err()
 		}
-		if err != nil {
-			break
+	case AnyCompleted:
+		for err == nil {
+			r.mu.Lock()
+			ndone, changed := r.n-r.remaining, r.changed
+			r.mu.Unlock()
+			if ndone > 0 {
+				break
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
 		}
 	}
 	r.mu.Lock()
@@ -344,15 +368,23 @@ func (f *Future[Out]) Result(ctx context.Context) (Out, error) {
 	if cs.err != nil {
 		return zero, cs.err
 	}
-	f.once.Do(func() {
-		b, err := blob.ReadAll(ctx, r.store, cs.status.Output)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.read {
+		// A failed read (the caller's context ended, a store blip) is not
+		// kept: a later call may succeed. A decode failure is permanent.
+		var b []byte
+		err := retry.Store(ctx, func(ctx context.Context) (err error) {
+			b, err = blob.ReadAll(ctx, r.store, cs.status.Output)
+			return err
+		})
 		if err != nil {
-			f.err = fmt.Errorf("wren: job %s: read output of call %d: %w", r.id, f.i, err)
-			return
+			return zero, fmt.Errorf("wren: job %s: read output of call %d: %w", r.id, f.i, err)
 		}
 		if err := f.job.task.codec.Unmarshal(b, &f.val); err != nil {
 			f.err = fmt.Errorf("wren: job %s: decode output of call %d: %w", r.id, f.i, err)
 		}
-	})
+		f.read = true
+	}
 	return f.val, f.err
 }

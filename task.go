@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wrenml/wren/worker"
 )
@@ -151,7 +152,24 @@ func Init() {
 	if os.Getenv(worker.EnvMode) == "" {
 		return
 	}
+	serving.Store(true)
 	os.Exit(serveWorker())
+}
+
+// serving is set in a worker process once Init serves calls.
+var serving atomic.Bool
+
+// checkNotWorker stops a process that was started as a worker but reached a
+// driver entry point: its main did not call Init first. Left running, it
+// would start workers of its own, each doing the same, and never answer its
+// driver; exiting with worker.ExitNoInit makes the driver fail at once with
+// the fix.
+func checkNotWorker(entry string) {
+	if os.Getenv(worker.EnvMode) == "" || serving.Load() {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "wren: this process was started as a wren worker but reached %s: main (or TestMain) must call wren.Init() first\n", entry)
+	os.Exit(worker.ExitNoInit)
 }
 
 func serveWorker() int {

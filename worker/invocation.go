@@ -177,6 +177,9 @@ func OutputKey(job string, call, attempt int) string {
 	return JobPrefix(job) + "out/" + callName(call) + "." + strconv.Itoa(attempt)
 }
 
+// OutputPrefix is the prefix of every output object of a job.
+func OutputPrefix(job string) string { return JobPrefix(job) + "out/" }
+
 // StatusKey is where the winning attempt of a call writes its Status.
 func StatusKey(job string, call int) string { return JobPrefix(job) + "status/" + callName(call) }
 

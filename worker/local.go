@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -67,16 +68,30 @@ type Local struct {
 	sem    *semaphore.Weighted
 	nextID atomic.Int64
 
-	mu       sync.Mutex
-	procs    []*proc
-	starting int
-	changed  chan struct{} // closed and replaced when a slot frees up
-	closed   bool
+	mu        sync.Mutex
+	procs     []*proc // live processes; a process that dies is removed at once
+	starting  int
+	failures  int           // consecutive failed starts
+	changed   chan struct{} // closed and replaced when a slot frees up
+	closed    bool
+	all       map[*proc]struct{} // every process started and not yet reaped
+	reaped    sync.WaitGroup
+	startedN  int
+	replacedN int
 }
 
 // Depth is the number of invocations a local worker process holds at once:
 // one computing, the others writing.
 const Depth = 2
+
+// ExitNoInit is the exit status of a process started as a worker whose main
+// reached a driver entry point (wren.NewExecutor) without calling wren.Init
+// first. The driver reports it at once instead of starting another worker.
+const ExitNoInit = 87
+
+// maxStartFailures is how many worker starts in a row may fail (the process
+// killed while it started, no hello in time) before Lease gives up.
+const maxStartFailures = 5
 
 var _ Backend = (*Local)(nil)
 
@@ -106,6 +121,7 @@ func NewLocal(opts LocalOptions) (*Local, error) {
 		opts:    opts,
 		sem:     semaphore.NewWeighted(int64(opts.Parallelism * Depth)),
 		changed: make(chan struct{}),
+		all:     map[*proc]struct{}{},
 	}, nil
 }
 
@@ -118,6 +134,30 @@ func (l *Local) Parallelism() int { return l.opts.Parallelism }
 // Slots implements Backend: Parallelism x Depth.
 func (l *Local) Slots() int { return l.opts.Parallelism * Depth }
 
+// LocalStats counts worker processes over the backend's life.
+type LocalStats struct {
+	// Running is the number of live worker processes.
+	Running int
+	// Started is the number of processes started (and that said hello).
+	Started int
+	// Replaced is the number of processes that died or were killed while
+	// the backend was open; each is replaced on the next invocation.
+	Replaced int
+	// PIDs are the process IDs of the live workers.
+	PIDs []int
+}
+
+// Stats returns the backend's process counts. It is safe for concurrent use.
+func (l *Local) Stats() LocalStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := LocalStats{Running: len(l.procs), Started: l.startedN, Replaced: l.replacedN}
+	for _, p := range l.procs {
+		st.PIDs = append(st.PIDs, p.cmd.Process.Pid)
+	}
+	return st
+}
+
 type proc struct {
 	name    string
 	cmd     *exec.Cmd
@@ -126,19 +166,23 @@ type proc struct {
 	exited  chan struct{}
 	waitErr error
 
-	mu       sync.Mutex // guards the fields below
-	inflight int
-	busy     bool // computing an invocation
-	seq      uint64
-	waiting  map[uint64]chan localReply
-	dead     bool
-	killedBy string // why the backend killed it, if it did
+	mu          sync.Mutex // guards the fields below
+	inflight    int
+	busy        bool // computing an invocation
+	seq         uint64
+	waiting     map[uint64]chan localReply
+	dead        bool
+	interrupted string // why the driver killed it for another invocation's sake, if it did
+	broken      string // why the driver stopped reading it (an unreadable reply), if it did
 }
 
-func (p *proc) kill(why string) {
+// kill stops the process. A non-empty interrupt records that the driver
+// killed it for a reason of one invocation's, so that the others it held
+// fail with ErrInterrupted rather than ErrWorkerDied.
+func (p *proc) kill(interrupt string) {
 	p.mu.Lock()
-	if p.killedBy == "" {
-		p.killedBy = why
+	if p.interrupted == "" {
+		p.interrupted = interrupt
 	}
 	p.mu.Unlock()
 	p.cmd.Process.Kill()
@@ -149,15 +193,21 @@ func (p *proc) kill(why string) {
 func (p *proc) exitReason() string {
 	select {
 	case <-p.exited:
-		if p.waitErr != nil {
-			return p.waitErr.Error()
-		}
-		return "exited with status 0"
 	case <-time.After(2 * time.Second):
-		p.kill("closed its pipe")
+		p.kill("")
 		<-p.exited
 		return "closed its pipe (killed)"
 	}
+	p.mu.Lock()
+	broken := p.broken
+	p.mu.Unlock()
+	if broken != "" {
+		return broken
+	}
+	if p.waitErr != nil {
+		return p.waitErr.Error()
+	}
+	return "exited with status 0"
 }
 
 // Invoke implements Backend: it runs inv in a worker process, starting one
@@ -174,6 +224,9 @@ func (l *Local) Invoke(ctx context.Context, inv *Invocation) (*Reply, error) {
 
 // Lease implements Leaser: it waits for a worker process that can take an
 // invocation (starting one if fewer than Parallelism run) and reserves it.
+// A process that dies is forgotten at once and replaced here; a start that
+// fails because the new process was killed is tried again (up to 5 times in
+// a row). A binary that is not a wren worker fails at once with ErrNotWorker.
 func (l *Local) Lease(ctx context.Context) (Lease, error) {
 	if err := l.sem.Acquire(ctx, 1); err != nil {
 		return nil, err
@@ -214,7 +267,7 @@ func (ls *localLease) Invoke(ctx context.Context, inv *Invocation) (*Reply, erro
 	dead := p.dead
 	p.mu.Unlock()
 	if dead {
-		return nil, l.died(p, seq)
+		return nil, l.died(p)
 	}
 	line := fmt.Appendf(nil, "%d ", seq)
 	line = append(append(line, msg...), '\n')
@@ -222,35 +275,38 @@ func (ls *localLease) Invoke(ctx context.Context, inv *Invocation) (*Reply, erro
 	_, werr := p.in.Write(line)
 	p.writeMu.Unlock()
 	if werr != nil {
-		l.drop(p, "")
-		return nil, l.died(p, seq)
+		p.kill("")
+		return nil, l.died(p)
 	}
 	select {
 	case r, ok := <-ch:
 		if !ok {
-			return nil, l.died(p, seq)
+			return nil, l.died(p)
 		}
 		if r.Exiting {
-			l.drop(p, "exited to stop a function that ignored its timeout")
+			p.kill("exited to stop a function that ignored its timeout")
 		}
 		if r.Err != "" {
 			return nil, fmt.Errorf("worker: %s: %s", p.name, r.Err)
 		}
 		return &r.Reply, nil
 	case <-ctx.Done():
-		l.drop(p, fmt.Sprintf("killed by the driver: %v", context.Cause(ctx)))
+		p.kill(fmt.Sprintf("killed by the driver: %v", context.Cause(ctx)))
+		// Return only once the process is gone: nothing it does can reach
+		// the store after the caller learns the invocation ended.
+		<-p.exited
 		return nil, fmt.Errorf("worker: %s (pid %d) killed: %w", p.name, p.cmd.Process.Pid, context.Cause(ctx))
 	}
 }
 
 // died describes the end of a process for one of its invocations.
-func (l *Local) died(p *proc, seq uint64) error {
+func (l *Local) died(p *proc) error {
 	reason := p.exitReason()
 	p.mu.Lock()
-	killedBy := p.killedBy
+	interrupted := p.interrupted
 	p.mu.Unlock()
-	if killedBy != "" {
-		return fmt.Errorf("%w: %s (pid %d) %s", ErrInterrupted, p.name, p.cmd.Process.Pid, killedBy)
+	if interrupted != "" {
+		return fmt.Errorf("%w: %s (pid %d) %s", ErrInterrupted, p.name, p.cmd.Process.Pid, interrupted)
 	}
 	return fmt.Errorf("%w: %s (pid %d) %s", ErrWorkerDied, p.name, p.cmd.Process.Pid, reason)
 }
@@ -268,6 +324,10 @@ type hello struct {
 	PID   int    `json:"pid"`
 }
 
+// ErrNotWorker reports a worker binary that does not serve as a wren worker:
+// its main does not call wren.Init first, or it is another program.
+var ErrNotWorker = errors.New("worker: the binary did not start as a wren worker")
+
 // pick returns a process with a free slot, preferring an idle one and
 // starting a new one while fewer than Parallelism run.
 func (l *Local) pick(ctx context.Context) (*proc, error) {
@@ -275,7 +335,7 @@ func (l *Local) pick(ctx context.Context) (*proc, error) {
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
-			return nil, errors.New("worker: local backend is closed")
+			return nil, errClosedLocal
 		}
 		var best *proc
 		bestN := 0
@@ -289,17 +349,44 @@ func (l *Local) pick(ctx context.Context) (*proc, error) {
 		}
 		if (best == nil || bestN > 0) && len(l.procs)+l.starting < l.opts.Parallelism {
 			l.starting++
+			failures := l.failures
 			l.mu.Unlock()
+			if failures > 0 { // back off a little after a failed start
+				select {
+				case <-time.After(time.Duration(failures) * 50 * time.Millisecond):
+				case <-ctx.Done():
+				}
+			}
 			p, err := l.start(ctx)
 			l.mu.Lock()
 			l.starting--
-			if err == nil {
+			switch {
+			case err == nil && l.closed:
+				// Closed while the process started: it must not outlive Close.
+				l.notifyLocked()
+				l.mu.Unlock()
+				p.kill("")
+				<-p.exited
+				return nil, errClosedLocal
+			case err == nil:
+				l.failures = 0
+				l.startedN++
 				p.inflight, p.busy = 1, true
 				l.procs = append(l.procs, p)
+				l.watch(p)
+				l.notifyLocked()
+				l.mu.Unlock()
+				return p, nil
 			}
+			l.failures++
+			failures = l.failures
 			l.notifyLocked()
 			l.mu.Unlock()
-			return p, err
+			if errors.Is(err, ErrNotWorker) || ctx.Err() != nil || failures >= maxStartFailures {
+				return nil, err
+			}
+			l.opts.Logger.Warn("worker start failed; trying again", "err", err, "failures", failures)
+			continue
 		}
 		if best != nil {
 			best.mu.Lock()
@@ -319,6 +406,26 @@ func (l *Local) pick(ctx context.Context) (*proc, error) {
 	}
 }
 
+var errClosedLocal = errors.New("worker: local backend is closed")
+
+// watch forgets p as soon as it dies, so that a new process takes its place.
+// Called with l.mu held.
+func (l *Local) watch(p *proc) {
+	go func() {
+		<-p.exited
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if i := slices.Index(l.procs, p); i >= 0 {
+			l.procs = slices.Delete(l.procs, i, i+1)
+			if !l.closed {
+				l.replacedN++
+			}
+			l.opts.Logger.Debug("worker exited", "worker", p.name, "pid", p.cmd.Process.Pid, "err", p.waitErr)
+		}
+		l.notifyLocked()
+	}()
+}
+
 func (l *Local) notifyLocked() {
 	close(l.changed)
 	l.changed = make(chan struct{})
@@ -334,24 +441,6 @@ func (l *Local) release(p *proc) {
 	p.mu.Unlock()
 	l.notifyLocked()
 	l.mu.Unlock()
-}
-
-// drop kills a process and forgets it.
-func (l *Local) drop(p *proc, why string) {
-	p.kill(why)
-	l.mu.Lock()
-	l.procs = slicesDelete(l.procs, p)
-	l.notifyLocked()
-	l.mu.Unlock()
-}
-
-func slicesDelete(ps []*proc, p *proc) []*proc {
-	for i, q := range ps {
-		if q == p {
-			return append(ps[:i], ps[i+1:]...)
-		}
-	}
-	return ps
 }
 
 func (l *Local) start(ctx context.Context) (*proc, error) {
@@ -383,24 +472,50 @@ func (l *Local) start(ctx context.Context) (*proc, error) {
 	outW.Close()
 	p := &proc{name: name, cmd: cmd, in: inW, exited: make(chan struct{}), waiting: map[uint64]chan localReply{}}
 	helloCh := make(chan bool, 1)
-	go p.read(outR, helloCh, l.freed)
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		cmd.Process.Kill()
+		inW.Close()
+		outR.Close()
+		cmd.Wait()
+		return nil, errClosedLocal
+	}
+	l.all[p] = struct{}{}
+	l.reaped.Add(1)
+	l.mu.Unlock()
 	go func() {
+		defer l.reaped.Done()
 		p.waitErr = cmd.Wait()
 		close(p.exited)
+		l.mu.Lock()
+		delete(l.all, p)
+		l.mu.Unlock()
 	}()
+	go p.read(outR, helloCh, l.freed)
 	timer := time.NewTimer(l.opts.StartTimeout)
 	defer timer.Stop()
 	select {
 	case ok := <-helloCh:
 		if !ok {
-			p.kill("")
-			return nil, fmt.Errorf("%w: %s (%s) did not start as a worker: %s; does main (or TestMain) call wren.Init() first?", ErrWorkerDied, name, l.opts.Executable, p.exitReason())
+			reason := p.exitReason()
+			var ee *exec.ExitError
+			switch {
+			case errors.As(p.waitErr, &ee) && ee.ExitCode() == ExitNoInit:
+				return nil, fmt.Errorf("%w: %s (%s) reached a driver entry point: main (or TestMain) must call wren.Init() first", ErrNotWorker, name, l.opts.Executable)
+			case errors.As(p.waitErr, &ee) && ee.ExitCode() < 0:
+				// Killed by a signal while it started: a fault, not a bad binary.
+				return nil, fmt.Errorf("%w: %s (%s) died while starting: %s", ErrWorkerDied, name, l.opts.Executable, reason)
+			}
+			return nil, fmt.Errorf("%w: %s (%s) %s without saying hello; main (or TestMain) must call wren.Init() first", ErrNotWorker, name, l.opts.Executable, reason)
 		}
 	case <-timer.C:
 		p.kill("")
+		<-p.exited
 		return nil, fmt.Errorf("%w: %s (%s) sent no hello within %v; does main (or TestMain) call wren.Init() first?", ErrWorkerDied, name, l.opts.Executable, l.opts.StartTimeout)
 	case <-ctx.Done():
 		p.kill("")
+		<-p.exited
 		return nil, ctx.Err()
 	}
 	l.opts.Logger.Debug("worker started", "worker", name, "pid", cmd.Process.Pid)
@@ -418,6 +533,8 @@ func (l *Local) freed(p *proc) {
 }
 
 // read delivers the process's replies to the invocations waiting for them.
+// A line it cannot read ends the process: the invocations it held fail with
+// ErrWorkerDied and count as failed attempts.
 func (p *proc) read(r *os.File, hello chan<- bool, freed func(*proc)) {
 	defer r.Close()
 	sc := bufio.NewScanner(r)
@@ -436,6 +553,14 @@ func (p *proc) read(r *os.File, hello chan<- bool, freed func(*proc)) {
 		}
 		var rep localReply
 		if err := json.Unmarshal(sc.Bytes(), &rep); err != nil {
+			line := sc.Bytes()
+			if len(line) > 80 {
+				line = line[:80]
+			}
+			p.mu.Lock()
+			p.broken = fmt.Sprintf("sent an unreadable reply %q (killed)", line)
+			p.mu.Unlock()
+			p.kill("")
 			break
 		}
 		if rep.Free {
@@ -453,6 +578,14 @@ func (p *proc) read(r *os.File, hello chan<- bool, freed func(*proc)) {
 	if first {
 		hello <- false
 	}
+	if err := sc.Err(); err != nil {
+		p.mu.Lock()
+		if p.broken == "" {
+			p.broken = fmt.Sprintf("sent an unreadable reply: %v (killed)", err)
+		}
+		p.mu.Unlock()
+		p.kill("")
+	}
 	p.mu.Lock()
 	p.dead = true
 	for seq, ch := range p.waiting {
@@ -462,20 +595,22 @@ func (p *proc) read(r *os.File, hello chan<- bool, freed func(*proc)) {
 	p.mu.Unlock()
 }
 
-// Close implements Backend: it kills every worker process and waits for them.
+// Close implements Backend: it kills every worker process, including any
+// still starting, and waits until each has exited. Invocations still running
+// fail; Lease and Invoke fail afterwards.
 func (l *Local) Close() error {
 	l.mu.Lock()
 	l.closed = true
-	procs := l.procs
-	l.procs = nil
+	procs := make([]*proc, 0, len(l.all))
+	for p := range l.all {
+		procs = append(procs, p)
+	}
 	l.notifyLocked()
 	l.mu.Unlock()
 	for _, p := range procs {
 		p.kill("the backend closed")
 	}
-	for _, p := range procs {
-		<-p.exited
-	}
+	l.reaped.Wait()
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/retry"
 )
 
 // Env is what a worker keeps between invocations: open stores and its name.
@@ -100,11 +101,22 @@ func now() int64 { return time.Now().UnixNano() }
 // output, or records an error in s.
 func compute(ctx context.Context, st blob.Store, inv *Invocation, c Call, h Handler, s *Status, env *Env) []byte {
 	t0 := time.Now()
-	in, err := blob.ReadAll(ctx, st, InputKey(inv.Job, c.Index))
+	var in []byte
+	err := retry.Store(ctx, func(ctx context.Context) (err error) {
+		in, err = blob.ReadAll(ctx, st, InputKey(inv.Job, c.Index))
+		return err
+	})
 	s.ReadNanos = int64(time.Since(t0))
 	s.BytesRead = int64(len(in))
-	if err != nil {
+	switch {
+	case errors.Is(err, blob.ErrNotFound):
+		// Permanent: the job's input is gone (cleaned, or another store).
 		s.Error = &Error{Kind: KindDecode, Message: fmt.Sprintf("read input of call %d: %v", c.Index, err)}
+		return nil
+	case err != nil:
+		// Transient (a 503, a dropped connection): never recorded, the
+		// driver retries the call.
+		s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("read input of call %d: %v", c.Index, err)}
 		return nil
 	}
 	s.ComputeStart = now()
@@ -131,7 +143,8 @@ func finish(ctx context.Context, st blob.Store, inv *Invocation, c Call, s *Stat
 	if s.Error == nil {
 		key := OutputKey(inv.Job, c.Index, c.Attempt)
 		t1 := time.Now()
-		if err := blob.PutBytes(ctx, st, key, out, blob.PutOptions{}); err != nil {
+		err := retry.Store(ctx, func(ctx context.Context) error { return blob.PutBytes(ctx, st, key, out, blob.PutOptions{}) })
+		if err != nil {
 			s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("write output of call %d: %v", c.Index, err)}
 			return // no status: the driver retries the call
 		}
@@ -141,7 +154,9 @@ func finish(ctx context.Context, st blob.Store, inv *Invocation, c Call, s *Stat
 		s.OK = true
 		s.Output = key
 	}
-	if s.Error == nil || c.RecordErrors {
+	// A store error is never recorded: it says nothing about the call, and
+	// the driver retries it.
+	if s.Error == nil || (c.RecordErrors && s.Error.Kind != KindStore) {
 		if err := writeStatus(ctx, st, inv.Job, s); err != nil {
 			// Not recorded: the driver will see the call as lost.
 			s.Error = &Error{Kind: KindStore, Message: err.Error()}
@@ -221,18 +236,32 @@ func writeStatus(ctx context.Context, st blob.Store, job string, s *Status) erro
 	}
 	// Write even if the invocation's context ended meanwhile: the result is
 	// complete and should not be lost.
-	err = blob.PutBytes(context.WithoutCancel(ctx), st, StatusKey(job, s.Call), b, blob.PutOptions{IfNotExist: true})
-	switch {
-	case err == nil:
-		s.Won = true
-	case errors.Is(err, blob.ErrExists):
-		// Another attempt won; this attempt's output is not referenced.
-		if s.Output != "" {
-			st.Delete(context.WithoutCancel(ctx), s.Output)
+	wctx := context.WithoutCancel(ctx)
+	err = retry.Store(wctx, func(ctx context.Context) error {
+		return blob.PutBytes(ctx, st, StatusKey(job, s.Call), b, blob.PutOptions{IfNotExist: true})
+	})
+	if errors.Is(err, blob.ErrExists) {
+		// Either another attempt won, or this one did and the answer was
+		// lost (a put stored on its first try and retried, by us or by the
+		// store's client, finds its own status). The stored status decides.
+		stored, ok, rerr := ReadStatus(wctx, st, job, s.Call)
+		if rerr != nil {
+			return fmt.Errorf("worker: status of call %d exists but cannot be read: %w", s.Call, rerr)
 		}
-	default:
+		if ok && stored.Attempt == s.Attempt {
+			err = nil
+		} else {
+			// Another attempt won; this attempt's output is not referenced.
+			if s.Output != "" {
+				st.Delete(wctx, s.Output)
+			}
+			return nil
+		}
+	}
+	if err != nil {
 		return err
 	}
+	s.Won = true
 	return nil
 }
 

@@ -198,7 +198,7 @@ func TestLocalNotAWorker(t *testing.T) {
 	}
 	defer b.Close()
 	_, err = b.Invoke(context.Background(), &worker.Invocation{Job: "j", Task: "echo", Calls: []worker.Call{{}}})
-	if !errors.Is(err, worker.ErrWorkerDied) || !strings.Contains(err.Error(), "wren.Init") {
+	if !errors.Is(err, worker.ErrNotWorker) || !strings.Contains(err.Error(), "wren.Init") {
 		t.Fatalf("err = %v, want a hint about wren.Init", err)
 	}
 }

@@ -1,0 +1,323 @@
+package wren_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/blob/fileblob"
+	"github.com/wrenml/wren/internal/testenv"
+	"github.com/wrenml/wren/worker"
+)
+
+var (
+	// Work sleeps a little, then squares its input.
+	Work = wren.Register("test.work", func(ctx context.Context, x int) (int, error) {
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		return x * x, nil
+	})
+
+	// Garble writes a line the driver cannot read on the reply pipe, as a
+	// worker corrupted by its function would.
+	Garble = wren.Register("test.garble", func(ctx context.Context, x int) (int, error) {
+		os.NewFile(4, "wren-out").Write([]byte("}garbage{\n"))
+		<-ctx.Done()
+		return 0, ctx.Err()
+	})
+)
+
+// children returns the PIDs of this process's live child processes, read
+// from /proc as an outside observer would.
+func children(t *testing.T) []int {
+	t.Helper()
+	me := os.Getpid()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces; parse after ')'.
+		rest := string(b[bytes.LastIndexByte(b, ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) < 2 || f[0] == "Z" {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid == me {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// killAll SIGKILLs every child process and returns how many it killed.
+func killAll(t *testing.T) int {
+	n := 0
+	for _, pid := range children(t) {
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func squares(n int) []int {
+	in := make([]int, n)
+	for i := range in {
+		in[i] = i
+	}
+	return in
+}
+
+func checkSquares(t *testing.T, got []int, n int) {
+	t.Helper()
+	if len(got) != n {
+		t.Fatalf("%d results, want %d", len(got), n)
+	}
+	for i, v := range got {
+		if v != i*i {
+			t.Fatalf("result %d = %d, want %d", i, v, i*i)
+		}
+	}
+}
+
+// TestKillEveryWorker kills every worker process from outside, five times
+// over a 300-call map (once again while the replacements start): dead
+// processes are forgotten and replaced, the job completes with every output
+// exactly once, and new workers appear in the stats.
+func TestKillEveryWorker(t *testing.T) {
+	ex := newExecutor(t, wren.Options{Parallelism: 2, Retries: 10})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	job, err := Work.Map(ctx, ex, squares(300))
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed, rounds := 0, 0
+	for _, wait := range []time.Duration{300, 300, 5, 300, 300} {
+		select {
+		case <-time.After(wait * time.Millisecond):
+		case <-job.Done():
+		}
+		if n := killAll(t); n > 0 {
+			killed += n
+			rounds++
+		}
+	}
+	got, err := job.Results(ctx)
+	if err != nil {
+		t.Fatalf("after %d kills in %d rounds: %v", killed, rounds, err)
+	}
+	checkSquares(t, got, 300)
+	assertExactlyOnce(t, ex.Store(), job.ID(), 300)
+	st := job.Stats()
+	workers := map[string]int{}
+	for _, c := range st.PerCall {
+		workers[c.Worker]++
+	}
+	t.Logf("%d processes killed in %d rounds; %d retried; calls per worker %v", killed, rounds, st.Retried, workers)
+	if rounds < 3 {
+		t.Fatalf("only %d kill rounds hit a worker", rounds)
+	}
+	if len(workers) <= 2 {
+		t.Fatalf("calls ran on %v: no replacement worker took over", workers)
+	}
+	// Every worker is replaced: a map after the carnage runs on 2 processes.
+	job2, err := PID.Map(ctx, ex, make([]int, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job2.Results(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(children(t)); n != 2 {
+		t.Fatalf("%d worker processes after the kills, want 2", n)
+	}
+}
+
+// TestForgottenInit runs a real program whose main does not call
+// wren.Init: it must fail at once, naming the fix, not start a chain of
+// processes that never answer.
+func TestForgottenInit(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "noinit")
+	build := exec.Command("go", "build", "-o", bin, "./testdata/noinit")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = append(os.Environ(), "NOINIT_STORE="+t.TempDir())
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("failed after %v:\n%s", time.Since(start).Round(time.Millisecond), out)
+	if ctx.Err() != nil {
+		t.Fatal("the program hung")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want the driver's exit status 1", err)
+	}
+	for _, want := range []string{
+		// The worker says what it did and exits ...
+		"started as a wren worker but reached wren.NewExecutor: main (or TestMain) must call wren.Init() first",
+		// ... and the driver fails with the fix.
+		"driver: ", "reached a driver entry point: main (or TestMain) must call wren.Init() first",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(string(out), "results") {
+		t.Fatal("results without workers")
+	}
+}
+
+// TestGarbledReply: a worker that writes a line the driver cannot read is
+// killed and its call counts as a failed attempt, so a call that always does
+// it is reported lost after its retries instead of being retried forever.
+func TestGarbledReply(t *testing.T) {
+	ex := newExecutor(t, wren.Options{Retries: 2})
+	f, err := Garble.Call(testCtx(t), ex, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Result(testCtx(t))
+	var ce *wren.CallError
+	if !errors.As(err, &ce) || !errors.Is(err, wren.ErrLost) || ce.Attempts != 3 || !strings.Contains(err.Error(), "unreadable reply") {
+		t.Fatalf("err = %v, want a lost call after 3 attempts naming the unreadable reply", err)
+	}
+}
+
+// TestInputWriteFails: an input the driver cannot write fails its call with
+// a store error; the others complete and Wait does not hang.
+func TestInputWriteFails(t *testing.T) {
+	inner, err := fileblob.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The failure comes last, after the dispatcher has parked on the chunk
+	// that waits for this input.
+	st := testenv.NewFaultStore(inner, testenv.Faults{Put: 1, Delay: 1, MaxDelay: 400 * time.Millisecond, Only: "/in/000003"})
+	ex := newExecutor(t, wren.Options{BlobStore: st})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Chunks of 4: calls 0-3 wait for the input that never lands.
+	job, err := Work.Map(ctx, ex, squares(10), wren.WithChunkSize(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := job.Results(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("Results hung on a failed input write")
+	}
+	var je *wren.JobError
+	if !errors.As(err, &je) || len(je.Failed) != 1 || je.Failed[0].Call != 3 || je.Failed[0].Kind != worker.KindStore {
+		t.Fatalf("err = %v, want call 3 failed with a store error", err)
+	}
+	for i, v := range got {
+		if i != 3 && v != i*i {
+			t.Fatalf("result %d = %d", i, v)
+		}
+	}
+}
+
+// TestTransientInputRead: an input the worker cannot read because of a
+// store fault is retried like a lost call, and reported as a store error
+// (not as a bad input) when it never succeeds.
+func TestTransientInputRead(t *testing.T) {
+	dir := t.TempDir()
+	t.Run("always", func(t *testing.T) {
+		ex := newExecutor(t, wren.Options{Store: testenv.FaultURL("file://"+dir+"/a", testenv.Faults{Get: 1, Only: "/in/"}), Retries: 2})
+		f, err := Square.Call(testCtx(t), ex, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.Result(testCtx(t))
+		var ce *wren.CallError
+		if !errors.As(err, &ce) || ce.Kind != worker.KindStore || ce.Attempts != 3 || errors.Is(err, wren.ErrDecode) || !strings.Contains(err.Error(), "injected") {
+			t.Fatalf("err = %v, want a store error after 3 attempts", err)
+		}
+	})
+	t.Run("often", func(t *testing.T) {
+		ex := newExecutor(t, wren.Options{Store: testenv.FaultURL("file://"+dir+"/b", testenv.Faults{Get: 0.5, Only: "/in/"}), Retries: 8})
+		job, err := Square.Map(testCtx(t), ex, squares(40))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := job.Results(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSquares(t, got, 40)
+	})
+}
+
+// TestStatusStoredAnswerLost: every status put is stored but answers with
+// an error (as when an S3 client's retry of a stored put gets 412): the
+// attempt that wrote it must still win and keep its output.
+func TestStatusStoredAnswerLost(t *testing.T) {
+	for name, f := range map[string]testenv.Faults{
+		"retry finds it": {PutExists: 1, Only: "/status/"},
+		"error":          {PutAfter: 1, Only: "/status/"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ex := newExecutor(t, wren.Options{Store: testenv.FaultURL("file://"+t.TempDir(), f)})
+			job, err := Square.Map(testCtx(t), ex, squares(20))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := job.Results(testCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSquares(t, got, 20)
+			assertExactlyOnce(t, ex.Store(), job.ID(), 20)
+			if st := job.Stats(); st.Retried != 0 {
+				t.Fatalf("%d calls retried; the stored statuses should have been recognised", st.Retried)
+			}
+		})
+	}
+}
+
+// TestResultAfterExpiredContext: a Result called with an expired context
+// fails, and a later call with a fresh context succeeds.
+func TestResultAfterExpiredContext(t *testing.T) {
+	ex := newExecutor(t, wren.Options{Backend: wren.InProcess(1)})
+	f, err := Square.Call(testCtx(t), ex, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Wait(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	dead, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Result(dead); !errors.Is(err, context.Canceled) {
+		t.Fatalf("with a cancelled context: %v", err)
+	}
+	if v, err := f.Result(testCtx(t)); err != nil || v != 49 {
+		t.Fatalf("with a fresh context: %d, %v; want 49", v, err)
+	}
+}

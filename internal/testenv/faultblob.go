@@ -1,0 +1,170 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"math/rand/v2"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wrenml/wren/blob"
+)
+
+// ErrInjected is the error a FaultStore returns for the faults it injects.
+var ErrInjected = errors.New("testenv: injected store fault")
+
+// Faults says which operations of a FaultStore fail or stall. Rates are
+// probabilities in [0, 1]; every process that opens the same URL draws its
+// own faults.
+type Faults struct {
+	// Put fails a put before anything is stored; PutAfter stores the object
+	// and then fails (the answer of a stored write is lost). PutExists
+	// stores the object and then answers blob.ErrExists, as an S3 client
+	// does when it retries a conditional put whose first try was stored.
+	Put, PutAfter, PutExists float64
+	// Get fails a Get.
+	Get float64
+	// Delay stalls a put or get by MaxDelay/2 to MaxDelay.
+	Delay    float64
+	MaxDelay time.Duration
+	// Only limits the faults to keys containing this string ("" means all).
+	Only string
+}
+
+// FaultURL returns a "fault://" URL that opens inner (a store URL) wrapped
+// in the faults f. Worker processes of a test binary open the same wrapper
+// from it, since the test binary registers the scheme.
+func FaultURL(inner string, f Faults) string {
+	q := url.Values{}
+	q.Set("inner", inner)
+	put := func(k string, v float64) {
+		if v > 0 {
+			q.Set(k, strconv.FormatFloat(v, 'g', -1, 64))
+		}
+	}
+	put("put", f.Put)
+	put("put_after", f.PutAfter)
+	put("put_exists", f.PutExists)
+	put("get", f.Get)
+	put("delay", f.Delay)
+	if f.MaxDelay > 0 {
+		q.Set("max_delay", f.MaxDelay.String())
+	}
+	if f.Only != "" {
+		q.Set("only", f.Only)
+	}
+	return "fault://x?" + q.Encode()
+}
+
+func init() {
+	blob.RegisterScheme("fault", func(ctx context.Context, u *url.URL) (blob.Store, error) {
+		q := u.Query()
+		inner, err := blob.Open(ctx, q.Get("inner"))
+		if err != nil {
+			return nil, err
+		}
+		var f Faults
+		num := func(k string) float64 {
+			v, _ := strconv.ParseFloat(q.Get(k), 64)
+			return v
+		}
+		f.Put, f.PutAfter, f.PutExists = num("put"), num("put_after"), num("put_exists")
+		f.Get, f.Delay = num("get"), num("delay")
+		f.MaxDelay, _ = time.ParseDuration(q.Get("max_delay"))
+		f.Only = q.Get("only")
+		return &FaultStore{Store: inner, Faults: f, url: u.String()}, nil
+	})
+}
+
+// FaultStore wraps a store and injects faults into its puts and gets.
+type FaultStore struct {
+	blob.Store
+	Faults Faults
+	url    string
+
+	mu       sync.Mutex
+	rng      *rand.Rand
+	Injected int // faults injected so far
+}
+
+// NewFaultStore wraps inner in process (its URL is inner's, so workers in
+// other processes see no faults).
+func NewFaultStore(inner blob.Store, f Faults) *FaultStore {
+	return &FaultStore{Store: inner, Faults: f, url: inner.URL()}
+}
+
+// URL returns the fault:// URL the store was opened with (or inner's).
+func (s *FaultStore) URL() string { return s.url }
+
+func (s *FaultStore) roll(key string, p float64) bool {
+	if p <= 0 || (s.Faults.Only != "" && !strings.Contains(key, s.Faults.Only)) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rng == nil {
+		s.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if s.rng.Float64() < p {
+		s.Injected++
+		return true
+	}
+	return false
+}
+
+func (s *FaultStore) delay(ctx context.Context, key string) {
+	if !s.roll(key, s.Faults.Delay) || s.Faults.MaxDelay <= 0 {
+		return
+	}
+	s.mu.Lock()
+	d := s.Faults.MaxDelay/2 + time.Duration(s.rng.Int64N(int64(s.Faults.MaxDelay/2)+1))
+	s.mu.Unlock()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
+
+// Put implements blob.Store.
+func (s *FaultStore) Put(ctx context.Context, key string, r io.Reader, o blob.PutOptions) error {
+	s.delay(ctx, key)
+	if s.roll(key, s.Faults.Put) {
+		return fmt.Errorf("put %s: %w (before storing)", key, ErrInjected)
+	}
+	after, exists := s.roll(key, s.Faults.PutAfter), s.roll(key, s.Faults.PutExists)
+	if after || exists {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		if err := s.Store.Put(ctx, key, bytes.NewReader(b), o); err != nil {
+			return err
+		}
+		if exists {
+			return fmt.Errorf("put %s: %w (injected after storing)", key, blob.ErrExists)
+		}
+		return fmt.Errorf("put %s: %w (after storing)", key, ErrInjected)
+	}
+	return s.Store.Put(ctx, key, r, o)
+}
+
+// Get implements blob.Store.
+func (s *FaultStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	s.delay(ctx, key)
+	if s.roll(key, s.Faults.Get) {
+		return nil, fmt.Errorf("get %s: %w", key, ErrInjected)
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// List implements blob.Store (no faults).
+func (s *FaultStore) List(ctx context.Context, prefix string) iter.Seq2[blob.Attrs, error] {
+	return s.Store.List(ctx, prefix)
+}
