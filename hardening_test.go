@@ -1,15 +1,12 @@
 package wren_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,49 +35,6 @@ var (
 		return 0, ctx.Err()
 	})
 )
-
-// children returns the PIDs of this process's live child processes, read
-// from /proc as an outside observer would.
-func children(t *testing.T) []int {
-	t.Helper()
-	me := os.Getpid()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces; parse after ')'.
-		rest := string(b[bytes.LastIndexByte(b, ')')+1:])
-		f := strings.Fields(rest)
-		if len(f) < 2 || f[0] == "Z" {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid == me {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-// killAll SIGKILLs every child process and returns how many it killed.
-func killAll(t *testing.T) int {
-	n := 0
-	for _, pid := range children(t) {
-		if syscall.Kill(pid, syscall.SIGKILL) == nil {
-			n++
-		}
-	}
-	return n
-}
 
 func squares(n int) []int {
 	in := make([]int, n)
@@ -120,7 +74,7 @@ func TestKillEveryWorker(t *testing.T) {
 		case <-time.After(wait * time.Millisecond):
 		case <-job.Done():
 		}
-		if n := killAll(t); n > 0 {
+		if n := testenv.KillChildren(t); n > 0 {
 			killed += n
 			rounds++
 		}
@@ -151,7 +105,7 @@ func TestKillEveryWorker(t *testing.T) {
 	if _, err := job2.Results(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(children(t)); n != 2 {
+	if n := len(testenv.Children(t)); n != 2 {
 		t.Fatalf("%d worker processes after the kills, want 2", n)
 	}
 }

@@ -118,13 +118,26 @@ type Header struct {
 	Shape []int
 }
 
-// Len is the number of values the header announces.
+// MaxValues is the most values a header may announce (2^40, 4 TiB of
+// float32): larger shapes are refused before anything is allocated.
+const MaxValues = 1 << 40
+
+// Len is the number of values the header announces (ReadHeader has checked
+// that it is at most MaxValues).
 func (h Header) Len() int {
 	n := 1
 	for _, d := range h.Shape {
 		n *= d
 	}
 	return n
+}
+
+// ElemSize is the size of one value in bytes.
+func (h Header) ElemSize() int {
+	if strings.HasSuffix(h.Descr, "8") {
+		return 8
+	}
+	return 4
 }
 
 // ReadHeader reads the magic and header, leaving r at the first value.
@@ -185,6 +198,14 @@ func ReadHeader(r io.Reader) (Header, error) {
 		}
 		out.Shape = append(out.Shape, d)
 	}
+	// The product, checked step by step so that it cannot overflow.
+	n := 1
+	for _, d := range out.Shape {
+		if d != 0 && n > MaxValues/d {
+			return out, fmt.Errorf("%w: shape %q announces more than %d values", ErrFormat, s[1], MaxValues)
+		}
+		n *= d
+	}
 	return out, nil
 }
 
@@ -199,30 +220,34 @@ func Read[T Number](r io.Reader) ([]T, []int, error) {
 	if h.Descr != want {
 		return nil, nil, fmt.Errorf("%w: dtype %s, want %s", ErrFormat, h.Descr, want)
 	}
-	n := h.Len()
-	size := 4
-	if want[1] == '8' {
-		size = 8
+	n, size := h.Len(), h.ElemSize()
+	// Never trust the header's size for an allocation: when the stream's
+	// length is known, check it first; otherwise grow the result with the
+	// data actually read.
+	if lr, ok := r.(interface{ Len() int }); ok && int64(lr.Len()) < int64(n)*int64(size) {
+		return nil, nil, fmt.Errorf("%w: header announces %d values (%d bytes), the data holds %d bytes", ErrFormat, n, int64(n)*int64(size), lr.Len())
 	}
-	if n > 1<<34/size {
-		return nil, nil, fmt.Errorf("%w: %d values is too many", ErrFormat, n)
-	}
-	out := make([]T, n)
+	out := make([]T, 0, min(n, 1<<16))
 	br := bufio.NewReaderSize(r, 1<<16)
-	buf := make([]byte, size)
-	for i := range out {
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return nil, nil, fmt.Errorf("%w: data ends after %d of %d values", ErrFormat, i, n)
+	buf := make([]byte, 1<<16)
+	for len(out) < n {
+		k := min(n-len(out), len(buf)/size)
+		if _, err := io.ReadFull(br, buf[:k*size]); err != nil {
+			return nil, nil, fmt.Errorf("%w: data ends before the %d values the header announces", ErrFormat, n)
 		}
-		switch want {
-		case "f4":
-			out[i] = T(math.Float32frombits(binary.LittleEndian.Uint32(buf)))
-		case "f8":
-			out[i] = T(math.Float64frombits(binary.LittleEndian.Uint64(buf)))
-		case "i4":
-			out[i] = T(int32(binary.LittleEndian.Uint32(buf)))
-		default:
-			out[i] = T(int64(binary.LittleEndian.Uint64(buf)))
+		for i := 0; i < k*size; i += size {
+			var v T
+			switch want {
+			case "f4":
+				v = T(math.Float32frombits(binary.LittleEndian.Uint32(buf[i:])))
+			case "f8":
+				v = T(math.Float64frombits(binary.LittleEndian.Uint64(buf[i:])))
+			case "i4":
+				v = T(int32(binary.LittleEndian.Uint32(buf[i:])))
+			default:
+				v = T(int64(binary.LittleEndian.Uint64(buf[i:])))
+			}
+			out = append(out, v)
 		}
 	}
 	return out, h.Shape, nil

@@ -27,7 +27,8 @@ type Faults struct {
 	// Put fails a put before anything is stored; PutAfter stores the object
 	// and then fails (the answer of a stored write is lost). PutExists
 	// stores the object and then answers blob.ErrExists, as an S3 client
-	// does when it retries a conditional put whose first try was stored.
+	// does when it retries a conditional put whose first try was stored
+	// (conditional puts only).
 	Put, PutAfter, PutExists float64
 	// Get fails a Get.
 	Get float64
@@ -138,7 +139,7 @@ func (s *FaultStore) Put(ctx context.Context, key string, r io.Reader, o blob.Pu
 	if s.roll(key, s.Faults.Put) {
 		return fmt.Errorf("put %s: %w (before storing)", key, ErrInjected)
 	}
-	after, exists := s.roll(key, s.Faults.PutAfter), s.roll(key, s.Faults.PutExists)
+	after, exists := s.roll(key, s.Faults.PutAfter), o.IfNotExist && s.roll(key, s.Faults.PutExists)
 	if after || exists {
 		b, err := io.ReadAll(r)
 		if err != nil {
