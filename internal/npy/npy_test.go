@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"runtime"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 )
