@@ -32,7 +32,7 @@ demo: deps
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -timeout 20m -run 'MNIST' ./linear/
+	$(GO) test -count=1 -timeout 20m -run 'MNIST|Digits' ./linear/
 
 ## test-short: every test, no race detector
 test-short:

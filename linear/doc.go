@@ -11,7 +11,9 @@
 //     descent as liblinear does.
 //
 // Data comes from shards written by package featurize (Load), from memory
-// (FromDense) or from libsvm/svmlight text (ReadLibSVM). Sparse data (most
-// entries zero, such as raw MNIST pixels) is kept in compressed rows and
-// every product skips its zeros; the heavy products use every core.
+// (FromDense) or from libsvm/svmlight text (ReadLibSVM, zero- or one-based,
+// read straight into compressed rows). Sparse data (most entries zero, such
+// as raw MNIST pixels) is kept in compressed rows and every product skips
+// its zeros; the heavy products use every core. No function allocates a
+// dense matrix over MaxDenseBytes: it fails with ErrTooLarge instead.
 package linear

@@ -338,25 +338,26 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("NaN in a shard: %v", err)
 	}
 	// libsvm
-	if _, _, err := ReadLibSVM(strings.NewReader("1 3:1 2:5\n"), 0); !errors.Is(err, ErrBadData) {
+	if _, _, err := ReadLibSVM(strings.NewReader("1 3:1 2:5\n"), LibSVMOptions{}); !errors.Is(err, ErrBadData) {
 		t.Errorf("descending libsvm indices: %v", err)
 	}
-	if _, _, err := ReadLibSVM(strings.NewReader("x 1:1\n"), 0); !errors.Is(err, ErrBadData) {
+	if _, _, err := ReadLibSVM(strings.NewReader("x 1:1\n"), LibSVMOptions{}); !errors.Is(err, ErrBadData) {
 		t.Errorf("bad libsvm label: %v", err)
 	}
-	if _, _, err := ReadLibSVM(strings.NewReader("1 1:nan\n"), 0); !errors.Is(err, ErrBadData) {
+	if _, _, err := ReadLibSVM(strings.NewReader("1 1:nan\n"), LibSVMOptions{}); !errors.Is(err, ErrBadData) {
 		t.Errorf("NaN in libsvm: %v", err)
 	}
 }
 
 func TestLibSVM(t *testing.T) {
 	src := "# two classes\n+1 1:0.5 3:2\n-1 2:1 # comment\n+1 3:1\n"
-	ds, labels, err := ReadLibSVM(strings.NewReader(src), 0)
+	ds, info, err := ReadLibSVM(strings.NewReader(src), LibSVMOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ds.N != 3 || ds.Dim != 3 || ds.Classes != 2 || labels[0] != -1 || labels[1] != 1 {
-		t.Fatalf("%d x %d, %d classes, labels %v", ds.N, ds.Dim, ds.Classes, labels)
+	labels := info.Labels
+	if ds.N != 3 || ds.Dim != 3 || ds.Classes != 2 || labels[0] != -1 || labels[1] != 1 || info.ZeroBased {
+		t.Fatalf("%d x %d, %d classes, labels %v, zero-based %v", ds.N, ds.Dim, ds.Classes, labels, info.ZeroBased)
 	}
 	if ds.mem.x[2] != 2 || ds.mem.y[0] != 1 || ds.mem.y[1] != 0 {
 		t.Fatalf("parsed %v %v", ds.mem.x, ds.mem.y)

@@ -57,9 +57,15 @@ func maybeScale(x *matrix, off bool) (*matrix, []float64) {
 // maxAbsScale returns 1/max|x_j| per feature (1 for all-zero features).
 func maxAbsScale(x *matrix) []float64 {
 	mx := make([]float64, x.d)
-	for i, v := range x.x {
-		j := i % x.d
-		mx[j] = max(mx[j], math.Abs(v))
+	if x.sparse {
+		for p, j := range x.idx {
+			mx[j] = max(mx[j], math.Abs(x.val[p]))
+		}
+	} else {
+		for i, v := range x.x {
+			j := i % x.d
+			mx[j] = max(mx[j], math.Abs(v))
+		}
 	}
 	for j, v := range mx {
 		if v > 0 {

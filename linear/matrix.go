@@ -51,11 +51,30 @@ func newMatrix(x []float64, n, d int) *matrix {
 	return m
 }
 
+// newCSR makes a matrix of compressed rows only (no dense copy), for data
+// too sparse or too wide to hold densely.
+func newCSR(n, d int, ptr []int, idx []int32, val []float64) *matrix {
+	return &matrix{n: n, d: d, sparse: true, ptr: ptr, idx: idx, val: val}
+}
+
+// dense returns the row-major values; nil for a matrix of compressed rows
+// only.
 func (m *matrix) dense() []float64 { return m.x }
+
+// nnz is the number of stored entries (all of them for a dense matrix).
+func (m *matrix) nnz() int {
+	if m.sparse {
+		return len(m.idx)
+	}
+	return len(m.x)
+}
 
 // rows returns rows [lo, hi) as a view.
 func (m *matrix) rows(lo, hi int) *matrix {
-	v := &matrix{n: hi - lo, d: m.d, x: m.x[lo*m.d : hi*m.d]}
+	v := &matrix{n: hi - lo, d: m.d}
+	if m.x != nil {
+		v.x = m.x[lo*m.d : hi*m.d]
+	}
 	if m.y != nil {
 		v.y = m.y[lo:hi]
 	}
@@ -289,11 +308,14 @@ func (m *matrix) sqNorm(i int) float64 {
 
 // scaled returns a copy with each feature multiplied by s[j] (sparsity kept).
 func (m *matrix) scaled(s []float64) *matrix {
-	x := make([]float64, len(m.x))
-	for i := range m.n {
-		row, out := m.x[i*m.d:(i+1)*m.d], x[i*m.d:(i+1)*m.d]
-		for j, v := range row {
-			out[j] = v * s[j]
+	var x []float64
+	if m.x != nil {
+		x = make([]float64, len(m.x))
+		for i := range m.n {
+			row, out := m.x[i*m.d:(i+1)*m.d], x[i*m.d:(i+1)*m.d]
+			for j, v := range row {
+				out[j] = v * s[j]
+			}
 		}
 	}
 	if !m.sparse {
@@ -305,6 +327,35 @@ func (m *matrix) scaled(s []float64) *matrix {
 	out := &matrix{n: m.n, d: m.d, x: x, y: m.y, sparse: true, ptr: m.ptr, idx: m.idx, val: make([]float64, len(m.val))}
 	for p, j := range m.idx {
 		out.val[p] = m.val[p] * s[j]
+	}
+	return out
+}
+
+// pick returns the rows idx, in that order, as a new matrix.
+func (m *matrix) pick(idx []int) *matrix {
+	var out *matrix
+	if m.x == nil {
+		ptr := make([]int, 1, len(idx)+1)
+		var ci []int32
+		var cv []float64
+		for _, i := range idx {
+			ci = append(ci, m.idx[m.ptr[i]:m.ptr[i+1]]...)
+			cv = append(cv, m.val[m.ptr[i]:m.ptr[i+1]]...)
+			ptr = append(ptr, len(ci))
+		}
+		out = newCSR(len(idx), m.d, ptr, ci, cv)
+	} else {
+		x := make([]float64, 0, len(idx)*m.d)
+		for _, i := range idx {
+			x = append(x, m.x[i*m.d:(i+1)*m.d]...)
+		}
+		out = newMatrix(x, len(idx), m.d)
+	}
+	if m.y != nil {
+		out.y = make([]int32, len(idx))
+		for j, i := range idx {
+			out.y[j] = m.y[i]
+		}
 	}
 	return out
 }

@@ -44,6 +44,9 @@ func Ridge(ctx context.Context, ds *Dataset, opts RidgeOptions) (*RidgeFit, erro
 		opts.Lambdas = LogSpace(-3, 10, 14)
 	}
 	d, k := ds.Dim, ds.Classes
+	if int64(d)*int64(d)*8 > MaxDenseBytes {
+		return nil, fmt.Errorf("%w: ridge needs a %d x %d matrix (%d GiB), over MaxDenseBytes; fit wide sparse data with Logistic or SVM", ErrTooLarge, d, d, int64(d)*int64(d)*8>>30)
+	}
 	g := make([]float64, d*d) // upper triangle of X'X
 	xty := make([]float64, d*k)
 	sum := make([]float64, d)
@@ -54,6 +57,14 @@ func Ridge(ctx context.Context, ds *Dataset, opts RidgeOptions) (*RidgeFit, erro
 		for i := range x.n {
 			c := int(x.y[i])
 			ysum[c]++
+			if x.sparse {
+				for p := x.ptr[i]; p < x.ptr[i+1]; p++ {
+					j, v := x.idx[p], x.val[p]
+					xty[int(j)*k+c] += v
+					sum[j] += v
+				}
+				continue
+			}
 			row := x.x[i*d : (i+1)*d]
 			for j, v := range row {
 				if v != 0 {
