@@ -175,4 +175,3 @@ func FuzzReadLibSVM(f *testing.F) {
 		}
 	})
 }
-
