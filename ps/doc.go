@@ -18,6 +18,14 @@
 // versions behind (bounded staleness). Checkpoint and Restore move a model
 // to and from a blob store as numpy .npy.
 //
+// A push is applied at most once: each carries a random ID, and the script
+// records it on the shard (Options.PushIDTTL), so a pipeline sent again
+// after its answer was lost (by this client, which re-sends a pipeline whose
+// connection failed up to twice, or by go-redis's cluster redirects)
+// changes nothing the second time. A push that fails on the connection
+// even so returns an error wrapping ErrUnknownOutcome: it may have been
+// applied, and pushing it again may apply it twice.
+//
 // Without addresses, Open starts a local redis-server on a free loopback
-// port and Close stops it.
+// port, protected by a random password, and Close stops it.
 package ps

@@ -152,14 +152,17 @@ func (m *Model) Push(ctx context.Context, lo int, deltas []float32, scale float6
 		payload := encode(deltas[b*m.bs+s-lo : b*m.bs+e-lo])
 		items = append(items, blockArgs{block: b, key: blockKey(m.name, b), args: []any{s, bl, payload}})
 	}
-	ops := append(m.s.scriptOps(denseAdd, []any{fmtScale(scale)}, items), m.incr())
+	id := newPushID()
+	ops := append(m.s.scriptOps(denseAdd, []any{fmtScale(scale)}, items, id), m.incr(id))
 	return m.s.exec(ctx, "push "+m.name, ops)
 }
 
-func (m *Model) incr() op {
-	return single(-1, versionKey(m.name), func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
-		return p.Incr(ctx, key)
-	})
+// incr counts push id in the version counter, once.
+func (m *Model) incr(id string) op {
+	vk := versionKey(m.name)
+	return op{keys: []string{vk, pushKey(vk, id)}, run: func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder {
+		return incrOnce.EvalSha(ctx, p, keys, m.s.ttlSeconds())
+	}}
 }
 
 // PushSparse adds scale*deltas[j] to value idx[j] for every j, atomically per
@@ -199,7 +202,8 @@ func (m *Model) PushSparse(ctx context.Context, idx []int, deltas []float32, sca
 		}
 		items = append(items, blockArgs{block: b, key: blockKey(m.name, b), args: []any{m.blockLen(b), encodeU32(li), encode(ld)}})
 	}
-	ops := append(m.s.scriptOps(sparseAdd, []any{fmtScale(scale)}, items), m.incr())
+	id := newPushID()
+	ops := append(m.s.scriptOps(sparseAdd, []any{fmtScale(scale)}, items, id), m.incr(id))
 	return m.s.exec(ctx, "push "+m.name, ops)
 }
 
@@ -299,7 +303,7 @@ func (m *Model) Checkpoint(ctx context.Context, store blob.Store, prefix string)
 
 // Restore creates model name from a checkpoint, with the checkpoint's
 // values and version.
-func (s *Server) Restore(ctx context.Context, store blob.Store, prefix, name string) (*Model, error) {
+func (s *Client) Restore(ctx context.Context, store blob.Store, prefix, name string) (*Model, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}

@@ -2,14 +2,17 @@ package ps
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,10 +32,14 @@ var denseAddSrc string
 //go:embed lua/sparse_add.lua
 var sparseAddSrc string
 
+//go:embed lua/incr_once.lua
+var incrOnceSrc string
+
 var (
 	denseAdd  = redis.NewScript(denseAddSrc)
 	sparseAdd = redis.NewScript(sparseAddSrc)
-	scripts   = []*redis.Script{denseAdd, sparseAdd}
+	incrOnce  = redis.NewScript(incrOnceSrc)
+	scripts   = []*redis.Script{denseAdd, sparseAdd, incrOnce}
 )
 
 // Errors returned (wrapped) by the package; check them with errors.Is.
@@ -41,22 +48,27 @@ var (
 	ErrModelExists = errors.New("ps: model already exists")
 	ErrBadInput    = errors.New("ps: bad input")
 	ErrCorrupt     = errors.New("ps: stored block has the wrong length")
+	// ErrUnknownOutcome wraps the error of an update whose connection
+	// failed after it was sent, even after the client re-sent it: the
+	// update may or may not have been applied.
+	ErrUnknownOutcome = errors.New("ps: the outcome of the update is unknown")
 )
 
 // DefaultBlockSize is the number of floats per block when Options.BlockSize is 0.
 const DefaultBlockSize = 1024
 
-// Options configure a Server. Zero values take the documented defaults.
+// Options configure a Client. Zero values take the documented defaults.
 type Options struct {
 	// Addrs are the Redis servers ("host:port"), one shard each; blocks are
 	// placed by hashing their key's tag, so every client must list the same
 	// servers in the same order. Empty means: start a local redis-server on a
-	// free loopback port, stopped by Close.
+	// free loopback port with a random password (Client.Options tells it),
+	// stopped by Close.
 	Addrs []string
 	// Cluster treats Addrs as seeds of one Redis Cluster, which places the
 	// blocks by hash slot.
 	Cluster bool
-	// BlockSize is the number of floats per block for models this Server
+	// BlockSize is the number of floats per block for models this Client
 	// creates; 0 means DefaultBlockSize. Existing models keep theirs.
 	BlockSize int
 	// Username and Password authenticate (ACL user, or requirepass).
@@ -67,13 +79,19 @@ type Options struct {
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
 	// PoolSize is the connection pool size per shard; 0 means 10 per CPU.
 	PoolSize int
+	// PushIDTTL is how long a shard remembers a push it applied, so that
+	// the same push sent again (a pipeline re-sent after its answer was
+	// lost) is not applied twice; 0 means one minute. Each push leaves one
+	// small key per shard for this long.
+	PushIDTTL time.Duration
 	// Logger receives connection events; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Server is a client of a sharded parameter server. It is safe for
+// Client is a client of a sharded parameter server: the Redis servers hold
+// the models, a Client reads and updates them. It is safe for
 // concurrent use.
-type Server struct {
+type Client struct {
 	opts   Options
 	shards []*shard
 	local  *redisserver.Server
@@ -86,7 +104,7 @@ type shard struct {
 
 // Open connects to the shards (or starts a local redis-server), checks that
 // each answers and loads the scripts.
-func Open(ctx context.Context, opts Options) (*Server, error) {
+func Open(ctx context.Context, opts Options) (*Client, error) {
 	if opts.BlockSize == 0 {
 		opts.BlockSize = DefaultBlockSize
 	}
@@ -96,9 +114,20 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts}
+	if opts.PushIDTTL <= 0 {
+		opts.PushIDTTL = time.Minute
+	}
+	s := &Client{opts: opts}
 	if len(opts.Addrs) == 0 {
-		l, err := redisserver.Start(ctx, redisserver.Options{})
+		// A local server on loopback is still reachable by every local
+		// user: protect it with a random password.
+		var pw [24]byte
+		if _, err := rand.Read(pw[:]); err != nil {
+			return nil, fmt.Errorf("ps: password for a local server: %w", err)
+		}
+		opts.Username, opts.Password = "", hex.EncodeToString(pw[:])
+		s.opts.Username, s.opts.Password = opts.Username, opts.Password
+		l, err := redisserver.Start(ctx, redisserver.Options{Password: opts.Password})
 		if err != nil {
 			return nil, fmt.Errorf("ps: no Redis address given and no local server: %w", err)
 		}
@@ -148,11 +177,22 @@ func (sh *shard) load(ctx context.Context) error {
 	return nil
 }
 
+// Options returns the options the client runs with: with a local server,
+// its address and generated password. Another process (a worker) reaches
+// the same models by opening a client with them; they hold credentials,
+// so pass them only to your own workers.
+func (s *Client) Options() Options {
+	o := s.opts
+	o.Addrs = slices.Clone(o.Addrs)
+	o.Logger = nil
+	return o
+}
+
 // Addrs returns the shards' addresses (with a local server, its address).
-func (s *Server) Addrs() []string { return append([]string(nil), s.opts.Addrs...) }
+func (s *Client) Addrs() []string { return append([]string(nil), s.opts.Addrs...) }
 
 // Close closes the connections and stops a local server Open started.
-func (s *Server) Close() error {
+func (s *Client) Close() error {
 	var err error
 	for _, sh := range s.shards {
 		if e := sh.c.Close(); e != nil && err == nil {
@@ -174,12 +214,27 @@ func checkName(name string) error {
 	return nil
 }
 
+// pushKey is the key that records a push on the shard (and, in a
+// cluster, the slot) of key: same hash tag.
+func pushKey(key, pushID string) string {
+	return key[:strings.IndexByte(key, '}')+1] + ":p:" + pushID
+}
+
+// newPushID returns a random ID for one push.
+func newPushID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Client) ttlSeconds() int64 { return max(int64(s.opts.PushIDTTL/time.Second), 1) }
+
 func blockKey(name string, b int) string { return "wps:{" + name + "/" + strconv.Itoa(b) + "}:w" }
 func metaKey(name string) string         { return "wps:{" + name + "}:meta" }
 func versionKey(name string) string      { return "wps:{" + name + "}:version" }
 
 // shardOf places a key by its hash tag.
-func (s *Server) shardOf(key string) int {
+func (s *Client) shardOf(key string) int {
 	if len(s.shards) == 1 {
 		return 0
 	}
@@ -224,7 +279,7 @@ func FromSlice(v []float32) Init {
 
 // Model is a handle on a stored model. It is safe for concurrent use.
 type Model struct {
-	s    *Server
+	s    *Client
 	name string
 	n    int
 	bs   int
@@ -245,7 +300,7 @@ func (m *Model) blockLen(b int) int { return min(m.bs, m.n-b*m.bs) }
 
 // Create makes a model of n floats initialised by init. It fails with
 // ErrModelExists if the name is taken.
-func (s *Server) Create(ctx context.Context, name string, n int, init Init) (*Model, error) {
+func (s *Client) Create(ctx context.Context, name string, n int, init Init) (*Model, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -262,7 +317,7 @@ func (s *Server) Create(ctx context.Context, name string, n int, init Init) (*Mo
 	return s.create(ctx, name, v, 0)
 }
 
-func (s *Server) create(ctx context.Context, name string, v []float32, version int64) (*Model, error) {
+func (s *Client) create(ctx context.Context, name string, v []float32, version int64) (*Model, error) {
 	m := &Model{s: s, name: name, n: len(v), bs: s.opts.BlockSize}
 	mb, _ := json.Marshal(meta{Len: m.n, Block: m.bs, Created: time.Now().UTC()})
 	msh := s.shards[s.shardOf(metaKey(name))]
@@ -291,7 +346,7 @@ func (s *Server) create(ctx context.Context, name string, v []float32, version i
 }
 
 // Model opens an existing model.
-func (s *Server) Model(ctx context.Context, name string) (*Model, error) {
+func (s *Client) Model(ctx context.Context, name string) (*Model, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -312,7 +367,7 @@ func (s *Server) Model(ctx context.Context, name string) (*Model, error) {
 
 // Delete removes a model's blocks, version and metadata. Deleting a missing
 // model is not an error.
-func (s *Server) Delete(ctx context.Context, name string) error {
+func (s *Client) Delete(ctx context.Context, name string) error {
 	m, err := s.Model(ctx, name)
 	if errors.Is(err, ErrNoModel) {
 		return nil
@@ -361,7 +416,7 @@ type blockArgs struct {
 // maxBlocksPerCall blocks (one block per call on a Redis Cluster, whose
 // scripts may only touch one slot): fewer script invocations, each still
 // atomic.
-func (s *Server) scriptOps(sc *redis.Script, head []any, items []blockArgs) []op {
+func (s *Client) scriptOps(sc *redis.Script, head []any, items []blockArgs, pushID string) []op {
 	per := maxBlocksPerCall
 	if s.opts.Cluster {
 		per = 1
@@ -382,6 +437,8 @@ func (s *Server) scriptOps(sc *redis.Script, head []any, items []blockArgs) []op
 				o.keys = append(o.keys, it.key)
 				args = append(args, it.args...)
 			}
+			o.keys = append(o.keys, pushKey(group[0].key, pushID))
+			args = append(args, s.ttlSeconds())
 			o.run = func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder {
 				return sc.EvalSha(ctx, p, keys, args...)
 			}
@@ -395,7 +452,7 @@ func (s *Server) scriptOps(sc *redis.Script, head []any, items []blockArgs) []op
 // the shards in parallel. Commands that found their script missing (a
 // restarted or flushed server) are run again after loading it; nothing else
 // is retried, so no update is ever applied twice.
-func (s *Server) exec(ctx context.Context, what string, ops []op) error {
+func (s *Client) exec(ctx context.Context, what string, ops []op) error {
 	byShard := make([][]*op, len(s.shards))
 	for i := range ops {
 		sh := s.shardOf(ops[i].keys[0])
@@ -412,7 +469,52 @@ func (s *Server) exec(ctx context.Context, what string, ops []op) error {
 	return g.Wait()
 }
 
+// maxPipeline is the most commands sent in one pipeline: a large request
+// goes in several, so that a failure re-sends little.
+const maxPipeline = 64
+
+// run sends a shard's ops in pipelines of at most maxPipeline commands.
+// Every op is idempotent (pushes carry an ID the scripts record), so a
+// pipeline whose connection failed is sent again, up to twice.
 func (sh *shard) run(ctx context.Context, what string, list []*op) error {
+	for lo := 0; lo < len(list); lo += maxPipeline {
+		part := list[lo:min(lo+maxPipeline, len(list))]
+		var err error
+		for try := 0; try < 3; try++ {
+			if try > 0 {
+				select {
+				case <-time.After(time.Duration(try) * 50 * time.Millisecond):
+				case <-ctx.Done():
+					return fmt.Errorf("ps: %s on shard %s: %w (after %v)", what, sh.addr, ctx.Err(), err)
+				}
+			}
+			if err = sh.pipeline(ctx, what, part); err == nil || !isNetErr(err) || ctx.Err() != nil {
+				break
+			}
+		}
+		if err != nil && isNetErr(err) && strings.HasPrefix(what, "push ") {
+			return fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isNetErr reports an error of the connection (refused, reset, EOF, a
+// timeout), as opposed to an answer of the server.
+func isNetErr(err error) bool {
+	var re redis.Error
+	if errors.As(err, &re) || errors.Is(err, redis.Nil) || errors.Is(err, ErrNoModel) || errors.Is(err, ErrCorrupt) {
+		return false
+	}
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// pipeline sends list in one round trip; a command that found its script
+// missing (a restarted or flushed server) is sent again after loading it.
+func (sh *shard) pipeline(ctx context.Context, what string, list []*op) error {
 	for attempt := 0; ; attempt++ {
 		_, err := sh.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, o := range list {

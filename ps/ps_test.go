@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -20,7 +21,7 @@ import (
 	"github.com/wrenml/wren/ps"
 )
 
-func open(t *testing.T, shards, blockSize int) (*ps.Server, []*redisserver.Server) {
+func open(t *testing.T, shards, blockSize int) (*ps.Client, []*redisserver.Server) {
 	t.Helper()
 	servers := testenv.StartRedis(t, shards, redisserver.Options{})
 	s, err := ps.Open(context.Background(), ps.Options{Addrs: testenv.Addrs(servers), BlockSize: blockSize})
@@ -330,8 +331,8 @@ func TestKillDuringPush(t *testing.T) {
 	wg.Wait()
 	close(failed)
 	for err := range failed {
-		if !strings.Contains(err.Error(), servers[0].Addr) {
-			t.Errorf("error does not name the shard: %v", err)
+		if !strings.Contains(err.Error(), servers[0].Addr) || !errors.Is(err, ps.ErrUnknownOutcome) {
+			t.Errorf("error does not name the shard or say the outcome is unknown: %v", err)
 		}
 	}
 	if err := servers[0].Restart(ctx); err != nil {
@@ -448,12 +449,38 @@ func TestOpenLocalAndAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := s.Addrs()[0]
+	// The local server asks for a password: another local user cannot
+	// read or change the models.
+	pw := s.Options().Password
+	if len(pw) < 32 {
+		t.Fatalf("local server password %q", pw)
+	}
+	anon := redis.NewClient(&redis.Options{Addr: addr})
+	if err := anon.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Fatalf("ping without the password: %v, want NOAUTH", err)
+	}
+	anon.Close()
+	// The password is not on any command line.
+	for _, pid := range testenv.Children(t) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.Contains(string(b), pw) {
+			t.Fatalf("the password is on the command line of pid %d", pid)
+		}
+	}
+	s3, err := ps.Open(ctx, s.Options())
+	if err != nil {
+		t.Fatalf("open with the local server's options: %v", err)
+	}
+	if m, err := s3.Model(ctx, "local"); err != nil || m.Len() != 3 {
+		t.Fatalf("model through a second client: %v", err)
+	}
+	s3.Close()
 	s.Close()
 	if _, err := ps.Open(ctx, ps.Options{Addrs: []string{addr}}); err == nil {
 		t.Fatal("the local server outlived Close")
 	}
 
-	servers := testenv.StartRedis(t, 1, redisserver.Options{Args: []string{"--requirepass", "s3cret"}})
+	servers := testenv.StartRedis(t, 1, redisserver.Options{Password: "s3cret"})
 	_, err = ps.Open(ctx, ps.Options{Addrs: testenv.Addrs(servers)})
 	if err == nil || !strings.Contains(err.Error(), servers[0].Addr) {
 		t.Fatalf("open without the password: %v; want an error naming the shard", err)
@@ -542,5 +569,80 @@ func TestTLS(t *testing.T) {
 	if err == nil {
 		plain.Close()
 		t.Fatal("a plain-text client reached a TLS-only server")
+	}
+}
+
+// TestPushNeverTwice drops the connection after a push was forwarded to
+// Redis and before its answer came back: whether the client re-sends the
+// pipeline or its caller retries after an error, the update is applied
+// once, and the version counts it once.
+func TestPushNeverTwice(t *testing.T) {
+	ctx := context.Background()
+	servers := testenv.StartRedis(t, 1, redisserver.Options{})
+	proxy := testenv.StartProxy(t, servers[0].Addr)
+	direct, err := ps.Open(ctx, ps.Options{Addrs: testenv.Addrs(servers), BlockSize: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	via, err := ps.Open(ctx, ps.Options{Addrs: []string{proxy.Addr}, BlockSize: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer via.Close()
+	m, err := via.Create(ctx, "once", 1000, ps.Zeros)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ones := make([]float32, 1000)
+	for i := range ones {
+		ones[i] = 1
+	}
+	pushes := []struct {
+		name string
+		push func() error
+		idx  []int
+	}{
+		{"dense", func() error { return m.Push(ctx, 0, ones, 1) }, nil},
+		{"sparse", func() error { return m.PushSparse(ctx, []int{3, 700}, []float32{1, 1}, 1) }, []int{3, 700}},
+	}
+	want := make([]float32, 1000)
+	for k, p := range pushes {
+		proxy.DropAfter("EVALSHA")
+		var err error
+		for try := 0; try < 3; try++ { // a caller that retries after an error
+			if err = p.push(); err == nil {
+				break
+			}
+			t.Logf("%s push: %v (retrying)", p.name, err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if proxy.Drops() != k+1 {
+			t.Fatalf("%s: the proxy dropped %d connections, want %d", p.name, proxy.Drops(), k+1)
+		}
+		if p.idx == nil {
+			for i := range want {
+				want[i]++
+			}
+		} else {
+			for _, i := range p.idx {
+				want[i]++
+			}
+		}
+		dm, _ := direct.Model(ctx, "once")
+		got, err := dm.Pull(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("after the %s push, value %d = %v, want %v: applied twice", p.name, i, got[i], want[i])
+			}
+		}
+		if v, err := dm.Version(ctx); err != nil || v != int64(k+1) {
+			t.Fatalf("version %d, %v; want %d", v, err, k+1)
+		}
 	}
 }

@@ -29,7 +29,11 @@ type Options struct {
 	// AppendOnly turns on the append-only file with fsync on every write, so
 	// a killed server restarts (Restart) with every acknowledged write.
 	AppendOnly bool
-	// Args are extra arguments ("--requirepass", "secret").
+	// Password, when set, is required of every client (requirepass). It is
+	// written to a config file readable by the owner only, never passed on
+	// the command line where other local users could read it.
+	Password string
+	// Args are extra arguments ("--maxmemory", "1gb").
 	Args []string
 	// TLSCert, TLSKey and TLSCA (PEM files) make the server listen with TLS
 	// only (client certificates not required).
@@ -55,7 +59,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts}
 	if s.opts.Dir == "" {
-		d, err := os.MkdirTemp("", "wren-redis-")
+		d, err := os.MkdirTemp("", "wren-redis-") // mode 0700
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +93,16 @@ func (s *Server) launch(ctx context.Context) error {
 		portArgs = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port), "--tls-cert-file", s.opts.TLSCert,
 			"--tls-key-file", s.opts.TLSKey, "--tls-ca-cert-file", s.opts.TLSCA, "--tls-auth-clients", "no"}
 	}
-	args := append(portArgs, "--bind", "127.0.0.1", "--save", "", "--dir", s.opts.Dir,
+	var args []string
+	if s.opts.Password != "" {
+		conf := filepath.Join(s.opts.Dir, "redis.conf")
+		if err := os.WriteFile(conf, []byte("requirepass \""+s.opts.Password+"\"\n"), 0o600); err != nil {
+			return fmt.Errorf("redisserver: %w", err)
+		}
+		args = append(args, conf) // the config file comes first
+	}
+	args = append(args, portArgs...)
+	args = append(args, "--bind", "127.0.0.1", "--save", "", "--dir", s.opts.Dir,
 		"--logfile", filepath.Join(s.opts.Dir, "redis.log"), "--daemonize", "no", "--protected-mode", "no")
 	if s.opts.AppendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
@@ -146,7 +159,7 @@ func ping(addr string, useTLS bool) error {
 	if err != nil {
 		return err
 	}
-	if strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH") {
+	if strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH") || strings.HasPrefix(line, "-AUTH") {
 		return nil
 	}
 	if strings.HasPrefix(line, "-LOADING") {

@@ -2,16 +2,24 @@
 --
 -- Atomically add scale * deltas to ranges of one or more blocks (the blocks
 -- of one push that live on this server; one block under Redis Cluster).
--- KEYS[j]        block key (a string of packed little-endian float32)
+-- KEYS[j]        block key (a string of packed little-endian float32), j < #KEYS
+-- KEYS[#KEYS]    the push's ID key (same hash tag as the first block): a push
+--                whose ID key exists was applied already, and is not again
+--                (a pipeline re-sent after a lost answer changes nothing)
 -- ARGV[1]        scale (a decimal number)
 -- ARGV[3j-1]     first float of block j's range, 0-based, within the block
 -- ARGV[3j]       block j's length in floats
 -- ARGV[3j+1]     block j's deltas, packed little-endian float32
 -- Every block is checked before any is written: on error nothing changes.
--- Returns the number of floats updated.
+-- ARGV[#ARGV]    seconds to keep the ID key
+-- Returns the number of floats updated, or -1 for a push applied before.
 local scale = tonumber(ARGV[1])
+local nb = #KEYS - 1
+if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+  return -1
+end
 local blks = {}
-for j = 1, #KEYS do
+for j = 1, nb do
   local blk = redis.call('GET', KEYS[j])
   if not blk then
     return redis.error_reply('ERR wren-ps: no block ' .. KEYS[j])
@@ -30,7 +38,7 @@ end
 -- string, added, and encoded by one struct.pack call.
 local F = '<' .. string.rep('f', 64)
 local total = 0
-for j = 1, #KEYS do
+for j = 1, nb do
   local blk, off, d = blks[j], tonumber(ARGV[3 * j - 1]), ARGV[3 * j + 1]
   local m = #d / 4
   local out = {}
@@ -55,4 +63,5 @@ for j = 1, #KEYS do
   redis.call('SETRANGE', KEYS[j], 4 * off, table.concat(out))
   total = total + m
 end
+redis.call('SET', KEYS[#KEYS], '1', 'EX', tonumber(ARGV[#ARGV]))
 return total

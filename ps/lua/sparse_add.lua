@@ -4,17 +4,25 @@
 -- (the blocks of one push that live on this server; one under Redis
 -- Cluster). Pairs are applied in the order given; a repeated index adds up
 -- in double precision and is rounded to float32 once.
--- KEYS[j]        block key (a string of packed little-endian float32)
+-- KEYS[j]        block key (a string of packed little-endian float32), j < #KEYS
+-- KEYS[#KEYS]    the push's ID key (same hash tag as the first block): a push
+--                whose ID key exists was applied already, and is not again
+--                (a pipeline re-sent after a lost answer changes nothing)
 -- ARGV[1]        scale (a decimal number)
 -- ARGV[3j-1]     block j's length in floats
 -- ARGV[3j]       block j's indices within the block, packed little-endian uint32, ascending
 -- ARGV[3j+1]     block j's deltas, packed little-endian float32, one per index
 -- Every block is checked before any is written: on error nothing changes.
--- Returns the number of pairs applied.
+-- ARGV[#ARGV]    seconds to keep the ID key
+-- Returns the number of pairs applied, or -1 for a push applied before.
 local scale = tonumber(ARGV[1])
+local nb = #KEYS - 1
+if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+  return -1
+end
 local C = 1024
 local blks, idxs, dels, cnts = {}, {}, {}, {}
-for j = 1, #KEYS do
+for j = 1, nb do
   local blk = redis.call('GET', KEYS[j])
   if not blk then
     return redis.error_reply('ERR wren-ps: no block ' .. KEYS[j])
@@ -55,7 +63,7 @@ for j = 1, #KEYS do
 end
 local F = '<' .. string.rep('f', 64)
 local total = 0
-for j = 1, #KEYS do
+for j = 1, nb do
   local blk, idx, del = blks[j], idxs[j], dels[j]
   local n, m = #blk / 4, cnts[j]
   if m * 8 >= n and n % 64 == 0 then
@@ -100,4 +108,5 @@ for j = 1, #KEYS do
   end
   total = total + m
 end
+redis.call('SET', KEYS[#KEYS], '1', 'EX', tonumber(ARGV[#ARGV]))
 return total
