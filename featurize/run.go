@@ -3,11 +3,14 @@ package featurize
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,8 +20,8 @@ import (
 	"github.com/wrenml/wren/internal/npy"
 )
 
-// Job describes a featurization of an image tree.
-type Job struct {
+// Options describe a featurization of an image tree.
+type Options struct {
 	// Input is the store URL of the tree (blob.Open, or a directory path):
 	// <class>/<image> keys below it. Files directly below it have no class
 	// and are skipped.
@@ -82,6 +85,64 @@ type ShardResult struct {
 	Images int       `json:"images"`
 	Dim    int       `json:"dim"`
 	Failed []Failure `json:"failed"`
+	// FilesSHA256 is the hash of the shard's file list (FilesHash): a
+	// resumed run checks it before it trusts the shard.
+	FilesSHA256 string `json:"files_sha256"`
+}
+
+// FilesHash returns the hex SHA-256 of a list of keys, one a line.
+func FilesHash(files []string) string {
+	h := sha256.New()
+	for _, f := range files {
+		io.WriteString(h, f)
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// RunKey is the object in the output that records what the shards under
+// it were made from; a rerun into the same output resumes only when it
+// matches.
+const RunKey = "featurize.json"
+
+// runRecord is what RunKey holds.
+type runRecord struct {
+	Input         string      `json:"input"` // informative: the tree may move
+	Files         int         `json:"files"`
+	FilesSHA256   string      `json:"files_sha256"`
+	Classes       []string    `json:"classes"`
+	Size          int         `json:"size"`
+	ImagesPerCall int         `json:"images_per_call"`
+	GIST          GISTOptions `json:"gist"`
+	Dim           int         `json:"dim"`
+	MaxPixels     int64       `json:"max_pixels"`
+	MaxBytes      int64       `json:"max_bytes"`
+}
+
+// ErrMismatch reports an output made from other images or options than the
+// run asked to resume.
+var ErrMismatch = errors.New("featurize: the output was made differently")
+
+// diff names the first setting in which a run differs from the one that
+// made the output, or returns "".
+func (r runRecord) diff(now runRecord) string {
+	switch {
+	case r.Files != now.Files || r.FilesSHA256 != now.FilesSHA256:
+		return fmt.Sprintf("the input tree (%d files then, %d now; file lists differ)", r.Files, now.Files)
+	case !slices.Equal(r.Classes, now.Classes):
+		return fmt.Sprintf("the classes (%d then, %d now)", len(r.Classes), len(now.Classes))
+	case r.ImagesPerCall != now.ImagesPerCall:
+		return fmt.Sprintf("ImagesPerCall (%d then, %d now)", r.ImagesPerCall, now.ImagesPerCall)
+	case r.Size != now.Size:
+		return fmt.Sprintf("Size (%d then, %d now)", r.Size, now.Size)
+	case r.GIST.Gray != now.GIST.Gray || r.GIST.Blocks != now.GIST.Blocks || !slices.Equal(r.GIST.Orientations, now.GIST.Orientations) || r.Dim != now.Dim:
+		return fmt.Sprintf("the GIST options (%+v then, %+v now)", r.GIST, now.GIST)
+	case r.MaxPixels != now.MaxPixels:
+		return fmt.Sprintf("MaxPixels (%d then, %d now)", r.MaxPixels, now.MaxPixels)
+	case r.MaxBytes != now.MaxBytes:
+		return fmt.Sprintf("MaxBytes (%d then, %d now)", r.MaxBytes, now.MaxBytes)
+	}
+	return ""
 }
 
 // ShardName returns the base name of shard i's objects ("shard-00007").
@@ -144,6 +205,7 @@ func runShard(ctx context.Context, t shardTask) (ShardResult, error) {
 		files = append(files, key)
 	}
 	res.Images = len(files)
+	res.FilesSHA256 = FilesHash(t.Files)
 	base := ShardName(t.Shard)
 	var b bytes.Buffer
 	if err := npy.Write(&b, feats, len(files), g.Dim()); err != nil {
@@ -202,7 +264,7 @@ func loadImage(ctx context.Context, st blob.Store, key string, maxBytes, maxPixe
 // shard. Shards already complete in the output are skipped, so a rerun
 // resumes. Images that cannot be featurized are reported in Report.Failed,
 // never fatal; an error is returned only when the job cannot run.
-func Run(ctx context.Context, ex *wren.Executor, job Job) (*Report, error) {
+func Run(ctx context.Context, ex *wren.Executor, job Options) (*Report, error) {
 	if job.Size == 0 {
 		job.Size = 256
 	}
@@ -254,6 +316,16 @@ func Run(ctx context.Context, ex *wren.Executor, job Job) (*Report, error) {
 	if len(files) == 0 {
 		return rep, fmt.Errorf("featurize: no <class>/<image> files under %s", in.URL())
 	}
+	gopts = gopts.withDefaults()
+	gopts.Size = 0
+	rec := runRecord{
+		Input: in.URL(), Files: len(files), FilesSHA256: FilesHash(files), Classes: classes,
+		Size: job.Size, ImagesPerCall: job.ImagesPerCall, GIST: gopts, Dim: rep.Dim,
+		MaxPixels: job.MaxPixels, MaxBytes: job.MaxBytes,
+	}
+	if err := checkRun(ctx, out, rec); err != nil {
+		return nil, err
+	}
 	if err := blob.PutBytes(ctx, out, "classes.txt", []byte(strings.Join(classes, "\n")+"\n"), blob.PutOptions{}); err != nil {
 		return nil, fmt.Errorf("featurize: write classes: %w", err)
 	}
@@ -261,7 +333,7 @@ func Run(ctx context.Context, ex *wren.Executor, job Job) (*Report, error) {
 	for shard, lo := 0, 0; lo < len(files); shard, lo = shard+1, lo+job.ImagesPerCall {
 		hi := min(lo+job.ImagesPerCall, len(files))
 		rep.Shards++
-		if done, ok := readShardResult(ctx, out, shard); ok && done.Dim == rep.Dim {
+		if done, ok := readShardResult(ctx, out, shard); ok && done.Dim == rep.Dim && done.FilesSHA256 == FilesHash(files[lo:hi]) {
 			rep.Resumed++
 			rep.Images += done.Images
 			rep.Failed = append(rep.Failed, done.Failed...)
@@ -308,6 +380,38 @@ func Run(ctx context.Context, ex *wren.Executor, job Job) (*Report, error) {
 	}
 	sort.Slice(rep.Failed, func(a, b int) bool { return rep.Failed[a].File < rep.Failed[b].File })
 	return rep, nil
+}
+
+// checkRun compares the run with the record of the run that made the
+// output, if any, and writes the record for a new output. An output with
+// shards but no record (made by another program, or an older wren) is
+// refused too: its shards cannot be trusted.
+func checkRun(ctx context.Context, out blob.Store, rec runRecord) error {
+	b, err := blob.ReadAll(ctx, out, RunKey)
+	switch {
+	case err == nil:
+		var prev runRecord
+		if err := json.Unmarshal(b, &prev); err != nil {
+			return fmt.Errorf("%w: %s in %s is unreadable: %v", ErrMismatch, RunKey, out.URL(), err)
+		}
+		if d := prev.diff(rec); d != "" {
+			return fmt.Errorf("%w: %s holds shards made with other settings: %s changed; write to another output or empty it", ErrMismatch, out.URL(), d)
+		}
+		return nil
+	case !errors.Is(err, blob.ErrNotFound):
+		return fmt.Errorf("featurize: read %s: %w", RunKey, err)
+	}
+	for a, err := range out.List(ctx, "shard-") {
+		if err != nil {
+			return fmt.Errorf("featurize: list %s: %w", out.URL(), err)
+		}
+		return fmt.Errorf("%w: %s holds shards (%s) but no %s recording how they were made; write to another output or empty it", ErrMismatch, out.URL(), a.Key, RunKey)
+	}
+	rb, _ := json.MarshalIndent(rec, "", "  ")
+	if err := blob.PutBytes(ctx, out, RunKey, rb, blob.PutOptions{}); err != nil {
+		return fmt.Errorf("featurize: write %s: %w", RunKey, err)
+	}
+	return nil
 }
 
 // readShardResult reads a shard's completion marker.

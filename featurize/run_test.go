@@ -149,7 +149,7 @@ func TestRunTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ex.Close()
-	job := Job{Input: in, Output: out, Size: 32, ImagesPerCall: 5}
+	job := Options{Input: in, Output: out, Size: 32, ImagesPerCall: 5}
 	rep, err := Run(ctx, ex, job)
 	if err != nil {
 		t.Fatal(err)
@@ -222,19 +222,64 @@ func TestRunTree(t *testing.T) {
 	if err != nil || rep3.Resumed != 4 || rep3.JobID == "" || rep3.Images != 18 {
 		t.Fatalf("partial rerun: %+v, %v", rep3, err)
 	}
+
+	// A rerun with other settings or another tree is refused, naming what
+	// changed, and leaves the output alone.
+	before, _ := blob.Keys(ctx, st, "")
+	for _, c := range []struct {
+		change func(o *Options)
+		want   string
+	}{
+		{func(o *Options) { o.ImagesPerCall = 4 }, "ImagesPerCall (5 then, 4 now)"},
+		{func(o *Options) { o.Size = 64 }, "Size (32 then, 64 now)"},
+		{func(o *Options) { o.GIST.Gray = true }, "GIST options"},
+		{func(o *Options) { o.MaxPixels = 1 << 20 }, "MaxPixels"},
+		{func(o *Options) {
+			os.WriteFile(filepath.Join(in, "class-00", "zz-new.png"), pngBytes(t), 0o644)
+		}, "input tree (23 files then, 24 now"},
+	} {
+		o := job
+		c.change(&o)
+		_, err := Run(ctx, ex, o)
+		if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("changed run: %v; want ErrMismatch naming %q", err, c.want)
+		}
+	}
+	after, _ := blob.Keys(ctx, st, "")
+	if !slices.Equal(before, after) {
+		t.Fatalf("a refused run changed the output: %v -> %v", before, after)
+	}
+	// Shards without a record (another program's) are not trusted either.
+	st.Delete(ctx, RunKey)
+	if _, err := Run(ctx, ex, job); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), RunKey) {
+		t.Fatalf("shards without a record: %v", err)
+	}
+}
+
+func pngBytes(t *testing.T) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 40, 40))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i * 7)
+	}
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 func TestRunErrors(t *testing.T) {
 	ctx := context.Background()
 	ex, _ := wren.NewExecutor(ctx, wren.Options{Store: t.TempDir(), Backend: wren.InProcess(1)})
 	defer ex.Close()
-	if _, err := Run(ctx, ex, Job{Input: t.TempDir(), Output: t.TempDir()}); err == nil {
+	if _, err := Run(ctx, ex, Options{Input: t.TempDir(), Output: t.TempDir()}); err == nil {
 		t.Fatal("empty tree accepted")
 	}
-	if _, err := Run(ctx, ex, Job{Input: "nope://x", Output: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "nope://x") {
+	if _, err := Run(ctx, ex, Options{Input: "nope://x", Output: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "nope://x") {
 		t.Fatalf("bad input URL: %v", err)
 	}
-	if _, err := Run(ctx, ex, Job{Input: t.TempDir(), Output: t.TempDir(), Size: 31}); err == nil {
+	if _, err := Run(ctx, ex, Options{Input: t.TempDir(), Output: t.TempDir(), Size: 31}); err == nil {
 		t.Fatal("odd size accepted")
 	}
 }

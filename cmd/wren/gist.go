@@ -157,7 +157,7 @@ func benchGist(ctx context.Context, args []string) error {
 	if err := featurize.Synthesize(warm, 1, cores, 2); err != nil {
 		return err
 	}
-	if _, err := featurize.Run(ctx, ex, featurize.Job{Input: warm, Output: filepath.Join(dir, "warmout"), Size: *psize, ImagesPerCall: 1}); err != nil {
+	if _, err := featurize.Run(ctx, ex, featurize.Options{Input: warm, Output: filepath.Join(dir, "warmout"), Size: *psize, ImagesPerCall: 1}); err != nil {
 		return err
 	}
 	// The machine is shared and noisy: alternate the two measurements and
@@ -178,7 +178,7 @@ func benchGist(ctx context.Context, args []string) error {
 		runtime.GOMAXPROCS(old)
 
 		start = time.Now()
-		rep, err = featurize.Run(ctx, ex, featurize.Job{Input: in, Output: filepath.Join(dir, "out", strconv.Itoa(r)), Size: *psize, ImagesPerCall: per})
+		rep, err = featurize.Run(ctx, ex, featurize.Options{Input: in, Output: filepath.Join(dir, "out", strconv.Itoa(r)), Size: *psize, ImagesPerCall: per})
 		if err != nil {
 			return err
 		}

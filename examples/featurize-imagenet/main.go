@@ -86,7 +86,7 @@ func run(ctx context.Context, in, out, synth, store string, size, perCall, paral
 	defer ex.Close()
 	t := time.Now()
 	var job *wren.Job[featurize.ShardResult]
-	rep, err := featurize.Run(ctx, ex, featurize.Job{
+	rep, err := featurize.Run(ctx, ex, featurize.Options{
 		Input: in, Output: out, Size: size, ImagesPerCall: perCall,
 		GIST:  featurize.GISTOptions{Gray: gray},
 		OnJob: func(j *wren.Job[featurize.ShardResult]) { job = j },
