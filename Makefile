@@ -6,7 +6,7 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 DEMO_STORE ?= $(CURDIR)/.wren
 
-.PHONY: all demo test test-short bench lint check deps tools clean
+.PHONY: all demo test test-short bench fuzz lint check deps tools clean
 
 all: test
 
@@ -33,6 +33,18 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 20m -run 'MNIST|Digits' ./linear/
+
+## fuzz: each fuzz test of a decoder of untrusted bytes for FUZZTIME (make
+## test runs their seed corpora, testdata/fuzz and f.Add, as plain tests)
+FUZZTIME ?= 20s
+FUZZ_TARGETS := ./internal/npy:FuzzRead ./linear:FuzzReadLibSVM ./featurize:FuzzDecode \
+	./featurize:FuzzPNM ./worker:FuzzParseInvocation ./blob/s3blob:FuzzParseURL
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 ## test-short: every test, no race detector
 test-short:

@@ -306,7 +306,7 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 			r.calls[c.Index].storeErr = s.Error.Message
 			r.calls[c.Index].lastWorker = s.Worker
 			r.mu.Unlock()
-			r.retry(c.Index, nil, fmt.Errorf("%w: %s", errStore, s.Error.Message))
+			r.retry(c.Index, nil, fmt.Errorf("%w: %s", ErrStore, s.Error.Message))
 		case err != nil:
 			r.retry(c.Index, nil, err)
 		default:
@@ -314,10 +314,6 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 		}
 	}
 }
-
-// errStore marks an attempt whose worker could not read its input or
-// record its result: a transient fault, retried like a lost worker.
-var errStore = errors.New("wren: store error")
 
 func (r *run) isDone(c int) bool {
 	r.mu.Lock()
@@ -372,7 +368,7 @@ func (r *run) retry(c int, s *worker.Status, cause error) {
 	// Out of attempts: record the loss so the store tells the whole story,
 	// unless a late attempt recorded a result meanwhile.
 	kind := worker.KindLost
-	if errors.Is(cause, errStore) {
+	if errors.Is(cause, ErrStore) {
 		kind = worker.KindStore
 	}
 	ls := worker.Status{Call: c, Attempt: -1, Worker: "driver",

@@ -17,6 +17,9 @@ var (
 	ErrTooLarge  = errors.New("wren: payload too large")
 	ErrDecode    = errors.New("wren: input could not be decoded")
 	ErrUnknown   = errors.New("wren: unknown task")
+	// ErrStore matches a call whose worker could never read its input or
+	// record its result (the store failed on every attempt).
+	ErrStore = errors.New("wren: store error")
 )
 
 var kindSentinel = map[worker.ErrorKind]error{
@@ -27,6 +30,7 @@ var kindSentinel = map[worker.ErrorKind]error{
 	worker.KindTooLarge:    ErrTooLarge,
 	worker.KindDecode:      ErrDecode,
 	worker.KindUnknownTask: ErrUnknown,
+	worker.KindStore:       ErrStore,
 }
 
 // CallError is the failure of one call: the worker's message, the stack of a

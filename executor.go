@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -39,7 +40,10 @@ const (
 )
 
 // Options configure an Executor. The zero value is a working configuration:
-// local worker processes, one per CPU, and a store in ./.wren.
+// local worker processes, one per CPU, and a store in ./.wren. Every numeric
+// field follows one rule: 0 takes the documented default, -1 (any negative
+// value) turns the feature off; Map's per-job options (WithRetries, ...)
+// mean the same as the fields they override.
 type Options struct {
 	// Backend runs invocations; nil means local worker processes
 	// (worker.NewLocal) with Parallelism processes. The executor closes a
@@ -55,30 +59,33 @@ type Options struct {
 	// runtime.NumCPU(). With a Backend given, a positive value caps the
 	// invocations in flight across all jobs of the executor instead.
 	Parallelism int
-	// Timeout bounds each call; 0 means no limit. A call past its timeout is
+	// Timeout bounds each call; 0 (or -1) means no limit. A call past its timeout is
 	// stopped (its worker process killed if the function ignores its context)
 	// and fails with KindTimeout. Map's WithTimeout overrides it per job.
 	Timeout time.Duration
 	// Retries is how many more attempts a call gets after its worker died,
-	// vanished or could not record the result; 0 means 2, a negative value
-	// means none. Errors returned by the function are retried only with
+	// vanished or could not record the result; 0 means DefaultRetries (2),
+	// -1 means none. Errors returned by the function are retried only with
 	// RetryErrors.
 	Retries int
 	// RetryErrors retries calls whose function returned an error or panicked
 	// (functions must be idempotent), up to Retries times.
 	RetryErrors bool
-	// ChunkSize is the number of calls sent in one invocation; 0 means 1.
+	// ChunkSize is the number of calls sent in one invocation; 0 (or -1)
+	// means 1.
 	ChunkSize int
 	// Speculation relaunches stragglers: once half the calls are done, a
 	// call running longer than SpeculationFactor times the median gets a
 	// second attempt, and the first to finish wins.
 	Speculation bool
-	// SpeculationFactor is the straggler threshold; 0 means 3.
+	// SpeculationFactor is the straggler threshold; 0 means
+	// DefaultSpeculationFactor (3).
 	SpeculationFactor float64
-	// MaxInputBytes caps an encoded input; 0 means 256 MiB.
+	// MaxInputBytes caps an encoded input; 0 means DefaultMaxPayload
+	// (256 MiB), -1 no cap.
 	MaxInputBytes int64
-	// MaxOutputBytes caps an encoded output; 0 means 256 MiB. A larger output
-	// fails its call with KindTooLarge.
+	// MaxOutputBytes caps an encoded output; 0 means DefaultMaxPayload
+	// (256 MiB), -1 no cap. A larger output fails its call with KindTooLarge.
 	MaxOutputBytes int64
 	// Progress says when to draw a progress bar (default ProgressAuto).
 	Progress ProgressMode
@@ -87,6 +94,58 @@ type Options struct {
 	// Logger receives job events with job, task, call and worker attributes;
 	// nil means slog.Default().
 	Logger *slog.Logger
+}
+
+// Defaults of the Options fields left at 0.
+const (
+	DefaultRetries           = 2
+	DefaultSpeculationFactor = 3.0
+	DefaultMaxPayload        = 256 << 20
+)
+
+// withDefaults is the one place where Options' zero values and negative
+// values get their meaning.
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ProgressOutput == nil {
+		o.ProgressOutput = os.Stderr
+	}
+	o.Timeout = max(o.Timeout, 0)
+	o.Retries = retriesOf(o.Retries)
+	o.ChunkSize = max(o.ChunkSize, 1)
+	o.SpeculationFactor = speculationFactorOf(o.SpeculationFactor)
+	o.MaxInputBytes = payloadCapOf(o.MaxInputBytes)
+	o.MaxOutputBytes = payloadCapOf(o.MaxOutputBytes)
+	return o
+}
+
+func retriesOf(n int) int {
+	switch {
+	case n == 0:
+		return DefaultRetries
+	case n < 0:
+		return 0
+	}
+	return n
+}
+
+func speculationFactorOf(f float64) float64 {
+	if f <= 0 {
+		return DefaultSpeculationFactor
+	}
+	return f
+}
+
+func payloadCapOf(n int64) int64 {
+	switch {
+	case n == 0:
+		return DefaultMaxPayload
+	case n < 0:
+		return math.MaxInt64
+	}
+	return n
 }
 
 // Executor runs tasks' calls on a backend, with a blob store as the only
@@ -116,31 +175,7 @@ var errClosed = errors.New("wren: executor closed")
 // NewExecutor prints the fix and exits the process (see Init).
 func NewExecutor(ctx context.Context, opts Options) (*Executor, error) {
 	checkNotWorker("wren.NewExecutor")
-	ex := &Executor{opts: opts, runs: map[*run]struct{}{}}
-	if ex.opts.Logger == nil {
-		ex.opts.Logger = slog.Default()
-	}
-	if ex.opts.ProgressOutput == nil {
-		ex.opts.ProgressOutput = os.Stderr
-	}
-	switch {
-	case opts.Retries == 0:
-		ex.opts.Retries = 2
-	case opts.Retries < 0:
-		ex.opts.Retries = 0
-	}
-	if ex.opts.ChunkSize <= 0 {
-		ex.opts.ChunkSize = 1
-	}
-	if ex.opts.SpeculationFactor <= 0 {
-		ex.opts.SpeculationFactor = 3
-	}
-	if ex.opts.MaxInputBytes <= 0 {
-		ex.opts.MaxInputBytes = 256 << 20
-	}
-	if ex.opts.MaxOutputBytes <= 0 {
-		ex.opts.MaxOutputBytes = 256 << 20
-	}
+	ex := &Executor{opts: opts.withDefaults(), runs: map[*run]struct{}{}}
 	if opts.BlobStore != nil {
 		ex.store = opts.BlobStore
 	} else {

@@ -275,3 +275,33 @@ func TestResultAfterExpiredContext(t *testing.T) {
 		t.Fatalf("with a fresh context: %d, %v; want 49", v, err)
 	}
 }
+
+// TestRetriesOneMeaning: Options.Retries and WithRetries follow one rule,
+// 0 the default (2 more attempts) and -1 none.
+func TestRetriesOneMeaning(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		opts     wren.Options
+		mapOpts  []wren.MapOption
+		attempts int
+	}{
+		{"Options 0", wren.Options{}, nil, 3},
+		{"Options -1", wren.Options{Retries: -1}, nil, 1},
+		{"Options 1", wren.Options{Retries: 1}, nil, 2},
+		{"WithRetries 0", wren.Options{Retries: -1}, []wren.MapOption{wren.WithRetries(0)}, 3},
+		{"WithRetries -1", wren.Options{}, []wren.MapOption{wren.WithRetries(-1)}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ex := newExecutor(t, c.opts)
+			f, err := Die.Call(testCtx(t), ex, 1, c.mapOpts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.Result(testCtx(t))
+			var ce *wren.CallError
+			if !errors.As(err, &ce) || ce.Attempts != c.attempts {
+				t.Fatalf("err = %v; want a lost call after %d attempts", err, c.attempts)
+			}
+		})
+	}
+}

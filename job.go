@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,26 +22,27 @@ import (
 // MapOption adjusts one map; it overrides the executor's Options.
 type MapOption func(*mapConfig)
 
-// WithChunkSize sends n calls in each invocation (n <= 0 means 1).
+// WithChunkSize sends n calls in each invocation (as Options.ChunkSize:
+// 0 or -1 means 1).
 func WithChunkSize(n int) MapOption { return func(c *mapConfig) { c.chunkSize = max(n, 1) } }
 
-// WithTimeout bounds each call (0: no limit).
-func WithTimeout(d time.Duration) MapOption { return func(c *mapConfig) { c.timeout = d } }
+// WithTimeout bounds each call (as Options.Timeout: 0 or -1 means no limit).
+func WithTimeout(d time.Duration) MapOption { return func(c *mapConfig) { c.timeout = max(d, 0) } }
 
-// WithRetries sets the extra attempts for lost calls (negative: none).
-func WithRetries(n int) MapOption { return func(c *mapConfig) { c.retries = max(n, 0) } }
+// WithRetries sets the extra attempts for lost calls (as Options.Retries:
+// 0 means DefaultRetries, -1 none).
+func WithRetries(n int) MapOption { return func(c *mapConfig) { c.retries = retriesOf(n) } }
 
 // WithRetryErrors also retries calls whose function failed or panicked.
 func WithRetryErrors(on bool) MapOption { return func(c *mapConfig) { c.retryErrors = on } }
 
-// WithSpeculation turns straggler relaunch on with the given factor (see
-// Options.SpeculationFactor), or off with a factor <= 0.
+// WithSpeculation turns straggler relaunch on with the given factor (as
+// Options.SpeculationFactor: 0 means DefaultSpeculationFactor), or off with
+// -1.
 func WithSpeculation(factor float64) MapOption {
 	return func(c *mapConfig) {
-		c.speculation = factor > 0
-		if factor > 0 {
-			c.specFactor = factor
-		}
+		c.speculation = factor >= 0
+		c.specFactor = speculationFactorOf(factor)
 	}
 }
 
@@ -77,7 +77,7 @@ type Manifest struct {
 }
 
 // ManifestKey is where a job's manifest is stored.
-func ManifestKey(job string) string { return worker.JobPrefix(job) + "manifest.json" }
+func ManifestKey(job string) string { return worker.ManifestKey(job) }
 
 // NewJobID returns a fresh, sortable job ID such as "20261127-103512-3fa9c1".
 func NewJobID() string {
@@ -128,7 +128,7 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	if id == "" {
 		id = NewJobID()
 	}
-	if err := ValidJobID(id); err != nil {
+	if err := ValidateJobID(id); err != nil {
 		return nil, err
 	}
 	// Encode everything first: a bad input stops the job before it starts.
@@ -149,7 +149,7 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	if err := writeManifest(ctx, st, id, mb); err != nil {
 		return nil, err
 	}
-	if err := putRetry(ctx, st, worker.JobPrefix(id)+"code", []byte(m.Code), blob.PutOptions{}); err != nil {
+	if err := putRetry(ctx, st, worker.CodeKey(id), []byte(m.Code), blob.PutOptions{}); err != nil {
 		return nil, fmt.Errorf("wren: job %s: %w", id, err)
 	}
 	r := newRun(ctx, ex, id, t.name, len(inputs), cfg, newProgress(cfg.progress, ex.opts.ProgressOutput, len(inputs), t.name))
@@ -185,14 +185,9 @@ func writeManifest(ctx context.Context, st blob.Store, id string, mb []byte) err
 	return nil
 }
 
-// ValidJobID reports whether id can name a job: one key segment, so that
-// the job's objects stay under jobs/<id>/.
-func ValidJobID(id string) error {
-	if id == "" || strings.Contains(id, "/") || blob.ValidateKey(worker.JobPrefix(id)+"x") != nil {
-		return fmt.Errorf("wren: bad job ID %q", id)
-	}
-	return nil
-}
+// ValidateJobID returns an error when id cannot name a job: it must be one
+// key segment, so that the job's objects stay under jobs/<id>/.
+func ValidateJobID(id string) error { return worker.ValidateJobID(id) }
 
 // Call runs the task once, as a job of one call.
 func (t *Task[In, Out]) Call(ctx context.Context, ex *Executor, in In, opts ...MapOption) (*Future[Out], error) {

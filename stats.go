@@ -121,7 +121,7 @@ func callStats(i int, s *worker.Status, submitted time.Time) CallStats {
 // job run by another process (wren jobs show). Attempt counts are those of
 // the winning attempts; Wall runs from submission to the last output.
 func ReadJobStats(ctx context.Context, st blob.Store, id string) (JobStats, error) {
-	if err := ValidJobID(id); err != nil {
+	if err := ValidateJobID(id); err != nil {
 		return JobStats{}, err
 	}
 	b, err := blob.ReadAll(ctx, st, ManifestKey(id))

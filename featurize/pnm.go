@@ -86,6 +86,11 @@ func decodePNM(r io.Reader) (image.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Called through image.Decode, no caller checked the size first: the
+	// pixel buffer is sized by the header, so cap it here too.
+	if int64(h.w)*int64(h.h) > DefaultMaxPixels {
+		return nil, fmt.Errorf("%w: %dx%d pixels, cap %d", ErrTooManyPixels, h.w, h.h, int64(DefaultMaxPixels))
+	}
 	if h.kind == '5' {
 		img := image.NewGray(image.Rect(0, 0, h.w, h.h))
 		if _, err := io.ReadFull(br, img.Pix); err != nil {

@@ -1,9 +1,13 @@
 package worker
 
 import (
+	"encoding/json"
+	"strings"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wrenml/wren/blob"
 	"strconv"
 	"time"
 )
@@ -25,6 +29,58 @@ type Invocation struct {
 	MaxOutput int64 `json:"max_output,omitempty"`
 	// Dispatched is when the driver sent the invocation (Unix nanoseconds).
 	Dispatched int64 `json:"dispatched"`
+}
+
+// MaxCallsPerInvocation bounds an invocation's calls.
+const MaxCallsPerInvocation = 1 << 20
+
+// Validate checks an invocation that arrived from outside (a pipe, a Lambda
+// payload): a store URL, a job ID that is one key segment (so every key the
+// worker touches stays under jobs/<job>/), a task name, and calls with
+// non-negative indices and attempts.
+func (inv *Invocation) Validate() error {
+	switch {
+	case inv == nil:
+		return errors.New("worker: no invocation")
+	case inv.Store == "":
+		return errors.New("worker: invocation without a store URL")
+	case inv.Task == "":
+		return errors.New("worker: invocation without a task")
+	case len(inv.Calls) == 0 || len(inv.Calls) > MaxCallsPerInvocation:
+		return fmt.Errorf("worker: invocation of %d calls (1 to %d)", len(inv.Calls), MaxCallsPerInvocation)
+	case inv.Timeout < 0 || inv.MaxOutput < 0:
+		return errors.New("worker: invocation with a negative timeout or output cap")
+	}
+	if err := ValidateJobID(inv.Job); err != nil {
+		return err
+	}
+	for _, c := range inv.Calls {
+		if c.Index < 0 || c.Attempt < 0 {
+			return fmt.Errorf("worker: call %d attempt %d: negative", c.Index, c.Attempt)
+		}
+	}
+	return nil
+}
+
+// ValidateJobID returns an error when id cannot name a job: it must be one
+// key segment, so that the job's objects stay under jobs/<id>/.
+func ValidateJobID(id string) error {
+	if id == "" || strings.Contains(id, "/") || blob.ValidateKey(JobPrefix(id)+"x") != nil {
+		return fmt.Errorf("worker: bad job ID %q", id)
+	}
+	return nil
+}
+
+// ParseInvocation decodes and validates an invocation's JSON.
+func ParseInvocation(data []byte) (*Invocation, error) {
+	var inv Invocation
+	if err := json.Unmarshal(data, &inv); err != nil {
+		return nil, fmt.Errorf("worker: bad invocation: %w", err)
+	}
+	if err := inv.Validate(); err != nil {
+		return nil, err
+	}
+	return &inv, nil
 }
 
 // Call is one call of an invocation.
@@ -121,13 +177,13 @@ type Lookup func(task string) (Handler, bool)
 
 // ErrWorkerDied reports that a worker process or sandbox ended before it
 // answered; the calls it held have no status and will be retried.
-var ErrWorkerDied = errors.New("worker died")
+var ErrWorkerDied = errors.New("worker: worker died")
 
 // ErrInterrupted reports an invocation stopped by the backend for a reason
 // of another invocation's (its process was killed because that one was
 // cancelled or timed out). The driver retries its calls without counting a
 // failure.
-var ErrInterrupted = errors.New("worker interrupted")
+var ErrInterrupted = errors.New("worker: interrupted")
 
 // Backend runs invocations somewhere: worker processes, goroutines, Lambda.
 // Implementations are safe for concurrent use.
@@ -163,25 +219,6 @@ type Lease interface {
 	Invoke(ctx context.Context, inv *Invocation) (*Reply, error)
 	Release()
 }
-
-// Object keys of the job layout.
-
-// JobPrefix is the prefix of every object of a job.
-func JobPrefix(job string) string { return "jobs/" + job + "/" }
-
-// InputKey is where the driver writes a call's encoded input.
-func InputKey(job string, call int) string { return JobPrefix(job) + "in/" + callName(call) }
-
-// OutputKey is where one attempt of a call writes its encoded output.
-func OutputKey(job string, call, attempt int) string {
-	return JobPrefix(job) + "out/" + callName(call) + "." + strconv.Itoa(attempt)
-}
-
-// OutputPrefix is the prefix of every output object of a job.
-func OutputPrefix(job string) string { return JobPrefix(job) + "out/" }
-
-// StatusKey is where the winning attempt of a call writes its Status.
-func StatusKey(job string, call int) string { return JobPrefix(job) + "status/" + callName(call) }
 
 func callName(call int) string {
 	s := strconv.Itoa(call)

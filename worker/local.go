@@ -663,19 +663,19 @@ func ServeLocal(ctx context.Context, lookup Lookup) error {
 	sc.Buffer(make([]byte, 64<<10), 256<<20)
 	for sc.Scan() {
 		var r localReply
-		var inv Invocation
+		var inv *Invocation
 		seqText, body, _ := bytes.Cut(sc.Bytes(), []byte(" "))
 		seq, err := strconv.ParseUint(string(seqText), 10, 64)
 		if err == nil {
-			err = json.Unmarshal(body, &inv)
+			inv, err = ParseInvocation(body)
 		}
 		r.Seq = seq
 		if err != nil {
-			r.Err = "bad invocation: " + err.Error()
+			r.Err = err.Error()
 			enqueue(func() { send(&r) })
 			continue
 		}
-		err = run(ctx, &inv, lookup, env, enqueue, func(rep *Reply) {
+		err = run(ctx, inv, lookup, env, enqueue, func(rep *Reply) {
 			r.Reply = *rep
 			r.Exiting = env.Stuck()
 			send(&r)

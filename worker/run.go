@@ -69,6 +69,9 @@ func Run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env) (*Reply,
 // one's output and status are written. done receives the reply after the
 // last write.
 func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, enqueue func(func()), done func(*Reply)) error {
+	if err := inv.Validate(); err != nil {
+		return err
+	}
 	st, err := env.store(ctx, inv.Store)
 	if err != nil {
 		return fmt.Errorf("worker: job %s: %w", inv.Job, err)

@@ -40,6 +40,9 @@ func init() {
 		if p == "" {
 			return nil, errors.New("fileblob: URL has no path")
 		}
+		if u.RawQuery != "" {
+			return nil, fmt.Errorf("fileblob: unknown URL parameters %q (a file:// URL takes none)", u.RawQuery)
+		}
 		return Open(p)
 	})
 }

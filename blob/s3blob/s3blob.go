@@ -22,6 +22,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,29 +40,70 @@ import (
 
 func init() {
 	blob.RegisterScheme("s3", func(ctx context.Context, u *url.URL) (blob.Store, error) {
-		q := u.Query()
-		o := Options{
-			Bucket:   u.Host,
-			Prefix:   strings.TrimPrefix(u.Path, "/"),
-			Region:   q.Get("region"),
-			Endpoint: q.Get("endpoint"),
-		}
-		if v := q.Get("path_style"); v != "" {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return nil, fmt.Errorf("s3blob: path_style=%q: %w", v, err)
-			}
-			o.PathStyle = &b
-		}
-		if v := q.Get("part_size"); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("s3blob: part_size=%q: %w", v, err)
-			}
-			o.PartSize = n
+		o, err := ParseURL(u)
+		if err != nil {
+			return nil, err
 		}
 		return Open(ctx, o)
 	})
+}
+
+// urlParams are the query parameters an s3:// URL may carry.
+var urlParams = []string{"endpoint", "part_size", "path_style", "region"}
+
+// ParseURL reads the Options an s3:// URL describes:
+// s3://bucket/prefix?region=R&endpoint=E&path_style=true&part_size=N. A
+// parameter it does not know (a typo such as "pathstyle"), or one given
+// twice, is an error: a setting never goes silently ignored.
+func ParseURL(u *url.URL) (Options, error) {
+	var o Options
+	if u.Scheme != "s3" {
+		return o, fmt.Errorf("s3blob: URL scheme %q, want s3", u.Scheme)
+	}
+	if u.User != nil || u.Port() != "" || u.Fragment != "" || u.Opaque != "" {
+		return o, fmt.Errorf("s3blob: URL %q: want s3://bucket/prefix?params", u.Redacted())
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return o, fmt.Errorf("s3blob: URL query %q: %w", u.RawQuery, err)
+	}
+	for k, v := range q {
+		if !slices.Contains(urlParams, k) {
+			return o, fmt.Errorf("s3blob: unknown URL parameter %q (known: %s)", k, strings.Join(urlParams, ", "))
+		}
+		if len(v) != 1 {
+			return o, fmt.Errorf("s3blob: URL parameter %q given %d times", k, len(v))
+		}
+	}
+	o = Options{
+		Bucket:   u.Host,
+		Prefix:   strings.TrimPrefix(u.Path, "/"),
+		Region:   q.Get("region"),
+		Endpoint: q.Get("endpoint"),
+	}
+	if v := q.Get("path_style"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return o, fmt.Errorf("s3blob: path_style=%q: %w", v, err)
+		}
+		o.PathStyle = &b
+	}
+	if v := q.Get("part_size"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("s3blob: part_size=%q: want a positive number of bytes", v)
+		}
+		o.PartSize = n
+	}
+	if o.Bucket == "" {
+		return o, errors.New("s3blob: URL has no bucket")
+	}
+	if o.Prefix != "" {
+		if err := blob.ValidatePrefix(strings.TrimSuffix(o.Prefix, "/") + "/"); err != nil {
+			return o, fmt.Errorf("s3blob: %w", err)
+		}
+	}
+	return o, nil
 }
 
 // MinPartSize is S3's smallest allowed part (except the last).
@@ -154,18 +196,23 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 func (s *Store) Client() *s3.Client { return s.opts.Client }
 
 // URL implements blob.Store.
-func (s *Store) URL() string {
-	u := url.URL{Scheme: "s3", Host: s.opts.Bucket, Path: "/" + strings.TrimSuffix(s.opts.Prefix, "/")}
+func (s *Store) URL() string { return s.opts.url() }
+
+// url formats the options as the s3:// URL ParseURL reads back.
+func (o Options) url() string {
+	u := url.URL{Scheme: "s3", Host: o.Bucket, Path: "/" + strings.TrimSuffix(o.Prefix, "/")}
 	q := url.Values{}
-	if s.opts.Region != "" {
-		q.Set("region", s.opts.Region)
+	if o.Region != "" {
+		q.Set("region", o.Region)
 	}
-	if s.opts.Endpoint != "" {
-		q.Set("endpoint", s.opts.Endpoint)
+	if o.Endpoint != "" {
+		q.Set("endpoint", o.Endpoint)
 	}
-	q.Set("path_style", strconv.FormatBool(*s.opts.PathStyle))
-	if s.opts.PartSize != 8<<20 {
-		q.Set("part_size", strconv.FormatInt(s.opts.PartSize, 10))
+	if o.PathStyle != nil {
+		q.Set("path_style", strconv.FormatBool(*o.PathStyle))
+	}
+	if o.PartSize != 0 && o.PartSize != 8<<20 {
+		q.Set("part_size", strconv.FormatInt(o.PartSize, 10))
 	}
 	u.RawQuery = q.Encode()
 	return u.String()

@@ -30,11 +30,11 @@ func openFlagStore(ctx context.Context, name string, args []string, extra func(*
 // jobIDs lists the jobs in a store from their manifests.
 func jobIDs(ctx context.Context, st blob.Store) ([]string, error) {
 	var ids []string
-	for a, err := range st.List(ctx, "jobs/") {
+	for a, err := range st.List(ctx, worker.JobsRoot) {
 		if err != nil {
 			return nil, err
 		}
-		if rest, ok := strings.CutSuffix(strings.TrimPrefix(a.Key, "jobs/"), "/manifest.json"); ok && !strings.Contains(rest, "/") {
+		if rest, ok := strings.CutSuffix(strings.TrimPrefix(a.Key, worker.JobsRoot), "/"+worker.ManifestName); ok && !strings.Contains(rest, "/") {
 			ids = append(ids, rest)
 		}
 	}
@@ -66,7 +66,7 @@ func jobsList(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		done, err := blob.Keys(ctx, st, worker.JobPrefix(id)+"status/")
+		done, err := blob.Keys(ctx, st, worker.StatusPrefix(id))
 		if err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ func jobsClean(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	for _, id := range ids {
-		if err := wren.ValidJobID(id); err != nil {
+		if err := wren.ValidateJobID(id); err != nil {
 			return err
 		}
 		n, err := blob.DeletePrefix(ctx, st, worker.JobPrefix(id))

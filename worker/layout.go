@@ -1,0 +1,51 @@
+package worker
+
+import "strconv"
+
+// The store layout of a job, spelled here and nowhere else:
+//
+//	jobs/<job>/manifest.json        the job's description (written by the driver first)
+//	jobs/<job>/code                 the SHA-256 of the binary that runs the calls
+//	jobs/<job>/in/<call>            a call's encoded input
+//	jobs/<job>/out/<call>.<attempt> an attempt's encoded output
+//	jobs/<job>/status/<call>        the winning attempt's Status, written last and conditionally
+//
+// <call> is the call's index, zero-padded to six digits so that keys sort
+// in call order.
+const (
+	// JobsRoot is the prefix of every job's objects.
+	JobsRoot = "jobs/"
+	// ManifestName is the manifest's name within a job.
+	ManifestName = "manifest.json"
+	// CodeName is the code hash's name within a job.
+	CodeName = "code"
+	// InputDir, OutputDir and StatusDir hold the calls' inputs, outputs and
+	// statuses within a job.
+	InputDir, OutputDir, StatusDir = "in/", "out/", "status/"
+)
+
+// JobPrefix is the prefix of every object of a job.
+func JobPrefix(job string) string { return JobsRoot + job + "/" }
+
+// ManifestKey is where the driver writes a job's manifest.
+func ManifestKey(job string) string { return JobPrefix(job) + ManifestName }
+
+// CodeKey is where the driver writes the hash of the job's binary.
+func CodeKey(job string) string { return JobPrefix(job) + CodeName }
+
+// InputKey is where the driver writes a call's encoded input.
+func InputKey(job string, call int) string { return JobPrefix(job) + InputDir + callName(call) }
+
+// OutputKey is where one attempt of a call writes its encoded output.
+func OutputKey(job string, call, attempt int) string {
+	return OutputPrefix(job) + callName(call) + "." + strconv.Itoa(attempt)
+}
+
+// OutputPrefix is the prefix of every output object of a job.
+func OutputPrefix(job string) string { return JobPrefix(job) + OutputDir }
+
+// StatusKey is where the winning attempt of a call writes its Status.
+func StatusKey(job string, call int) string { return StatusPrefix(job) + callName(call) }
+
+// StatusPrefix is the prefix of every status object of a job.
+func StatusPrefix(job string) string { return JobPrefix(job) + StatusDir }
