@@ -30,13 +30,17 @@
 //
 // # Faults
 //
-// A worker process that dies (crash, SIGKILL, OOM) is noticed at once and its
-// calls are retried (Options.Retries); a call that never records a status is
-// reported lost, so waiting never blocks on a dead worker. A function's error
-// or panic is reported as a *CallError with the worker's message and stack,
-// and retried only with Options.RetryErrors. Options.Timeout stops a call
-// (killing its process if it ignores its context). Options.Speculation
-// relaunches stragglers; the first attempt to finish wins.
+// A worker process that dies (crash, SIGKILL, OOM) is noticed at once,
+// forgotten and replaced, and its calls are retried (Options.Retries); a
+// call that never records a status is reported lost, so waiting never blocks
+// on a dead worker. Store requests are tried again after a transient fault,
+// and a call whose input cannot be read or whose result cannot be recorded is
+// retried like a lost one (ErrStore when it never succeeds). A function's
+// error or panic is reported as a *CallError with the worker's message and
+// stack, and retried only with Options.RetryErrors. Options.Timeout stops a
+// call (killing its process if it ignores its context). Options.Speculation
+// relaunches stragglers; the first attempt to finish wins, and the outputs of
+// the attempts that lost are deleted when the job ends.
 //
 // # Backends
 //

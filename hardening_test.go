@@ -255,10 +255,16 @@ func TestStatusStoredAnswerLost(t *testing.T) {
 	}
 }
 
-// TestResultAfterExpiredContext: a Result called with an expired context
-// fails, and a later call with a fresh context succeeds.
-func TestResultAfterExpiredContext(t *testing.T) {
-	ex := newExecutor(t, wren.Options{Backend: wren.InProcess(1)})
+// TestResultReadFailsThenWorks: a Result whose read of the output failed
+// (a store fault, or the caller's expired context) keeps no error: a later
+// call succeeds.
+func TestResultReadFailsThenWorks(t *testing.T) {
+	inner, err := fileblob.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := testenv.NewFaultStore(inner, testenv.Faults{})
+	ex := newExecutor(t, wren.Options{BlobStore: st, Backend: wren.InProcess(1)})
 	f, err := Square.Call(testCtx(t), ex, 7)
 	if err != nil {
 		t.Fatal(err)
@@ -266,13 +272,13 @@ func TestResultAfterExpiredContext(t *testing.T) {
 	if err := f.Wait(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	dead, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := f.Result(dead); !errors.Is(err, context.Canceled) {
-		t.Fatalf("with a cancelled context: %v", err)
+	st.SetFaults(testenv.Faults{Get: 1, Only: "/out/"})
+	if _, err := f.Result(testCtx(t)); !errors.Is(err, testenv.ErrInjected) {
+		t.Fatalf("with the store failing: %v", err)
 	}
+	st.SetFaults(testenv.Faults{})
 	if v, err := f.Result(testCtx(t)); err != nil || v != 49 {
-		t.Fatalf("with a fresh context: %d, %v; want 49", v, err)
+		t.Fatalf("once the store works: %d, %v; want 49", v, err)
 	}
 }
 

@@ -87,7 +87,7 @@ func init() {
 // FaultStore wraps a store and injects faults into its puts and gets.
 type FaultStore struct {
 	blob.Store
-	Faults Faults
+	Faults Faults // read and changed under mu (SetFaults)
 	url    string
 
 	mu       sync.Mutex
@@ -101,15 +101,29 @@ func NewFaultStore(inner blob.Store, f Faults) *FaultStore {
 	return &FaultStore{Store: inner, Faults: f, url: inner.URL()}
 }
 
+// SetFaults changes the faults from now on; it is safe to call while the
+// store is in use.
+func (s *FaultStore) SetFaults(f Faults) {
+	s.mu.Lock()
+	s.Faults = f
+	s.mu.Unlock()
+}
+
+func (s *FaultStore) faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Faults
+}
+
 // URL returns the fault:// URL the store was opened with (or inner's).
 func (s *FaultStore) URL() string { return s.url }
 
 func (s *FaultStore) roll(key string, p float64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if p <= 0 || (s.Faults.Only != "" && !strings.Contains(key, s.Faults.Only)) {
 		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.rng == nil {
 		s.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
@@ -121,11 +135,12 @@ func (s *FaultStore) roll(key string, p float64) bool {
 }
 
 func (s *FaultStore) delay(ctx context.Context, key string) {
-	if !s.roll(key, s.Faults.Delay) || s.Faults.MaxDelay <= 0 {
+	f := s.faults()
+	if !s.roll(key, f.Delay) || f.MaxDelay <= 0 {
 		return
 	}
 	s.mu.Lock()
-	d := s.Faults.MaxDelay/2 + time.Duration(s.rng.Int64N(int64(s.Faults.MaxDelay/2)+1))
+	d := f.MaxDelay/2 + time.Duration(s.rng.Int64N(int64(f.MaxDelay/2)+1))
 	s.mu.Unlock()
 	select {
 	case <-time.After(d):
@@ -136,10 +151,11 @@ func (s *FaultStore) delay(ctx context.Context, key string) {
 // Put implements blob.Store.
 func (s *FaultStore) Put(ctx context.Context, key string, r io.Reader, o blob.PutOptions) error {
 	s.delay(ctx, key)
-	if s.roll(key, s.Faults.Put) {
+	f := s.faults()
+	if s.roll(key, f.Put) {
 		return fmt.Errorf("put %s: %w (before storing)", key, ErrInjected)
 	}
-	after, exists := s.roll(key, s.Faults.PutAfter), o.IfNotExist && s.roll(key, s.Faults.PutExists)
+	after, exists := s.roll(key, f.PutAfter), o.IfNotExist && s.roll(key, f.PutExists)
 	if after || exists {
 		b, err := io.ReadAll(r)
 		if err != nil {
@@ -159,7 +175,7 @@ func (s *FaultStore) Put(ctx context.Context, key string, r io.Reader, o blob.Pu
 // Get implements blob.Store.
 func (s *FaultStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	s.delay(ctx, key)
-	if s.roll(key, s.Faults.Get) {
+	if s.roll(key, s.faults().Get) {
 		return nil, fmt.Errorf("get %s: %w", key, ErrInjected)
 	}
 	return s.Store.Get(ctx, key)
