@@ -61,14 +61,6 @@ func newCSR(n, d int, ptr []int, idx []int32, val []float64) *matrix {
 // only.
 func (m *matrix) dense() []float64 { return m.x }
 
-// nnz is the number of stored entries (all of them for a dense matrix).
-func (m *matrix) nnz() int {
-	if m.sparse {
-		return len(m.idx)
-	}
-	return len(m.x)
-}
-
 // rows returns rows [lo, hi) as a view.
 func (m *matrix) rows(lo, hi int) *matrix {
 	v := &matrix{n: hi - lo, d: m.d}
