@@ -588,7 +588,11 @@ func (r *run) writeInputs(enc [][]byte) {
 			break
 		}
 		g.Go(func() error {
-			err := putRetry(ctx, r.store, worker.InputKey(r.id, i), b, blob.PutOptions{})
+			// The driver holds the only copy of an input: it tries harder
+			// than a worker does (about 15 s of tries).
+			err := retry.StoreN(ctx, inputTries, func(ctx context.Context) error {
+				return blob.PutBytes(ctx, r.store, worker.InputKey(r.id, i), b, blob.PutOptions{})
+			})
 			if err != nil {
 				if r.ctx.Err() == nil {
 					r.finish(i, nil, &CallError{Kind: worker.KindStore, Message: fmt.Sprintf("write input %d: %v", i, err), Err: err})
@@ -605,6 +609,9 @@ func (r *run) writeInputs(enc [][]byte) {
 	}
 	g.Wait()
 }
+
+// inputTries is how many times the driver tries to write an input.
+const inputTries = 10
 
 // readStatus is worker.ReadStatus tried again after a transient fault.
 func readStatus(ctx context.Context, st blob.Store, job string, call int) (s worker.Status, ok bool, err error) {

@@ -18,10 +18,16 @@ const Tries = 3
 // cannot fix (blob.ErrNotFound, blob.ErrExists, blob.ErrInvalidKey), or when
 // ctx ends, and returns op's last error.
 func Store(ctx context.Context, op func(ctx context.Context) error) error {
+	return StoreN(ctx, Tries, op)
+}
+
+// StoreN is Store with n tries; the wait between tries grows as 50 ms x
+// try², up to 2 s.
+func StoreN(ctx context.Context, n int, op func(ctx context.Context) error) error {
 	var err error
-	for try := range Tries {
+	for try := range max(n, 1) {
 		if try > 0 {
-			t := time.NewTimer(time.Duration(try*try) * 50 * time.Millisecond)
+			t := time.NewTimer(min(time.Duration(try*try)*50*time.Millisecond, 2*time.Second))
 			select {
 			case <-t.C:
 			case <-ctx.Done():
