@@ -27,7 +27,16 @@ var (
 	ErrInvalidKey = errors.New("blob: invalid key")
 	// ErrUnknownScheme reports a store URL whose scheme no driver has registered.
 	ErrUnknownScheme = errors.New("blob: unknown store URL scheme")
+	// ErrInvalidRange reports a Range with a negative offset.
+	ErrInvalidRange = errors.New("blob: invalid range")
 )
+
+// RangeReader reads part of an object.
+type RangeReader interface {
+	io.ReadCloser
+	// ObjectSize is the size of the whole object, not of the range.
+	ObjectSize() int64
+}
 
 // MaxKeyLen is the longest key accepted, in bytes (S3's limit).
 const MaxKeyLen = 1024
@@ -41,6 +50,12 @@ type Attrs struct {
 
 // PutOptions adjust a Put. The zero value writes unconditionally.
 type PutOptions struct {
+	// Ephemeral marks scratch data of a running job (inputs, outputs,
+	// statuses): it must appear atomically, but it need not survive a crash
+	// of the machine, since a lost object only makes its call run again.
+	// Drivers that pay for durability (fileblob's fsync) skip it for
+	// ephemeral objects unless told otherwise (fileblob's sync=always).
+	Ephemeral bool
 	// IfNotExist makes the Put fail with ErrExists when the key already holds an
 	// object; the check and the write are one atomic step. It is how the worker
 	// makes "first status wins" safe when attempts race.
@@ -59,6 +74,12 @@ type Store interface {
 	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) error
 	// Get opens the object for streaming; the caller closes the reader.
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	// Range opens n bytes of the object starting at byte off (n < 0: to
+	// the end), for streaming; the caller closes the reader. Fewer than n
+	// bytes come back only when the object ends first (none when off is at
+	// or past its end). The reader's ObjectSize is the whole object's size.
+	// A negative off is ErrInvalidRange.
+	Range(ctx context.Context, key string, off, n int64) (RangeReader, error)
 	// Stat returns the object's attributes, or ErrNotFound.
 	Stat(ctx context.Context, key string) (Attrs, error)
 	// List yields every object whose key starts with prefix, in lexical key order.
@@ -210,6 +231,38 @@ func ReadAll(ctx context.Context, s Store, key string) ([]byte, error) {
 		return nil, fmt.Errorf("blob: read %q: %w", key, err)
 	}
 	return b, nil
+}
+
+// ReadRange reads n bytes of an object from off (n < 0: to the end) and
+// returns them with the whole object's size.
+func ReadRange(ctx context.Context, s Store, key string, off, n int64) ([]byte, int64, error) {
+	r, err := s.Range(ctx, key, off, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer r.Close()
+	size := r.ObjectSize()
+	want := size - off
+	if n >= 0 {
+		want = min(want, n)
+	}
+	buf := make([]byte, max(want, 0))
+	m, err := io.ReadFull(r, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, size, fmt.Errorf("blob: read %q [%d, +%d): %w", key, off, n, err)
+	}
+	return buf[:m], size, nil
+}
+
+// CheckRange validates Range's arguments for drivers: the key, and off.
+func CheckRange(key string, off int64) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if off < 0 {
+		return fmt.Errorf("%w: offset %d of %q", ErrInvalidRange, off, key)
+	}
+	return nil
 }
 
 // Keys collects the keys under prefix.

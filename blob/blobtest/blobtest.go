@@ -220,6 +220,53 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store, opts Options) {
 			}
 			expect(t, s, "big/obj2", data)
 		}},
+		{"Range", func(t *testing.T, s blob.Store) {
+			data := make([]byte, 1000)
+			for i := range data {
+				data[i] = byte(i * 7)
+			}
+			mustPut(t, s, "r/obj", data)
+			for _, c := range []struct{ off, n, lo, hi int64 }{
+				{0, 10, 0, 10},
+				{990, 100, 990, 1000}, // cut at the end
+				{500, -1, 500, 1000},  // to the end
+				{0, -1, 0, 1000},
+				{123, 1, 123, 124},
+				{1000, 10, 1000, 1000}, // at the end: nothing
+				{5000, 1, 1000, 1000},  // past the end: nothing
+				{7, 0, 7, 7},
+			} {
+				r, err := s.Range(ctx, "r/obj", c.off, c.n)
+				if err != nil {
+					t.Fatalf("Range(%d, %d): %v", c.off, c.n, err)
+				}
+				got, err := io.ReadAll(r)
+				r.Close()
+				if err != nil || !bytes.Equal(got, data[c.lo:c.hi]) {
+					t.Fatalf("Range(%d, %d) = %d bytes, %v; want bytes [%d, %d)", c.off, c.n, len(got), err, c.lo, c.hi)
+				}
+				if r.ObjectSize() != 1000 {
+					t.Fatalf("Range(%d, %d): ObjectSize %d, want 1000", c.off, c.n, r.ObjectSize())
+				}
+			}
+			b, size, err := blob.ReadRange(ctx, s, "r/obj", 100, 50)
+			if err != nil || size != 1000 || !bytes.Equal(b, data[100:150]) {
+				t.Fatalf("ReadRange: %d bytes of %d, %v", len(b), size, err)
+			}
+			mustPut(t, s, "r/empty", nil)
+			if b, size, err := blob.ReadRange(ctx, s, "r/empty", 0, 10); err != nil || size != 0 || len(b) != 0 {
+				t.Fatalf("range of an empty object: %d bytes of %d, %v", len(b), size, err)
+			}
+			if _, err := s.Range(ctx, "r/missing", 0, 10); !errors.Is(err, blob.ErrNotFound) {
+				t.Fatalf("Range of a missing object: %v, want ErrNotFound", err)
+			}
+			if _, err := s.Range(ctx, "r/obj", -1, 10); !errors.Is(err, blob.ErrInvalidRange) {
+				t.Fatalf("Range at -1: %v, want ErrInvalidRange", err)
+			}
+			if _, err := s.Range(ctx, "../r/obj", 0, 10); !errors.Is(err, blob.ErrInvalidKey) {
+				t.Fatalf("Range of an escaping key: %v, want ErrInvalidKey", err)
+			}
+		}},
 		{"Reopen", func(t *testing.T, s blob.Store) {
 			if !opts.Reopen {
 				t.Skip("driver has no reopenable URL")

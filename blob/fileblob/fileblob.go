@@ -2,12 +2,17 @@
 // for "file://" URLs.
 //
 // Each object is a file under the root directory. A Put writes a temporary
-// file beside its destination, fsyncs it, then renames it into place (or, for
-// PutOptions.IfNotExist, hard-links it, which fails atomically when the key is
-// taken): readers never see a partial object, and after a crash an object is
-// either complete or absent. Directory entries are not fsynced, so a crash
-// of the machine can lose the latest puts (their calls then run again), at
-// half the cost per small object.
+// file beside its destination, fsyncs it (see SyncMode), then renames it into
+// place (or, for PutOptions.IfNotExist, hard-links it, which fails atomically
+// when the key is taken): readers never see a partial object, and after a
+// crash a synced object is either complete or absent. Directory entries are
+// not fsynced, so a crash of the machine can lose the latest puts.
+//
+// Ephemeral objects (PutOptions.Ephemeral: a running job's inputs, outputs
+// and statuses) are not fsynced by default: they need atomicity, not
+// durability, and a crash of the machine only makes their calls run again.
+// The URL parameter sync=auto (the default), sync=always or sync=never
+// ("file:///data/wren?sync=always") chooses.
 package fileblob
 
 import (
@@ -22,6 +27,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/wrenml/wren/blob"
@@ -40,24 +46,85 @@ func init() {
 		if p == "" {
 			return nil, errors.New("fileblob: URL has no path")
 		}
-		if u.RawQuery != "" {
-			return nil, fmt.Errorf("fileblob: unknown URL parameters %q (a file:// URL takes none)", u.RawQuery)
+		var o Options
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return nil, fmt.Errorf("fileblob: URL query %q: %w", u.RawQuery, err)
 		}
-		return Open(p)
+		for k, v := range q {
+			if k != "sync" || len(v) != 1 {
+				return nil, fmt.Errorf("fileblob: unknown or repeated URL parameter %q (known: sync)", k)
+			}
+			if o.Sync, err = ParseSync(v[0]); err != nil {
+				return nil, err
+			}
+		}
+		return OpenOptions(p, o)
 	})
+}
+
+// SyncMode says which puts are fsynced before they become visible.
+type SyncMode int
+
+const (
+	// SyncAuto fsyncs every put but ephemeral ones (blob.PutOptions.Ephemeral:
+	// a running job's inputs, outputs and statuses, which need atomicity,
+	// not durability). The default; URL parameter sync=auto.
+	SyncAuto SyncMode = iota
+	// SyncAlways fsyncs every put (sync=always).
+	SyncAlways
+	// SyncNever fsyncs nothing (sync=never): a crash of the machine may lose
+	// recent puts, which are still atomic.
+	SyncNever
+)
+
+var syncNames = []string{"auto", "always", "never"}
+
+func (m SyncMode) String() string {
+	if int(m) < len(syncNames) && m >= 0 {
+		return syncNames[m]
+	}
+	return fmt.Sprintf("SyncMode(%d)", int(m))
+}
+
+// ParseSync reads a sync URL parameter: auto, always or never.
+func ParseSync(s string) (SyncMode, error) {
+	for i, n := range syncNames {
+		if s == n {
+			return SyncMode(i), nil
+		}
+	}
+	return 0, fmt.Errorf("fileblob: sync=%q: want auto, always or never", s)
+}
+
+// syncs counts fsyncs, for tests.
+var syncs atomic.Int64
+
+// Options configure a Store. The zero value is the default.
+type Options struct {
+	// Sync says which puts are fsynced (default SyncAuto).
+	Sync SyncMode
 }
 
 // Store is a directory-backed blob.Store. It is safe for concurrent use, also
 // by several processes sharing the directory.
 type Store struct {
 	root string
+	opts Options
 }
 
 var _ blob.Store = (*Store)(nil)
 
-// Open returns a store rooted at dir, creating it if needed. A relative dir is
-// made absolute, so the store's URL works from any working directory.
-func Open(dir string) (*Store, error) {
+// Open returns a store rooted at dir with the default options.
+func Open(dir string) (*Store, error) { return OpenOptions(dir, Options{}) }
+
+// OpenOptions returns a store rooted at dir, creating it if needed. A
+// relative dir is made absolute, so the store's URL works from any working
+// directory.
+func OpenOptions(dir string, opts Options) (*Store, error) {
+	if opts.Sync < SyncAuto || opts.Sync > SyncNever {
+		return nil, fmt.Errorf("fileblob: bad sync mode %d", opts.Sync)
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("fileblob: %w", err)
@@ -65,14 +132,20 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("fileblob: create root: %w", err)
 	}
-	return &Store{root: abs}, nil
+	return &Store{root: abs, opts: opts}, nil
 }
 
 // Root returns the store's directory.
 func (s *Store) Root() string { return s.root }
 
 // URL implements blob.Store.
-func (s *Store) URL() string { return (&url.URL{Scheme: "file", Path: s.root}).String() }
+func (s *Store) URL() string {
+	u := url.URL{Scheme: "file", Path: s.root}
+	if s.opts.Sync != SyncAuto {
+		u.RawQuery = "sync=" + s.opts.Sync.String()
+	}
+	return u.String()
+}
 
 // Close implements blob.Store; it does nothing.
 func (s *Store) Close() error { return nil }
@@ -115,8 +188,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	if _, err := io.Copy(&writebackWriter{f: f}, ctxReader{ctx, r}); err != nil {
 		return fail(err)
 	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
+	if s.opts.Sync == SyncAlways || (s.opts.Sync == SyncAuto && !opts.Ephemeral) {
+		if err := f.Sync(); err != nil {
+			return fail(err)
+		}
+		syncs.Add(1)
 	}
 	if err := f.Close(); err != nil {
 		return fail(err)
@@ -237,6 +313,31 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 func notExist(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
+
+// Range implements blob.Store with a ranged read of the file.
+func (s *Store) Range(ctx context.Context, key string, off, n int64) (blob.RangeReader, error) {
+	if err := blob.CheckRange(key, off); err != nil {
+		return nil, err
+	}
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	f := rc.(file)
+	end := f.size
+	if n >= 0 && off+n < end {
+		end = off + n
+	}
+	return rangeFile{io.NewSectionReader(f.File, min(off, f.size), max(end-off, 0)), f}, nil
+}
+
+type rangeFile struct {
+	*io.SectionReader
+	f file
+}
+
+func (r rangeFile) ObjectSize() int64 { return r.f.size }
+func (r rangeFile) Close() error      { return r.f.Close() }
 
 // Stat implements blob.Store.
 func (s *Store) Stat(ctx context.Context, key string) (blob.Attrs, error) {

@@ -66,3 +66,42 @@ func TestOpenURL(t *testing.T) {
 		t.Fatalf("unknown scheme: %v, want an error naming the URL", err)
 	}
 }
+
+// TestSyncModes: user data is fsynced by default, a running job's
+// ephemeral objects are not; sync=always and sync=never in the URL change
+// that, and the URL keeps the mode.
+func TestSyncModes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, c := range []struct {
+		url               string
+		durable, ephemera int64 // fsyncs of a durable and of an ephemeral put
+	}{
+		{"file://" + dir, 1, 0},
+		{"file://" + dir + "?sync=auto", 1, 0},
+		{"file://" + dir + "?sync=always", 1, 1},
+		{"file://" + dir + "?sync=never", 0, 0},
+	} {
+		s, err := blob.Open(ctx, c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n0 := fileblob.Syncs()
+		blob.PutBytes(ctx, s, "d", []byte("x"), blob.PutOptions{})
+		n1 := fileblob.Syncs()
+		blob.PutBytes(ctx, s, "e", []byte("x"), blob.PutOptions{Ephemeral: true})
+		n2 := fileblob.Syncs()
+		if n1-n0 != c.durable || n2-n1 != c.ephemera {
+			t.Errorf("%s: %d fsyncs for a durable put, %d for an ephemeral one; want %d and %d", c.url, n1-n0, n2-n1, c.durable, c.ephemera)
+		}
+		s2, err := blob.Open(ctx, s.URL())
+		if err != nil || s2.URL() != s.URL() {
+			t.Errorf("%s: reopened as %v, %v", c.url, s2, err)
+		}
+	}
+	for _, bad := range []string{"?sync=sometimes", "?sync=always&sync=never", "?fsync=always"} {
+		if _, err := blob.Open(ctx, "file://"+dir+bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}

@@ -106,6 +106,33 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return reader{bytes.NewReader(o.data), int64(len(o.data))}, nil
 }
 
+// Range implements blob.Store.
+func (s *Store) Range(ctx context.Context, key string, off, n int64) (blob.RangeReader, error) {
+	if err := blob.CheckRange(key, off); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	o, ok := s.objs[key]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("memblob: range %q: %w", key, blob.ErrNotFound)
+	}
+	size := int64(len(o.data))
+	lo, hi := min(off, size), size
+	if n >= 0 {
+		hi = min(hi, lo+n)
+	}
+	return rangeReader{bytes.NewReader(o.data[lo:hi]), size}, nil
+}
+
+type rangeReader struct {
+	*bytes.Reader
+	size int64
+}
+
+func (r rangeReader) ObjectSize() int64 { return r.size }
+func (r rangeReader) Close() error      { return nil }
+
 // Stat implements blob.Store.
 func (s *Store) Stat(ctx context.Context, key string) (blob.Attrs, error) {
 	if err := blob.ValidateKey(key); err != nil {

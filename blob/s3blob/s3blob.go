@@ -417,6 +417,63 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	return body{out.Body, aws.ToInt64(out.ContentLength)}, nil
 }
 
+// Range implements blob.Store with a ranged GET (the Range header); the
+// object's size comes from the answer's Content-Range.
+func (s *Store) Range(ctx context.Context, key string, off, n int64) (blob.RangeReader, error) {
+	if err := blob.CheckRange(key, off); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		a, err := s.Stat(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		return rangeBody{io.NopCloser(strings.NewReader("")), a.Size}, nil
+	}
+	hdr := fmt.Sprintf("bytes=%d-", off)
+	if n > 0 {
+		hdr += strconv.FormatInt(off+n-1, 10)
+	}
+	out, err := s.c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.opts.Bucket), Key: aws.String(s.opts.Prefix + key), Range: aws.String(hdr)})
+	if err != nil {
+		var re *smithyhttp.ResponseError
+		if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable {
+			// off is at or past the end: no bytes, and the size from a HEAD.
+			a, serr := s.Stat(ctx, key)
+			if serr != nil {
+				return nil, serr
+			}
+			return rangeBody{io.NopCloser(strings.NewReader("")), a.Size}, nil
+		}
+		return nil, s.wrap("range", key, err)
+	}
+	size := int64(-1)
+	if cr := aws.ToString(out.ContentRange); cr != "" {
+		// "bytes 0-99/12345"
+		if i := strings.LastIndexByte(cr, '/'); i >= 0 {
+			if v, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
+				size = v
+			}
+		}
+	}
+	if size < 0 {
+		// A server that ignored the range sent the whole object.
+		size = aws.ToInt64(out.ContentLength)
+		if off > 0 || (n >= 0 && n < size) {
+			out.Body.Close()
+			return nil, fmt.Errorf("s3blob: range %q in %s: the server answered without Content-Range", key, s.where())
+		}
+	}
+	return rangeBody{out.Body, size}, nil
+}
+
+type rangeBody struct {
+	io.ReadCloser
+	size int64
+}
+
+func (b rangeBody) ObjectSize() int64 { return b.size }
+
 // Stat implements blob.Store.
 func (s *Store) Stat(ctx context.Context, key string) (blob.Attrs, error) {
 	if err := blob.ValidateKey(key); err != nil {
