@@ -54,7 +54,10 @@ type run struct {
 	changed    chan struct{} // closed and replaced whenever a call completes
 	finished   chan struct{} // closed when every call is done
 	turnaround []time.Duration
-	written    []bool // per call: input in the store
+	written    []bool             // per call: input in the store
+	inputs     []*worker.InputRef // per call: where in a pack its input is (nil: own object)
+	counts     *countingStore     // the store, counting the driver's requests
+	workerReqs Requests           // requests the workers reported
 	flights    sync.WaitGroup
 	attempts   int
 	retried    int
@@ -92,14 +95,15 @@ type flight struct {
 
 var errSuperseded = errors.New("wren: another attempt finished first")
 
-func newRun(ctx context.Context, ex *Executor, id, task string, n int, cfg mapConfig, bar *progress) *run {
+func newRun(ctx context.Context, ex *Executor, st *countingStore, id, task string, n int, cfg mapConfig, bar *progress) *run {
 	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	r := &run{
-		ex: ex, store: ex.store, id: id, task: task, n: n, cfg: cfg,
+		ex: ex, id: id, task: task, n: n, cfg: cfg,
 		ctx: rctx, cancel: cancel, submitted: time.Now(), bar: bar,
 		log:       ex.opts.Logger.With("job", id, "task", task),
 		calls:     make([]callState, n),
 		written:   make([]bool, n),
+		inputs:    make([]*worker.InputRef, n),
 		wake:      make(chan struct{}, 1),
 		running:   map[*flight]struct{}{},
 		remaining: n,
@@ -109,6 +113,7 @@ func newRun(ctx context.Context, ex *Executor, id, task string, n int, cfg mapCo
 	for i := range r.calls {
 		r.calls[i].doneCh = make(chan struct{})
 	}
+	r.counts, r.store = st, st
 	// The caller's context cancels the job (stop launching, kill workers).
 	go func() {
 		select {
@@ -203,7 +208,7 @@ func (r *run) pop() (*worker.Invocation, *flight) {
 		r.pending = r.pending[1:]
 		inv := &worker.Invocation{
 			Store: r.store.URL(), Job: r.id, Task: r.task,
-			Timeout: r.cfg.timeout, MaxOutput: r.ex.opts.MaxOutputBytes,
+			Timeout: r.cfg.timeout, MaxOutput: r.ex.opts.MaxOutputBytes, InlineMax: r.ex.opts.MaxInlineOutput,
 		}
 		now := time.Now()
 		fl := &flight{}
@@ -213,7 +218,7 @@ func (r *run) pop() (*worker.Invocation, *flight) {
 				continue
 			}
 			record := !r.cfg.retryErrors || cs.failures >= r.cfg.retries
-			inv.Calls = append(inv.Calls, worker.Call{Index: c, Attempt: cs.next, RecordErrors: record})
+			inv.Calls = append(inv.Calls, worker.Call{Index: c, Attempt: cs.next, RecordErrors: record, In: r.inputs[c]})
 			fl.calls = append(fl.calls, c)
 			cs.next++
 			cs.inFlight++
@@ -267,9 +272,16 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 
 	byCall := map[int]*worker.Status{}
 	if reply != nil {
+		r.mu.Lock()
 		for i := range reply.Statuses {
-			byCall[reply.Statuses[i].Call] = &reply.Statuses[i]
+			s := &reply.Statuses[i]
+			byCall[s.Call] = s
+			r.workerReqs.Puts += int64(s.Puts)
+			r.workerReqs.Gets += int64(s.Gets)
+			r.workerReqs.BytesPut += s.BytesWritten
+			r.workerReqs.BytesGot += s.BytesRead
 		}
+		r.mu.Unlock()
 	}
 	if err != nil && r.ctx.Err() == nil && !errors.Is(context.Cause(ctx), errSuperseded) {
 		r.log.Warn("invocation failed", "calls", len(inv.Calls), "err", err)
@@ -577,31 +589,98 @@ func (r *run) speculate() {
 	}
 }
 
-// writeInputs writes the encoded inputs, in order, several at a time, and
-// wakes the dispatcher as they land. A call whose input cannot be written
-// fails with KindStore.
-func (r *run) writeInputs(enc [][]byte) {
+// inputGroup is what the driver writes as one object: a pack of small
+// inputs of consecutive calls, or one large input (pack == false).
+type inputGroup struct {
+	calls []int
+	pack  bool
+}
+
+// planInputs groups the calls' inputs into objects: an input over
+// maxPacked bytes (or every input when maxPacked < 0) gets its own object;
+// runs of smaller ones go into packs. Packs grow from 16 calls to 4096 (and
+// at most 16 MiB), so that the first calls can start while later packs are
+// written, and hold whole invocation chunks, so that a chunk's inputs are
+// one ranged read.
+func planInputs(enc [][]byte, maxPacked int64, chunk int) []inputGroup {
+	var groups []inputGroup
+	var cur []int
+	var bytes int64
+	limit := 16
+	roundUp := func(n int) int { return (n + chunk - 1) / chunk * chunk }
+	flush := func() {
+		if len(cur) > 0 {
+			groups = append(groups, inputGroup{calls: cur, pack: true})
+			cur, bytes = nil, 0
+			limit = min(limit*2, 4096)
+		}
+	}
+	for i, b := range enc {
+		if maxPacked < 0 || int64(len(b)) > maxPacked {
+			flush()
+			groups = append(groups, inputGroup{calls: []int{i}})
+			continue
+		}
+		cur = append(cur, i)
+		bytes += int64(len(b))
+		if len(cur) >= roundUp(limit) || bytes >= maxPackBytes {
+			flush()
+		}
+	}
+	flush()
+	return groups
+}
+
+// maxPackBytes closes a pack once it holds this many bytes.
+const maxPackBytes = 16 << 20
+
+// writeInputs writes the encoded inputs, packed (planInputs), in order,
+// several objects at a time, and wakes the dispatcher as they land. A call
+// whose input cannot be written fails with KindStore.
+func (r *run) writeInputs(enc [][]byte, groups []inputGroup) {
 	g, ctx := errgroup.WithContext(r.ctx)
 	g.SetLimit(4 * runtime.GOMAXPROCS(0))
-	for i, b := range enc {
+	for _, grp := range groups {
 		if ctx.Err() != nil {
 			break
 		}
 		g.Go(func() error {
+			var key string
+			var data []byte
+			if grp.pack {
+				key = worker.PackKey(r.id, grp.calls[0])
+				ins := make([][]byte, len(grp.calls))
+				for k, c := range grp.calls {
+					ins[k] = enc[c]
+				}
+				var refs []worker.InputRef
+				data, refs = worker.EncodePack(key, grp.calls, ins)
+				r.mu.Lock()
+				for k, c := range grp.calls {
+					r.inputs[c] = &refs[k]
+				}
+				r.mu.Unlock()
+			} else {
+				key, data = worker.InputKey(r.id, grp.calls[0]), enc[grp.calls[0]]
+			}
 			// The driver holds the only copy of an input: it tries harder
 			// than a worker does (about 15 s of tries).
 			err := retry.StoreN(ctx, inputTries, func(ctx context.Context) error {
-				return blob.PutBytes(ctx, r.store, worker.InputKey(r.id, i), b, blob.PutOptions{})
+				return blob.PutBytes(ctx, r.store, key, data, blob.PutOptions{Ephemeral: true})
 			})
 			if err != nil {
 				if r.ctx.Err() == nil {
-					r.finish(i, nil, &CallError{Kind: worker.KindStore, Message: fmt.Sprintf("write input %d: %v", i, err), Err: err})
-					r.signal() // the dispatcher may be waiting for this input
+					for _, c := range grp.calls {
+						r.finish(c, nil, &CallError{Kind: worker.KindStore, Message: fmt.Sprintf("write input %d: %v", c, err), Err: err})
+					}
+					r.signal() // the dispatcher may be waiting for these inputs
 				}
 				return nil
 			}
 			r.mu.Lock()
-			r.written[i] = true
+			for _, c := range grp.calls {
+				r.written[c] = true
+			}
 			r.mu.Unlock()
 			r.signal()
 			return nil
@@ -633,5 +712,5 @@ func writeDriverStatus(ctx context.Context, st blob.Store, job string, s *worker
 	if err != nil {
 		return err
 	}
-	return putRetry(context.WithoutCancel(ctx), st, worker.StatusKey(job, s.Call), b, blob.PutOptions{IfNotExist: true})
+	return putRetry(context.WithoutCancel(ctx), st, worker.StatusKey(job, s.Call), b, blob.PutOptions{IfNotExist: true, Ephemeral: true})
 }

@@ -87,6 +87,15 @@ type Options struct {
 	// MaxOutputBytes caps an encoded output; 0 means DefaultMaxPayload
 	// (256 MiB), -1 no cap. A larger output fails its call with KindTooLarge.
 	MaxOutputBytes int64
+	// MaxPackedInput is the largest encoded input packed with others into
+	// one object (a map of small inputs then costs one put per pack, and
+	// each call reads its byte range); 0 means DefaultMaxPackedInput
+	// (1 MiB), -1 gives every input its own object.
+	MaxPackedInput int64
+	// MaxInlineOutput is the largest encoded output that travels inside its
+	// call's status (one put per call, and no read by the driver); 0 means
+	// DefaultMaxInlineOutput (64 KiB), -1 gives every output its own object.
+	MaxInlineOutput int64
 	// Progress says when to draw a progress bar (default ProgressAuto).
 	Progress ProgressMode
 	// ProgressOutput receives the bar; nil means os.Stderr.
@@ -101,6 +110,8 @@ const (
 	DefaultRetries           = 2
 	DefaultSpeculationFactor = 3.0
 	DefaultMaxPayload        = 256 << 20
+	DefaultMaxPackedInput    = 1 << 20
+	DefaultMaxInlineOutput   = 64 << 10
 )
 
 // withDefaults is the one place where Options' zero values and negative
@@ -118,6 +129,8 @@ func (o Options) withDefaults() Options {
 	o.SpeculationFactor = speculationFactorOf(o.SpeculationFactor)
 	o.MaxInputBytes = payloadCapOf(o.MaxInputBytes)
 	o.MaxOutputBytes = payloadCapOf(o.MaxOutputBytes)
+	o.MaxPackedInput = sizeOf(o.MaxPackedInput, DefaultMaxPackedInput)
+	o.MaxInlineOutput = max(sizeOf(o.MaxInlineOutput, DefaultMaxInlineOutput), 0)
 	return o
 }
 
@@ -136,6 +149,18 @@ func speculationFactorOf(f float64) float64 {
 		return DefaultSpeculationFactor
 	}
 	return f
+}
+
+// sizeOf applies the rule to a size threshold: 0 is def, -1 (any
+// negative value) is -1, off.
+func sizeOf(n, def int64) int64 {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return -1
+	}
+	return n
 }
 
 func payloadCapOf(n int64) int64 {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -164,37 +165,63 @@ func TestGarbledReply(t *testing.T) {
 	}
 }
 
-// TestInputWriteFails: an input the driver cannot write fails its call with
-// a store error; the others complete and Wait does not hang.
+// TestInputWriteFails: inputs the driver cannot write fail their calls
+// with a store error; the others complete and Wait does not hang. Packed:
+// the calls of the pack that failed; unpacked: the one call.
 func TestInputWriteFails(t *testing.T) {
-	inner, err := fileblob.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name   string
+		packed int64
+		only   string
+		failed []int
+	}{
+		// Chunks of 4: packs of 16 calls, then 32.
+		{"pack", 0, "/in/pack-000016", seq(16, 40)},
+		{"own object", -1, "/in/000003", []int{3}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			inner, err := fileblob.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The failure comes last, after the dispatcher has parked on the
+			// chunk that waits for this input.
+			st := testenv.NewFaultStore(inner, testenv.Faults{Put: 1, Delay: 1, MaxDelay: 400 * time.Millisecond, Only: c.only})
+			ex := newExecutor(t, wren.Options{BlobStore: st, MaxPackedInput: c.packed})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			job, err := Work.Map(ctx, ex, squares(40), wren.WithChunkSize(4))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := job.Results(ctx)
+			if ctx.Err() != nil {
+				t.Fatal("Results hung on a failed input write")
+			}
+			var je *wren.JobError
+			if !errors.As(err, &je) || len(je.Failed) != len(c.failed) {
+				t.Fatalf("err = %v, want calls %v failed", err, c.failed)
+			}
+			for k, ce := range je.Failed {
+				if ce.Call != c.failed[k] || ce.Kind != worker.KindStore {
+					t.Fatalf("failure %d: %v, want call %d failed with a store error", k, ce, c.failed[k])
+				}
+			}
+			for i, v := range got {
+				if !slices.Contains(c.failed, i) && v != i*i {
+					t.Fatalf("result %d = %d", i, v)
+				}
+			}
+		})
 	}
-	// The failure comes last, after the dispatcher has parked on the chunk
-	// that waits for this input.
-	st := testenv.NewFaultStore(inner, testenv.Faults{Put: 1, Delay: 1, MaxDelay: 400 * time.Millisecond, Only: "/in/000003"})
-	ex := newExecutor(t, wren.Options{BlobStore: st})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	// Chunks of 4: calls 0-3 wait for the input that never lands.
-	job, err := Work.Map(ctx, ex, squares(10), wren.WithChunkSize(4))
-	if err != nil {
-		t.Fatal(err)
+}
+
+func seq(lo, hi int) []int {
+	var out []int
+	for i := lo; i < hi; i++ {
+		out = append(out, i)
 	}
-	got, err := job.Results(ctx)
-	if ctx.Err() != nil {
-		t.Fatal("Results hung on a failed input write")
-	}
-	var je *wren.JobError
-	if !errors.As(err, &je) || len(je.Failed) != 1 || je.Failed[0].Call != 3 || je.Failed[0].Kind != worker.KindStore {
-		t.Fatalf("err = %v, want call 3 failed with a store error", err)
-	}
-	for i, v := range got {
-		if i != 3 && v != i*i {
-			t.Fatalf("result %d = %d", i, v)
-		}
-	}
+	return out
 }
 
 // TestTransientInputRead: an input the worker cannot read because of a
@@ -264,7 +291,8 @@ func TestResultReadFailsThenWorks(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := testenv.NewFaultStore(inner, testenv.Faults{})
-	ex := newExecutor(t, wren.Options{BlobStore: st, Backend: wren.InProcess(1)})
+	// Outputs in objects of their own: an inline output is never read.
+	ex := newExecutor(t, wren.Options{BlobStore: st, Backend: wren.InProcess(1), MaxInlineOutput: -1})
 	f, err := Square.Call(testCtx(t), ex, 7)
 	if err != nil {
 		t.Fatal(err)

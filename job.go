@@ -143,16 +143,16 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 		}
 		enc[i] = b
 	}
-	st := ex.store
+	st := &countingStore{Store: ex.store} // the job's requests, counted
 	m := Manifest{Job: id, Task: t.name, Calls: len(inputs), Codec: t.codec.Name(), Code: ex.codeHash(), Backend: ex.backend.Name(), Created: time.Now().UTC()}
 	mb, _ := json.MarshalIndent(m, "", "  ")
 	if err := writeManifest(ctx, st, id, mb); err != nil {
 		return nil, err
 	}
-	if err := putRetry(ctx, st, worker.CodeKey(id), []byte(m.Code), blob.PutOptions{}); err != nil {
+	if err := putRetry(ctx, st, worker.CodeKey(id), []byte(m.Code), blob.PutOptions{Ephemeral: true}); err != nil {
 		return nil, fmt.Errorf("wren: job %s: %w", id, err)
 	}
-	r := newRun(ctx, ex, id, t.name, len(inputs), cfg, newProgress(cfg.progress, ex.opts.ProgressOutput, len(inputs), t.name))
+	r := newRun(ctx, ex, st, id, t.name, len(inputs), cfg, newProgress(cfg.progress, ex.opts.ProgressOutput, len(inputs), t.name))
 	if err := ex.track(r); err != nil {
 		r.abort(err)
 		return nil, err
@@ -165,13 +165,13 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	r.start()
 	// Inputs are written in the background, in order; a chunk is dispatched
 	// as soon as its inputs are in the store.
-	go r.writeInputs(enc)
+	go r.writeInputs(enc, planInputs(enc, ex.opts.MaxPackedInput, cfg.chunkSize))
 	return j, nil
 }
 
 // writeManifest creates a job's manifest; it fails if the job exists.
 func writeManifest(ctx context.Context, st blob.Store, id string, mb []byte) error {
-	err := putRetry(ctx, st, ManifestKey(id), mb, blob.PutOptions{IfNotExist: true})
+	err := putRetry(ctx, st, ManifestKey(id), mb, blob.PutOptions{IfNotExist: true, Ephemeral: true})
 	if errors.Is(err, blob.ErrExists) {
 		// Ours, if a first try was stored but its answer was lost.
 		if b, rerr := blob.ReadAll(ctx, st, ManifestKey(id)); rerr == nil && bytes.Equal(b, mb) {
@@ -368,11 +368,15 @@ func (f *Future[Out]) Result(ctx context.Context) (Out, error) {
 	if !f.read {
 		// A failed read (the caller's context ended, a store blip) is not
 		// kept: a later call may succeed. A decode failure is permanent.
-		var b []byte
-		err := retry.Store(ctx, func(ctx context.Context) (err error) {
-			b, err = blob.ReadAll(ctx, r.store, cs.status.Output)
-			return err
-		})
+		// A small output came inline, in the status: nothing to read.
+		b := cs.status.Inline
+		var err error
+		if cs.status.Output != "" {
+			err = retry.Store(ctx, func(ctx context.Context) (err error) {
+				b, err = blob.ReadAll(ctx, r.store, cs.status.Output)
+				return err
+			})
+		}
 		if err != nil {
 			return zero, fmt.Errorf("wren: job %s: read output of call %d: %w", r.id, f.i, err)
 		}

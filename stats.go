@@ -55,7 +55,12 @@ type JobStats struct {
 	Retried     int           `json:"retried"`     // attempts launched after a lost or failed one
 	Speculative int           `json:"speculative"` // straggler relaunches
 	Wall        time.Duration `json:"wall"`        // submit to last completion (or now)
-	PerCall     []CallStats   `json:"per_call"`    // calls with a worker status, by index
+	Requests    Requests      `json:"requests"`    // store requests, the driver's and the workers'
+	// DriverRequests are the driver's share of Requests: on the happy path
+	// it writes the manifest, the code hash and the input packs, and reads
+	// nothing (statuses and small outputs come in the workers' replies).
+	DriverRequests Requests    `json:"driver_requests"`
+	PerCall        []CallStats `json:"per_call"` // calls with a worker status, by index
 }
 
 // Stats returns the timings of every call that has finished so far.
@@ -64,6 +69,12 @@ func (j *Job[Out]) Stats() JobStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	js := JobStats{Job: r.id, Task: r.task, Calls: r.n, Attempts: r.attempts, Retried: r.retried, Speculative: r.spec}
+	js.Requests = r.counts.c.snapshot()
+	js.DriverRequests = js.Requests
+	js.Requests.Puts += r.workerReqs.Puts
+	js.Requests.Gets += r.workerReqs.Gets
+	js.Requests.BytesPut += r.workerReqs.BytesPut
+	js.Requests.BytesGot += r.workerReqs.BytesGot
 	last := r.submitted
 	for i := range r.calls {
 		cs := &r.calls[i]

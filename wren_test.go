@@ -150,25 +150,28 @@ func TestExecutors(t *testing.T) {
 	}
 }
 
-// assertExactlyOnce checks that each call has one status naming one output,
-// and that no other output object is left.
+// assertExactlyOnce checks that each call has one status holding its
+// output inline or naming one output object, and that no other output
+// object is left.
 func assertExactlyOnce(t *testing.T, st blob.Store, job string, n int) {
 	t.Helper()
 	ctx := context.Background()
-	outs, err := blob.Keys(ctx, st, worker.JobPrefix(job)+"out/")
+	outs, err := blob.Keys(ctx, st, worker.OutputPrefix(job))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var named []string
+	named := []string{}
 	for i := range n {
 		s, ok, err := worker.ReadStatus(ctx, st, job, i)
-		if err != nil || !ok || !s.OK {
+		if err != nil || !ok || !s.OK || (s.Output == "") == (s.Inline == nil) {
 			t.Fatalf("call %d: status %+v ok=%v err=%v", i, s, ok, err)
 		}
-		named = append(named, s.Output)
+		if s.Output != "" {
+			named = append(named, s.Output)
+		}
 	}
 	slices.Sort(named)
-	if !slices.Equal(named, outs) {
+	if !slices.Equal(named, append([]string{}, outs...)) {
 		t.Fatalf("outputs in the store %v, statuses name %v", outs, named)
 	}
 }

@@ -27,6 +27,9 @@ type Invocation struct {
 	Timeout time.Duration `json:"timeout,omitempty"`
 	// MaxOutput caps an encoded output in bytes; 0 means no cap.
 	MaxOutput int64 `json:"max_output,omitempty"`
+	// InlineMax is the largest output that travels inside its status
+	// (Status.Inline) instead of an object of its own; 0 means none.
+	InlineMax int64 `json:"inline_max,omitempty"`
 	// Dispatched is when the driver sent the invocation (Unix nanoseconds).
 	Dispatched int64 `json:"dispatched"`
 }
@@ -48,7 +51,7 @@ func (inv *Invocation) Validate() error {
 		return errors.New("worker: invocation without a task")
 	case len(inv.Calls) == 0 || len(inv.Calls) > MaxCallsPerInvocation:
 		return fmt.Errorf("worker: invocation of %d calls (1 to %d)", len(inv.Calls), MaxCallsPerInvocation)
-	case inv.Timeout < 0 || inv.MaxOutput < 0:
+	case inv.Timeout < 0 || inv.MaxOutput < 0 || inv.InlineMax < 0:
 		return errors.New("worker: invocation with a negative timeout or output cap")
 	}
 	if err := ValidateJobID(inv.Job); err != nil {
@@ -57,6 +60,11 @@ func (inv *Invocation) Validate() error {
 	for _, c := range inv.Calls {
 		if c.Index < 0 || c.Attempt < 0 {
 			return fmt.Errorf("worker: call %d attempt %d: negative", c.Index, c.Attempt)
+		}
+		if c.In != nil {
+			if err := c.In.check(inv.Job); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -91,6 +99,8 @@ type Call struct {
 	// driver clears it on attempts it may still retry, so a retried error
 	// never occupies the call's status.
 	RecordErrors bool `json:"e,omitempty"`
+	// In locates the input in a pack; nil means its own object (InputKey).
+	In *InputRef `json:"in,omitempty"`
 }
 
 // Reply is the worker's answer to an invocation: the status of each call it
@@ -124,8 +134,11 @@ type Status struct {
 	Attempt int    `json:"attempt"`
 	OK      bool   `json:"ok"`
 	Output  string `json:"output,omitempty"` // key of the winning attempt's output
-	Error   *Error `json:"error,omitempty"`
-	Worker  string `json:"worker"`
+	// Inline is the output itself, when it was small enough to travel in
+	// the status (Invocation.InlineMax); Output is then empty.
+	Inline []byte `json:"inline,omitempty"`
+	Error  *Error `json:"error,omitempty"`
+	Worker string `json:"worker"`
 	// Won reports (in a Reply only) that this attempt's status is the stored one.
 	Won bool `json:"won,omitempty"`
 	// Timestamps, Unix nanoseconds on the worker's clock.
@@ -138,6 +151,11 @@ type Status struct {
 	BytesWritten int64 `json:"bytes_written"`
 	ReadNanos    int64 `json:"read_ns"`  // time spent reading the input
 	WriteNanos   int64 `json:"write_ns"` // time spent writing the output
+	// Puts and Gets count the attempt's store requests, tries included: the
+	// input's get (shared by the calls of one ranged read, counted once),
+	// the output's put and the status's put (counted once).
+	Puts int `json:"puts"`
+	Gets int `json:"gets"`
 }
 
 // Error describes a failed call.

@@ -6,7 +6,8 @@ import "strconv"
 //
 //	jobs/<job>/manifest.json        the job's description (written by the driver first)
 //	jobs/<job>/code                 the SHA-256 of the binary that runs the calls
-//	jobs/<job>/in/<call>            a call's encoded input
+//	jobs/<job>/in/<call>            a call's encoded input (large inputs)
+//	jobs/<job>/in/pack-<call>       the inputs of calls from <call> on, packed
 //	jobs/<job>/out/<call>.<attempt> an attempt's encoded output
 //	jobs/<job>/status/<call>        the winning attempt's Status, written last and conditionally
 //
@@ -32,6 +33,13 @@ func ManifestKey(job string) string { return JobPrefix(job) + ManifestName }
 
 // CodeKey is where the driver writes the hash of the job's binary.
 func CodeKey(job string) string { return JobPrefix(job) + CodeName }
+
+// InputPrefix is the prefix of every input object of a job.
+func InputPrefix(job string) string { return JobPrefix(job) + InputDir }
+
+// PackKey is where the driver writes the pack of inputs that starts at
+// call first.
+func PackKey(job string, first int) string { return InputPrefix(job) + "pack-" + callName(first) }
 
 // InputKey is where the driver writes a call's encoded input.
 func InputKey(job string, call int) string { return JobPrefix(job) + InputDir + callName(call) }

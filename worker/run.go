@@ -78,7 +78,8 @@ func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, enqueue 
 	}
 	h, known := lookup(inv.Task)
 	rep := &Reply{Statuses: make([]Status, 0, len(inv.Calls))}
-	for _, c := range inv.Calls {
+	inputs := &inputReader{st: st, inv: inv}
+	for i, c := range inv.Calls {
 		if ctx.Err() != nil || env.Stuck() {
 			break
 		}
@@ -87,7 +88,7 @@ func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, enqueue 
 		if !known {
 			s.Error = &Error{Kind: KindUnknownTask, Message: fmt.Sprintf("unknown task %q: not registered in this binary (is the worker running the driver's binary, and does it register the task at package level?)", inv.Task)}
 		} else {
-			out = compute(ctx, st, inv, c, h, s, env)
+			out = compute(ctx, inputs, i, h, s, env)
 		}
 		enqueue(func() {
 			finish(ctx, st, inv, c, s, out)
@@ -98,17 +99,76 @@ func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, enqueue 
 	return nil
 }
 
+// maxSpan bounds one ranged read of consecutive packed inputs.
+const maxSpan = 8 << 20
+
+// inputReader reads the inputs of an invocation's calls. Packed inputs of
+// consecutive calls are read with one ranged get (up to maxSpan bytes), so
+// a chunk of calls costs one request.
+type inputReader struct {
+	st  blob.Store
+	inv *Invocation
+	// The span read last: bytes [off, off+len(data)) of pack key.
+	key  string
+	off  int64
+	data []byte
+}
+
+// read returns call i's input and the store requests it took.
+func (r *inputReader) read(ctx context.Context, i int) ([]byte, int, error) {
+	c := r.inv.Calls[i]
+	gets := 0
+	if c.In == nil {
+		var in []byte
+		err := retry.Store(ctx, func(ctx context.Context) (err error) {
+			gets++
+			in, err = blob.ReadAll(ctx, r.st, InputKey(r.inv.Job, c.Index))
+			return err
+		})
+		return in, gets, err
+	}
+	ref := c.In
+	if r.key != ref.Pack || ref.Off < r.off || ref.Off+ref.Len > r.off+int64(len(r.data)) {
+		end := ref.Off + ref.Len
+		for _, n := range r.inv.Calls[i+1:] {
+			if n.In == nil || n.In.Pack != ref.Pack || n.In.Off != end || n.In.Off+n.In.Len-ref.Off > maxSpan {
+				break
+			}
+			end = n.In.Off + n.In.Len
+		}
+		var data []byte
+		var size int64
+		err := retry.Store(ctx, func(ctx context.Context) (err error) {
+			gets++
+			data, size, err = blob.ReadRange(ctx, r.st, ref.Pack, ref.Off, end-ref.Off)
+			return err
+		})
+		switch {
+		case err != nil:
+			return nil, gets, err
+		case size != ref.Size:
+			return nil, gets, fmt.Errorf("%w: job %s, call %d: %s holds %d bytes, its index says %d", ErrBadPack, r.inv.Job, c.Index, ref.Pack, size, ref.Size)
+		case int64(len(data)) != end-ref.Off:
+			return nil, gets, fmt.Errorf("%w: job %s, call %d: %s is truncated (%d of %d bytes from %d)", ErrBadPack, r.inv.Job, c.Index, ref.Pack, len(data), end-ref.Off, ref.Off)
+		}
+		r.key, r.off, r.data = ref.Pack, ref.Off, data
+	}
+	b := r.data[ref.Off-r.off : ref.Off-r.off+ref.Len]
+	if Checksum(b) != ref.CRC {
+		return nil, gets, fmt.Errorf("%w: job %s, call %d: input bytes [%d, +%d) of %s do not match their checksum", ErrBadPack, r.inv.Job, c.Index, ref.Off, ref.Len, ref.Pack)
+	}
+	return b, gets, nil
+}
+
 func now() int64 { return time.Now().UnixNano() }
 
 // compute reads a call's input and runs the function; it returns the encoded
 // output, or records an error in s.
-func compute(ctx context.Context, st blob.Store, inv *Invocation, c Call, h Handler, s *Status, env *Env) []byte {
+func compute(ctx context.Context, inputs *inputReader, i int, h Handler, s *Status, env *Env) []byte {
+	inv, c := inputs.inv, inputs.inv.Calls[i]
 	t0 := time.Now()
-	var in []byte
-	err := retry.Store(ctx, func(ctx context.Context) (err error) {
-		in, err = blob.ReadAll(ctx, st, InputKey(inv.Job, c.Index))
-		return err
-	})
+	in, gets, err := inputs.read(ctx, i)
+	s.Gets += gets
 	s.ReadNanos = int64(time.Since(t0))
 	s.BytesRead = int64(len(in))
 	switch {
@@ -117,8 +177,8 @@ func compute(ctx context.Context, st blob.Store, inv *Invocation, c Call, h Hand
 		s.Error = &Error{Kind: KindDecode, Message: fmt.Sprintf("read input of call %d: %v", c.Index, err)}
 		return nil
 	case err != nil:
-		// Transient (a 503, a dropped connection): never recorded, the
-		// driver retries the call.
+		// Transient (a 503, a dropped connection, a pack truncated in
+		// transit): never recorded, the driver retries the call.
 		s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("read input of call %d: %v", c.Index, err)}
 		return nil
 	}
@@ -141,29 +201,42 @@ func compute(ctx context.Context, st blob.Store, inv *Invocation, c Call, h Hand
 	return out
 }
 
-// finish writes a computed call's output, then its status.
+// finish writes a computed call's output (unless it travels inline in the
+// status), then its status.
 func finish(ctx context.Context, st blob.Store, inv *Invocation, c Call, s *Status, out []byte) {
 	if s.Error == nil {
-		key := OutputKey(inv.Job, c.Index, c.Attempt)
 		t1 := time.Now()
-		err := retry.Store(ctx, func(ctx context.Context) error { return blob.PutBytes(ctx, st, key, out, blob.PutOptions{}) })
-		if err != nil {
-			s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("write output of call %d: %v", c.Index, err)}
-			return // no status: the driver retries the call
+		if inv.InlineMax > 0 && int64(len(out)) <= inv.InlineMax {
+			s.Inline = out
+			if s.Inline == nil {
+				s.Inline = []byte{}
+			}
+		} else {
+			key := OutputKey(inv.Job, c.Index, c.Attempt)
+			err := retry.Store(ctx, func(ctx context.Context) error {
+				s.Puts++
+				return blob.PutBytes(ctx, st, key, out, blob.PutOptions{Ephemeral: true})
+			})
+			if err != nil {
+				s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("write output of call %d: %v", c.Index, err)}
+				return // no status: the driver retries the call
+			}
+			s.Output = key
 		}
 		s.WriteNanos = int64(time.Since(t1))
 		s.BytesWritten = int64(len(out))
 		s.Finished = now()
 		s.OK = true
-		s.Output = key
 	}
 	// A store error is never recorded: it says nothing about the call, and
 	// the driver retries it.
 	if s.Error == nil || (c.RecordErrors && s.Error.Kind != KindStore) {
+		s.Puts++ // the status
 		if err := writeStatus(ctx, st, inv.Job, s); err != nil {
 			// Not recorded: the driver will see the call as lost.
 			s.Error = &Error{Kind: KindStore, Message: err.Error()}
 			s.OK = false
+			s.Inline = nil
 		}
 	}
 }
@@ -241,7 +314,7 @@ func writeStatus(ctx context.Context, st blob.Store, job string, s *Status) erro
 	// complete and should not be lost.
 	wctx := context.WithoutCancel(ctx)
 	err = retry.Store(wctx, func(ctx context.Context) error {
-		return blob.PutBytes(ctx, st, StatusKey(job, s.Call), b, blob.PutOptions{IfNotExist: true})
+		return blob.PutBytes(ctx, st, StatusKey(job, s.Call), b, blob.PutOptions{IfNotExist: true, Ephemeral: true})
 	})
 	if errors.Is(err, blob.ErrExists) {
 		// Either another attempt won, or this one did and the answer was

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,10 +205,83 @@ func TestLocalNotAWorker(t *testing.T) {
 }
 
 func TestStatusJSON(t *testing.T) {
-	s := worker.Status{Call: 3, Attempt: 1, OK: true, Output: "o", Worker: "w"}
-	b, _ := json.Marshal(s)
-	var back worker.Status
-	if err := json.Unmarshal(b, &back); err != nil || back != s {
-		t.Fatalf("round trip: %+v, %v", back, err)
+	for _, s := range []worker.Status{
+		{Call: 3, Attempt: 1, OK: true, Output: "o", Worker: "w", Puts: 2, Gets: 1},
+		{Call: 4, OK: true, Inline: []byte{0, 1, 2, 255}, Worker: "w"},
+	} {
+		b, _ := json.Marshal(s)
+		var back worker.Status
+		if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, s) {
+			t.Fatalf("round trip: %+v, %v", back, err)
+		}
+	}
+}
+
+// TestPackedInputs: calls read their inputs from a pack with one ranged
+// read per run of consecutive calls; a pack whose bytes do not match their
+// checksum, or that is shorter than the driver wrote, is a store error
+// naming the job and the call, never recorded as the call's result.
+func TestPackedInputs(t *testing.T) {
+	ctx := context.Background()
+	rec, url := setup(t, 0)
+	key := worker.PackKey("j", 0)
+	pack, refs := worker.EncodePack(key, []int{0, 1, 2}, [][]byte{[]byte("zero"), []byte("one"), []byte("two")})
+	idx, err := worker.ReadPackIndex(pack)
+	if err != nil || len(idx.Refs) != 3 || idx.Refs[2] != refs[2] {
+		t.Fatalf("index %+v, %v", idx, err)
+	}
+	calls := func() []worker.Call {
+		var cs []worker.Call
+		for i := range refs {
+			cs = append(cs, worker.Call{Index: i, RecordErrors: true, In: &refs[i]})
+		}
+		return cs
+	}
+	put := func(b []byte) {
+		if err := blob.PutBytes(ctx, rec, key, b, blob.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(pack)
+	rep, err := worker.Run(ctx, &worker.Invocation{Store: url, Job: "j", Task: "echo", Calls: calls(), InlineMax: 1 << 10}, lookup, &worker.Env{Name: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gets := 0
+	for i, s := range rep.Statuses {
+		if !s.OK || string(s.Inline) != []string{"zero", "one", "two"}[i] || s.Output != "" {
+			t.Fatalf("call %d: %+v", i, s)
+		}
+		gets += s.Gets
+	}
+	if gets != 1 {
+		t.Fatalf("%d gets for three consecutive packed inputs, want 1", gets)
+	}
+
+	corrupt := append([]byte(nil), pack...)
+	corrupt[refs[1].Off] ^= 0xff
+	truncated := pack[:len(pack)-10]
+	for name, c := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"checksum":  {corrupt, "do not match their checksum"},
+		"truncated": {truncated, "its index says"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			put(c.data)
+			rec.Delete(ctx, worker.StatusKey("j", 1))
+			rep, err := worker.Run(ctx, &worker.Invocation{Store: url, Job: "j", Task: "echo", Calls: calls()[1:2]}, lookup, &worker.Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := rep.Statuses[0].Error
+			if e == nil || e.Kind != worker.KindStore || !strings.Contains(e.Message, c.want) || !strings.Contains(e.Message, "job j, call 1") {
+				t.Fatalf("status error %+v", e)
+			}
+			if _, ok, _ := worker.ReadStatus(ctx, rec, "j", 1); ok {
+				t.Fatal("a store error was recorded as the call's status")
+			}
+		})
 	}
 }

@@ -30,8 +30,11 @@ type Faults struct {
 	// does when it retries a conditional put whose first try was stored
 	// (conditional puts only).
 	Put, PutAfter, PutExists float64
-	// Get fails a Get.
+	// Get fails a Get or a Range.
 	Get float64
+	// Truncate stores only the first half of a put's bytes and reports
+	// success, as a broken store would.
+	Truncate float64
 	// Delay stalls a put or get by MaxDelay/2 to MaxDelay.
 	Delay    float64
 	MaxDelay time.Duration
@@ -54,6 +57,7 @@ func FaultURL(inner string, f Faults) string {
 	put("put_after", f.PutAfter)
 	put("put_exists", f.PutExists)
 	put("get", f.Get)
+	put("truncate", f.Truncate)
 	put("delay", f.Delay)
 	if f.MaxDelay > 0 {
 		q.Set("max_delay", f.MaxDelay.String())
@@ -77,7 +81,7 @@ func init() {
 			return v
 		}
 		f.Put, f.PutAfter, f.PutExists = num("put"), num("put_after"), num("put_exists")
-		f.Get, f.Delay = num("get"), num("delay")
+		f.Get, f.Delay, f.Truncate = num("get"), num("delay"), num("truncate")
 		f.MaxDelay, _ = time.ParseDuration(q.Get("max_delay"))
 		f.Only = q.Get("only")
 		return &FaultStore{Store: inner, Faults: f, url: u.String()}, nil
@@ -155,6 +159,14 @@ func (s *FaultStore) Put(ctx context.Context, key string, r io.Reader, o blob.Pu
 	if s.roll(key, f.Put) {
 		return fmt.Errorf("put %s: %w (before storing)", key, ErrInjected)
 	}
+	if s.roll(key, f.Truncate) {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		o.Size = int64(len(b) / 2)
+		return s.Store.Put(ctx, key, bytes.NewReader(b[:len(b)/2]), o)
+	}
 	after, exists := s.roll(key, f.PutAfter), o.IfNotExist && s.roll(key, f.PutExists)
 	if after || exists {
 		b, err := io.ReadAll(r)
@@ -179,6 +191,15 @@ func (s *FaultStore) Get(ctx context.Context, key string) (io.ReadCloser, error)
 		return nil, fmt.Errorf("get %s: %w", key, ErrInjected)
 	}
 	return s.Store.Get(ctx, key)
+}
+
+// Range implements blob.Store, with the faults of Get.
+func (s *FaultStore) Range(ctx context.Context, key string, off, n int64) (blob.RangeReader, error) {
+	s.delay(ctx, key)
+	if s.roll(key, s.faults().Get) {
+		return nil, fmt.Errorf("range %s: %w", key, ErrInjected)
+	}
+	return s.Store.Range(ctx, key, off, n)
 }
 
 // List implements blob.Store (no faults).
