@@ -664,7 +664,7 @@ func (r *run) writeInputs(enc [][]byte, groups []inputGroup) {
 				key, data = worker.InputKey(r.id, grp.calls[0]), enc[grp.calls[0]]
 			}
 			// The driver holds the only copy of an input: it tries harder
-			// than a worker does (about 15 s of tries).
+			// than a worker does (about 7 s of tries).
 			err := retry.StoreN(ctx, inputTries, func(ctx context.Context) error {
 				return blob.PutBytes(ctx, r.store, key, data, blob.PutOptions{Ephemeral: true})
 			})

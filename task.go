@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -156,6 +158,11 @@ func Init() {
 	os.Exit(serveWorker())
 }
 
+// EnvWorkerProfile, set to a directory in the driver's environment, makes
+// every local worker process write its CPU profile there when it exits
+// (worker-local-N.prof), for go tool pprof.
+const EnvWorkerProfile = "WREN_WORKER_CPUPROFILE"
+
 // serving is set in a worker process once Init serves calls.
 var serving atomic.Bool
 
@@ -175,6 +182,14 @@ func checkNotWorker(entry string) {
 func serveWorker() int {
 	switch mode := os.Getenv(worker.EnvMode); mode {
 	case "local":
+		if dir := os.Getenv(EnvWorkerProfile); dir != "" {
+			// A CPU profile of this worker process, for pprof.
+			if f, err := os.Create(filepath.Join(dir, "worker-"+os.Getenv(worker.EnvID)+".prof")); err == nil {
+				if pprof.StartCPUProfile(f) == nil {
+					defer func() { pprof.StopCPUProfile(); f.Close() }()
+				}
+			}
+		}
 		if err := worker.ServeLocal(context.Background(), lookup); err != nil {
 			fmt.Fprintln(os.Stderr, "wren worker:", err)
 			return 3

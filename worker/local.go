@@ -89,6 +89,9 @@ const Depth = 2
 // first. The driver reports it at once instead of starting another worker.
 const ExitNoInit = 87
 
+// closeGrace is how long Close lets worker processes exit on their own.
+const closeGrace = time.Second
+
 // maxStartFailures is how many worker starts in a row may fail (the process
 // killed while it started, no hello in time) before Lease gives up.
 const maxStartFailures = 5
@@ -595,20 +598,40 @@ func (p *proc) read(r *os.File, hello chan<- bool, freed func(*proc)) {
 	p.mu.Unlock()
 }
 
-// Close implements Backend: it kills every worker process, including any
-// still starting, and waits until each has exited. Invocations still running
-// fail; Lease and Invoke fail afterwards.
+// Close implements Backend: it closes every worker process's pipe, kills
+// those still starting or still running a second later, and waits until
+// each has exited. Invocations still running fail; Lease and Invoke fail
+// afterwards.
 func (l *Local) Close() error {
 	l.mu.Lock()
 	l.closed = true
-	procs := make([]*proc, 0, len(l.all))
+	var running, starting []*proc
 	for p := range l.all {
-		procs = append(procs, p)
+		if slices.Contains(l.procs, p) {
+			running = append(running, p)
+		} else {
+			starting = append(starting, p)
+		}
 	}
 	l.notifyLocked()
 	l.mu.Unlock()
-	for _, p := range procs {
+	for _, p := range starting {
 		p.kill("the backend closed")
+	}
+	// Workers that said hello get a moment to finish their writes and exit
+	// on their own when their pipe closes; then they are killed.
+	for _, p := range running {
+		p.writeMu.Lock()
+		p.in.Close()
+		p.writeMu.Unlock()
+	}
+	grace := time.After(closeGrace)
+	for _, p := range running {
+		select {
+		case <-p.exited:
+		case <-grace:
+			p.kill("the backend closed")
+		}
 	}
 	l.reaped.Wait()
 	return nil

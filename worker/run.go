@@ -23,6 +23,7 @@ type Env struct {
 	mu     sync.Mutex
 	stuck  atomic.Bool
 	stores map[string]blob.Store
+	span   span // the pack bytes read last
 }
 
 // Stuck reports whether a function ignored its timeout and is still running
@@ -78,7 +79,7 @@ func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, enqueue 
 	}
 	h, known := lookup(inv.Task)
 	rep := &Reply{Statuses: make([]Status, 0, len(inv.Calls))}
-	inputs := &inputReader{st: st, inv: inv}
+	inputs := &inputReader{st: st, inv: inv, env: env}
 	for i, c := range inv.Calls {
 		if ctx.Err() != nil || env.Stuck() {
 			break
@@ -102,16 +103,36 @@ func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, enqueue 
 // maxSpan bounds one ranged read of consecutive packed inputs.
 const maxSpan = 8 << 20
 
+// readAhead is how far past its own calls a worker reads a pack, so that
+// the next invocations' inputs (consecutive calls, most of the time) are
+// already in memory: one request serves many calls, chunked or not.
+const readAhead = 256 << 10
+
 // inputReader reads the inputs of an invocation's calls. Packed inputs of
-// consecutive calls are read with one ranged get (up to maxSpan bytes), so
-// a chunk of calls costs one request.
+// consecutive calls are read with one ranged get (their span, or readAhead
+// bytes if more), kept in the worker's Env for the next invocations, and
+// checked against their CRC-32C before use.
 type inputReader struct {
 	st  blob.Store
 	inv *Invocation
-	// The span read last: bytes [off, off+len(data)) of pack key.
+	env *Env
+}
+
+// span is a range of a pack held in memory: bytes [off, off+len(data)).
+type span struct {
 	key  string
 	off  int64
 	data []byte
+}
+
+func (e *Env) cached(ref *InputRef) []byte {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sp := e.span
+	if sp.key != ref.Pack || ref.Off < sp.off || ref.Off+ref.Len > sp.off+int64(len(sp.data)) {
+		return nil
+	}
+	return sp.data[ref.Off-sp.off : ref.Off-sp.off+ref.Len]
 }
 
 // read returns call i's input and the store requests it took.
@@ -128,7 +149,8 @@ func (r *inputReader) read(ctx context.Context, i int) ([]byte, int, error) {
 		return in, gets, err
 	}
 	ref := c.In
-	if r.key != ref.Pack || ref.Off < r.off || ref.Off+ref.Len > r.off+int64(len(r.data)) {
+	b := r.env.cached(ref)
+	if b == nil {
 		end := ref.Off + ref.Len
 		for _, n := range r.inv.Calls[i+1:] {
 			if n.In == nil || n.In.Pack != ref.Pack || n.In.Off != end || n.In.Off+n.In.Len-ref.Off > maxSpan {
@@ -136,6 +158,7 @@ func (r *inputReader) read(ctx context.Context, i int) ([]byte, int, error) {
 			}
 			end = n.In.Off + n.In.Len
 		}
+		end = max(end, min(ref.Off+readAhead, ref.Size))
 		var data []byte
 		var size int64
 		err := retry.Store(ctx, func(ctx context.Context) (err error) {
@@ -151,9 +174,11 @@ func (r *inputReader) read(ctx context.Context, i int) ([]byte, int, error) {
 		case int64(len(data)) != end-ref.Off:
 			return nil, gets, fmt.Errorf("%w: job %s, call %d: %s is truncated (%d of %d bytes from %d)", ErrBadPack, r.inv.Job, c.Index, ref.Pack, len(data), end-ref.Off, ref.Off)
 		}
-		r.key, r.off, r.data = ref.Pack, ref.Off, data
+		r.env.mu.Lock()
+		r.env.span = span{key: ref.Pack, off: ref.Off, data: data}
+		r.env.mu.Unlock()
+		b = data[:ref.Len]
 	}
-	b := r.data[ref.Off-r.off : ref.Off-r.off+ref.Len]
 	if Checksum(b) != ref.CRC {
 		return nil, gets, fmt.Errorf("%w: job %s, call %d: input bytes [%d, +%d) of %s do not match their checksum", ErrBadPack, r.inv.Job, c.Index, ref.Off, ref.Len, ref.Pack)
 	}

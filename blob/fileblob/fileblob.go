@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -111,6 +112,7 @@ type Options struct {
 type Store struct {
 	root string
 	opts Options
+	dirs sync.Map // directories known to exist
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -164,17 +166,37 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	}
 	dst := s.path(key)
 	dir := filepath.Dir(dst)
+	sync := s.opts.Sync == SyncAlways || (s.opts.Sync == SyncAuto && !opts.Ephemeral)
+	if opts.IfNotExist {
+		// One unnamed inode, linked into place: no temporary name to create
+		// and remove (Linux; elsewhere, or on a filesystem without
+		// O_TMPFILE, the temporary file below).
+		done, err := s.putLinked(ctx, dir, dst, r, sync)
+		if done {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("fileblob: put %q: %w", key, blob.ErrExists)
+			}
+			if err != nil {
+				if isDirErr(dst) {
+					return fmt.Errorf("fileblob: put %q: a key prefix of another object: %w", key, err)
+				}
+				return fmt.Errorf("fileblob: put %q: %w", key, err)
+			}
+			return nil
+		}
+	}
 	var f *os.File
 	var err error
 	// A concurrent Delete may remove an emptied directory between MkdirAll and
 	// CreateTemp; try again a few times.
 	for range 5 {
-		if err = os.MkdirAll(dir, 0o755); err != nil {
+		if err = s.mkdir(dir); err != nil {
 			continue
 		}
 		if f, err = os.CreateTemp(dir, blob.TempPrefix+"*"); err == nil {
 			break
 		}
+		s.forget(dir)
 	}
 	if err != nil {
 		return fmt.Errorf("fileblob: put %q: %w", key, err)
@@ -185,14 +207,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 		os.Remove(tmp)
 		return fmt.Errorf("fileblob: put %q: %w", key, err)
 	}
-	if _, err := io.Copy(&writebackWriter{f: f}, ctxReader{ctx, r}); err != nil {
+	if err := copyTo(ctx, f, r, sync); err != nil {
 		return fail(err)
-	}
-	if s.opts.Sync == SyncAlways || (s.opts.Sync == SyncAuto && !opts.Ephemeral) {
-		if err := f.Sync(); err != nil {
-			return fail(err)
-		}
-		syncs.Add(1)
 	}
 	if err := f.Close(); err != nil {
 		return fail(err)
@@ -217,6 +233,36 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	}
 	return nil
 }
+
+// copyTo writes r to f, fsyncing it when sync is set.
+func copyTo(ctx context.Context, f *os.File, r io.Reader, sync bool) error {
+	if _, err := io.Copy(&writebackWriter{f: f}, ctxReader{ctx, r}); err != nil {
+		return err
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		syncs.Add(1)
+	}
+	return nil
+}
+
+// mkdir makes sure dir exists, remembering the directories it made or saw
+// so that a put into a known directory costs no system call for it.
+func (s *Store) mkdir(dir string) error {
+	if _, ok := s.dirs.Load(dir); ok {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	s.dirs.Store(dir, struct{}{})
+	return nil
+}
+
+// forget drops dir from the known directories (a Delete may remove it).
+func (s *Store) forget(dir string) { s.dirs.Delete(dir) }
 
 func isDirErr(p string) bool {
 	fi, err := os.Stat(p)
@@ -431,6 +477,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("fileblob: delete %q: %w", key, err)
 	}
 	for d := filepath.Dir(p); d != s.root && strings.HasPrefix(d, s.root); d = filepath.Dir(d) {
+		s.forget(d)
 		if os.Remove(d) != nil { // not empty (or gone): stop
 			break
 		}

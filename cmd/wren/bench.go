@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +62,7 @@ func benchMap(ctx context.Context, args []string) error {
 	store := fs.String("store", "", "store URL or directory (default: a temporary directory)")
 	statsPath := fs.String("stats", "", "write the job's per-call stats as JSON to this file")
 	timeline := fs.String("timeline", "", "plot the job's timeline to this file (.png, .svg, .pdf)")
+	cpuProfile := fs.String("cpuprofile", "", "write the driver's CPU profile of the wren map to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,6 +107,15 @@ func benchMap(ctx context.Context, args []string) error {
 	g.Wait()
 	pool := time.Since(t1)
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	t2 := time.Now()
 	job, err := Spin.Map(ctx, ex, in)
 	if err != nil {
@@ -114,7 +125,17 @@ func benchMap(ctx context.Context, args []string) error {
 		return err
 	}
 	wall := time.Since(t2)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	st := job.Stats()
+
+	// The engine's own limit: the same map on goroutines of this process
+	// with a memory store (no processes, no files), in the same run.
+	limit, err := inProcessRate(ctx, in, *par, *chunk)
+	if err != nil {
+		return err
+	}
 	if *statsPath != "" {
 		b, err := json.MarshalIndent(st, "", " ")
 		if err != nil {
@@ -139,6 +160,13 @@ func benchMap(ctx context.Context, args []string) error {
 		"efficiency":           round(pool.Seconds()/wall.Seconds(), 4),
 		"overhead_ms_per_task": round((wall-pool).Seconds()*float64(*par)/float64(*tasks)*1000, 4),
 		"worker_startup_s":     round(startup.Seconds(), 4),
+		"calls_per_s":          round(float64(*tasks)/wall.Seconds(), 4),
+		"limit_calls_per_s":    round(limit, 4),
+		"limit_ratio":          round(float64(*tasks)/wall.Seconds()/limit, 4),
+		"puts_per_call":        round(float64(st.Requests.Puts)/float64(*tasks), 4),
+		"gets_per_call":        round(float64(st.Requests.Gets)/float64(*tasks), 4),
+		"lists_per_call":       round(float64(st.Requests.Lists)/float64(*tasks), 4),
+		"driver_gets_per_call": round(float64(st.DriverRequests.Gets)/float64(*tasks), 4),
 		"median_start_ms":      ms(st.Median(func(c wren.CallStats) time.Duration { return c.Start })),
 		"median_setup_ms":      ms(st.Median(func(c wren.CallStats) time.Duration { return c.Setup })),
 		"median_compute_ms":    ms(st.Median(func(c wren.CallStats) time.Duration { return c.Compute })),
@@ -146,6 +174,32 @@ func benchMap(ctx context.Context, args []string) error {
 		"store":                ex.Store().URL(),
 	}
 	return printJSON(out)
+}
+
+// inProcessRate runs the map on InProcess(par) with a memory store and
+// returns its calls per second (after a warm-up map).
+func inProcessRate(ctx context.Context, in []time.Duration, par, chunk int) (float64, error) {
+	var b [6]byte
+	rand.Read(b[:])
+	ex, err := wren.NewExecutor(ctx, wren.Options{Store: fmt.Sprintf("mem://bench-%x", b), Backend: wren.InProcess(par), ChunkSize: chunk, Progress: wren.ProgressOff})
+	if err != nil {
+		return 0, err
+	}
+	defer ex.Close()
+	if j, err := Spin.Map(ctx, ex, in[:min(len(in), 100)]); err != nil {
+		return 0, err
+	} else if _, err := j.Results(ctx); err != nil {
+		return 0, err
+	}
+	t := time.Now()
+	j, err := Spin.Map(ctx, ex, in)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := j.Results(ctx); err != nil {
+		return 0, err
+	}
+	return float64(len(in)) / time.Since(t).Seconds(), nil
 }
 
 func ms(d time.Duration) float64 { return round(float64(d)/1e6, 4) }

@@ -22,12 +22,12 @@ func Store(ctx context.Context, op func(ctx context.Context) error) error {
 }
 
 // StoreN is Store with n tries; the wait between tries grows as 50 ms x
-// try², up to 2 s.
+// try², up to 1 s.
 func StoreN(ctx context.Context, n int, op func(ctx context.Context) error) error {
 	var err error
 	for try := range max(n, 1) {
 		if try > 0 {
-			t := time.NewTimer(min(time.Duration(try*try)*50*time.Millisecond, 2*time.Second))
+			t := time.NewTimer(min(time.Duration(try*try)*50*time.Millisecond, time.Second))
 			select {
 			case <-t.C:
 			case <-ctx.Done():
