@@ -673,6 +673,10 @@ func ServeLocal(ctx context.Context, lookup Lookup) error {
 	drained := make(chan struct{})
 	go func() {
 		defer close(drained)
+		// Writing waits on the store; computing is what the user waits
+		// for: on a busy machine, let the computing thread go first.
+		runtime.LockOSThread()
+		lowerThreadPriority()
 		for f := range writes {
 			f()
 		}

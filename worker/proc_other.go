@@ -7,3 +7,6 @@ import "os/exec"
 // setProcAttr does nothing here: a worker notices its driver's death when
 // its pipe closes.
 func setProcAttr(cmd *exec.Cmd) {}
+
+// lowerThreadPriority does nothing here.
+func lowerThreadPriority() {}
