@@ -54,6 +54,8 @@ test-short:
 bench: deps
 	$(GO) build -o bin/wren ./cmd/wren
 	./bin/wren bench map -tasks 1000 -task-ms 20
+	./bin/wren bench map -tasks 10000 -task-ms 0 -chunk 1
+	./bin/wren bench map -tasks 10000 -task-ms 0 -chunk 10
 	./bin/wren bench store -store $(DEMO_STORE) -size 64MiB
 	./bin/wren bench ps -shards 1,2
 	./bin/wren bench gist

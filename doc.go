@@ -22,11 +22,17 @@
 //
 // # Storage layout
 //
-// A job's objects live under jobs/<job>/ in the store: manifest.json, code
-// (the SHA-256 of the binary), in/<call> (encoded inputs), out/<call>.<attempt>
-// (each attempt's output) and status/<call> (written last, with a
-// conditional put, naming the attempt that won). A status's existence
-// signals completion; a duplicate or late attempt can never change it.
+// A job's objects live under jobs/<job>/ in the store (worker/layout.go
+// spells them): manifest.json, code (the SHA-256 of the binary),
+// in/pack-<call> (the encoded inputs of a run of calls in one object, with
+// an index; an input over Options.MaxPackedInput gets in/<call>),
+// out/<call>.<attempt> (an attempt's output, when it is over
+// Options.MaxInlineOutput; smaller ones travel inside the status) and
+// status/<call> (written last, with a conditional put, naming the attempt
+// that won). A status's existence signals completion; a duplicate or late
+// attempt can never change it. A call of small input and output costs one
+// put and a fraction of a ranged get; the driver learns the result from the
+// worker's reply and reads nothing. Job.Stats counts the store requests.
 //
 // # Faults
 //
