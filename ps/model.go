@@ -153,16 +153,8 @@ func (m *Model) Push(ctx context.Context, lo int, deltas []float32, scale float6
 		items = append(items, blockArgs{block: b, key: blockKey(m.name, b), args: []any{s, bl, payload}})
 	}
 	id := newPushID()
-	ops := append(m.s.scriptOps(denseAdd, []any{fmtScale(scale)}, items, id), m.incr(id))
+	ops := m.s.scriptOps(denseAdd, []any{fmtScale(scale)}, items, id, versionKey(m.name))
 	return m.s.exec(ctx, "push "+m.name, ops)
-}
-
-// incr counts push id in the version counter, once.
-func (m *Model) incr(id string) op {
-	vk := versionKey(m.name)
-	return op{keys: []string{vk, pushKey(vk, id)}, run: func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder {
-		return incrOnce.EvalSha(ctx, p, keys, m.s.ttlSeconds())
-	}}
 }
 
 // PushSparse adds scale*deltas[j] to value idx[j] for every j, atomically per
@@ -203,7 +195,7 @@ func (m *Model) PushSparse(ctx context.Context, idx []int, deltas []float32, sca
 		items = append(items, blockArgs{block: b, key: blockKey(m.name, b), args: []any{m.blockLen(b), encodeU32(li), encode(ld)}})
 	}
 	id := newPushID()
-	ops := append(m.s.scriptOps(sparseAdd, []any{fmtScale(scale)}, items, id), m.incr(id))
+	ops := m.s.scriptOps(sparseAdd, []any{fmtScale(scale)}, items, id, versionKey(m.name))
 	return m.s.exec(ctx, "push "+m.name, ops)
 }
 

@@ -416,7 +416,7 @@ type blockArgs struct {
 // maxBlocksPerCall blocks (one block per call on a Redis Cluster, whose
 // scripts may only touch one slot): fewer script invocations, each still
 // atomic.
-func (s *Client) scriptOps(sc *redis.Script, head []any, items []blockArgs, pushID string) []op {
+func (s *Client) scriptOps(sc *redis.Script, head []any, items []blockArgs, pushID, versionKey string) []op {
 	per := maxBlocksPerCall
 	if s.opts.Cluster {
 		per = 1
@@ -426,8 +426,12 @@ func (s *Client) scriptOps(sc *redis.Script, head []any, items []blockArgs, push
 		sh := s.shardOf(it.key)
 		byShard[sh] = append(byShard[sh], it)
 	}
+	// The version is counted by the first script call on its shard (its
+	// key may share a script only outside a cluster); else by incrOnce.
+	counted := s.opts.Cluster
+	vshard := s.shardOf(versionKey)
 	var ops []op
-	for _, list := range byShard {
+	for sh, list := range byShard {
 		for lo := 0; lo < len(list); lo += per {
 			group := list[lo:min(lo+per, len(list))]
 			o := op{}
@@ -437,15 +441,30 @@ func (s *Client) scriptOps(sc *redis.Script, head []any, items []blockArgs, push
 				o.keys = append(o.keys, it.key)
 				args = append(args, it.args...)
 			}
+			bump := 0
+			if !counted && sh == vshard {
+				o.keys = append(o.keys, versionKey)
+				bump, counted = 1, true
+			}
 			o.keys = append(o.keys, pushKey(group[0].key, pushID))
-			args = append(args, s.ttlSeconds())
+			args = append(args, s.ttlSeconds(), bump)
 			o.run = func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder {
 				return sc.EvalSha(ctx, p, keys, args...)
 			}
 			ops = append(ops, o)
 		}
 	}
+	if !counted || s.opts.Cluster {
+		ops = append(ops, incrOp(s, versionKey, pushID))
+	}
 	return ops
+}
+
+// incrOp counts push pushID in the version key, once.
+func incrOp(s *Client, vk, pushID string) op {
+	return op{keys: []string{vk, pushKey(vk, pushID)}, run: func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder {
+		return incrOnce.EvalSha(ctx, p, keys, s.ttlSeconds())
+	}}
 }
 
 // exec runs ops grouped by shard: one pipeline (one round trip) per shard,

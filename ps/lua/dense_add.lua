@@ -2,7 +2,8 @@
 --
 -- Atomically add scale * deltas to ranges of one or more blocks (the blocks
 -- of one push that live on this server; one block under Redis Cluster).
--- KEYS[j]        block key (a string of packed little-endian float32), j < #KEYS
+-- KEYS[j]        block key (a string of packed little-endian float32), j <= nb
+-- KEYS[nb+1]     the model's version key, when ARGV[#ARGV] is 1: counted once
 -- KEYS[#KEYS]    the push's ID key (same hash tag as the first block): a push
 --                whose ID key exists was applied already, and is not again
 --                (a pipeline re-sent after a lost answer changes nothing)
@@ -11,10 +12,12 @@
 -- ARGV[3j]       block j's length in floats
 -- ARGV[3j+1]     block j's deltas, packed little-endian float32
 -- Every block is checked before any is written: on error nothing changes.
--- ARGV[#ARGV]    seconds to keep the ID key
+-- ARGV[#ARGV-1]  seconds to keep the ID key
+-- ARGV[#ARGV]    1 to count the push in the version key, else 0
 -- Returns the number of floats updated, or -1 for a push applied before.
 local scale = tonumber(ARGV[1])
-local nb = #KEYS - 1
+local bump = tonumber(ARGV[#ARGV])
+local nb = #KEYS - 1 - bump
 if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
   return -1
 end
@@ -63,5 +66,8 @@ for j = 1, nb do
   redis.call('SETRANGE', KEYS[j], 4 * off, table.concat(out))
   total = total + m
 end
-redis.call('SET', KEYS[#KEYS], '1', 'EX', tonumber(ARGV[#ARGV]))
+redis.call('SET', KEYS[#KEYS], '1', 'EX', tonumber(ARGV[#ARGV - 1]))
+if bump == 1 then
+  redis.call('INCR', KEYS[nb + 1])
+end
 return total

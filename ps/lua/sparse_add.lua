@@ -4,7 +4,8 @@
 -- (the blocks of one push that live on this server; one under Redis
 -- Cluster). Pairs are applied in the order given; a repeated index adds up
 -- in double precision and is rounded to float32 once.
--- KEYS[j]        block key (a string of packed little-endian float32), j < #KEYS
+-- KEYS[j]        block key (a string of packed little-endian float32), j <= nb
+-- KEYS[nb+1]     the model's version key, when ARGV[#ARGV] is 1: counted once
 -- KEYS[#KEYS]    the push's ID key (same hash tag as the first block): a push
 --                whose ID key exists was applied already, and is not again
 --                (a pipeline re-sent after a lost answer changes nothing)
@@ -13,10 +14,12 @@
 -- ARGV[3j]       block j's indices within the block, packed little-endian uint32, ascending
 -- ARGV[3j+1]     block j's deltas, packed little-endian float32, one per index
 -- Every block is checked before any is written: on error nothing changes.
--- ARGV[#ARGV]    seconds to keep the ID key
+-- ARGV[#ARGV-1]  seconds to keep the ID key
+-- ARGV[#ARGV]    1 to count the push in the version key, else 0
 -- Returns the number of pairs applied, or -1 for a push applied before.
 local scale = tonumber(ARGV[1])
-local nb = #KEYS - 1
+local bump = tonumber(ARGV[#ARGV])
+local nb = #KEYS - 1 - bump
 if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
   return -1
 end
@@ -108,5 +111,8 @@ for j = 1, nb do
   end
   total = total + m
 end
-redis.call('SET', KEYS[#KEYS], '1', 'EX', tonumber(ARGV[#ARGV]))
+redis.call('SET', KEYS[#KEYS], '1', 'EX', tonumber(ARGV[#ARGV - 1]))
+if bump == 1 then
+  redis.call('INCR', KEYS[nb + 1])
+end
 return total
