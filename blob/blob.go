@@ -265,6 +265,28 @@ func CheckRange(key string, off int64) error {
 	return nil
 }
 
+// SharedPutter is a Store that can store the same bytes under several keys
+// for about the cost of one object (fileblob: one file, hard-linked).
+type SharedPutter interface {
+	// PutShared stores data under each key, as Put would, and returns one
+	// error per key (nil, an error wrapping ErrExists with IfNotExist, or
+	// another error). Keys succeed or fail independently.
+	PutShared(ctx context.Context, keys []string, data []byte, opts PutOptions) []error
+}
+
+// PutShared stores data under each key: in one go on a SharedPutter, else
+// with a Put per key. It returns one error per key.
+func PutShared(ctx context.Context, s Store, keys []string, data []byte, opts PutOptions) []error {
+	if sp, ok := s.(SharedPutter); ok {
+		return sp.PutShared(ctx, keys, data, opts)
+	}
+	errs := make([]error, len(keys))
+	for i, k := range keys {
+		errs[i] = PutBytes(ctx, s, k, data, opts)
+	}
+	return errs
+}
+
 // Keys collects the keys under prefix.
 func Keys(ctx context.Context, s Store, prefix string) ([]string, error) {
 	var out []string

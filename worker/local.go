@@ -669,23 +669,14 @@ func ServeLocal(ctx context.Context, lookup Lookup) error {
 		return fmt.Errorf("worker: hello: %w", sendErr)
 	}
 	// The write pipeline: output and status writes, then replies, in order.
-	writes := make(chan func(), 64)
-	drained := make(chan struct{})
-	go func() {
-		defer close(drained)
+	wr := newQueueWriter(func() {
 		// Writing waits on the store; computing is what the user waits
 		// for: on a busy machine, let the computing thread go first.
 		runtime.LockOSThread()
 		lowerThreadPriority()
-		for f := range writes {
-			f()
-		}
-	}()
-	enqueue := func(f func()) { writes <- f }
-	defer func() {
-		close(writes)
-		<-drained
-	}()
+	})
+	enqueue := wr.then
+	defer wr.close()
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 256<<20)
 	for sc.Scan() {
@@ -702,7 +693,7 @@ func ServeLocal(ctx context.Context, lookup Lookup) error {
 			enqueue(func() { send(&r) })
 			continue
 		}
-		err = run(ctx, inv, lookup, env, enqueue, func(rep *Reply) {
+		err = run(ctx, inv, lookup, env, wr, func(rep *Reply) {
 			r.Reply = *rep
 			r.Exiting = env.Stuck()
 			send(&r)

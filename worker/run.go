@@ -61,15 +61,105 @@ func (e *Env) store(ctx context.Context, url string) (blob.Store, error) {
 // driver sees it as lost and retries it.
 func Run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env) (*Reply, error) {
 	var rep *Reply
-	err := run(ctx, inv, lookup, env, func(f func()) { f() }, func(r *Reply) { rep = r })
+	err := run(ctx, inv, lookup, env, syncWriter{ctx}, func(r *Reply) { rep = r })
 	return rep, err
 }
 
-// run is Run with the writes of each call handed to enqueue, which must run
-// them in order, possibly later: the next call computes while the previous
-// one's output and status are written. done receives the reply after the
+// writer writes computed calls (outputs, then statuses) and runs other
+// steps in the order they are given, possibly later: the next call computes
+// while earlier ones are written.
+type writer interface {
+	// call writes a computed call's output and status and appends the
+	// status to its reply.
+	call(*callWrite)
+	// then runs f after every write given before.
+	then(f func())
+}
+
+// callWrite is a computed call whose output and status remain to be written.
+type callWrite struct {
+	ctx context.Context
+	st  blob.Store
+	inv *Invocation
+	c   Call
+	s   *Status
+	out []byte
+	rep *Reply
+}
+
+// syncWriter writes each call at once.
+type syncWriter struct{ ctx context.Context }
+
+func (w syncWriter) call(cw *callWrite) { writeCalls([]*callWrite{cw}) }
+func (w syncWriter) then(f func())      { f() }
+
+// queueWriter writes on a goroutine of its own, and writes the statuses of
+// the calls it finds waiting together (group commit): with a store that
+// shares one object among several keys (fileblob), a chunk of calls costs
+// one object, not one per call.
+type queueWriter struct {
+	items chan queueItem
+	done  chan struct{}
+}
+
+type queueItem struct {
+	cw *callWrite
+	f  func()
+}
+
+func newQueueWriter(setup func()) *queueWriter {
+	w := &queueWriter{items: make(chan queueItem, 256), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		setup()
+		var batch []*callWrite
+		for it := range w.items {
+			if it.f != nil {
+				it.f()
+				continue
+			}
+			batch = append(batch[:0], it.cw)
+			var next func()
+		gather:
+			for len(batch) < maxStatusBatch {
+				select {
+				case nx, ok := <-w.items:
+					if !ok {
+						break gather
+					}
+					if nx.f != nil {
+						next = nx.f
+						break gather
+					}
+					batch = append(batch, nx.cw)
+				default:
+					break gather
+				}
+			}
+			writeCalls(batch)
+			if next != nil {
+				next()
+			}
+		}
+	}()
+	return w
+}
+
+func (w *queueWriter) call(cw *callWrite) { w.items <- queueItem{cw: cw} }
+func (w *queueWriter) then(f func())      { w.items <- queueItem{f: f} }
+
+// close waits for every write given so far.
+func (w *queueWriter) close() {
+	close(w.items)
+	<-w.done
+}
+
+// maxStatusBatch bounds the statuses written together.
+const maxStatusBatch = 64
+
+// run is Run with the writes handed to w. done receives the reply after the
 // last write.
-func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, enqueue func(func()), done func(*Reply)) error {
+func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, w writer, done func(*Reply)) error {
 	if err := inv.Validate(); err != nil {
 		return err
 	}
@@ -91,12 +181,9 @@ func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, enqueue 
 		} else {
 			out = compute(ctx, inputs, i, h, s, env)
 		}
-		enqueue(func() {
-			finish(ctx, st, inv, c, s, out)
-			rep.Statuses = append(rep.Statuses, *s)
-		})
+		w.call(&callWrite{ctx: ctx, st: st, inv: inv, c: c, s: s, out: out, rep: rep})
 	}
-	enqueue(func() { done(rep) })
+	w.then(func() { done(rep) })
 	return nil
 }
 
@@ -226,42 +313,146 @@ func compute(ctx context.Context, inputs *inputReader, i int, h Handler, s *Stat
 	return out
 }
 
-// finish writes a computed call's output (unless it travels inline in the
-// status), then its status.
-func finish(ctx context.Context, st blob.Store, inv *Invocation, c Call, s *Status, out []byte) {
+// writeCalls writes computed calls: each output that does not travel inline
+// in its own object, then the statuses, last and conditionally. Statuses of
+// one job and store go together (blob.PutShared: one object shared by
+// their keys on fileblob; each key still wins or loses on its own).
+func writeCalls(ws []*callWrite) {
+	var record []*callWrite
+	for _, cw := range ws {
+		if writeOutput(cw) {
+			record = append(record, cw)
+		}
+	}
+	for len(record) > 0 {
+		// The run of calls with the same store and job, up to maxBatchBytes.
+		n := 1
+		for n < len(record) && record[n].st == record[0].st && record[n].inv.Job == record[0].inv.Job {
+			n++
+		}
+		writeStatuses(record[:n])
+		record = record[n:]
+	}
+	for _, cw := range ws {
+		cw.rep.Statuses = append(cw.rep.Statuses, *cw.s)
+	}
+}
+
+// writeOutput writes a computed call's output unless it travels inline, and
+// reports whether the call's status is to be recorded.
+func writeOutput(cw *callWrite) bool {
+	s, c, inv := cw.s, cw.c, cw.inv
 	if s.Error == nil {
 		t1 := time.Now()
-		if inv.InlineMax > 0 && int64(len(out)) <= inv.InlineMax {
-			s.Inline = out
+		if inv.InlineMax > 0 && int64(len(cw.out)) <= inv.InlineMax {
+			s.Inline = cw.out
 			if s.Inline == nil {
 				s.Inline = []byte{}
 			}
 		} else {
 			key := OutputKey(inv.Job, c.Index, c.Attempt)
-			err := retry.Store(ctx, func(ctx context.Context) error {
+			err := retry.Store(cw.ctx, func(ctx context.Context) error {
 				s.Puts++
-				return blob.PutBytes(ctx, st, key, out, blob.PutOptions{Ephemeral: true})
+				return blob.PutBytes(ctx, cw.st, key, cw.out, blob.PutOptions{Ephemeral: true})
 			})
 			if err != nil {
 				s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("write output of call %d: %v", c.Index, err)}
-				return // no status: the driver retries the call
+				return false // no status: the driver retries the call
 			}
 			s.Output = key
 		}
 		s.WriteNanos = int64(time.Since(t1))
-		s.BytesWritten = int64(len(out))
+		s.BytesWritten = int64(len(cw.out))
 		s.Finished = now()
 		s.OK = true
 	}
 	// A store error is never recorded: it says nothing about the call, and
 	// the driver retries it.
-	if s.Error == nil || (c.RecordErrors && s.Error.Kind != KindStore) {
-		s.Puts++ // the status
-		if err := writeStatus(ctx, st, inv.Job, s); err != nil {
+	return s.Error == nil || (c.RecordErrors && s.Error.Kind != KindStore)
+}
+
+// maxBatchBytes bounds the statuses written together as one object.
+const maxBatchBytes = 256 << 10
+
+// writeStatuses records the statuses of calls of one job and store. With a
+// store that shares objects, they go together: one object holding them all
+// (a JSON array), under each call's status key; each key is taken or found
+// taken on its own. Otherwise, or for a status that could not be written
+// so, one put each.
+func writeStatuses(ws []*callWrite) {
+	var single []*callWrite
+	if _, ok := ws[0].st.(blob.SharedPutter); ok && len(ws) > 1 {
+		for len(ws) > 0 {
+			var batch []Status
+			size := 0
+			n := 0
+			for n < len(ws) {
+				b, _ := json.Marshal(ws[n].s)
+				if n > 0 && size+len(b) > maxBatchBytes {
+					break
+				}
+				size += len(b)
+				batch = append(batch, *ws[n].s)
+				n++
+			}
+			group := ws[:n]
+			ws = ws[n:]
+			if n == 1 {
+				single = append(single, group...)
+				continue
+			}
+			data, err := json.Marshal(batch)
+			if err != nil {
+				single = append(single, group...)
+				continue
+			}
+			keys := make([]string, n)
+			for i, cw := range group {
+				keys[i] = StatusKey(cw.inv.Job, cw.c.Index)
+			}
+			group[0].s.Puts++ // one object for the group
+			errs := blob.PutShared(context.WithoutCancel(group[0].ctx), group[0].st, keys, data, blob.PutOptions{IfNotExist: true, Ephemeral: true})
+			for i, cw := range group {
+				switch err := errs[i]; {
+				case err == nil:
+					cw.s.Won = true
+				case errors.Is(err, blob.ErrExists):
+					settleExists(cw)
+				default:
+					single = append(single, cw) // try on its own
+				}
+			}
+		}
+	} else {
+		single = ws
+	}
+	for _, cw := range single {
+		cw.s.Puts++ // the status
+		if err := writeStatus(cw.ctx, cw.st, cw.inv.Job, cw.s); err != nil {
 			// Not recorded: the driver will see the call as lost.
-			s.Error = &Error{Kind: KindStore, Message: err.Error()}
-			s.OK = false
-			s.Inline = nil
+			cw.s.Error = &Error{Kind: KindStore, Message: err.Error()}
+			cw.s.OK = false
+			cw.s.Inline = nil
+		}
+	}
+}
+
+// settleExists handles a status key found taken: either this attempt's own
+// status (a put stored whose answer was lost) or another attempt's, whose
+// win leaves this attempt's output unreferenced.
+func settleExists(cw *callWrite) {
+	ctx := context.WithoutCancel(cw.ctx)
+	stored, ok, err := ReadStatus(ctx, cw.st, cw.inv.Job, cw.c.Index)
+	switch {
+	case err != nil:
+		cw.s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("worker: status of call %d exists but cannot be read: %v", cw.c.Index, err)}
+		cw.s.OK = false
+		cw.s.Inline = nil
+	case ok && stored.Attempt == cw.s.Attempt:
+		cw.s.Won = true
+	default:
+		if cw.s.Output != "" {
+			cw.st.Delete(ctx, cw.s.Output)
 		}
 	}
 }
@@ -367,6 +558,8 @@ func writeStatus(ctx context.Context, st blob.Store, job string, s *Status) erro
 }
 
 // ReadStatus reads a call's stored status; ok is false when there is none.
+// The object may hold the statuses of several calls written together (a
+// JSON array); the call's own is returned.
 func ReadStatus(ctx context.Context, st blob.Store, job string, call int) (s Status, ok bool, err error) {
 	b, err := blob.ReadAll(ctx, st, StatusKey(job, call))
 	if errors.Is(err, blob.ErrNotFound) {
@@ -374,6 +567,19 @@ func ReadStatus(ctx context.Context, st blob.Store, job string, call int) (s Sta
 	}
 	if err != nil {
 		return s, false, err
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '[' {
+		var batch []Status
+		if err := json.Unmarshal(b, &batch); err != nil {
+			return s, false, fmt.Errorf("worker: status of call %d of job %s: %w", call, job, err)
+		}
+		for _, x := range batch {
+			if x.Call == call {
+				return x, true, nil
+			}
+		}
+		return s, false, fmt.Errorf("worker: status of call %d of job %s: a batch of %d statuses without it", call, job, len(batch))
 	}
 	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&s); err != nil {
 		return s, false, fmt.Errorf("worker: status of call %d of job %s: %w", call, job, err)

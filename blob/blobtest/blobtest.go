@@ -267,6 +267,38 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store, opts Options) {
 				t.Fatalf("Range of an escaping key: %v, want ErrInvalidKey", err)
 			}
 		}},
+		{"PutShared", func(t *testing.T, s blob.Store) {
+			mustPut(t, s, "sh/b", []byte("taken"))
+			keys := []string{"sh/a", "sh/b", "sh/c", "other/d"}
+			errs := blob.PutShared(ctx, s, keys, []byte("same"), blob.PutOptions{IfNotExist: true})
+			for i, err := range errs {
+				if i == 1 {
+					if !errors.Is(err, blob.ErrExists) {
+						t.Fatalf("PutShared over a taken key: %v, want ErrExists", err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("PutShared %s: %v", keys[i], err)
+				}
+				expect(t, s, keys[i], []byte("same"))
+			}
+			expect(t, s, "sh/b", []byte("taken"))
+			// Unconditional: replaces, and each key is its own object.
+			errs = blob.PutShared(ctx, s, []string{"sh/a", "sh/b"}, []byte("new"), blob.PutOptions{})
+			if errs[0] != nil || errs[1] != nil {
+				t.Fatalf("PutShared replace: %v", errs)
+			}
+			expect(t, s, "sh/b", []byte("new"))
+			if err := s.Delete(ctx, "sh/a"); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, s, "sh/b", []byte("new"))
+			if errs := blob.PutShared(ctx, s, []string{"sh/x", "../escape"}, []byte("x"), blob.PutOptions{}); !errors.Is(errs[1], blob.ErrInvalidKey) {
+				t.Fatalf("PutShared with an escaping key: %v", errs)
+			}
+			expect(t, s, "sh/x", []byte("x"))
+		}},
 		{"Reopen", func(t *testing.T, s blob.Store) {
 			if !opts.Reopen {
 				t.Skip("driver has no reopenable URL")

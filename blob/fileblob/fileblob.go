@@ -16,6 +16,7 @@
 package fileblob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -483,4 +485,92 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		}
 	}
 	return nil
+}
+
+var _ blob.SharedPutter = (*Store)(nil)
+
+// PutShared implements blob.SharedPutter: the bytes are written once, to
+// one file, linked under every key (with PutOptions.IfNotExist each link
+// fails alone when its key is taken; without it, each key is replaced by
+// a rename of its own link). Keys must be in one directory to share the
+// file; others get a put of their own.
+func (s *Store) PutShared(ctx context.Context, keys []string, data []byte, opts blob.PutOptions) []error {
+	errs := make([]error, len(keys))
+	if len(keys) == 0 {
+		return errs
+	}
+	for i, k := range keys {
+		errs[i] = blob.ValidateKey(k)
+	}
+	dir := filepath.Dir(s.path(keys[0]))
+	var shared []int
+	for i, k := range keys {
+		if errs[i] != nil {
+			continue
+		}
+		if filepath.Dir(s.path(k)) != dir || len(keys) == 1 {
+			errs[i] = blob.PutBytes(ctx, s, k, data, opts)
+			continue
+		}
+		shared = append(shared, i)
+	}
+	if len(shared) == 0 {
+		return errs
+	}
+	fail := func(err error) []error {
+		for _, i := range shared {
+			errs[i] = fmt.Errorf("fileblob: put %q: %w", keys[i], err)
+		}
+		return errs
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	// One temporary file, written (and synced) once.
+	var f *os.File
+	var err error
+	for range 5 {
+		if err = s.mkdir(dir); err != nil {
+			continue
+		}
+		if f, err = os.CreateTemp(dir, blob.TempPrefix+"*"); err == nil {
+			break
+		}
+		s.forget(dir)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	sync := s.opts.Sync == SyncAlways || (s.opts.Sync == SyncAuto && !opts.Ephemeral)
+	if err := copyTo(ctx, f, bytes.NewReader(data), sync); err != nil {
+		f.Close()
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	for _, i := range shared {
+		dst := s.path(keys[i])
+		if opts.IfNotExist {
+			err = os.Link(tmp, dst)
+		} else {
+			// Replace atomically: a second link, renamed into place.
+			t2 := tmp + "." + strconv.Itoa(i)
+			if err = os.Link(tmp, t2); err == nil {
+				if err = os.Rename(t2, dst); err != nil {
+					os.Remove(t2)
+				}
+			}
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, fs.ErrExist) && opts.IfNotExist:
+			errs[i] = fmt.Errorf("fileblob: put %q: %w", keys[i], blob.ErrExists)
+		default:
+			errs[i] = fmt.Errorf("fileblob: put %q: %w", keys[i], err)
+		}
+	}
+	return errs
 }
