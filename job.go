@@ -144,7 +144,16 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 		enc[i] = b
 	}
 	st := &countingStore{Store: ex.store} // the job's requests, counted
-	m := Manifest{Job: id, Task: t.name, Calls: len(inputs), Codec: t.codec.Name(), Code: ex.codeHash(), Backend: ex.backend.Name(), Created: time.Now().UTC()}
+	code := ex.codeHash()
+	if rb, ok := ex.backend.(worker.Remote); ok {
+		// Remote workers fetch the binary from the store, by this hash.
+		h, err := rb.Prepare(ctx, ex.store)
+		if err != nil {
+			return nil, fmt.Errorf("wren: task %q: %w", t.name, err)
+		}
+		code = h
+	}
+	m := Manifest{Job: id, Task: t.name, Calls: len(inputs), Codec: t.codec.Name(), Code: code, Backend: ex.backend.Name(), Created: time.Now().UTC()}
 	mb, _ := json.MarshalIndent(m, "", "  ")
 	if err := writeManifest(ctx, st, id, mb); err != nil {
 		return nil, err

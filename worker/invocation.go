@@ -221,6 +221,16 @@ type Backend interface {
 	Close() error
 }
 
+// Remote is a Backend whose workers run elsewhere (AWS Lambda) and fetch
+// the job's binary from the store.
+type Remote interface {
+	Backend
+	// Prepare is called before a job's first invocation: it checks that the
+	// workers can reach the store st, makes the binary that runs the job's
+	// calls available in it (CodeKey), and returns the binary's SHA-256.
+	Prepare(ctx context.Context, st blob.Store) (codeHash string, err error)
+}
+
 // Leaser is a Backend that can reserve a worker before an invocation is
 // ready, so that a driver hands out its queue in order, each invocation to
 // the first free worker.

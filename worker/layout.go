@@ -12,7 +12,8 @@ import "strconv"
 //	jobs/<job>/status/<call>        the winning attempt's Status, written last and conditionally
 //
 // <call> is the call's index, zero-padded to six digits so that keys sort
-// in call order.
+// in call order. Binaries that remote workers run are kept once per content,
+// outside any job: code/<sha256>.
 const (
 	// JobsRoot is the prefix of every job's objects.
 	JobsRoot = "jobs/"
@@ -24,6 +25,10 @@ const (
 	// statuses within a job.
 	InputDir, OutputDir, StatusDir = "in/", "out/", "status/"
 )
+
+// BinaryKey is where a binary that remote workers fetch is kept, by the
+// hex SHA-256 of its content.
+func BinaryKey(hash string) string { return "code/" + hash }
 
 // JobPrefix is the prefix of every object of a job.
 func JobPrefix(job string) string { return JobsRoot + job + "/" }

@@ -1,0 +1,353 @@
+package awslambda
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/worker"
+)
+
+// DefaultFunction is the function name when Options.Function is empty.
+const DefaultFunction = "wren-runtime"
+
+// MaxPayload is Lambda's limit on a synchronous invocation's payload.
+const MaxPayload = 6 << 20
+
+// Options configure a Backend. Zero values take the documented defaults.
+type Options struct {
+	// Function is the deployed runtime's name or ARN; "" means
+	// DefaultFunction.
+	Function string
+	// Qualifier is a version or alias of the function; "" means $LATEST.
+	Qualifier string
+	// MaxInFlight caps the invocations in flight (the account's concurrency
+	// limit is the real cap); 0 means 1000.
+	MaxInFlight int
+	// Arch is the function's architecture (ArchX86 or ArchARM): the job's
+	// binary must run on it; "" means ArchX86.
+	Arch string
+	// FunctionTimeout is the function's configured timeout: an invocation
+	// that has not answered this long after it was sent (plus a margin) is
+	// taken as lost and its calls are retried, so waiting never hangs; 0
+	// means 15 minutes, Lambda's maximum.
+	FunctionTimeout time.Duration
+	// Async sends Event invocations, for very large maps: Lambda queues
+	// them, and completion is taken from the statuses in the store.
+	Async bool
+	// Executable is the binary to run the job's calls; "" means the
+	// driver's own (os.Executable), rebuilt for linux/Arch when it is not a
+	// static linux executable for it.
+	Executable string
+	// Emulators, when set, are base URLs of AWS Lambda Runtime Interface
+	// Emulators to invoke instead of AWS (each runs one invocation at a
+	// time; their function is named "function"). For tests and benchmarks
+	// on one machine.
+	Emulators []string
+	// MaxTries bounds the tries of an invocation that Lambda throttles or
+	// fails with a 5xx before running it; 0 means 10.
+	MaxTries int
+	// Stderr receives notices (a rebuild of the binary); nil means os.Stderr.
+	Stderr io.Writer
+	// Logger receives invocation events; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Backend runs invocations on AWS Lambda: one generic function (cmd/wren-
+// lambda, deployed once with wren deploy) that fetches each job's binary
+// from the store. It implements worker.Remote and is safe for concurrent use.
+type Backend struct {
+	opts   Options
+	tokens chan *invoker // one per invocation that may be in flight
+
+	mu        sync.Mutex
+	code      string // the binary's path and hash, once chosen
+	codeHash  string
+	throttled int
+}
+
+type invoker struct {
+	c  *lambda.Client
+	fn string
+}
+
+var _ worker.Remote = (*Backend)(nil)
+
+// New returns a backend that invokes the function with the client
+// configuration cfg (region and credentials: config.LoadDefaultConfig).
+func New(cfg aws.Config, opts Options) (*Backend, error) {
+	if opts.Function == "" {
+		opts.Function = DefaultFunction
+	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 1000
+	}
+	if opts.Arch == "" {
+		opts.Arch = ArchX86
+	}
+	if _, err := goArch(opts.Arch); err != nil {
+		return nil, err
+	}
+	if opts.FunctionTimeout <= 0 {
+		opts.FunctionTimeout = 15 * time.Minute
+	}
+	if opts.MaxTries <= 0 {
+		opts.MaxTries = 10
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	b := &Backend{opts: opts}
+	// The SDK's retryer would retry blindly; this backend decides itself.
+	noRetry := func(o *lambda.Options) { o.Retryer = aws.NopRetryer{} }
+	if len(opts.Emulators) > 0 {
+		b.tokens = make(chan *invoker, len(opts.Emulators))
+		for _, u := range opts.Emulators {
+			c := lambda.NewFromConfig(cfg, noRetry, func(o *lambda.Options) { o.BaseEndpoint = aws.String(u) })
+			b.tokens <- &invoker{c: c, fn: "function"}
+		}
+		return b, nil
+	}
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = opts.MaxInFlight
+		t.MaxConnsPerHost = 0
+	}).WithTimeout(0)
+	c := lambda.NewFromConfig(cfg, noRetry, func(o *lambda.Options) { o.HTTPClient = hc })
+	inv := &invoker{c: c, fn: opts.Function}
+	b.tokens = make(chan *invoker, opts.MaxInFlight)
+	for range opts.MaxInFlight {
+		b.tokens <- inv
+	}
+	return b, nil
+}
+
+// Name implements worker.Backend.
+func (b *Backend) Name() string { return "lambda" }
+
+// Parallelism implements worker.Backend: the invocations in flight at most.
+func (b *Backend) Parallelism() int { return cap(b.tokens) }
+
+// Slots implements worker.Backend: the same as Parallelism.
+func (b *Backend) Slots() int { return cap(b.tokens) }
+
+// Close implements worker.Backend; Lambda has nothing to stop.
+func (b *Backend) Close() error { return nil }
+
+// ErrUnreachableStore reports a store the function cannot reach.
+var ErrUnreachableStore = errors.New("awslambda: the function cannot reach the store")
+
+// Prepare implements worker.Remote: the store must be one the function can
+// reach (s3://), and the job's binary is uploaded under its hash unless it
+// is there.
+func (b *Backend) Prepare(ctx context.Context, st blob.Store) (string, error) {
+	u := st.URL()
+	if !strings.HasPrefix(u, "s3://") {
+		return "", fmt.Errorf("%w %s: Lambda workers need an s3:// store", ErrUnreachableStore, u)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.code == "" {
+		exe := b.opts.Executable
+		if exe == "" {
+			var err error
+			if exe, err = os.Executable(); err != nil {
+				return "", fmt.Errorf("awslambda: find own executable: %w", err)
+			}
+			wd, _ := os.Getwd()
+			if exe, err = binaryFor(ctx, exe, b.opts.Arch, wd, b.opts.Stderr); err != nil {
+				return "", err
+			}
+		} else if err := CheckBinary(exe, b.opts.Arch); err != nil {
+			return "", err
+		}
+		b.code = exe
+	}
+	hash, err := upload(ctx, st, b.code)
+	if err != nil {
+		return "", err
+	}
+	b.codeHash = hash
+	return hash, nil
+}
+
+// Invoke implements worker.Backend: it sends inv to the function and
+// returns its reply. Throttling and 5xx answers are retried with
+// exponential backoff and jitter (Options.MaxTries); a function error is
+// returned as an error, and the calls' statuses in the store decide what
+// happened; an invocation that does not answer within the function's
+// timeout is given up, so its calls are retried.
+func (b *Backend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.Reply, error) {
+	var iv *invoker
+	select {
+	case iv = <-b.tokens:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { b.tokens <- iv }()
+	inv.Dispatched = time.Now().UnixNano()
+	payload, err := json.Marshal(inv)
+	if err != nil {
+		return nil, fmt.Errorf("awslambda: encode invocation: %w", err)
+	}
+	if len(payload) > MaxPayload {
+		return nil, fmt.Errorf("awslambda: invocation of %d calls is %d bytes, over Lambda's %d: use a smaller ChunkSize", len(inv.Calls), len(payload), MaxPayload)
+	}
+	ictx, cancel := context.WithTimeoutCause(ctx, b.opts.FunctionTimeout+30*time.Second,
+		fmt.Errorf("awslambda: no answer within the function's timeout %v: invocation lost", b.opts.FunctionTimeout))
+	defer cancel()
+	typ := types.InvocationTypeRequestResponse
+	if b.opts.Async {
+		typ = types.InvocationTypeEvent
+	}
+	in := &lambda.InvokeInput{FunctionName: aws.String(iv.fn), Payload: payload, InvocationType: typ}
+	if b.opts.Qualifier != "" {
+		in.Qualifier = aws.String(b.opts.Qualifier)
+	}
+	var out *lambda.InvokeOutput
+	for try := 0; ; try++ {
+		out, err = iv.c.Invoke(ictx, in)
+		if err == nil {
+			break
+		}
+		if ictx.Err() != nil {
+			return nil, context.Cause(ictx)
+		}
+		if !retryable(err) || try+1 >= b.opts.MaxTries {
+			return nil, fmt.Errorf("awslambda: invoke %s: %w", iv.fn, err)
+		}
+		b.mu.Lock()
+		b.throttled++
+		b.mu.Unlock()
+		// Full jitter: a random wait up to 100 ms x 2^try, at most 20 s.
+		wait := time.Duration(rand.Int64N(int64(min(100*time.Millisecond<<min(try, 10), 20*time.Second)) + 1))
+		b.opts.Logger.Debug("lambda throttled or failed; trying again", "function", iv.fn, "try", try+1, "wait", wait, "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ictx.Done():
+			return nil, context.Cause(ictx)
+		}
+	}
+	if b.opts.Async {
+		return b.await(ictx, inv)
+	}
+	return decodeReply(iv.fn, out)
+}
+
+// Throttles returns how many invocations were retried after a throttle or
+// a 5xx answer.
+func (b *Backend) Throttles() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.throttled
+}
+
+// retryable reports an answer that means the invocation did not run and
+// may be sent again: throttling (429) and 5xx service errors, except 502
+// (the function ran and crashed, under the emulator).
+func retryable(err error) bool {
+	var tm *types.TooManyRequestsException
+	var se *types.ServiceException
+	if errors.As(err, &tm) || errors.As(err, &se) {
+		return true
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		switch c := re.HTTPStatusCode(); {
+		case c == http.StatusTooManyRequests:
+			return true
+		case c >= 500 && c != http.StatusBadGateway:
+			return true
+		}
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "TooManyRequestsException", "ThrottlingException", "ServiceException", "EC2ThrottledException", "ResourceNotReadyException":
+			return true
+		}
+	}
+	return false
+}
+
+// functionError is the payload of a failed invocation.
+type functionError struct {
+	Message string `json:"errorMessage"`
+	Type    string `json:"errorType"`
+}
+
+func decodeReply(fn string, out *lambda.InvokeOutput) (*worker.Reply, error) {
+	var fe functionError
+	if out.FunctionError != nil {
+		json.Unmarshal(out.Payload, &fe)
+		return nil, fmt.Errorf("awslambda: function %s failed (%s): %s %s", fn, aws.ToString(out.FunctionError), fe.Type, fe.Message)
+	}
+	// The emulator answers a handler's error with 200 and no header.
+	if json.Unmarshal(out.Payload, &fe) == nil && fe.Message != "" {
+		return nil, fmt.Errorf("awslambda: function %s failed: %s %s", fn, fe.Type, fe.Message)
+	}
+	var rep worker.Reply
+	if err := json.Unmarshal(out.Payload, &rep); err != nil {
+		return nil, fmt.Errorf("awslambda: function %s answered %.200q: %w", fn, out.Payload, err)
+	}
+	return &rep, nil
+}
+
+// await waits for the statuses of an asynchronous invocation's calls in
+// the store and returns them as its reply (the statuses this attempt wrote
+// marked Won).
+func (b *Backend) await(ctx context.Context, inv *worker.Invocation) (*worker.Reply, error) {
+	st, err := blob.Open(ctx, inv.Store)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	rep := &worker.Reply{}
+	left := append([]worker.Call(nil), inv.Calls...)
+	wait := 250 * time.Millisecond
+	for {
+		var still []worker.Call
+		for _, c := range left {
+			s, ok, err := worker.ReadStatus(ctx, st, inv.Job, c.Index)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				still = append(still, c) // a store blip: look again
+			case ok:
+				s.Won = s.Attempt == c.Attempt
+				rep.Statuses = append(rep.Statuses, s)
+			default:
+				still = append(still, c)
+			}
+		}
+		left = still
+		if len(left) == 0 {
+			return rep, nil
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			// Lost (or still queued): what was found counts; the rest is retried.
+			return rep, context.Cause(ctx)
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}

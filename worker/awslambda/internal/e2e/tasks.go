@@ -1,0 +1,63 @@
+// Package e2e holds the tasks of the Lambda end-to-end tests: the test
+// (the driver) and the static worker program in ../../testdata/worker
+// register the same tasks.
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/wrenml/wren"
+)
+
+// In is a call's input: the value to square and how to misbehave on the
+// first attempt that finds no marker file in Dir (a directory the test and
+// the emulators share, on this machine).
+type In struct {
+	X    int
+	Mode string // "", "exit", "crash", "kill-runtime", "sleep", "error"
+	Dir  string
+	D    time.Duration
+}
+
+// Square squares X, after misbehaving once as In.Mode asks.
+var Square = wren.Register("e2e.square", func(ctx context.Context, in In) (int, error) {
+	if in.Mode != "" && first(in) {
+		switch in.Mode {
+		case "exit":
+			os.Exit(3)
+		case "crash":
+			go func() { panic("a goroutine's panic kills the process") }()
+			select {}
+		case "kill-runtime":
+			// The runtime (bootstrap) is this worker's parent.
+			syscall.Kill(os.Getppid(), syscall.SIGKILL)
+			select {}
+		case "sleep":
+			select {
+			case <-time.After(in.D):
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		case "error":
+			return 0, errors.New("the function failed")
+		}
+	}
+	return in.X * in.X, nil
+})
+
+// first reports whether this is the first attempt of the call (it creates
+// the call's marker file).
+func first(in In) bool {
+	f, err := os.OpenFile(filepath.Join(in.Dir, "marker-"+strconv.Itoa(in.X)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
