@@ -10,10 +10,15 @@ DEMO_STORE ?= $(CURDIR)/.wren
 
 all: test
 
-## deps: download the Go modules and check the tools the tests start
+RIE_VERSION ?= v0.0.0-20261030222936-bef5c4ba774d
+
+## deps: download the Go modules, install the Lambda Runtime Interface
+## Emulator the tests run, and check the tools the tests start
 deps:
 	@command -v $(GO) >/dev/null || { echo "Go is not installed (see README: Requirements)"; exit 1; }
 	$(GO) mod download
+	@command -v aws-lambda-rie >/dev/null || [ -x "$$($(GO) env GOPATH)/bin/aws-lambda-rie" ] || \
+		$(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 	@command -v redis-server >/dev/null || { echo "redis-server missing: sudo apt-get install -y redis-server"; exit 1; }
 
 DEMO_DATA ?= $(CURDIR)/.wren-demo
