@@ -49,6 +49,9 @@ type Options struct {
 	// taken as lost and its calls are retried, so waiting never hangs; 0
 	// means 15 minutes, Lambda's maximum.
 	FunctionTimeout time.Duration
+	// LostGrace is how long past FunctionTimeout an invocation may take
+	// (network, a cold start) before it is taken as lost; 0 means 10 s.
+	LostGrace time.Duration
 	// Async sends Event invocations, for very large maps: Lambda queues
 	// them, and completion is taken from the statuses in the store.
 	Async bool
@@ -110,6 +113,9 @@ func New(cfg aws.Config, opts Options) (*Backend, error) {
 	}
 	if opts.MaxTries <= 0 {
 		opts.MaxTries = 10
+	}
+	if opts.LostGrace <= 0 {
+		opts.LostGrace = 10 * time.Second
 	}
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
@@ -212,7 +218,7 @@ func (b *Backend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.R
 	if len(payload) > MaxPayload {
 		return nil, fmt.Errorf("awslambda: invocation of %d calls is %d bytes, over Lambda's %d: use a smaller ChunkSize", len(inv.Calls), len(payload), MaxPayload)
 	}
-	ictx, cancel := context.WithTimeoutCause(ctx, b.opts.FunctionTimeout+30*time.Second,
+	ictx, cancel := context.WithTimeoutCause(ctx, b.opts.FunctionTimeout+b.opts.LostGrace,
 		fmt.Errorf("awslambda: no answer within the function's timeout %v: invocation lost", b.opts.FunctionTimeout))
 	defer cancel()
 	typ := types.InvocationTypeRequestResponse

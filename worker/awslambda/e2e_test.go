@@ -3,6 +3,11 @@ package awslambda_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/testenv"
 	"github.com/wrenml/wren/worker"
 	"github.com/wrenml/wren/worker/awslambda"
@@ -163,4 +169,184 @@ func TestMapOnEmulators(t *testing.T) {
 	if n := fetches(e.emus); n != len(e.emus) {
 		t.Fatalf("%d downloads of the binary by %d containers over 240 invocations, want one each", n, len(e.emus))
 	}
+}
+
+// TestCrashesRetried: a worker process that exits, a function whose
+// goroutine panics (the process dies), and a runtime killed with SIGKILL:
+// each call is retried and the map completes.
+func TestCrashesRetried(t *testing.T) {
+	e := setup(t, 2)
+	ex := e.executor(t, awslambda.Options{}, wren.Options{Retries: 4})
+	in := inputs(30, e.dir)
+	in[3].Mode, in[11].Mode, in[20].Mode, in[25].Mode = "exit", "crash", "kill-runtime", "error"
+	job, err := e2e.Square.Map(ctxFor(t), ex, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := job.Results(ctxFor(t))
+	// The function's own error is the call's result, not retried.
+	var je *wren.JobError
+	if !errors.As(err, &je) || len(je.Failed) != 1 || je.Failed[0].Call != 25 || !strings.Contains(je.Failed[0].Message, "the function failed") {
+		t.Fatalf("err = %v, want call 25's function error only", err)
+	}
+	got[25] = 25 * 25
+	check(t, got, 30)
+	if st := job.Stats(); st.Retried < 3 || st.PerCall[3].Attempt < 1 || st.PerCall[11].Attempt < 1 || st.PerCall[20].Attempt < 1 {
+		t.Fatalf("retried %d; winning attempts of the crashed calls: %d %d %d", st.Retried, st.PerCall[3].Attempt, st.PerCall[11].Attempt, st.PerCall[20].Attempt)
+	}
+}
+
+// front is an HTTP server in front of an emulator that throttles (429) or
+// swallows (accepts and never answers) its first requests.
+type front struct {
+	URL      string
+	mu       sync.Mutex
+	throttle int // requests still to answer 429
+	swallow  int // requests still to swallow
+	seen     int
+}
+
+func newFront(t *testing.T, target string, throttle, swallow int) *front {
+	f := &front{throttle: throttle, swallow: swallow}
+	u, _ := url.Parse(target)
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.seen++
+		th, sw := f.throttle > 0, f.throttle == 0 && f.swallow > 0
+		if th {
+			f.throttle--
+		} else if sw {
+			f.swallow--
+		}
+		f.mu.Unlock()
+		switch {
+		case th:
+			w.Header().Set("X-Amzn-ErrorType", "TooManyRequestsException")
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded."}`)
+		case sw:
+			// Accepted, never answered. (The body read first, so that the
+			// server notices when the client gives up.)
+			io.Copy(io.Discard, r.Body)
+			select {
+			case <-r.Context().Done():
+			case <-time.After(2 * time.Minute):
+			}
+		default:
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	f.URL = srv.URL
+	return f
+}
+
+// TestThrottledAndLost: invocations that Lambda throttles are sent again
+// after a backoff; an invocation accepted and never answered is given up
+// after the function's timeout and its call relaunched; the map completes.
+func TestThrottledAndLost(t *testing.T) {
+	e := setup(t, 1)
+	t.Run("throttled", func(t *testing.T) {
+		f := newFront(t, e.emus[0].URL, 4, 0)
+		b, err := awslambda.New(awsConfig(), awslambda.Options{Emulators: []string{f.URL}, Executable: e.job, FunctionTimeout: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex := wrenExecutor(t, b, e.store)
+		job, err := e2e.Square.Map(ctxFor(t), ex, inputs(10, e.dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := job.Results(ctxFor(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, got, 10)
+		if b.Throttles() != 4 || job.Stats().Retried != 0 {
+			t.Fatalf("%d throttled invocations sent again, %d calls retried; want 4 and 0", b.Throttles(), job.Stats().Retried)
+		}
+	})
+	t.Run("lost", func(t *testing.T) {
+		f := newFront(t, e.emus[0].URL, 0, 1)
+		b, err := awslambda.New(awsConfig(), awslambda.Options{Emulators: []string{f.URL}, Executable: e.job, FunctionTimeout: time.Second, LostGrace: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex := wrenExecutor(t, b, e.store)
+		job, err := e2e.Square.Map(ctxFor(t), ex, inputs(3, t.TempDir()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := job.Results(ctxFor(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, got, 3)
+		if st := job.Stats(); st.Retried != 1 || st.PerCall[0].Attempt != 1 {
+			t.Fatalf("retried %d, call 0 won by attempt %d; want the lost invocation relaunched", st.Retried, st.PerCall[0].Attempt)
+		}
+	})
+}
+
+func wrenExecutor(t *testing.T, b *awslambda.Backend, store string) *wren.Executor {
+	ex, err := wren.NewExecutor(context.Background(), wren.Options{Backend: b, Store: store, Progress: wren.ProgressOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ex.Close() })
+	return ex
+}
+
+// TestRefusedCode: a binary of another architecture, a dynamically linked
+// one, a store the function cannot reach, and a binary in the store that
+// does not match its hash are each a clear error.
+func TestRefusedCode(t *testing.T) {
+	e := setup(t, 1)
+	ctx := ctxFor(t)
+	dir := t.TempDir()
+	arm := filepath.Join(dir, "worker-arm64")
+	build := exec.Command("go", "build", "-o", arm, "./testdata/worker")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH=arm64")
+	if msg, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, msg)
+	}
+	for name, c := range map[string]struct {
+		exe, arch, store, want string
+	}{
+		"arm64 binary, x86_64 function": {arm, awslambda.ArchX86, e.store, "built for EM_AARCH64"},
+		"x86_64 binary, arm64 function": {e.job, awslambda.ArchARM, e.store, "built for EM_X86_64"},
+		"dynamic binary":                {"/bin/ls", awslambda.ArchX86, e.store, "dynamically linked"},
+		"local store":                   {e.job, awslambda.ArchX86, "file://" + dir, "cannot reach the store"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := awslambda.New(awsConfig(), awslambda.Options{Emulators: testenv.URLs(e.emus), Executable: c.exe, Arch: c.arch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ex := wrenExecutor(t, b, c.store)
+			_, err = e2e.Square.Map(ctx, ex, inputs(1, dir))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one mentioning %q", err, c.want)
+			}
+		})
+	}
+	t.Run("bad hash", func(t *testing.T) {
+		ex := e.executor(t, awslambda.Options{}, wren.Options{Retries: -1})
+		hash, err := ex.Backend().(*awslambda.Backend).Prepare(ctx, ex.Store())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The object under the binary's hash is replaced by other bytes.
+		if err := blob.PutBytes(ctx, ex.Store(), worker.BinaryKey(hash), []byte("#!/bin/sh\necho not the binary\n"), blob.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := e2e.Square.Call(ctx, ex, e2e.In{X: 2, Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Result(ctx); err == nil || !strings.Contains(err.Error(), "does not match its hash") {
+			t.Fatalf("err = %v, want the hash mismatch", err)
+		}
+	})
 }
