@@ -9,6 +9,7 @@
 //	wren jobs ls     [-store URL]
 //	wren jobs show   [-store URL] [-timeline FILE] JOB
 //	wren jobs clean  [-store URL] [-all] [JOB...]
+//	wren config      (the effective configuration and where each value came from)
 //
 // Benchmarks print one JSON object on stdout. The store defaults to
 // $WREN_STORE, else ./.wren.
@@ -24,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/config"
 )
 
 func main() {
@@ -55,13 +57,24 @@ const usage = `usage:
   wren jobs ls     [-store URL]
   wren jobs show   [-store URL] [-timeline FILE] JOB
   wren jobs clean  [-store URL] [-all] [JOB...]
-environment: WREN_STORE (default store), WREN_LOG (debug, info, warn, error)`
+  wren config
+environment: WREN_STORE (default store), WREN_BACKEND, WREN_LAMBDA_* (see wren config),
+WREN_CONFIG (config file, default ~/.config/wren/config.yaml), WREN_LOG (debug, info, warn, error)`
 
 var errUsage = errors.New(usage)
 
 func run(ctx context.Context, args []string) error {
 	if len(args) >= 1 && args[0] == "gist" {
 		return gistCmd(ctx, args[1:])
+	}
+	if len(args) == 1 && args[0] == "config" {
+		cfg, err := config.Load()
+		if err != nil {
+			return err
+		}
+		fmt.Println("config file:", config.Path())
+		cfg.Print(os.Stdout)
+		return nil
 	}
 	if len(args) < 2 {
 		return errUsage
@@ -87,7 +100,12 @@ func run(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown command %q\n%s", strings.Join(args[:2], " "), usage)
 }
 
+// defaultStore is the configured store: $WREN_STORE, the config file, or
+// ./.wren.
 func defaultStore() string {
+	if cfg, err := config.Load(); err == nil {
+		return cfg.Store
+	}
 	if s := os.Getenv("WREN_STORE"); s != "" {
 		return s
 	}

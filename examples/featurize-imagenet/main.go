@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/config"
 	"github.com/wrenml/wren/featurize"
 	"github.com/wrenml/wren/linear"
 )
@@ -32,7 +33,7 @@ func main() {
 	perCall := flag.Int("per-call", 200, "images per call (and per shard)")
 	gray := flag.Bool("gray", false, "grayscale GIST (512-d) instead of colour (960-d)")
 	synth := flag.String("synthesize", "", "first write a synthetic tree of CLASSESxIMAGES (e.g. 10x50) into -in")
-	store := flag.String("store", envOr("WREN_STORE", wren.DefaultStore), "wren's job store")
+	store := flag.String("store", "", "wren's job store (default: $WREN_STORE, the config file, else ./.wren)")
 	parallel := flag.Int("parallel", 0, "worker processes (0: one per CPU)")
 	fit := flag.Bool("fit", false, "then fit linear classifiers on the features (80/20 split) and print their accuracy")
 	timeline := flag.String("timeline", "", "plot the featurize job's timeline to this file (.png, .svg, .pdf)")
@@ -60,13 +61,6 @@ func main() {
 // timelinePath is where to plot the featurize job's timeline ("" for none).
 var timelinePath string
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 func run(ctx context.Context, in, out, synth, store string, size, perCall, parallel int, gray bool) error {
 	if synth != "" {
 		var c, n int
@@ -79,7 +73,13 @@ func run(ctx context.Context, in, out, synth, store string, size, perCall, paral
 		}
 		fmt.Printf("synthesized %d classes x %d JPEGs in %s (%v)\n", c, n, in, time.Since(t).Round(time.Millisecond))
 	}
-	ex, err := wren.NewExecutor(ctx, wren.Options{Store: store, Parallelism: parallel})
+	// WREN_BACKEND, WREN_STORE, ... or ~/.config/wren/config.yaml choose
+	// the backend (local processes, or AWS Lambda) and the store; flags win.
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	ex, err := cfg.Executor(ctx, wren.Options{Store: store, Parallelism: parallel})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/config"
 )
 
 // Darts is the input of one call.
@@ -47,7 +48,7 @@ func main() {
 	wren.Init()
 	tasks := flag.Int("tasks", 1000, "number of calls")
 	darts := flag.Int("darts", 1_000_000, "darts per call")
-	store := flag.String("store", envOr("WREN_STORE", wren.DefaultStore), "blob store: a directory or a URL (file://, s3://)")
+	store := flag.String("store", "", "blob store: a directory or a URL (file://, s3://) (default: $WREN_STORE, the config file, else ./.wren)")
 	timeline := flag.String("timeline", "timeline-pi.png", "where to plot the job's timeline")
 	parallel := flag.Int("parallel", 0, "worker processes (0: one per CPU)")
 	flag.Parse()
@@ -61,15 +62,14 @@ func main() {
 	}
 }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 func run(ctx context.Context, tasks, darts int, store, timeline string, parallel int) error {
-	ex, err := wren.NewExecutor(ctx, wren.Options{Store: store, Parallelism: parallel})
+	// WREN_BACKEND, WREN_STORE, ... or ~/.config/wren/config.yaml choose
+	// the backend (local processes, or AWS Lambda) and the store; flags win.
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	ex, err := cfg.Executor(ctx, wren.Options{Store: store, Parallelism: parallel})
 	if err != nil {
 		return err
 	}

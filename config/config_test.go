@@ -1,0 +1,75 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestOrder(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.yaml")
+	os.WriteFile(file, []byte("store: s3://from-file/p\nlambda:\n  function: fn-file\n  memory: 3008\n  timeout: 60s\n"), 0o644)
+	c, err := load(env(map[string]string{"WREN_STORE": "s3://from-env/p", "WREN_BACKEND": "lambda"}), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		got, want any
+		key, src  string
+	}{
+		{c.Store, "s3://from-env/p", "store", "environment WREN_STORE"},
+		{c.Backend, "lambda", "backend", "environment WREN_BACKEND"},
+		{c.Lambda.Function, "fn-file", "lambda.function", "file " + file},
+		{c.Lambda.Memory, 3008, "lambda.memory", "file " + file},
+		{c.Lambda.Timeout, 60 * time.Second, "lambda.timeout", "file " + file},
+		{c.Lambda.Arch, "x86_64", "lambda.arch", "default"},
+	} {
+		if tc.got != tc.want || c.Source(tc.key) != tc.src {
+			t.Errorf("%s = %v from %q, want %v from %q", tc.key, tc.got, c.Source(tc.key), tc.want, tc.src)
+		}
+	}
+	var b strings.Builder
+	c.Print(&b)
+	if !strings.Contains(b.String(), "environment WREN_STORE") || !strings.Contains(b.String(), "fn-file") {
+		t.Fatalf("Print:\n%s", b.String())
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	for name, c := range map[string]struct {
+		file, want string
+		env        map[string]string
+	}{
+		"unknown key":   {"lambda:\n  fuction: x\n", `unknown key "lambda.fuction"`, nil},
+		"bad memory":    {"lambda:\n  memory: lots\n", "want an integer", nil},
+		"small memory":  {"lambda:\n  memory: 64\n", "128 to 10240", nil},
+		"bad backend":   {"", `backend "kubernetes"`, map[string]string{"WREN_BACKEND": "kubernetes"}},
+		"bad arch":      {"lambda:\n  arch: sparc\n", `lambda.arch "sparc"`, nil},
+		"not yaml":      {"store: [\n", "config.yaml", nil},
+		"missing named": {"-", "no such file", map[string]string{"WREN_CONFIG": "x"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name, "config.yaml")
+			if c.file != "-" {
+				os.MkdirAll(filepath.Dir(path), 0o755)
+				os.WriteFile(path, []byte(c.file), 0o644)
+			}
+			_, err := load(env(c.env), path)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one mentioning %q", err, c.want)
+			}
+		})
+	}
+	// A default file that does not exist is fine.
+	if _, err := load(env(nil), filepath.Join(dir, "none", "config.yaml")); err != nil {
+		t.Fatal(err)
+	}
+}
