@@ -10,6 +10,7 @@
 //	wren jobs show   [-store URL] [-timeline FILE] JOB
 //	wren jobs clean  [-store URL] [-all] [JOB...]
 //	wren config      (the effective configuration and where each value came from)
+//	wren deploy      [-function F] [-role ARN] [-memory MB] [-timeout D] [-arch A] [-print-policy] [-delete]
 //
 // Benchmarks print one JSON object on stdout. The store defaults to
 // $WREN_STORE, else ./.wren.
@@ -58,6 +59,7 @@ const usage = `usage:
   wren jobs show   [-store URL] [-timeline FILE] JOB
   wren jobs clean  [-store URL] [-all] [JOB...]
   wren config
+  wren deploy      [-function F] [-role ARN] [-memory MB] [-timeout D] [-arch x86_64|arm64] [-print-policy [-store s3://b/p]] [-delete]
 environment: WREN_STORE (default store), WREN_BACKEND, WREN_LAMBDA_* (see wren config),
 WREN_CONFIG (config file, default ~/.config/wren/config.yaml), WREN_LOG (debug, info, warn, error)`
 
@@ -66,6 +68,9 @@ var errUsage = errors.New(usage)
 func run(ctx context.Context, args []string) error {
 	if len(args) >= 1 && args[0] == "gist" {
 		return gistCmd(ctx, args[1:])
+	}
+	if len(args) >= 1 && args[0] == "deploy" {
+		return deployCmd(ctx, args[1:])
 	}
 	if len(args) == 1 && args[0] == "config" {
 		cfg, err := config.Load()

@@ -1,0 +1,269 @@
+package awslambda
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+// RuntimePackage is the runtime's main package, which Deploy builds.
+const RuntimePackage = "github.com/wrenml/wren/cmd/wren-lambda"
+
+// DeployOptions describe the function to create or update.
+type DeployOptions struct {
+	// Function is the function's name; "" means DefaultFunction.
+	Function string
+	// Role is the execution role's ARN (required to create the function).
+	Role string
+	// Memory in MB (128-10240); 0 means 1769, one full vCPU.
+	Memory int
+	// Timeout is the function's timeout (1 s to 15 min); 0 means 300 s.
+	Timeout time.Duration
+	// Arch is ArchX86 (default) or ArchARM.
+	Arch string
+	// Zip is the deployment package; nil means BuildRuntime's.
+	Zip []byte
+}
+
+// DeployResult is the function as deployed.
+type DeployResult struct {
+	Function   string
+	ARN        string
+	Memory     int
+	Timeout    time.Duration
+	Arch       string
+	Created    bool // the function did not exist
+	CodeSent   bool // the code changed and was uploaded
+	ConfigSent bool // memory, timeout, role or architecture changed
+}
+
+// BuildRuntime builds the runtime (cmd/wren-lambda) for linux/arch with
+// CGO_ENABLED=0 and returns it zipped as "bootstrap", the deployment
+// package of a provided.al2023 function. The zip is the same for the same
+// binary (fixed timestamps), so that Deploy uploads only changes. It runs
+// the go command, from dir (a module that has wren among its
+// dependencies, or wren's own).
+func BuildRuntime(ctx context.Context, arch, dir string) ([]byte, error) {
+	goarch, err := goArch(arch)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "wren-deploy-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "bootstrap")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", bin, RuntimePackage)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("awslambda: build the runtime for linux/%s: %v\n%s", goarch, err, bytes.TrimSpace(out))
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	return zipBootstrap(b)
+}
+
+// zipBootstrap zips an executable as "bootstrap", deterministically.
+func zipBootstrap(exe []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate, Modified: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(exe); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// codeSHA256 is Lambda's CodeSha256 of a deployment package.
+func codeSHA256(zip []byte) string {
+	s := sha256.Sum256(zip)
+	return base64.StdEncoding.EncodeToString(s[:])
+}
+
+// LambdaAPI is the part of the Lambda client Deploy uses.
+type LambdaAPI interface {
+	GetFunction(ctx context.Context, in *lambda.GetFunctionInput, opts ...func(*lambda.Options)) (*lambda.GetFunctionOutput, error)
+	CreateFunction(ctx context.Context, in *lambda.CreateFunctionInput, opts ...func(*lambda.Options)) (*lambda.CreateFunctionOutput, error)
+	UpdateFunctionCode(ctx context.Context, in *lambda.UpdateFunctionCodeInput, opts ...func(*lambda.Options)) (*lambda.UpdateFunctionCodeOutput, error)
+	UpdateFunctionConfiguration(ctx context.Context, in *lambda.UpdateFunctionConfigurationInput, opts ...func(*lambda.Options)) (*lambda.UpdateFunctionConfigurationOutput, error)
+	DeleteFunction(ctx context.Context, in *lambda.DeleteFunctionInput, opts ...func(*lambda.Options)) (*lambda.DeleteFunctionOutput, error)
+}
+
+// Deploy creates the function, or updates it: the code only when it
+// changed, the configuration only when it differs, waiting for each update
+// to finish. Deploying what is deployed changes nothing.
+func Deploy(ctx context.Context, c LambdaAPI, o DeployOptions) (*DeployResult, error) {
+	if o.Function == "" {
+		o.Function = DefaultFunction
+	}
+	if o.Memory == 0 {
+		o.Memory = 1769
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 300 * time.Second
+	}
+	if o.Arch == "" {
+		o.Arch = ArchX86
+	}
+	if _, err := goArch(o.Arch); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.Memory < 128 || o.Memory > 10240:
+		return nil, fmt.Errorf("awslambda: memory %d MB: Lambda takes 128 to 10240", o.Memory)
+	case o.Timeout < time.Second || o.Timeout > 15*time.Minute:
+		return nil, fmt.Errorf("awslambda: timeout %v: Lambda takes 1s to 15m", o.Timeout)
+	case len(o.Zip) == 0:
+		return nil, errors.New("awslambda: no deployment package")
+	}
+	res := &DeployResult{Function: o.Function, Memory: o.Memory, Timeout: o.Timeout, Arch: o.Arch}
+	arch := []types.Architecture{types.Architecture(o.Arch)}
+	cur, err := c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(o.Function)})
+	var nf *types.ResourceNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		if o.Role == "" {
+			return nil, fmt.Errorf("awslambda: function %s does not exist: creating it needs an execution role (--role)", o.Function)
+		}
+		out, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
+			FunctionName: aws.String(o.Function), Role: aws.String(o.Role),
+			Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"), Architectures: arch,
+			MemorySize: aws.Int32(int32(o.Memory)), Timeout: aws.Int32(int32(o.Timeout / time.Second)),
+			Code:        &types.FunctionCode{ZipFile: o.Zip},
+			Description: aws.String("wren: the generic runtime (github.com/wrenml/wren/cmd/wren-lambda)"),
+		})
+		var exists *types.ResourceConflictException
+		if errors.As(err, &exists) {
+			return Deploy(ctx, c, o) // created meanwhile: update it instead
+		}
+		if err != nil {
+			return nil, fmt.Errorf("awslambda: create function %s: %w", o.Function, err)
+		}
+		res.ARN, res.Created, res.CodeSent, res.ConfigSent = aws.ToString(out.FunctionArn), true, true, true
+		return res, waitUpdated(ctx, c, o.Function)
+	case err != nil:
+		return nil, fmt.Errorf("awslambda: get function %s: %w", o.Function, err)
+	}
+	cfg := cur.Configuration
+	res.ARN = aws.ToString(cfg.FunctionArn)
+	curArch := ArchX86
+	if len(cfg.Architectures) > 0 {
+		curArch = string(cfg.Architectures[0])
+	}
+	if aws.ToString(cfg.CodeSha256) != codeSHA256(o.Zip) || curArch != o.Arch {
+		if _, err := c.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String(o.Function), ZipFile: o.Zip, Architectures: arch}); err != nil {
+			return nil, fmt.Errorf("awslambda: update the code of %s: %w", o.Function, err)
+		}
+		res.CodeSent = true
+		if err := waitUpdated(ctx, c, o.Function); err != nil {
+			return nil, err
+		}
+	}
+	if int(aws.ToInt32(cfg.MemorySize)) != o.Memory || time.Duration(aws.ToInt32(cfg.Timeout))*time.Second != o.Timeout || (o.Role != "" && aws.ToString(cfg.Role) != o.Role) {
+		in := &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String(o.Function),
+			MemorySize: aws.Int32(int32(o.Memory)), Timeout: aws.Int32(int32(o.Timeout / time.Second))}
+		if o.Role != "" {
+			in.Role = aws.String(o.Role)
+		}
+		if _, err := c.UpdateFunctionConfiguration(ctx, in); err != nil {
+			return nil, fmt.Errorf("awslambda: update the configuration of %s: %w", o.Function, err)
+		}
+		res.ConfigSent = true
+		if err := waitUpdated(ctx, c, o.Function); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// waitUpdated waits until the function is active and its last update done.
+func waitUpdated(ctx context.Context, c LambdaAPI, fn string) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		out, err := c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(fn)})
+		if err != nil {
+			return fmt.Errorf("awslambda: wait for %s: %w", fn, err)
+		}
+		cfg := out.Configuration
+		switch {
+		case cfg.State == types.StateFailed || cfg.LastUpdateStatus == types.LastUpdateStatusFailed:
+			return fmt.Errorf("awslambda: %s failed to update: %s", fn, aws.ToString(cfg.LastUpdateStatusReason)+aws.ToString(cfg.StateReason))
+		case (cfg.State == "" || cfg.State == types.StateActive) && (cfg.LastUpdateStatus == "" || cfg.LastUpdateStatus == types.LastUpdateStatusSuccessful):
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("awslambda: %s still updating after 5 minutes", fn)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Delete removes the function; a missing one is not an error.
+func Delete(ctx context.Context, c LambdaAPI, fn string) error {
+	if fn == "" {
+		fn = DefaultFunction
+	}
+	_, err := c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(fn)})
+	var nf *types.ResourceNotFoundException
+	if err != nil && !errors.As(err, &nf) {
+		return fmt.Errorf("awslambda: delete function %s: %w", fn, err)
+	}
+	return nil
+}
+
+// Policy returns the minimal IAM policy of the function's execution role
+// for a store at s3://bucket/prefix: read and write objects under the
+// prefix, list it, and write its logs to CloudWatch.
+func Policy(bucket, prefix string) string {
+	prefix = strings.Trim(prefix, "/")
+	objects := "arn:aws:s3:::" + bucket + "/*"
+	cond := map[string]any(nil)
+	if prefix != "" {
+		objects = "arn:aws:s3:::" + bucket + "/" + prefix + "/*"
+		cond = map[string]any{"StringLike": map[string]any{"s3:prefix": []string{prefix + "/*"}}}
+	}
+	list := map[string]any{"Effect": "Allow", "Action": []string{"s3:ListBucket"}, "Resource": "arn:aws:s3:::" + bucket}
+	if cond != nil {
+		list["Condition"] = cond
+	}
+	doc := map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []any{
+			map[string]any{"Effect": "Allow", "Action": []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}, "Resource": objects},
+			list,
+			map[string]any{"Effect": "Allow", "Action": []string{"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}, "Resource": "arn:aws:logs:*:*:log-group:/aws/lambda/*"},
+		},
+	}
+	b, _ := json.MarshalIndent(doc, "", "  ")
+	return string(b)
+}
