@@ -5,6 +5,7 @@
 //	wren bench ps    [-shards 1,2] [-seconds S] [-clients C]
 //	wren bench gist  [-seconds S] [-size 128]
 //	wren bench linear [-train N] [-skip ridge,logistic,svm,xtx]
+//	wren bench lambda [-emulators 1,4] [-calls N] [-task-ms MS]
 //	wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
 //	wren jobs ls     [-store URL]
 //	wren jobs show   [-store URL] [-timeline FILE] JOB
@@ -54,6 +55,7 @@ const usage = `usage:
   wren bench ps    [-shards 1,2] [-seconds S] [-clients C]
   wren bench gist  [-seconds S] [-size 128]
   wren bench linear [-train N] [-skip ridge,logistic,svm,xtx]
+  wren bench lambda [-emulators 1,4] [-calls N] [-task-ms MS]
   wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
   wren jobs ls     [-store URL]
   wren jobs show   [-store URL] [-timeline FILE] JOB
@@ -93,6 +95,8 @@ func run(ctx context.Context, args []string) error {
 		return benchPS(ctx, args[2:])
 	case "bench gist":
 		return benchGist(ctx, args[2:])
+	case "bench lambda":
+		return benchLambda(ctx, args[2:])
 	case "bench linear":
 		return benchLinear(ctx, args[2:])
 	case "jobs ls":

@@ -21,6 +21,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/emulator"
 	"github.com/wrenml/wren/internal/testenv"
 	"github.com/wrenml/wren/worker"
 	"github.com/wrenml/wren/worker/awslambda"
@@ -63,7 +64,7 @@ func binaries(t *testing.T) (bootstrap, job string) {
 // running the runtime.
 type env struct {
 	store string
-	emus  []*testenv.Emulator
+	emus  []*emulator.Emulator
 	job   string
 	dir   string // shared with the functions, for the tasks' marker files
 }
@@ -85,7 +86,7 @@ func awsConfig() aws.Config {
 func (e *env) executor(t *testing.T, opts awslambda.Options, wopts wren.Options) *wren.Executor {
 	t.Helper()
 	if opts.Emulators == nil {
-		opts.Emulators = testenv.URLs(e.emus)
+		opts.Emulators = emulator.URLs(e.emus)
 	}
 	if opts.Executable == "" {
 		opts.Executable = e.job
@@ -132,7 +133,7 @@ func check(t *testing.T, got []int, n int) {
 	}
 }
 
-func fetches(es []*testenv.Emulator) int {
+func fetches(es []*emulator.Emulator) int {
 	n := 0
 	for _, e := range es {
 		n += strings.Count(e.Output(), "wren-lambda: fetched code")
@@ -320,7 +321,7 @@ func TestRefusedCode(t *testing.T) {
 		"local store":                   {e.job, awslambda.ArchX86, "file://" + dir, "cannot reach the store"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			b, err := awslambda.New(awsConfig(), awslambda.Options{Emulators: testenv.URLs(e.emus), Executable: c.exe, Arch: c.arch})
+			b, err := awslambda.New(awsConfig(), awslambda.Options{Emulators: emulator.URLs(e.emus), Executable: c.exe, Arch: c.arch})
 			if err != nil {
 				t.Fatal(err)
 			}
