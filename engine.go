@@ -415,7 +415,7 @@ func (r *run) complete(c int, s *worker.Status) {
 		r.finish(c, s, nil)
 		return
 	}
-	e := &CallError{Kind: s.Error.Kind, Message: s.Error.Message, Stack: s.Error.Stack, Worker: s.Worker}
+	e := &CallError{Kind: s.Error.Kind, Message: s.Error.Message, Stack: s.Error.Stack, Worker: s.Worker, Log: s.LogTail, LogKey: s.Log}
 	r.finish(c, s, e)
 }
 

@@ -45,6 +45,11 @@ type CallError struct {
 	Attempts int    // attempts launched for the call
 	Worker   string // the worker that reported the error, if any
 	Err      error  // the driver-side cause (for lost and cancelled calls)
+	// Log is the last lines the function printed (stdout, stderr, slog),
+	// from a local or Lambda worker; LogKey names all of it in the store
+	// (wren jobs logs prints it).
+	Log    string
+	LogKey string
 }
 
 func (e *CallError) Error() string {
@@ -55,6 +60,10 @@ func (e *CallError) Error() string {
 	}
 	if e.Err != nil && !strings.Contains(e.Message, e.Err.Error()) {
 		b.WriteString(": " + e.Err.Error())
+	}
+	if e.Log != "" {
+		lines := strings.Split(strings.TrimRight(e.Log, "\n"), "\n")
+		fmt.Fprintf(&b, " [last output: %q]", lines[len(lines)-1])
 	}
 	fmt.Fprintf(&b, " (%d attempt", e.Attempts)
 	if e.Attempts != 1 {

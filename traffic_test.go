@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"strings"
 	"testing"
 
@@ -109,5 +111,43 @@ func TestTruncatedPack(t *testing.T) {
 		if !strings.Contains(ce.Error(), want) {
 			t.Errorf("error %q does not mention %q", ce.Error(), want)
 		}
+	}
+}
+
+// Printer prints to stdout, stderr and slog, then fails when asked.
+var Printer = wren.Register("test.printer", func(ctx context.Context, x int) (int, error) {
+	fmt.Printf("stdout of call %d\n", x)
+	fmt.Fprintf(os.Stderr, "stderr of call %d\n", x)
+	slog.Info("slog of call", "x", x)
+	if x < 0 {
+		return 0, errors.New("negative")
+	}
+	return x, nil
+})
+
+// TestCallLogs: what a function prints is kept per call and attempt in the
+// store, and a failed call's error carries the last lines.
+func TestCallLogs(t *testing.T) {
+	ex := newExecutor(t, wren.Options{})
+	job, err := Printer.Map(testCtx(t), ex, []int{7, -3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = job.Results(testCtx(t))
+	var ce *wren.CallError
+	if !errors.As(err, &ce) || ce.Call != 1 {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{"stdout of call -3", "stderr of call -3", "slog of call", "x=-3"} {
+		if !strings.Contains(ce.Log, want) {
+			t.Errorf("the error's log lacks %q: %q", want, ce.Log)
+		}
+	}
+	b, err := blob.ReadAll(context.Background(), ex.Store(), worker.LogKey(job.ID(), 0, 0))
+	if err != nil || !strings.Contains(string(b), "stdout of call 7") || !strings.Contains(string(b), "stderr of call 7") || strings.Contains(string(b), "call -3") {
+		t.Fatalf("log of call 0: %q, %v", b, err)
+	}
+	if ce.LogKey != worker.LogKey(job.ID(), 1, 0) {
+		t.Fatalf("LogKey %q", ce.LogKey)
 	}
 }

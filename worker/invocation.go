@@ -151,6 +151,11 @@ type Status struct {
 	BytesWritten int64 `json:"bytes_written"`
 	ReadNanos    int64 `json:"read_ns"`  // time spent reading the input
 	WriteNanos   int64 `json:"write_ns"` // time spent writing the output
+	// Log is the key of what the function printed, when it printed
+	// anything (local and Lambda workers; not InProcess); LogTail is its
+	// last lines, for a failed call.
+	Log     string `json:"log,omitempty"`
+	LogTail string `json:"log_tail,omitempty"`
 	// Puts and Gets count the attempt's store requests, tries included: the
 	// input's get (shared by the calls of one ranged read, counted once),
 	// the output's put and the status's put (counted once).

@@ -10,6 +10,7 @@ import "strconv"
 //	jobs/<job>/in/pack-<call>       the inputs of calls from <call> on, packed
 //	jobs/<job>/out/<call>.<attempt> an attempt's encoded output
 //	jobs/<job>/status/<call>        the winning attempt's Status, written last and conditionally
+//	jobs/<job>/logs/<call>.<attempt> what an attempt's function printed (stdout, stderr, slog), the last 64 KiB
 //
 // <call> is the call's index, zero-padded to six digits so that keys sort
 // in call order. Binaries that remote workers run are kept once per content,
@@ -23,7 +24,7 @@ const (
 	CodeName = "code"
 	// InputDir, OutputDir and StatusDir hold the calls' inputs, outputs and
 	// statuses within a job.
-	InputDir, OutputDir, StatusDir = "in/", "out/", "status/"
+	InputDir, OutputDir, StatusDir, LogDir = "in/", "out/", "status/", "logs/"
 )
 
 // BinaryKey is where a binary that remote workers fetch is kept, by the
@@ -59,6 +60,14 @@ func OutputPrefix(job string) string { return JobPrefix(job) + OutputDir }
 
 // StatusKey is where the winning attempt of a call writes its Status.
 func StatusKey(job string, call int) string { return StatusPrefix(job) + callName(call) }
+
+// LogKey is where an attempt's output (what its function printed) is kept.
+func LogKey(job string, call, attempt int) string {
+	return LogPrefix(job) + callName(call) + "." + strconv.Itoa(attempt)
+}
+
+// LogPrefix is the prefix of every log of a job.
+func LogPrefix(job string) string { return JobPrefix(job) + LogDir }
 
 // StatusPrefix is the prefix of every status object of a job.
 func StatusPrefix(job string) string { return JobPrefix(job) + StatusDir }

@@ -648,7 +648,7 @@ func ServeLocal(ctx context.Context, lookup Lookup) error {
 	if in == nil || out == nil {
 		return errors.New("worker: not started by a wren driver (no pipes on fds 3 and 4)")
 	}
-	env := &Env{Name: os.Getenv(EnvID)}
+	env := &Env{Name: os.Getenv(EnvID), capture: newCapturer(), logs: map[int][]byte{}}
 	w := bufio.NewWriter(out)
 	var sendErr error
 	var sendMu sync.Mutex

@@ -23,7 +23,10 @@ type Env struct {
 	mu     sync.Mutex
 	stuck  atomic.Bool
 	stores map[string]blob.Store
-	span   span // the pack bytes read last
+	span   span           // the pack bytes read last
+	logs   map[int][]byte // a call's captured output, until written
+	// capture, when set, collects what each call prints (ServeLocal).
+	capture *capturer
 }
 
 // Stuck reports whether a function ignored its timeout and is still running
@@ -84,6 +87,7 @@ type callWrite struct {
 	c   Call
 	s   *Status
 	out []byte
+	log []byte // what the function printed
 	rep *Reply
 }
 
@@ -181,7 +185,12 @@ func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, w writer
 		} else {
 			out = compute(ctx, inputs, i, h, s, env)
 		}
-		w.call(&callWrite{ctx: ctx, st: st, inv: inv, c: c, s: s, out: out, rep: rep})
+		cw := &callWrite{ctx: ctx, st: st, inv: inv, c: c, s: s, out: out, rep: rep}
+		if env.logs != nil {
+			cw.log = env.logs[c.Index]
+			delete(env.logs, c.Index)
+		}
+		w.call(cw)
 	}
 	w.then(func() { done(rep) })
 	return nil
@@ -295,7 +304,16 @@ func compute(ctx context.Context, inputs *inputReader, i int, h Handler, s *Stat
 		return nil
 	}
 	s.ComputeStart = now()
+	if env.capture != nil {
+		env.capture.start()
+	}
 	out, err := invoke(ctx, h, in, inv.Timeout, env)
+	if env.capture != nil {
+		log := env.capture.stop()
+		if len(log) > 0 {
+			env.logs[c.Index] = log
+		}
+	}
 	s.ComputeEnd = now()
 	s.Finished = s.ComputeEnd
 	if err != nil {
@@ -342,6 +360,19 @@ func writeCalls(ws []*callWrite) {
 // reports whether the call's status is to be recorded.
 func writeOutput(cw *callWrite) bool {
 	s, c, inv := cw.s, cw.c, cw.inv
+	if len(cw.log) > 0 {
+		key := LogKey(inv.Job, c.Index, c.Attempt)
+		err := retry.Store(cw.ctx, func(ctx context.Context) error {
+			s.Puts++
+			return blob.PutBytes(ctx, cw.st, key, cw.log, blob.PutOptions{Ephemeral: true})
+		})
+		if err == nil {
+			s.Log = key
+		}
+		if s.Error != nil {
+			s.LogTail = lastLines(cw.log, logTailLines)
+		}
+	}
 	if s.Error == nil {
 		t1 := time.Now()
 		if inv.InlineMax > 0 && int64(len(cw.out)) <= inv.InlineMax {

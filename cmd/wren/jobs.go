@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -148,6 +149,54 @@ func jobsClean(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Printf("deleted job %s (%d objects)\n", id, n)
+	}
+	return nil
+}
+
+// jobsLogs prints what a job's calls printed: every attempt's log, or one
+// call's.
+func jobsLogs(ctx context.Context, args []string) error {
+	st, fs, err := openFlagStore(ctx, "jobs logs", args, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return fmt.Errorf("usage: wren jobs logs [-store URL] JOB [CALL]")
+	}
+	id := fs.Arg(0)
+	if err := wren.ValidateJobID(id); err != nil {
+		return err
+	}
+	prefix := worker.LogPrefix(id)
+	if fs.NArg() == 2 {
+		call, err := strconv.Atoi(fs.Arg(1))
+		if err != nil || call < 0 {
+			return fmt.Errorf("jobs logs: call %q: want a call index", fs.Arg(1))
+		}
+		// Every attempt of the call: logs/<call>.<attempt>.
+		prefix = strings.TrimSuffix(worker.LogKey(id, call, 0), "0")
+	}
+	keys, err := blob.Keys(ctx, st, prefix)
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		fmt.Printf("no output kept for %s (the calls printed nothing, or the job ran in process)\n", strings.TrimPrefix(prefix, worker.JobsRoot))
+		return nil
+	}
+	for _, k := range keys {
+		b, err := blob.ReadAll(ctx, st, k)
+		if err != nil {
+			return err
+		}
+		name := strings.TrimPrefix(k, worker.LogPrefix(id))
+		call, attempt, _ := strings.Cut(name, ".")
+		n, _ := strconv.Atoi(call)
+		fmt.Printf("=== call %d, attempt %s\n%s", n, attempt, b)
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			fmt.Println()
+		}
 	}
 	return nil
 }

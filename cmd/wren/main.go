@@ -10,6 +10,7 @@
 //	wren jobs ls     [-store URL]
 //	wren jobs show   [-store URL] [-timeline FILE] JOB
 //	wren jobs clean  [-store URL] [-all] [JOB...]
+//	wren jobs logs   [-store URL] JOB [CALL]
 //	wren config      (the effective configuration and where each value came from)
 //	wren deploy      [-function F] [-role ARN] [-memory MB] [-timeout D] [-arch A] [-print-policy] [-delete]
 //
@@ -60,6 +61,7 @@ const usage = `usage:
   wren jobs ls     [-store URL]
   wren jobs show   [-store URL] [-timeline FILE] JOB
   wren jobs clean  [-store URL] [-all] [JOB...]
+  wren jobs logs   [-store URL] JOB [CALL]
   wren config
   wren deploy      [-function F] [-role ARN] [-memory MB] [-timeout D] [-arch x86_64|arm64] [-print-policy [-store s3://b/p]] [-delete]
 environment: WREN_STORE (default store), WREN_BACKEND, WREN_LAMBDA_* (see wren config),
@@ -103,6 +105,8 @@ func run(ctx context.Context, args []string) error {
 		return jobsList(ctx, args[2:])
 	case "jobs show":
 		return jobsShow(ctx, args[2:])
+	case "jobs logs":
+		return jobsLogs(ctx, args[2:])
 	case "jobs clean":
 		return jobsClean(ctx, args[2:])
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -165,5 +166,36 @@ func TestBenchGistJSON(t *testing.T) {
 		if v, ok := m[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v", k, m[k])
 		}
+	}
+}
+
+// shout prints its input, for wren jobs logs.
+var shout = wren.Register("test.shout", func(ctx context.Context, s string) (string, error) {
+	fmt.Println("shouting", s)
+	return s, nil
+})
+
+func TestJobsLogs(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	ex, err := wren.NewExecutor(ctx, wren.Options{Store: dir, Parallelism: 1, Progress: wren.ProgressOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	job, err := shout.Map(ctx, ex, []string{"hello", "world"}, wren.WithJobID("loud"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.Results(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all := capture(t, "jobs", "logs", "-store", dir, "loud")
+	if !strings.Contains(all, "=== call 0, attempt 0\nshouting hello") || !strings.Contains(all, "=== call 1, attempt 0\nshouting world") {
+		t.Fatalf("jobs logs:\n%s", all)
+	}
+	one := capture(t, "jobs", "logs", "-store", dir, "loud", "1")
+	if strings.Contains(one, "hello") || !strings.Contains(one, "shouting world") {
+		t.Fatalf("jobs logs loud 1:\n%s", one)
 	}
 }
