@@ -58,6 +58,8 @@ type run struct {
 	inputs     []*worker.InputRef // per call: where in a pack its input is (nil: own object)
 	counts     *countingStore     // the store, counting the driver's requests
 	workerReqs Requests           // requests the workers reported
+	invokes    int64              // invocations sent
+	billed     time.Duration      // remote runtimes' durations, each rounded up to 1 ms
 	flights    sync.WaitGroup
 	attempts   int
 	retried    int
@@ -271,6 +273,12 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 	r.mu.Unlock()
 
 	byCall := map[int]*worker.Status{}
+	r.mu.Lock()
+	r.invokes++
+	if reply != nil && reply.RuntimeNanos > 0 {
+		r.billed += time.Duration(reply.RuntimeNanos).Round(0) + (time.Millisecond-time.Duration(reply.RuntimeNanos)%time.Millisecond)%time.Millisecond
+	}
+	r.mu.Unlock()
 	if reply != nil {
 		r.mu.Lock()
 		for i := range reply.Statuses {
@@ -480,8 +488,25 @@ func (r *run) wrapUp() {
 	if sweep {
 		r.sweepOutputs()
 	}
+	r.writeSummary()
 	r.bar.finish()
 	close(r.finished)
+}
+
+// writeSummary records the job's stats without the per-call part (the
+// statuses hold it) for readers in other processes (wren jobs show).
+func (r *run) writeSummary() {
+	js := r.stats()
+	js.PerCall = nil
+	b, err := json.Marshal(js)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
+		defer cancel()
+		err = putRetry(ctx, r.store, worker.SummaryKey(r.id), b, blob.PutOptions{Ephemeral: true})
+	}
+	if err != nil {
+		r.log.Warn("write the job's summary", "err", err)
+	}
 }
 
 // sweepOutputs deletes the output objects of attempts that did not win.

@@ -269,6 +269,13 @@ func (e *Executor) Close() error {
 	for _, r := range runs {
 		r.abort(errClosed)
 	}
+	// Let the jobs wrap up (their last writes) before the store closes.
+	for _, r := range runs {
+		select {
+		case <-r.finished:
+		case <-time.After(30 * time.Second):
+		}
+	}
 	var err error
 	if e.ownBackend && e.backend != nil {
 		err = e.backend.Close()

@@ -40,6 +40,7 @@ type CallStats struct {
 
 	BytesRead    int64         `json:"bytes_read"`
 	BytesWritten int64         `json:"bytes_written"`
+	MaxRSS       int64         `json:"max_rss"` // the worker process's peak memory
 	ReadTime     time.Duration `json:"read_time"`
 	WriteTime    time.Duration `json:"write_time"`
 }
@@ -59,13 +60,17 @@ type JobStats struct {
 	// DriverRequests are the driver's share of Requests: on the happy path
 	// it writes the manifest, the code hash and the input packs, and reads
 	// nothing (statuses and small outputs come in the workers' replies).
-	DriverRequests Requests    `json:"driver_requests"`
-	PerCall        []CallStats `json:"per_call"` // calls with a worker status, by index
+	DriverRequests Requests `json:"driver_requests"`
+	// Billing is what the backend charges for the job (Lambda: GB-seconds,
+	// requests, dollars, and the cheapest memory size); nil for local ones.
+	Billing *worker.Billing `json:"billing,omitempty"`
+	PerCall []CallStats     `json:"per_call"` // calls with a worker status, by index
 }
 
 // Stats returns the timings of every call that has finished so far.
-func (j *Job[Out]) Stats() JobStats {
-	r := j.r
+func (j *Job[Out]) Stats() JobStats { return j.r.stats() }
+
+func (r *run) stats() JobStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	js := JobStats{Job: r.id, Task: r.task, Calls: r.n, Attempts: r.attempts, Retried: r.retried, Speculative: r.spec}
@@ -100,7 +105,23 @@ func (j *Job[Out]) Stats() JobStats {
 		last = time.Now()
 	}
 	js.Wall = last.Sub(r.submitted)
+	if b, ok := r.ex.backend.(worker.Biller); ok {
+		js.Billing = b.Bill(js.usage(r.invokes, r.billed))
+	}
 	return js
+}
+
+// usage sums the per-call times for a bill.
+func (s JobStats) usage(invokes int64, billed time.Duration) worker.Usage {
+	u := worker.Usage{Invocations: invokes, Billed: billed, Calls: len(s.PerCall)}
+	for _, c := range s.PerCall {
+		io := c.ReadTime + c.WriteTime
+		u.Compute += c.Compute
+		u.IO += io
+		u.Fixed += max(c.Finished.Sub(c.Started)-c.Compute-io, 0)
+		u.PeakRSS = max(u.PeakRSS, c.MaxRSS)
+	}
+	return u
 }
 
 // callStats derives a call's timings from its stored status.
@@ -110,7 +131,7 @@ func callStats(i int, s *worker.Status, submitted time.Time) CallStats {
 		Call: i, Attempt: s.Attempt, Attempts: s.Attempt + 1, Worker: s.Worker, OK: s.OK,
 		Submitted: submitted, Dispatched: t(s.Dispatched), Started: t(s.Started),
 		ComputeStart: t(s.ComputeStart), ComputeEnd: t(s.ComputeEnd), Finished: t(s.Finished),
-		BytesRead: s.BytesRead, BytesWritten: s.BytesWritten,
+		BytesRead: s.BytesRead, BytesWritten: s.BytesWritten, MaxRSS: s.MaxRSS,
 		ReadTime: time.Duration(s.ReadNanos), WriteTime: time.Duration(s.WriteNanos),
 	}
 	if s.ComputeStart == 0 { // failed before computing
@@ -179,6 +200,14 @@ func ReadJobStats(ctx context.Context, st blob.Store, id string) (JobStats, erro
 		js.PerCall = append(js.PerCall, c)
 	}
 	js.Wall = last.Sub(m.Created)
+	// The driver's summary, when it wrote one: requests, attempts, billing.
+	if b, err := blob.ReadAll(ctx, st, worker.SummaryKey(id)); err == nil {
+		var sum JobStats
+		if json.Unmarshal(b, &sum) == nil {
+			js.Requests, js.DriverRequests, js.Billing = sum.Requests, sum.DriverRequests, sum.Billing
+			js.Attempts, js.Retried, js.Speculative = sum.Attempts, sum.Retried, sum.Speculative
+		}
+	}
 	return js, nil
 }
 
@@ -230,5 +259,16 @@ func (s JobStats) String() string {
 		out += c.BytesWritten
 	}
 	fmt.Fprintf(&b, "  bytes read %d, written %d", in, out)
+	if rq := s.Requests; rq.Puts+rq.Gets > 0 && s.Calls > 0 {
+		fmt.Fprintf(&b, "\n  store requests: %d puts, %d gets, %d lists (%.3f puts and %.3f gets per call)",
+			rq.Puts, rq.Gets, rq.Lists, float64(rq.Puts)/float64(s.Calls), float64(rq.Gets)/float64(s.Calls))
+	}
+	if bl := s.Billing; bl != nil {
+		fmt.Fprintf(&b, "\n  cost: $%.6f for %d invocations, %v billed at %d MB (%.3f GB-s)",
+			bl.USD, bl.Invocations, bl.Billed.Round(time.Millisecond), bl.MemoryMB, bl.GBSeconds)
+		if bl.SuggestedMemoryMB != bl.MemoryMB {
+			fmt.Fprintf(&b, "\n  cheapest memory for this job: %d MB, about $%.6f, %.2fx the time", bl.SuggestedMemoryMB, bl.SuggestedUSD, bl.SuggestedSlowdown)
+		}
+	}
 	return b.String()
 }

@@ -290,5 +290,6 @@ func (c *Config) LambdaBackend(ctx context.Context) (*awslambda.Backend, error) 
 	return awslambda.New(awsCfg, awslambda.Options{
 		Function: c.Lambda.Function, Qualifier: c.Lambda.Qualifier, Arch: c.Lambda.Arch,
 		MaxInFlight: c.Lambda.MaxInFlight, FunctionTimeout: c.Lambda.Timeout, Async: c.Lambda.Async,
+		MemoryMB: c.Lambda.Memory,
 	})
 }

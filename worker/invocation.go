@@ -108,6 +108,9 @@ type Call struct {
 // exactly what the store holds; any other status may have been overtaken.
 type Reply struct {
 	Statuses []Status `json:"statuses"`
+	// RuntimeNanos is how long the remote runtime took (what Lambda bills);
+	// 0 from local workers.
+	RuntimeNanos int64 `json:"runtime_ns,omitempty"`
 }
 
 // ErrorKind classifies a failed call.
@@ -161,6 +164,8 @@ type Status struct {
 	// the output's put and the status's put (counted once).
 	Puts int `json:"puts"`
 	Gets int `json:"gets"`
+	// MaxRSS is the most memory the worker process has held, in bytes.
+	MaxRSS int64 `json:"max_rss,omitempty"`
 }
 
 // Error describes a failed call.

@@ -11,6 +11,7 @@ import "strconv"
 //	jobs/<job>/out/<call>.<attempt> an attempt's encoded output
 //	jobs/<job>/status/<call>        the winning attempt's Status, written last and conditionally
 //	jobs/<job>/logs/<call>.<attempt> what an attempt's function printed (stdout, stderr, slog), the last 64 KiB
+//	jobs/<job>/summary.json         the driver's summary when the job ended (requests, attempts, cost)
 //
 // <call> is the call's index, zero-padded to six digits so that keys sort
 // in call order. Binaries that remote workers run are kept once per content,
@@ -60,6 +61,9 @@ func OutputPrefix(job string) string { return JobPrefix(job) + OutputDir }
 
 // StatusKey is where the winning attempt of a call writes its Status.
 func StatusKey(job string, call int) string { return StatusPrefix(job) + callName(call) }
+
+// SummaryKey is where the driver writes a job's summary when it ends.
+func SummaryKey(job string) string { return JobPrefix(job) + "summary.json" }
 
 // LogKey is where an attempt's output (what its function printed) is kept.
 func LogKey(job string, call, attempt int) string {

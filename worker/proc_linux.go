@@ -17,3 +17,12 @@ func setProcAttr(cmd *exec.Cmd) {
 func lowerThreadPriority() {
 	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 10)
 }
+
+// maxRSS returns the process's peak resident memory in bytes.
+func maxRSS() int64 {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Maxrss * 1024
+}

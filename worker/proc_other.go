@@ -10,3 +10,6 @@ func setProcAttr(cmd *exec.Cmd) {}
 
 // lowerThreadPriority does nothing here.
 func lowerThreadPriority() {}
+
+// maxRSS is not measured here.
+func maxRSS() int64 { return 0 }

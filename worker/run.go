@@ -316,6 +316,7 @@ func compute(ctx context.Context, inputs *inputReader, i int, h Handler, s *Stat
 	}
 	s.ComputeEnd = now()
 	s.Finished = s.ComputeEnd
+	s.MaxRSS = maxRSS()
 	if err != nil {
 		s.Error = classify(err)
 		if inv.Timeout > 0 && errors.Is(err, context.DeadlineExceeded) {

@@ -67,6 +67,12 @@ type Options struct {
 	// MaxTries bounds the tries of an invocation that Lambda throttles or
 	// fails with a 5xx before running it; 0 means 10.
 	MaxTries int
+	// MemoryMB is the function's memory, for the bill; 0 means 1769.
+	MemoryMB int
+	// PricePerGBSecond and PricePerMillionRequests price the bill; 0 means
+	// us-east-1's for the architecture (PriceX86GBSecond, PriceARMGBSecond,
+	// PricePerMillionInvoke).
+	PricePerGBSecond, PricePerMillionRequests float64
 	// Stderr receives notices (a rebuild of the binary); nil means os.Stderr.
 	Stderr io.Writer
 	// Logger receives invocation events; nil means slog.Default().
@@ -113,6 +119,9 @@ func New(cfg aws.Config, opts Options) (*Backend, error) {
 	}
 	if opts.MaxTries <= 0 {
 		opts.MaxTries = 10
+	}
+	if opts.MemoryMB <= 0 {
+		opts.MemoryMB = 1769
 	}
 	if opts.LostGrace <= 0 {
 		opts.LostGrace = 10 * time.Second
@@ -356,4 +365,66 @@ func (b *Backend) await(ctx context.Context, inv *worker.Invocation) (*worker.Re
 		}
 		wait = min(2*wait, 2*time.Second)
 	}
+}
+
+// Prices in US dollars (us-east-1, November 2026); Options override them.
+const (
+	PriceX86GBSecond      = 0.0000166667
+	PriceARMGBSecond      = 0.0000133334
+	PricePerMillionInvoke = 0.20
+)
+
+var _ worker.Biller = (*Backend)(nil)
+
+// Bill implements worker.Biller: GB-seconds of the billed durations at the
+// function's memory, plus requests, at Options' prices; and the memory
+// size that would have made the job cheapest.
+func (b *Backend) Bill(u worker.Usage) *worker.Billing {
+	perGBs := b.opts.PricePerGBSecond
+	if perGBs == 0 {
+		perGBs = PriceX86GBSecond
+		if b.opts.Arch == ArchARM {
+			perGBs = PriceARMGBSecond
+		}
+	}
+	perReq := b.opts.PricePerMillionRequests
+	if perReq == 0 {
+		perReq = PricePerMillionInvoke
+	}
+	mem := b.opts.MemoryMB
+	bill := &worker.Billing{Invocations: u.Invocations, Billed: u.Billed, MemoryMB: mem}
+	bill.GBSeconds = u.Billed.Seconds() * float64(mem) / 1024
+	requests := float64(u.Invocations) * perReq / 1e6
+	bill.USD = bill.GBSeconds*perGBs + requests
+	if u.Calls == 0 {
+		return bill
+	}
+	// A single-threaded call gets a CPU (and network) share that grows with
+	// memory up to one vCPU at 1769 MB; its start and setup do not.
+	share := func(m int) float64 { return float64(min(m, 1769)) / 1769 }
+	timeAt := func(m int) float64 {
+		return u.Fixed.Seconds() + (u.Compute+u.IO).Seconds()*share(mem)/share(m)
+	}
+	// Scale the measured per-call time to the billed total, so that the
+	// estimate at the current memory is the bill.
+	scale := 1.0
+	if t := timeAt(mem); t > 0 && u.Billed > 0 {
+		scale = u.Billed.Seconds() / t
+	}
+	least := max(128, int(float64(u.PeakRSS)*1.25/(1<<20)))
+	best, bestUSD := mem, bill.USD
+	for m := 128; m <= 10240; m += 64 {
+		if m < least {
+			continue
+		}
+		usd := timeAt(m)*scale*float64(m)/1024*perGBs + requests
+		if usd < bestUSD-1e-12 {
+			best, bestUSD = m, usd
+		}
+	}
+	bill.SuggestedMemoryMB, bill.SuggestedUSD = best, bestUSD
+	if t := timeAt(mem); t > 0 {
+		bill.SuggestedSlowdown = timeAt(best) / t
+	}
+	return bill
 }

@@ -165,7 +165,10 @@ func TestMapOnEmulators(t *testing.T) {
 			}
 		}
 		st := job.Stats()
-		t.Logf("chunk %d: %d calls, wall %v, %.2f puts and %.2f gets per call", chunk, st.Calls, st.Wall, float64(st.Requests.Puts)/200, float64(st.Requests.Gets)/200)
+		t.Logf("chunk %d: %d calls, wall %v, %.2f puts and %.2f gets per call; %+v", chunk, st.Calls, st.Wall, float64(st.Requests.Puts)/200, float64(st.Requests.Gets)/200, st.Billing)
+		if bl := st.Billing; bl == nil || bl.Invocations != int64(200/chunk) || bl.Billed < time.Duration(200/chunk)*time.Millisecond || bl.USD <= 0 || bl.MemoryMB != 1769 {
+			t.Fatalf("billing %+v: want %d invocations of at least 1 ms billed", bl, 200/chunk)
+		}
 	}
 	if n := fetches(e.emus); n != len(e.emus) {
 		t.Fatalf("%d downloads of the binary by %d containers over 240 invocations, want one each", n, len(e.emus))

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -69,6 +70,7 @@ func (rt *Runtime) Handle(ctx context.Context, payload json.RawMessage) (*worker
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	lw, err := rt.worker(ctx, inv)
 	if err != nil {
 		return nil, err
@@ -77,6 +79,7 @@ func (rt *Runtime) Handle(ctx context.Context, payload json.RawMessage) (*worker
 	if err != nil {
 		return nil, fmt.Errorf("wren-lambda: job %s: %w", inv.Job, err)
 	}
+	rep.RuntimeNanos = int64(time.Since(start))
 	if b, _ := json.Marshal(rep); len(b) > MaxReply {
 		// Too big for Lambda's answer: the driver reads these statuses
 		// from the store (a status without Won is read there).
