@@ -293,6 +293,10 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 	}
 	if err != nil && r.ctx.Err() == nil && !errors.Is(context.Cause(ctx), errSuperseded) {
 		r.log.Warn("invocation failed", "calls", len(inv.Calls), "err", err)
+		if errors.Is(err, worker.ErrPermanent) {
+			r.log.Error("the backend cannot run the job", "err", err)
+			r.abort(err)
+		}
 	}
 	// Reads of the store outlive a cancelled job: results already written count.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(r.ctx), time.Minute)

@@ -207,6 +207,11 @@ type Lookup func(task string) (Handler, bool)
 // answered; the calls it held have no status and will be retried.
 var ErrWorkerDied = errors.New("worker: worker died")
 
+// ErrPermanent marks a backend error that no retry can fix (a missing
+// function, a denied permission, a call timeout longer than the function's):
+// the driver stops the job with it instead of retrying its calls.
+var ErrPermanent = errors.New("worker: permanent backend error")
+
 // ErrInterrupted reports an invocation stopped by the backend for a reason
 // of another invocation's (its process was killed because that one was
 // cancelled or timed out). The driver retries its calls without counting a

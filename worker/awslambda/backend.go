@@ -220,12 +220,15 @@ func (b *Backend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.R
 	}
 	defer func() { b.tokens <- iv }()
 	inv.Dispatched = time.Now().UnixNano()
+	if inv.Timeout > 0 && time.Duration(len(inv.Calls))*inv.Timeout > b.opts.FunctionTimeout {
+		return nil, fmt.Errorf("%w: awslambda: %d calls of up to %v each may outlast the function's timeout %v: raise it (wren deploy -timeout) or lower the call timeout or ChunkSize", worker.ErrPermanent, len(inv.Calls), inv.Timeout, b.opts.FunctionTimeout)
+	}
 	payload, err := json.Marshal(inv)
 	if err != nil {
 		return nil, fmt.Errorf("awslambda: encode invocation: %w", err)
 	}
 	if len(payload) > MaxPayload {
-		return nil, fmt.Errorf("awslambda: invocation of %d calls is %d bytes, over Lambda's %d: use a smaller ChunkSize", len(inv.Calls), len(payload), MaxPayload)
+		return nil, fmt.Errorf("%w: awslambda: invocation of %d calls is %d bytes, over Lambda's %d: use a smaller ChunkSize", worker.ErrPermanent, len(inv.Calls), len(payload), MaxPayload)
 	}
 	ictx, cancel := context.WithTimeoutCause(ctx, b.opts.FunctionTimeout+b.opts.LostGrace,
 		fmt.Errorf("awslambda: no answer within the function's timeout %v: invocation lost", b.opts.FunctionTimeout))
@@ -246,6 +249,9 @@ func (b *Backend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.R
 		}
 		if ictx.Err() != nil {
 			return nil, context.Cause(ictx)
+		}
+		if permanent(err) {
+			return nil, fmt.Errorf("%w: awslambda: invoke %s: %w", worker.ErrPermanent, iv.fn, err)
 		}
 		if !retryable(err) || try+1 >= b.opts.MaxTries {
 			return nil, fmt.Errorf("awslambda: invoke %s: %w", iv.fn, err)
@@ -304,6 +310,32 @@ func retryable(err error) bool {
 	return false
 }
 
+// permanent reports an answer no retry changes: a missing function, a
+// denied permission, a bad request.
+func permanent(err error) bool {
+	var nf *types.ResourceNotFoundException
+	var ip *types.InvalidParameterValueException
+	var rp *types.RequestTooLargeException
+	if errors.As(err, &nf) || errors.As(err, &ip) || errors.As(err, &rp) {
+		return true
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "AccessDeniedException", "AccessDenied", "ResourceNotFoundException", "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException":
+			return true
+		}
+	}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		switch re.HTTPStatusCode() {
+		case http.StatusForbidden, http.StatusNotFound, http.StatusUnauthorized:
+			return true
+		}
+	}
+	return false
+}
+
 // functionError is the payload of a failed invocation.
 type functionError struct {
 	Message string `json:"errorMessage"`
@@ -314,7 +346,11 @@ func decodeReply(fn string, out *lambda.InvokeOutput) (*worker.Reply, error) {
 	var fe functionError
 	if out.FunctionError != nil {
 		json.Unmarshal(out.Payload, &fe)
-		return nil, fmt.Errorf("awslambda: function %s failed (%s): %s %s", fn, aws.ToString(out.FunctionError), fe.Type, fe.Message)
+		hint := ""
+		if strings.Contains(fe.Message, "timed out") {
+			hint = " (the function's timeout ended the invocation: raise it with wren deploy -timeout, or give the calls less work)"
+		}
+		return nil, fmt.Errorf("awslambda: function %s failed (%s): %s %s%s", fn, aws.ToString(out.FunctionError), fe.Type, fe.Message, hint)
 	}
 	// The emulator answers a handler's error with 200 and no header.
 	if json.Unmarshal(out.Payload, &fe) == nil && fe.Message != "" {
@@ -322,7 +358,11 @@ func decodeReply(fn string, out *lambda.InvokeOutput) (*worker.Reply, error) {
 	}
 	var rep worker.Reply
 	if err := json.Unmarshal(out.Payload, &rep); err != nil {
-		return nil, fmt.Errorf("awslambda: function %s answered %.200q: %w", fn, out.Payload, err)
+		msg := fmt.Sprintf("awslambda: function %s answered %.200q", fn, out.Payload)
+		if strings.Contains(string(out.Payload), "timed out") {
+			msg += " (the function's timeout ended the invocation: raise it with wren deploy -timeout, or give the calls less work)"
+		}
+		return nil, fmt.Errorf("%s: %w", msg, err)
 	}
 	return &rep, nil
 }

@@ -3,6 +3,7 @@ package awslambda_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -353,4 +354,100 @@ func TestRefusedCode(t *testing.T) {
 			t.Fatalf("err = %v, want the hash mismatch", err)
 		}
 	})
+}
+
+// errorFront answers every invocation with a Lambda API error.
+func errorFront(t *testing.T, status int, errType, msg string) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("X-Amzn-ErrorType", errType)
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"Type":"User","message":%q}`, msg)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestBadSetups: a missing function, a denied permission, a call timeout
+// longer than the function's, the function's timeout ending a call, and an
+// invocation over Lambda's payload limit are each a clear error naming the
+// function or the call, and the job stops at once instead of retrying.
+func TestBadSetups(t *testing.T) {
+	e := setup(t, 1)
+	dir := t.TempDir()
+	for name, c := range map[string]struct {
+		emulator string
+		opts     []wren.MapOption
+		in       e2e.In
+		want     string
+	}{
+		"missing function": {errorFront(t, 404, "ResourceNotFoundException", "Function not found: arn:aws:lambda:us-east-1:123456789012:function:wren-runtime"), nil, e2e.In{X: 1}, "Function not found"},
+		"access denied":    {errorFront(t, 403, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/x is not authorized to perform: lambda:InvokeFunction"), nil, e2e.In{X: 1}, "not authorized"},
+		"call timeout":     {e.emus[0].URL, []wren.MapOption{wren.WithTimeout(time.Minute)}, e2e.In{X: 1}, "outlast the function's timeout"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := awslambda.New(awsConfig(), awslambda.Options{Emulators: []string{c.emulator}, Executable: e.job, FunctionTimeout: 30 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ex := wrenExecutor(t, b, e.store)
+			c.in.Dir = dir
+			job, err := e2e.Square.Map(ctxFor(t), ex, []e2e.In{c.in, {X: 2, Dir: dir}, {X: 3, Dir: dir}}, c.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = job.Results(ctxFor(t))
+			var je *wren.JobError
+			if !errors.As(err, &je) || len(je.Failed) != 3 || !strings.Contains(err.Error(), c.want) || !errors.Is(err, worker.ErrPermanent) {
+				t.Fatalf("err = %v, want every call stopped with %q", err, c.want)
+			}
+			if st := job.Stats(); st.Attempts > 3 || st.Retried != 0 {
+				t.Fatalf("%d attempts, %d retried: a permanent error was retried", st.Attempts, st.Retried)
+			}
+		})
+	}
+	t.Run("function timeout", func(t *testing.T) {
+		bootstrap, _ := binaries(t)
+		short := testenv.StartEmulators(t, 1, bootstrap, "TMPDIR="+t.TempDir(), "AWS_LAMBDA_FUNCTION_TIMEOUT=2")
+		ex := e.executor(t, awslambda.Options{Emulators: emulator.URLs(short), FunctionTimeout: 2 * time.Second, LostGrace: 5 * time.Second}, wren.Options{Retries: -1})
+		f, err := e2e.Square.Call(ctxFor(t), ex, e2e.In{X: 4, Mode: "slow", D: 4 * time.Second, Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.Result(ctxFor(t))
+		if err == nil || !strings.Contains(err.Error(), "timeout") {
+			t.Fatalf("err = %v, want one naming the function's timeout", err)
+		}
+		t.Logf("%v", err)
+	})
+	t.Run("payload", func(t *testing.T) {
+		b, err := awslambda.New(awsConfig(), awslambda.Options{Emulators: emulator.URLs(e.emus)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv := &worker.Invocation{Store: e.store, Job: "j", Task: "e2e.square"}
+		for i := range 100000 {
+			inv.Calls = append(inv.Calls, worker.Call{Index: i, In: &worker.InputRef{Pack: worker.PackKey("j", 0), Off: int64(i), Len: 1, Size: 1 << 20}})
+		}
+		_, err = b.Invoke(context.Background(), inv)
+		if err == nil || !strings.Contains(err.Error(), "over Lambda's") || !strings.Contains(err.Error(), "ChunkSize") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestAsync: Event invocations, with completion taken from the statuses in
+// the store.
+func TestAsync(t *testing.T) {
+	e := setup(t, 2)
+	ex := e.executor(t, awslambda.Options{Async: true}, wren.Options{})
+	job, err := e2e.Square.Map(ctxFor(t), ex, inputs(20, e.dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := job.Results(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, got, 20)
 }

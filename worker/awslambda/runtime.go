@@ -77,6 +77,10 @@ func (rt *Runtime) Handle(ctx context.Context, payload json.RawMessage) (*worker
 	}
 	rep, err := lw.Invoke(ctx, inv)
 	if err != nil {
+		if dl, ok := ctx.Deadline(); ok && ctx.Err() != nil {
+			return nil, fmt.Errorf("wren-lambda: job %s: the function's timeout ended the invocation after %v, during its calls: raise the function's timeout (wren deploy -timeout) or give the calls less work: %w",
+				inv.Job, dl.Sub(start).Round(time.Millisecond), err)
+		}
 		return nil, fmt.Errorf("wren-lambda: job %s: %w", inv.Job, err)
 	}
 	rep.RuntimeNanos = int64(time.Since(start))

@@ -20,14 +20,21 @@ import (
 // the emulators share, on this machine).
 type In struct {
 	X    int
-	Mode string // "", "exit", "crash", "kill-runtime", "sleep", "error"
+	Mode string // "", "exit", "crash", "kill-runtime", "sleep", "error"; "slow": sleep D on every attempt
 	Dir  string
 	D    time.Duration
 }
 
 // Square squares X, after misbehaving once as In.Mode asks.
 var Square = wren.Register("e2e.square", func(ctx context.Context, in In) (int, error) {
-	if in.Mode != "" && first(in) {
+	if in.Mode == "slow" {
+		select {
+		case <-time.After(in.D):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	if in.Mode != "" && in.Mode != "slow" && first(in) {
 		switch in.Mode {
 		case "exit":
 			os.Exit(3)
