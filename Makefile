@@ -6,7 +6,7 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 DEMO_STORE ?= $(CURDIR)/.wren
 
-.PHONY: all demo test test-short bench fuzz lint check deps tools clean
+.PHONY: all demo test test-s3 test-short bench fuzz lint check deps tools clean
 
 all: test
 
@@ -38,6 +38,23 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 20m -run 'MNIST|Digits' ./linear/
+
+## test-s3: the blob conformance suite and the Lambda end-to-end tests
+## against a real S3 server, SeaweedFS (weed mini on loopback), which checks
+## signatures, multipart uploads and conditional puts. weed is built once
+## (about 10 minutes on 2 cores) and kept in $(WEED_CACHE).
+WEED_VERSION ?= v0.0.0-20261109003541-7506e5f91cd6
+WEED_CACHE ?= $(HOME)/.cache/wren/weed-$(WEED_VERSION)
+WEED := $(WEED_CACHE)/weed
+$(WEED):
+	$(GO) mod download github.com/seaweedfs/seaweedfs@$(WEED_VERSION)
+	rm -rf $(WEED_CACHE)/src && mkdir -p $(WEED_CACHE)
+	cp -r "$$($(GO) list -m -f '{{.Dir}}' github.com/seaweedfs/seaweedfs@$(WEED_VERSION))" $(WEED_CACHE)/src
+	chmod -R u+w $(WEED_CACHE)/src
+	cd $(WEED_CACHE)/src && CGO_ENABLED=0 $(GO) build -o $(WEED).tmp ./weed
+	mv $(WEED).tmp $(WEED) && rm -rf $(WEED_CACHE)/src
+test-s3: deps $(WEED)
+	WREN_TEST_WEED=$(WEED) $(GO) test -count=1 -timeout 20m ./blob/s3blob ./worker/awslambda
 
 ## fuzz: each fuzz test of a decoder of untrusted bytes for FUZZTIME (make
 ## test runs their seed corpora, testdata/fuzz and f.Add, as plain tests)

@@ -25,10 +25,15 @@ type S3 struct {
 
 // StartS3 starts gofakes3 behind a real HTTP listener on 127.0.0.1, sets
 // static credentials in the environment (inherited by worker processes) and
-// stops the server when the test ends.
+// stops the server when the test ends. With $WREN_TEST_WEED naming a
+// SeaweedFS weed binary (make test-s3), it starts a real S3 server instead,
+// which checks signatures, multipart uploads and conditional puts.
 func StartS3(t testing.TB) *S3 {
 	t.Helper()
 	SetS3Env(t)
+	if weed := os.Getenv("WREN_TEST_WEED"); weed != "" {
+		return startWeed(t, weed)
+	}
 	faker := gofakes3.New(s3mem.New(), gofakes3.WithLogger(gofakes3.DiscardLog()))
 	srv := httptest.NewServer(faker.Server())
 	t.Cleanup(srv.Close)
