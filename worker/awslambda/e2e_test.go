@@ -451,3 +451,42 @@ func TestAsync(t *testing.T) {
 	}
 	check(t, got, 20)
 }
+
+// TestRebuild: a driver built with cgo (dynamically linked) cannot be
+// uploaded as it is; run inside its module, the backend rebuilds it for
+// linux with CGO_ENABLED=0 and says so; run elsewhere, it fails with the
+// reason.
+func TestRebuild(t *testing.T) {
+	e := setup(t, 1)
+	drv := filepath.Join(t.TempDir(), "driver")
+	build := exec.Command("go", "build", "-o", drv, "./testdata/driver")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if msg, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, msg)
+	}
+	if err := awslambda.CheckBinary(drv, awslambda.ArchX86); err == nil {
+		t.Skip("this toolchain links a cgo build statically; nothing to rebuild") // not on Debian's gcc
+	}
+	wd, _ := os.Getwd()
+	for _, c := range []struct {
+		dir  string
+		want []string
+		ok   bool
+	}{
+		{wd, []string{"rebuilding github.com/wrenml/wren/worker/awslambda/testdata/driver for linux/amd64", "results [4 9]"}, true},
+		{t.TempDir(), []string{"dynamically linked", "cannot be rebuilt", "not found"}, false},
+	} {
+		cmd := exec.Command(drv)
+		cmd.Dir = c.dir
+		cmd.Env = append(os.Environ(), "E2E_EMULATORS="+e.emus[0].URL, "E2E_STORE="+e.store, "E2E_DIR="+e.dir)
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != c.ok {
+			t.Fatalf("in %s: %v\n%s", c.dir, err, out)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("in %s: output lacks %q:\n%s", c.dir, w, out)
+			}
+		}
+	}
+}
