@@ -437,3 +437,47 @@ func ReadLibSVM(r io.Reader, opts LibSVMOptions) (*Dataset, *LibSVMInfo, error) 
 	m.y = y
 	return &Dataset{Dim: dim, Classes: len(info.Labels), N: n, mem: m}, info, nil
 }
+
+// Row is one example of a dataset: its class and its features, sparse (Idx
+// and Val, ascending indices) for data held in compressed rows, dense
+// (Dense, Dim values) otherwise. The slices are only valid during the call
+// that receives them.
+type Row struct {
+	Label int32
+	Idx   []int32
+	Val   []float64
+	Dense []float64
+}
+
+// Each calls fn with every row, in order, streaming shards one at a time;
+// it stops at fn's first error.
+func (ds *Dataset) Each(ctx context.Context, fn func(i int, r Row) error) error {
+	return ds.chunks(ctx, func(m *matrix, row0 int) error {
+		for i := range m.n {
+			r := Row{Label: m.y[i]}
+			if m.sparse {
+				r.Idx, r.Val = m.idx[m.ptr[i]:m.ptr[i+1]], m.val[m.ptr[i]:m.ptr[i+1]]
+			} else {
+				r.Dense = m.x[i*m.d : (i+1)*m.d]
+			}
+			if err := fn(row0+i, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Shards lists the bases of the complete feature shards under prefix
+// ("prefix/shard-00007"), in order, as Load finds them.
+func Shards(ctx context.Context, store blob.Store, prefix string) ([]string, error) {
+	ds, err := Load(ctx, store, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ds.shards))
+	for i, s := range ds.shards {
+		out[i] = s.base
+	}
+	return out, nil
+}

@@ -175,3 +175,30 @@ func FuzzReadLibSVM(f *testing.F) {
 		}
 	})
 }
+
+func TestEach(t *testing.T) {
+	ds, _, err := ReadLibSVM(strings.NewReader("1 1:2 4:3\n0 2:1\n"), LibSVMOptions{Dim: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	ds.Each(context.Background(), func(i int, r Row) error {
+		got = append(got, fmt.Sprint(i, r.Label, r.Idx, r.Val, len(r.Dense)))
+		return nil
+	})
+	if want := []string{"0 1 [0 3] [2 3] 0", "1 0 [1] [1] 0"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("rows %v, want %v", got, want)
+	}
+	dense, _ := FromDense([]float64{1, 2, 3, 4}, 2, []int32{0, 1}, 2)
+	n := 0
+	dense.Each(context.Background(), func(i int, r Row) error {
+		if len(r.Dense) != 2 || r.Dense[0] != float64(2*i+1) || r.Label != int32(i) {
+			t.Fatalf("row %d: %+v", i, r)
+		}
+		n++
+		return nil
+	})
+	if n != 2 {
+		t.Fatalf("%d rows", n)
+	}
+}

@@ -51,3 +51,20 @@ func KillChildren(t testing.TB) int {
 	}
 	return n
 }
+
+// KillWorkers SIGKILLs every child process that is a wren worker (its
+// environment holds WREN_WORKER), leaving other children (redis-server)
+// alone, and returns how many it killed.
+func KillWorkers(t testing.TB) int {
+	n := 0
+	for _, pid := range Children(t) {
+		env, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+		if err != nil || !bytes.Contains(env, []byte("WREN_WORKER=")) {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,265 @@
+package sgd
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/redisserver"
+	"github.com/wrenml/wren/internal/testenv"
+	"github.com/wrenml/wren/linear"
+	"github.com/wrenml/wren/ps"
+	"github.com/wrenml/wren/worker"
+)
+
+func TestMain(m *testing.M) {
+	wren.Init()
+	os.Exit(m.Run())
+}
+
+// problem makes a separable dense problem: n examples of d features,
+// labels from a hidden linear model over k classes (k = 1: binary 0/1).
+func problem(n, d, k int, seed uint64) *linear.Dataset {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	cls := max(k, 2)
+	w := make([]float64, d*cls)
+	for i := range w {
+		w[i] = rng.NormFloat64()
+	}
+	x := make([]float64, n*d)
+	y := make([]int32, n)
+	for i := range n {
+		best, bestS := 0, -1e300
+		for c := range cls {
+			s := 0.0
+			for j := range d {
+				if c == 0 {
+					x[i*d+j] = rng.NormFloat64()
+				}
+				s += x[i*d+j] * w[j*cls+c]
+			}
+			if s > bestS {
+				best, bestS = c, s
+			}
+		}
+		y[i] = int32(best)
+	}
+	ds, err := linear.FromDense(x, d, y, cls)
+	if err != nil {
+		panic(err)
+	}
+	return ds
+}
+
+func executor(t *testing.T, workers int) *wren.Executor {
+	ex, err := wren.NewExecutor(context.Background(), wren.Options{Store: t.TempDir(), Parallelism: workers, Progress: wren.ProgressOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ex.Close() })
+	return ex
+}
+
+func psClient(t *testing.T, shards int) *ps.Client {
+	servers := testenv.StartRedis(t, shards, redisserver.Options{})
+	c, err := ps.Open(context.Background(), ps.Options{Addrs: testenv.Addrs(servers)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestLossesConverge: each loss separates a small separable problem, in
+// the sequential baseline and with two HOGWILD! workers.
+func TestLossesConverge(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, 2)
+	client := psClient(t, 1)
+	for _, c := range []struct {
+		loss Loss
+		k    int
+		lr   Schedule
+	}{
+		{Logistic{}, 1, InvScaling(0.5, 0.3)},
+		{Softmax{K: 3}, 3, InvScaling(0.5, 0.3)},
+		{Hinge{}, 1, InvScaling(0.1, 0.3)},
+		{Squared{}, 1, Constant(0.01)},
+	} {
+		t.Run(c.loss.Name(), func(t *testing.T) {
+			ds := problem(2000, 10, c.k, 3)
+			prefix := "data/" + c.loss.Name()
+			if err := WriteShards(ctx, ex.Store(), prefix, ds, 4); err != nil {
+				t.Fatal(err)
+			}
+			cfg := Config{Model: c.loss.Name(), Loss: c.loss, Data: prefix, Epochs: 5, BatchSize: 20, LR: c.lr, Seed: 1, Eval: ds, Workers: 2}
+			local, err := TrainLocal(ctx, ex.Store(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hw, err := Train(ctx, ex, client, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("sequential %v\nhogwild %v", local, hw)
+			if local.Final.Accuracy < 0.9 || hw.Final.Accuracy < 0.9 {
+				t.Fatalf("accuracy: sequential %.3f, hogwild %.3f; want 0.9", local.Final.Accuracy, hw.Final.Accuracy)
+			}
+			// The model converts to a linear.Model that agrees.
+			lm, err := hw.Model(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev := lm.Evaluate(ds); ev.Accuracy < hw.Final.Accuracy-0.02 {
+				t.Fatalf("linear.Model accuracy %.3f, run %.3f", ev.Accuracy, hw.Final.Accuracy)
+			}
+		})
+	}
+}
+
+// TestBadInput: bad data and bad settings are clear errors.
+func TestBadInput(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, 1)
+	client := psClient(t, 1)
+	st := ex.Store()
+	put := func(key, text string) {
+		if err := blob.PutBytes(ctx, st, key, []byte(text), blob.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("bad/line/a.libsvm", "1 1:0.5\n0 2:x\n")
+	put("bad/index/a.libsvm", "1 1:0.5 99:1\n")
+	put("bad/labels/a.libsvm", "1 1:0.5\n7 2:1\n")
+	ds := problem(200, 5, 1, 1)
+	if err := WriteShards(ctx, st, "good", ds, 1); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		cfg  Config
+		want string
+	}{
+		"malformed line":  {Config{Model: "a", Loss: Logistic{}, Data: "bad/line", Features: 10}, "line 2"},
+		"index too large": {Config{Model: "b", Loss: Logistic{}, Data: "bad/index", Features: 10}, "beyond dim 10"},
+		"labels":          {Config{Model: "c", Loss: Softmax{K: 3}, Data: "bad/labels", Features: 10}, "outside the 3 classes"},
+		"no features":     {Config{Model: "d", Loss: Logistic{}, Data: "bad/line"}, "Config.Features"},
+		"diverges":        {Config{Model: "e", Loss: Squared{}, Data: "good", Epochs: 50, LR: Constant(1e6)}, "diverged"},
+		"no data":         {Config{Model: "f", Loss: Logistic{}, Data: "nothing"}, "no shards"},
+		"bad rate":        {Config{Model: "g", Loss: Logistic{}, Data: "good", LR: Constant(-1)}, "learning rate"},
+		"more workers":    {Config{Model: "h", Loss: Logistic{}, Data: "good", Workers: 3}, "1 shards for 3 workers"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Train(ctx, ex, client, c.cfg)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one mentioning %q", err, c.want)
+			}
+		})
+	}
+	t.Run("NaN features", func(t *testing.T) {
+		x := []float64{1, 2, 3, 4}
+		nds, _ := linear.FromDense(x, 2, []int32{0, 1}, 2)
+		if err := WriteShards(ctx, st, "nan", nds, 1); err != nil {
+			t.Fatal(err)
+		}
+		// Spoil the shard after writing: a NaN in the npy.
+		b, _ := blob.ReadAll(ctx, st, "nan/shard-00000.npy")
+		b[len(b)-1], b[len(b)-2], b[len(b)-3], b[len(b)-4] = 0x7f, 0xc0, 0, 0
+		copy(b[len(b)-4:], []byte{0, 0, 0xc0, 0x7f})
+		blob.PutBytes(ctx, st, "nan/shard-00000.npy", b, blob.PutOptions{})
+		if _, err := TrainLocal(ctx, st, Config{Model: "n", Loss: Logistic{}, Data: "nan"}); err == nil || !strings.Contains(err.Error(), "NaN") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("model of another size", func(t *testing.T) {
+		if _, err := client.Create(ctx, "taken", 3, ps.Zeros); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Train(ctx, ex, client, Config{Model: "taken", Loss: Logistic{}, Data: "good"})
+		if !errors.Is(err, ErrModelSize) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("loopback server, remote workers", func(t *testing.T) {
+		rex, err := wren.NewExecutor(ctx, wren.Options{Store: t.TempDir(), Backend: remoteBackend{}, Progress: wren.ProgressOff})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rex.Close()
+		_, err = Train(ctx, rex, client, Config{Model: "r", Loss: Logistic{}, Data: "good"})
+		if err == nil || !strings.Contains(err.Error(), "loopback") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// remoteBackend is a worker.Remote that runs nothing.
+type remoteBackend struct{}
+
+func (remoteBackend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.Reply, error) {
+	return nil, errors.New("no remote workers here")
+}
+func (remoteBackend) Parallelism() int { return 1 }
+func (remoteBackend) Slots() int       { return 1 }
+func (remoteBackend) Name() string     { return "remote-test" }
+func (remoteBackend) Close() error     { return nil }
+func (remoteBackend) Prepare(ctx context.Context, st blob.Store) (string, error) {
+	return "", errors.New("no remote workers here")
+}
+
+// TestResumeAndKilledWorker: a worker killed mid-run is retried and the run
+// completes; a run resumed from its checkpoint goes on from there.
+func TestResumeAndKilledWorker(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, 2)
+	client := psClient(t, 1)
+	ds := problem(4000, 10, 3, 5)
+	if err := WriteShards(ctx, ex.Store(), "data", ds, 4); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Model: "m", Loss: Softmax{K: 3}, Data: "data", Epochs: 30, BatchSize: 10, LR: InvScaling(0.2, 0.3), Eval: ds, Checkpoint: "ckpt/m", Workers: 2}
+	done := make(chan struct{})
+	var run *Run
+	var err error
+	go func() {
+		defer close(done)
+		run, err = Train(ctx, ex, client, cfg)
+	}()
+	killed := 0
+	for killed == 0 {
+		select {
+		case <-done:
+			t.Fatal("training ended before a worker could be killed")
+		case <-time.After(100 * time.Millisecond):
+			killed = testenv.KillWorkers(t)
+		}
+	}
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after killing %d worker processes: %v", killed, run)
+	if run.Final.Accuracy < 0.9 {
+		t.Fatalf("accuracy %.3f after a killed worker", run.Final.Accuracy)
+	}
+	if _, err := ex.Store().Stat(ctx, filepath.Join("ckpt/m", "weights.npy")); err != nil {
+		t.Fatalf("no checkpoint: %v", err)
+	}
+	// Resume into a model wiped meanwhile: it starts from the checkpoint.
+	client.Delete(ctx, "m")
+	cfg.Epochs = 1
+	cfg.LR = Constant(1e-9) // too small to change anything: the accuracy is the checkpoint's
+	r2, err := Resume(ctx, ex, client, "ckpt/m", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Final.Accuracy < run.Final.Accuracy-0.01 {
+		t.Fatalf("resumed accuracy %.3f, checkpointed %.3f", r2.Final.Accuracy, run.Final.Accuracy)
+	}
+}
