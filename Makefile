@@ -37,7 +37,7 @@ demo: deps
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -timeout 20m -run 'MNIST|Digits' ./linear/
+	$(GO) test -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse' ./linear/ ./sgd/
 
 ## test-s3: the blob conformance suite and the Lambda end-to-end tests
 ## against a real S3 server, SeaweedFS (weed mini on loopback), which checks

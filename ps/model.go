@@ -77,43 +77,103 @@ func (m *Model) PullIndices(ctx context.Context, idx []int) ([]float32, error) {
 			return nil, fmt.Errorf("%w: index %d out of model %q of length %d", ErrBadInput, i, m.name, m.n)
 		}
 	}
-	// One whole-block GET per touched block: a 4 KiB block costs about as
-	// much as one round trip's worth of small range reads.
-	touched := map[int]int{} // block -> op
+	// Per touched block, the runs of nearby indices: a block touched in a
+	// few places is read with one GETRANGE per run (a sparse model's
+	// minibatch touches a few values in each of many blocks); one touched
+	// densely is read whole, with the other whole blocks of its shard in
+	// MGETs of up to 512 keys (outside a cluster, whose slots forbid it).
+	order := make([]int, len(idx))
+	for j := range order {
+		order[j] = j
+	}
+	slices.SortFunc(order, func(a, b int) int { return idx[a] - idx[b] })
+	type rng struct{ lo, hi int } // floats [lo, hi) of the model
+	type read struct {
+		op, pos int // the op, and the key's position in it
+		lo, hi  int // floats of the model it covers
+	}
 	var ops []op
-	for _, i := range idx {
-		b := i / m.bs
-		if _, ok := touched[b]; ok {
+	var reads []read
+	mget := make([]int, len(m.s.shards)) // per shard: the MGET being filled, or -1
+	for i := range mget {
+		mget[i] = -1
+	}
+	for k := 0; k < len(order); {
+		b := idx[order[k]] / m.bs
+		var runs []rng
+		for ; k < len(order) && idx[order[k]]/m.bs == b; k++ {
+			i := idx[order[k]]
+			if n := len(runs); n > 0 && i <= runs[n-1].hi+4 {
+				runs[n-1].hi = max(runs[n-1].hi, i+1)
+				continue
+			}
+			runs = append(runs, rng{i, i + 1})
+		}
+		key := blockKey(m.name, b)
+		if len(runs)*16 >= m.blockLen(b) || m.bs <= 64 {
+			lo, hi := b*m.bs, b*m.bs+m.blockLen(b)
+			sh := m.s.shardOf(key)
+			if m.s.opts.Cluster {
+				reads = append(reads, read{op: len(ops), lo: lo, hi: hi})
+				ops = append(ops, single(b, key, func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder { return p.Get(ctx, key) }))
+				continue
+			}
+			if mget[sh] < 0 || len(ops[mget[sh]].keys) >= 512 {
+				mget[sh] = len(ops)
+				ops = append(ops, op{run: func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder { return p.MGet(ctx, keys...) }})
+			}
+			o := &ops[mget[sh]]
+			reads = append(reads, read{op: mget[sh], pos: len(o.keys), lo: lo, hi: hi})
+			o.keys = append(o.keys, key)
+			o.blocks = append(o.blocks, b)
 			continue
 		}
-		touched[b] = len(ops)
-		ops = append(ops, single(b, blockKey(m.name, b), func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
-			return p.Get(ctx, key)
-		}))
+		for _, r := range runs {
+			lo, hi := 4*(r.lo-b*m.bs), 4*(r.hi-b*m.bs)-1
+			reads = append(reads, read{op: len(ops), lo: r.lo, hi: r.hi})
+			ops = append(ops, single(b, key, func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
+				return p.GetRange(ctx, key, int64(lo), int64(hi))
+			}))
+		}
 	}
 	if err := m.s.exec(ctx, "pull "+m.name, ops); err != nil {
 		return nil, err
 	}
-	raws := make([][]byte, len(ops))
-	for k, o := range ops {
-		raw, err := o.cmd.(*redis.StringCmd).Bytes()
-		b := o.blocks[0]
-		if errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("ps: pull %s: block %d: %w", m.name, b, ErrNoModel)
+	vals := make([][]float32, len(reads))
+	for k, rd := range reads {
+		o := ops[rd.op]
+		b := o.blocks[rd.pos]
+		var raw []byte
+		var err error
+		switch c := o.cmd.(type) {
+		case *redis.StringCmd:
+			raw, err = c.Bytes()
+		case *redis.SliceCmd:
+			if v, ok := c.Val()[rd.pos].(string); ok {
+				raw = []byte(v)
+			}
+			err = c.Err()
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("ps: pull %s: block %d: %w", m.name, b, err)
 		}
-		if len(raw) != 4*m.blockLen(b) {
-			return nil, fmt.Errorf("ps: pull %s: block %d: %w: %d bytes", m.name, b, ErrCorrupt, len(raw))
+		if len(raw) != 4*(rd.hi-rd.lo) {
+			if len(raw) == 0 {
+				return nil, fmt.Errorf("ps: pull %s: block %d: %w", m.name, b, ErrNoModel)
+			}
+			return nil, fmt.Errorf("ps: pull %s: block %d: %w: %d bytes for floats [%d, %d)", m.name, b, ErrCorrupt, len(raw), rd.lo, rd.hi)
 		}
-		raws[k] = raw
+		vals[k] = make([]float32, rd.hi-rd.lo)
+		decodeInto(vals[k], raw)
 	}
 	out := make([]float32, len(idx))
-	for j, i := range idx {
-		raw := raws[touched[i/m.bs]]
-		off := 4 * (i % m.bs)
-		decodeInto(out[j:j+1], raw[off:off+4])
+	k := 0
+	for _, j := range order {
+		i := idx[j]
+		for i >= reads[k].hi {
+			k++
+		}
+		out[j] = vals[k][i-reads[k].lo]
 	}
 	return out, nil
 }

@@ -488,16 +488,24 @@ func (s *Client) exec(ctx context.Context, what string, ops []op) error {
 	return g.Wait()
 }
 
-// maxPipeline is the most commands sent in one pipeline: a large request
-// goes in several, so that a failure re-sends little.
-const maxPipeline = 64
+// maxPipeline is the most updates sent in one pipeline: a large push goes
+// in several, so that a failure re-sends little. Reads (maxReadPipeline)
+// go in larger ones: re-sending them costs nothing but the bytes.
+const (
+	maxPipeline     = 64
+	maxReadPipeline = 4096
+)
 
 // run sends a shard's ops in pipelines of at most maxPipeline commands.
 // Every op is idempotent (pushes carry an ID the scripts record), so a
 // pipeline whose connection failed is sent again, up to twice.
 func (sh *shard) run(ctx context.Context, what string, list []*op) error {
-	for lo := 0; lo < len(list); lo += maxPipeline {
-		part := list[lo:min(lo+maxPipeline, len(list))]
+	per := maxPipeline
+	if strings.HasPrefix(what, "pull ") {
+		per = maxReadPipeline
+	}
+	for lo := 0; lo < len(list); lo += per {
+		part := list[lo:min(lo+per, len(list))]
 		var err error
 		for try := 0; try < 3; try++ {
 			if try > 0 {

@@ -171,8 +171,9 @@ func readLibSVM(ctx context.Context, st blob.Store, key string, dim int) (*block
 
 // WriteShards writes a dataset as n shards under prefix in the store, in
 // featurize's format (shard-N.npy float32 features, shard-N.labels.npy,
-// shard-N.json last) for data held densely, in libsvm text
-// (shard-N.libsvm, one-based) for sparse data: the formats Train reads.
+// shard-N.json last), or in libsvm text (shard-N.libsvm, one-based) when
+// rows are too wide to store densely (over 65536 features, or a shard over
+// 256 MiB): the formats Train reads.
 func WriteShards(ctx context.Context, st blob.Store, prefix string, ds *linear.Dataset, n int) error {
 	if n < 1 || n > ds.N {
 		return fmt.Errorf("sgd: %d shards of %d examples", n, ds.N)
@@ -184,7 +185,8 @@ func WriteShards(ctx context.Context, st blob.Store, prefix string, ds *linear.D
 	var x []float32
 	var y []int32
 	var text bytes.Buffer
-	sparse := false
+	// Dense npy unless the rows are too wide to hold densely.
+	sparse := ds.Dim > 1<<16 || int64(per)*int64(ds.Dim)*4 > 256<<20
 	shard := 0
 	flush := func() error {
 		base := fmt.Sprintf("%sshard-%05d", prefix, shard)
@@ -211,18 +213,32 @@ func WriteShards(ctx context.Context, st blob.Store, prefix string, ds *linear.D
 	}
 	count := 0
 	err := ds.Each(ctx, func(i int, r linear.Row) error {
-		if r.Dense == nil {
-			sparse = true
+		if sparse {
 			w := bufio.NewWriter(&text)
 			w.WriteString(strconv.Itoa(int(r.Label)))
+			if r.Dense != nil {
+				for j, v := range r.Dense {
+					if v != 0 {
+						fmt.Fprintf(w, " %d:%g", j+1, v)
+					}
+				}
+			}
 			for k, j := range r.Idx {
 				fmt.Fprintf(w, " %d:%g", j+1, r.Val[k])
 			}
 			w.WriteByte('\n')
 			w.Flush()
 		} else {
-			for _, v := range r.Dense {
-				x = append(x, float32(v))
+			if r.Dense != nil {
+				for _, v := range r.Dense {
+					x = append(x, float32(v))
+				}
+			} else {
+				row := make([]float32, ds.Dim)
+				for k, j := range r.Idx {
+					row[j] = float32(r.Val[k])
+				}
+				x = append(x, row...)
 			}
 			y = append(y, r.Label)
 		}

@@ -1,0 +1,109 @@
+package sgd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/wrenml/wren/blob"
+)
+
+// SparseSpec describes a generated sparse binary problem.
+type SparseSpec struct {
+	// Features is the model's size (default 1<<20); Examples the number of
+	// examples (default 20000); NonZeros the features per example (default
+	// 50); Support the hidden model's non-zero weights (default 500, each
+	// ±1); Shards the libsvm shards written (default 8).
+	Features, Examples, NonZeros, Support, Shards int
+	// Noise is the standard deviation of the Gaussian noise added to the
+	// hidden score before its sign becomes the label.
+	Noise float64
+	// Seed makes the problem reproducible.
+	Seed uint64
+}
+
+// GenerateSparse writes a sparse, high-dimensional binary problem as
+// libsvm shards under prefix (shard-N.libsvm): each example has NonZeros
+// features of values in (0, 1], a fifth of them from the hidden model's
+// support; its label (0/1) is the sign of the hidden model's score plus
+// noise. It returns the hidden model's support: feature -> weight.
+func GenerateSparse(ctx context.Context, st blob.Store, prefix string, spec SparseSpec) (map[int]float64, error) {
+	if spec.Features == 0 {
+		spec.Features = 1 << 20
+	}
+	if spec.Examples == 0 {
+		spec.Examples = 20000
+	}
+	if spec.NonZeros == 0 {
+		spec.NonZeros = 50
+	}
+	if spec.Support == 0 {
+		spec.Support = 500
+	}
+	if spec.Shards == 0 {
+		spec.Shards = 8
+	}
+	if spec.Support > spec.Features || spec.NonZeros > spec.Features || spec.NonZeros < 5 {
+		return nil, fmt.Errorf("sgd: sparse problem of %d features, %d in the support, %d per example", spec.Features, spec.Support, spec.NonZeros)
+	}
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	rng := rand.New(rand.NewPCG(spec.Seed, 0x5eed))
+	hidden := map[int]float64{}
+	support := make([]int, 0, spec.Support)
+	for len(hidden) < spec.Support {
+		j := rng.IntN(spec.Features)
+		if _, ok := hidden[j]; ok {
+			continue
+		}
+		w := 1.0
+		if rng.IntN(2) == 0 {
+			w = -1
+		}
+		hidden[j] = w
+		support = append(support, j)
+	}
+	per := (spec.Examples + spec.Shards - 1) / spec.Shards
+	var text bytes.Buffer
+	feats := map[int]float64{}
+	shard := 0
+	for i := range spec.Examples {
+		clear(feats)
+		for len(feats) < spec.NonZeros/5 {
+			feats[support[rng.IntN(len(support))]] = rng.Float64()*0.9 + 0.1
+		}
+		for len(feats) < spec.NonZeros {
+			feats[rng.IntN(spec.Features)] = rng.Float64()*0.9 + 0.1
+		}
+		score := rng.NormFloat64() * spec.Noise
+		idx := make([]int, 0, len(feats))
+		for j, v := range feats {
+			idx = append(idx, j)
+			score += hidden[j] * v
+		}
+		slices.Sort(idx)
+		if score > 0 {
+			text.WriteString("1")
+		} else {
+			text.WriteString("0")
+		}
+		for _, j := range idx {
+			text.WriteString(" " + strconv.Itoa(j+1) + ":" + strconv.FormatFloat(feats[j], 'g', 6, 64))
+		}
+		text.WriteByte('\n')
+		if (i+1)%per == 0 || i == spec.Examples-1 {
+			key := fmt.Sprintf("%sshard-%05d.libsvm", prefix, shard)
+			if err := blob.PutBytes(ctx, st, key, text.Bytes(), blob.PutOptions{}); err != nil {
+				return nil, err
+			}
+			text.Reset()
+			shard++
+		}
+	}
+	return hidden, nil
+}
