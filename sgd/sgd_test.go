@@ -223,7 +223,7 @@ func TestResumeAndKilledWorker(t *testing.T) {
 	if err := WriteShards(ctx, ex.Store(), "data", ds, 4); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Model: "m", Loss: Softmax{K: 3}, Data: "data", Epochs: 30, BatchSize: 10, LR: InvScaling(0.2, 0.3), Eval: ds, Checkpoint: "ckpt/m", Workers: 2}
+	cfg := Config{Model: "m", Loss: Softmax{K: 3}, Data: "data", Epochs: 30, BatchSize: 10, LR: InvScaling(0.2, 0.3), Eval: ds, EvalEvery: 100 * time.Millisecond, Checkpoint: "ckpt/m", CheckpointEvery: 200 * time.Millisecond, Workers: 2}
 	done := make(chan struct{})
 	var run *Run
 	var err error
@@ -250,6 +250,16 @@ func TestResumeAndKilledWorker(t *testing.T) {
 	}
 	if _, err := ex.Store().Stat(ctx, filepath.Join("ckpt/m", "weights.npy")); err != nil {
 		t.Fatalf("no checkpoint: %v", err)
+	}
+	if len(run.Curve) < 2 {
+		t.Fatalf("%d evaluations during training", len(run.Curve))
+	}
+	png := filepath.Join(t.TempDir(), "loss.png")
+	if err := run.PlotLoss(png); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(png); err != nil || fi.Size() < 5000 {
+		t.Fatalf("loss plot: %v, %v", fi, err)
 	}
 	// Resume into a model wiped meanwhile: it starts from the checkpoint.
 	client.Delete(ctx, "m")

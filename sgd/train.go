@@ -45,7 +45,10 @@ type Config struct {
 	BatchSize int
 	// LocalSteps is how many minibatches a worker takes on its local copy
 	// before it pushes their summed update (and pulls the model); 0 means
-	// 1. Pushes overlap the next minibatches' computing.
+	// 8. Pushes overlap the next minibatches' computing. (Measured on MNIST
+	// softmax with 2 workers on 2 cores: 4 steps 162k examples/s, 8 steps
+	// 207k, 16 steps 237k, the same accuracy; 1 step lets the parameter
+	// server's CPU dominate.)
 	LocalSteps int
 	// LR is the learning rate schedule; zero means InvScaling(0.5, 0.5).
 	LR Schedule
@@ -114,7 +117,7 @@ func (c *Config) defaults(ex *wren.Executor) error {
 		c.BatchSize = 100
 	}
 	if c.LocalSteps <= 0 {
-		c.LocalSteps = 1
+		c.LocalSteps = 8
 	}
 	if c.LR == (Schedule{}) {
 		c.LR = InvScaling(0.5, 0.5)

@@ -6,6 +6,7 @@
 //	wren bench gist  [-seconds S] [-size 128]
 //	wren bench linear [-train N] [-skip ridge,logistic,svm,xtx]
 //	wren bench lambda [-emulators 1,4] [-calls N] [-task-ms MS]
+//	wren bench sgd   [-epochs 5] [-workers 1,2,4] [-local-steps 4] [-batch 100]
 //	wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
 //	wren jobs ls     [-store URL]
 //	wren jobs show   [-store URL] [-timeline FILE] JOB
@@ -57,6 +58,7 @@ const usage = `usage:
   wren bench gist  [-seconds S] [-size 128]
   wren bench linear [-train N] [-skip ridge,logistic,svm,xtx]
   wren bench lambda [-emulators 1,4] [-calls N] [-task-ms MS]
+  wren bench sgd   [-epochs 5] [-workers 1,2,4] [-local-steps 4] [-batch 100]
   wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
   wren jobs ls     [-store URL]
   wren jobs show   [-store URL] [-timeline FILE] JOB
@@ -97,6 +99,8 @@ func run(ctx context.Context, args []string) error {
 		return benchPS(ctx, args[2:])
 	case "bench gist":
 		return benchGist(ctx, args[2:])
+	case "bench sgd":
+		return benchSGD(ctx, args[2:])
 	case "bench lambda":
 		return benchLambda(ctx, args[2:])
 	case "bench linear":
