@@ -94,7 +94,7 @@ func readShard(ctx context.Context, st blob.Store, format, key string, dim int, 
 	if err != nil {
 		return nil, err
 	}
-	if k := loss.Classes(); k > 2 {
+	if k := loss.ClassCount(); k > 2 {
 		for i, y := range b.y {
 			if y != math.Trunc(y) || y < 0 || y >= float64(k) {
 				return nil, fmt.Errorf("%w: %s: example %d has label %v, outside the %d classes", ErrBadData, key, i, y, k)

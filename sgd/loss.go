@@ -10,8 +10,9 @@ import (
 type Loss interface {
 	// Outputs is the number of scores per example (1, or the classes).
 	Outputs() int
-	// Classes is the number of classes (2 for the binary losses).
-	Classes() int
+	// ClassCount is the number of classes (2 for the binary losses, 0 for
+	// regression).
+	ClassCount() int
 	// Grad writes d loss / d score into g (len Outputs) for the scores s
 	// and the label y, and returns the loss.
 	Grad(g, s []float64, y float64) float64
@@ -25,9 +26,9 @@ type Loss interface {
 // count as 1).
 type Logistic struct{}
 
-func (Logistic) Outputs() int { return 1 }
-func (Logistic) Classes() int { return 2 }
-func (Logistic) Name() string { return "logistic" }
+func (Logistic) Outputs() int    { return 1 }
+func (Logistic) ClassCount() int { return 2 }
+func (Logistic) Name() string    { return "logistic" }
 func (Logistic) Predict(s []float64) float64 {
 	if s[0] > 0 {
 		return 1
@@ -58,11 +59,11 @@ func softplus(x float64) float64 {
 
 // Softmax is the multinomial logistic loss over Classes classes; labels
 // are class indices 0..Classes-1.
-type Softmax struct{ K int }
+type Softmax struct{ Classes int }
 
-func (l Softmax) Outputs() int { return l.K }
-func (l Softmax) Classes() int { return l.K }
-func (Softmax) Name() string   { return "softmax" }
+func (l Softmax) Outputs() int    { return l.Classes }
+func (l Softmax) ClassCount() int { return l.Classes }
+func (Softmax) Name() string      { return "softmax" }
 func (l Softmax) Predict(s []float64) float64 {
 	best := 0
 	for c := range s {
@@ -96,7 +97,7 @@ func (l Softmax) Grad(g, s []float64, y float64) float64 {
 type Hinge struct{}
 
 func (Hinge) Outputs() int                { return 1 }
-func (Hinge) Classes() int                { return 2 }
+func (Hinge) ClassCount() int             { return 2 }
 func (Hinge) Name() string                { return "hinge" }
 func (Hinge) Predict(s []float64) float64 { return Logistic{}.Predict(s) }
 func (Hinge) Grad(g, s []float64, y float64) float64 {
@@ -116,7 +117,7 @@ func (Hinge) Grad(g, s []float64, y float64) float64 {
 type Squared struct{}
 
 func (Squared) Outputs() int                { return 1 }
-func (Squared) Classes() int                { return 0 }
+func (Squared) ClassCount() int             { return 0 }
 func (Squared) Name() string                { return "squared" }
 func (Squared) Predict(s []float64) float64 { return s[0] }
 func (Squared) Grad(g, s []float64, y float64) float64 {
@@ -134,7 +135,7 @@ func lossByName(name string, k int) (Loss, error) {
 		if k < 2 {
 			return nil, fmt.Errorf("sgd: softmax over %d classes", k)
 		}
-		return Softmax{K: k}, nil
+		return Softmax{Classes: k}, nil
 	case "hinge":
 		return Hinge{}, nil
 	case "squared":

@@ -89,7 +89,7 @@ func TestLossesConverge(t *testing.T) {
 		lr   Schedule
 	}{
 		{Logistic{}, 1, InvScaling(0.5, 0.3)},
-		{Softmax{K: 3}, 3, InvScaling(0.5, 0.3)},
+		{Softmax{Classes: 3}, 3, InvScaling(0.5, 0.3)},
 		{Hinge{}, 1, InvScaling(0.1, 0.3)},
 		{Squared{}, 1, Constant(0.01)},
 	} {
@@ -148,7 +148,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		"malformed line":  {Config{Model: "a", Loss: Logistic{}, Data: "bad/line", Features: 10}, "line 2"},
 		"index too large": {Config{Model: "b", Loss: Logistic{}, Data: "bad/index", Features: 10}, "beyond dim 10"},
-		"labels":          {Config{Model: "c", Loss: Softmax{K: 3}, Data: "bad/labels", Features: 10}, "outside the 3 classes"},
+		"labels":          {Config{Model: "c", Loss: Softmax{Classes: 3}, Data: "bad/labels", Features: 10}, "outside the 3 classes"},
 		"no features":     {Config{Model: "d", Loss: Logistic{}, Data: "bad/line"}, "Config.Features"},
 		"diverges":        {Config{Model: "e", Loss: Squared{}, Data: "good", Epochs: 50, LR: Constant(1e6)}, "diverged"},
 		"no data":         {Config{Model: "f", Loss: Logistic{}, Data: "nothing"}, "no shards"},
@@ -223,7 +223,7 @@ func TestResumeAndKilledWorker(t *testing.T) {
 	if err := WriteShards(ctx, ex.Store(), "data", ds, 4); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Model: "m", Loss: Softmax{K: 3}, Data: "data", Epochs: 30, BatchSize: 10, LR: InvScaling(0.2, 0.3), Eval: ds, EvalEvery: 100 * time.Millisecond, Checkpoint: "ckpt/m", CheckpointEvery: 200 * time.Millisecond, Workers: 2}
+	cfg := Config{Model: "m", Loss: Softmax{Classes: 3}, Data: "data", Epochs: 30, BatchSize: 10, LR: InvScaling(0.2, 0.3), Eval: ds, EvalEvery: 100 * time.Millisecond, Checkpoint: "ckpt/m", CheckpointEvery: 200 * time.Millisecond, Workers: 2}
 	done := make(chan struct{})
 	var run *Run
 	var err error

@@ -25,7 +25,7 @@ type Config struct {
 	// that name and size is trained further; one of another size is an
 	// error.
 	Model string
-	// Loss is Logistic{}, Softmax{K: classes}, Hinge{} or Squared{} (required).
+	// Loss is Logistic{}, Softmax{Classes: classes}, Hinge{} or Squared{} (required).
 	Loss Loss
 	// Data is the prefix of the training shards in the executor's store:
 	// featurize's format (shard-N.npy, .labels.npy, .json) or libsvm text
@@ -363,7 +363,7 @@ func evaluate(ctx context.Context, w []float64, loss Loss, dim int, ds *linear.D
 		if _, sq := loss.(Squared); sq {
 			pred = math.Round(pred)
 		}
-		if pred == y || (loss.Classes() == 2 && (pred > 0) == (y > 0)) {
+		if pred == y || (loss.ClassCount() == 2 && (pred > 0) == (y > 0)) {
 			right++
 		}
 		n++

@@ -79,7 +79,7 @@ func benchSGD(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
-	base := sgd.Config{Loss: sgd.Softmax{K: 10}, Data: "mnist", Epochs: *epochs, BatchSize: *batch, LocalSteps: *localSteps,
+	base := sgd.Config{Loss: sgd.Softmax{Classes: 10}, Data: "mnist", Epochs: *epochs, BatchSize: *batch, LocalSteps: *localSteps,
 		LR: sgd.InvScaling(*eta0, *power), L2: 1e-5, Seed: 1, Eval: test}
 	entry := func(r *sgd.Run, workers int) map[string]any {
 		return map[string]any{"workers": workers, "examples_per_s": round(r.ExamplesPerSecond, 4), "test_accuracy": round(r.Final.Accuracy, 4),
