@@ -28,18 +28,20 @@ demo: deps
 	$(GO) build -o bin/montecarlo-pi ./examples/montecarlo-pi
 	$(GO) build -o bin/featurize-imagenet ./examples/featurize-imagenet
 	$(GO) build -o bin/hogwild ./examples/hogwild
+	$(GO) build -o bin/sweep ./examples/sweep
 	./bin/montecarlo-pi -tasks 1000 -darts 1000000 -store $(DEMO_STORE) -timeline $(CURDIR)/timeline-pi.png
 	rm -rf $(DEMO_DATA)
 	./bin/featurize-imagenet -synthesize 10x40 -in $(DEMO_DATA)/imagenet -out $(DEMO_DATA)/features \
 		-size 128 -per-call 20 -store $(DEMO_STORE) -fit -timeline $(CURDIR)/timeline-featurize.png
 	./bin/hogwild -workers 4 -epochs 5 -store $(DEMO_STORE) -plot $(CURDIR)/loss.png
+	./bin/sweep -store $(DEMO_STORE) -out $(CURDIR)/sweep.png
 
 ## test: vet, every test with the race detector, then the numeric tests the
 ## race detector would slow tenfold (files tagged !race) without it
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse' ./linear/ ./sgd/ ./examples/hogwild/
+	$(GO) test -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse|Sweep' ./linear/ ./sgd/ ./examples/hogwild/ ./examples/sweep/
 
 ## test-s3: the blob conformance suite and the Lambda end-to-end tests
 ## against a real S3 server, SeaweedFS (weed mini on loopback), which checks
@@ -77,6 +79,7 @@ test-short:
 ## bench: the paper's microbenchmarks as JSON, then the testing.B benchmarks
 bench: deps
 	$(GO) build -o bin/wren ./cmd/wren
+	./bin/wren bench tune -trials 200 -trial-ms 50
 	./bin/wren bench sgd
 	./bin/wren bench map -tasks 1000 -task-ms 20
 	./bin/wren bench map -tasks 10000 -task-ms 0 -chunk 1
@@ -100,4 +103,4 @@ lint: tools
 check: lint test
 
 clean:
-	rm -rf bin .wren .wren-demo timeline-*.png loss.png
+	rm -rf bin .wren .wren-demo timeline-*.png loss.png sweep*.png

@@ -64,6 +64,9 @@ type Config struct {
 	// is saved to every CheckpointEvery (0: only at the end) and at the end.
 	Checkpoint      string
 	CheckpointEvery time.Duration
+	// Initial, when set, is TrainLocal's starting model ((Features+1) x
+	// outputs values, as Run.Params returns them), to continue a run.
+	Initial []float64
 	// Logger receives progress; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -287,6 +290,12 @@ func TrainLocal(ctx context.Context, st blob.Store, cfg Config) (*Run, error) {
 	}
 	k := cfg.Loss.Outputs()
 	p := &memParams{w: make([]float64, (data.dim+1)*k)}
+	if cfg.Initial != nil {
+		if len(cfg.Initial) != len(p.w) {
+			return nil, fmt.Errorf("%w: an initial model of %d values, want %d", ErrModelSize, len(cfg.Initial), len(p.w))
+		}
+		copy(p.w, cfg.Initial)
+	}
 	in := workerIn{Model: cfg.Model, Dim: data.dim, K: k, Loss: cfg.Loss.Name(), Format: data.format, Shards: data.shards,
 		Epochs: cfg.Epochs, Batch: cfg.BatchSize, LR: cfg.LR, L2: cfg.L2, Seed: cfg.Seed, LocalSteps: cfg.LocalSteps}
 	if cfg.Duration > 0 {
@@ -414,6 +423,10 @@ func (r *Run) Model(ctx context.Context) (*linear.Model, error) {
 	}
 	return lm, nil
 }
+
+// Params returns TrainLocal's model values ((Features+1) x outputs: W by
+// feature, then the intercepts); nil for a run on the parameter server.
+func (r *Run) Params() []float64 { return r.params }
 
 // String summarises the run.
 func (r *Run) String() string {

@@ -26,6 +26,10 @@ type Dim struct {
 // Cartesian product of the grid dimensions).
 func Grid(values ...float64) Dim { return Dim{Kind: "grid", Values: values} }
 
+// Labels is a categorical grid: every label tried, in the Cartesian
+// product with the other grid dimensions.
+func Labels(labels ...string) Dim { return Dim{Kind: "labels", Labels: labels} }
+
 // Choice is a categorical dimension, sampled uniformly.
 func Choice(labels ...string) Dim { return Dim{Kind: "choice", Labels: labels} }
 
@@ -74,7 +78,7 @@ func (s Space) validate() error {
 					return bad(fmt.Sprintf("value %v", v))
 				}
 			}
-		case "choice":
+		case "choice", "labels":
 			if len(d.Labels) == 0 {
 				return bad("no choices")
 			}
@@ -111,24 +115,25 @@ func (s Space) fingerprint(samples int, seed uint64) string {
 // trials expands the space: the Cartesian product of the grid dimensions,
 // times samples random draws of the others (seeded: the same trials on any
 // machine). It refuses more than max trials.
-func (s Space) trials(samples int, seed uint64, max int) ([]Params, error) {
+func (s Space) trials(samples int, seed uint64, maxTrials int) ([]Params, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
 	names := s.names()
 	var grid, random []string
 	for _, n := range names {
-		if s[n].Kind == "grid" {
+		if k := s[n].Kind; k == "grid" || k == "labels" {
 			grid = append(grid, n)
 		} else {
 			random = append(random, n)
 		}
 	}
+	size := func(d Dim) int { return max(len(d.Values), len(d.Labels)) }
 	total := 1
 	for _, n := range grid {
-		total *= len(s[n].Values)
-		if total > max {
-			return nil, fmt.Errorf("%w: the grid alone has more than %d trials (Options.MaxTrials)", ErrSpace, max)
+		total *= size(s[n])
+		if total > maxTrials {
+			return nil, fmt.Errorf("%w: the grid alone has more than %d trials (Options.MaxTrials)", ErrSpace, maxTrials)
 		}
 	}
 	if len(random) == 0 {
@@ -137,8 +142,8 @@ func (s Space) trials(samples int, seed uint64, max int) ([]Params, error) {
 	if samples < 1 {
 		samples = 1
 	}
-	if total*samples > max {
-		return nil, fmt.Errorf("%w: %d grid points x %d samples = %d trials, over %d (Options.MaxTrials)", ErrSpace, total, samples, total*samples, max)
+	if total*samples > maxTrials {
+		return nil, fmt.Errorf("%w: %d grid points x %d samples = %d trials, over %d (Options.MaxTrials)", ErrSpace, total, samples, total*samples, maxTrials)
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x7e5))
 	var out []Params
@@ -147,7 +152,11 @@ func (s Space) trials(samples int, seed uint64, max int) ([]Params, error) {
 		for k := 0; k < samples; k++ {
 			p := Params{Num: map[string]float64{}, Str: map[string]string{}}
 			for i, n := range grid {
-				p.Num[n] = s[n].Values[idx[i]]
+				if d := s[n]; d.Kind == "labels" {
+					p.Str[n] = d.Labels[idx[i]]
+				} else {
+					p.Num[n] = d.Values[idx[i]]
+				}
 			}
 			for _, n := range random {
 				d := s[n]
@@ -171,7 +180,7 @@ func (s Space) trials(samples int, seed uint64, max int) ([]Params, error) {
 		// Next grid point (odometer).
 		for i := len(idx) - 1; i >= 0; i-- {
 			idx[i]++
-			if idx[i] < len(s[grid[i]].Values) {
+			if idx[i] < size(s[grid[i]]) {
 				break
 			}
 			idx[i] = 0

@@ -224,11 +224,9 @@ func (s *sweep) run(trials []Params, b, prevB int) error {
 			if errors.As(err, &ce) {
 				t.Attempts = ce.Attempts
 			}
-			if st := job.Stats(); i < len(st.PerCall) {
-				for _, c := range st.PerCall {
-					if c.Call == i {
-						t.Duration, t.Attempts = c.Finished.Sub(c.Started), c.Attempts
-					}
+			for _, c := range job.Stats().PerCall {
+				if c.Call == i {
+					t.Duration, t.Attempts = c.Finished.Sub(c.Started), c.Attempts
 				}
 			}
 			switch v, ok := m[s.opts.Metric]; {

@@ -6,7 +6,8 @@
 //	wren bench gist  [-seconds S] [-size 128]
 //	wren bench linear [-train N] [-skip ridge,logistic,svm,xtx]
 //	wren bench lambda [-emulators 1,4] [-calls N] [-task-ms MS]
-//	wren bench sgd   [-epochs 5] [-workers 1,2,4] [-local-steps 4] [-batch 100]
+//	wren bench sgd   [-epochs 5] [-workers 1,2,4] [-local-steps 8] [-batch 100]
+//	wren bench tune  [-trials 200] [-trial-ms 50] [-parallel P]
 //	wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
 //	wren jobs ls     [-store URL]
 //	wren jobs show   [-store URL] [-timeline FILE] JOB
@@ -58,7 +59,8 @@ const usage = `usage:
   wren bench gist  [-seconds S] [-size 128]
   wren bench linear [-train N] [-skip ridge,logistic,svm,xtx]
   wren bench lambda [-emulators 1,4] [-calls N] [-task-ms MS]
-  wren bench sgd   [-epochs 5] [-workers 1,2,4] [-local-steps 4] [-batch 100]
+  wren bench sgd   [-epochs 5] [-workers 1,2,4] [-local-steps 8] [-batch 100]
+  wren bench tune  [-trials 200] [-trial-ms 50] [-parallel P]
   wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
   wren jobs ls     [-store URL]
   wren jobs show   [-store URL] [-timeline FILE] JOB
@@ -99,6 +101,8 @@ func run(ctx context.Context, args []string) error {
 		return benchPS(ctx, args[2:])
 	case "bench gist":
 		return benchGist(ctx, args[2:])
+	case "bench tune":
+		return benchTune(ctx, args[2:])
 	case "bench sgd":
 		return benchSGD(ctx, args[2:])
 	case "bench lambda":

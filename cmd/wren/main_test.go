@@ -199,3 +199,19 @@ func TestJobsLogs(t *testing.T) {
 		t.Fatalf("jobs logs loud 1:\n%s", one)
 	}
 }
+
+func TestBenchTuneJSON(t *testing.T) {
+	out := capture(t, "bench", "tune", "-trials", "10", "-trial-ms", "5")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("not JSON: %q", out)
+	}
+	for _, k := range []string{"trials", "wall_s", "ideal_s", "efficiency"} {
+		if v, ok := m[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v", k, m[k])
+		}
+	}
+	if m["trials"].(float64) != 10 || m["failed"].(float64) != 0 {
+		t.Fatalf("%s", out)
+	}
+}

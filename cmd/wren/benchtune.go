@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/tune"
+)
+
+// spinTrial is the bench's objective: a CPU-busy loop of "ms" milliseconds.
+var spinTrial = wren.Register("bench.tune-spin", func(ctx context.Context, p tune.Params) (tune.Metrics, error) {
+	x := spin(time.Duration(p.Float("ms") * float64(time.Millisecond)))
+	return tune.Metrics{"score": float64(x % 1000), "i": p.Float("i")}, nil
+})
+
+// benchTune runs a sweep of CPU-busy trials and compares its wall time with
+// the ideal (trials x trial time / parallelism).
+func benchTune(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench tune", flag.ContinueOnError)
+	trials := fs.Int("trials", 200, "trials")
+	trialMS := fs.Float64("trial-ms", 50, "CPU-busy milliseconds per trial")
+	par := fs.Int("parallel", runtime.NumCPU(), "worker processes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "wren-bench-tune-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ex, err := wren.NewExecutor(ctx, wren.Options{Store: dir, Parallelism: *par, Progress: wren.ProgressOff})
+	if err != nil {
+		return err
+	}
+	defer ex.Close()
+	// Start the workers first: a one-time cost, not the sweep's.
+	if j, err := Spin.Map(ctx, ex, make([]time.Duration, *par)); err != nil {
+		return err
+	} else if _, err := j.Results(ctx); err != nil {
+		return err
+	}
+	space := tune.Space{"i": tune.Uniform(0, 1), "ms": tune.Grid(*trialMS)}
+	res, err := tune.Sweep(ctx, ex, spinTrial, space, tune.Options{Metric: "score", Samples: *trials, Seed: 1})
+	if err != nil {
+		return err
+	}
+	ideal := float64(*trials) * *trialMS / 1000 / float64(*par)
+	return printJSON(map[string]any{
+		"trials": len(res.Trials), "trial_ms": *trialMS, "parallelism": *par,
+		"wall_s": round(res.Wall.Seconds(), 4), "ideal_s": round(ideal, 4),
+		"efficiency": round(ideal/res.Wall.Seconds(), 4), "trial_time_s": round(res.TrialTime.Seconds(), 4),
+		"failed": len(res.Errors()),
+	})
+}

@@ -1,0 +1,196 @@
+// Command sweep runs two hyperparameter sweeps on MNIST as wren maps:
+// linear's logistic regression over the L2 strength x feature scaling (a
+// grid), then softmax SGD over the learning rate x L2 (random samples) with
+// asynchronous successive halving over epochs, each promoted trial
+// continuing from its checkpoint. It prints each sweep's table and best
+// trial and writes sweep.png and sweep-sgd.png.
+//
+//	go run ./examples/sweep [-train 10000] [-store DIR] [-out sweep.png]
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+
+	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/config"
+	"github.com/wrenml/wren/internal/mnist"
+	"github.com/wrenml/wren/linear"
+	"github.com/wrenml/wren/sgd"
+	"github.com/wrenml/wren/tune"
+)
+
+// data is MNIST (pixels in [0, 1]), loaded once per worker process.
+var data = sync.OnceValues(func() (*[2]*linear.Dataset, error) {
+	tr, te, err := mnist.Load()
+	if err != nil {
+		return nil, err
+	}
+	for i := range tr.X {
+		tr.X[i] /= 255
+	}
+	for i := range te.X {
+		te.X[i] /= 255
+	}
+	train, err := linear.FromDense(tr.X, tr.Dim, tr.Labels, 10)
+	if err != nil {
+		return nil, err
+	}
+	test, err := linear.FromDense(te.X, te.Dim, te.Labels, 10)
+	if err != nil {
+		return nil, err
+	}
+	return &[2]*linear.Dataset{train, test}, nil
+})
+
+// Logistic fits multinomial logistic regression on the first "n" training
+// images with the trial's L2 strength and scaling, and reports the test
+// accuracy.
+var Logistic = wren.Register("sweep.logistic", func(ctx context.Context, p tune.Params) (tune.Metrics, error) {
+	d, err := data()
+	if err != nil {
+		return nil, err
+	}
+	train, _, err := d[0].Split(ctx, float64(p.Int("n"))/float64(d[0].N), 1)
+	if err != nil {
+		return nil, err
+	}
+	fit, err := linear.Logistic(ctx, train, linear.LogisticOptions{L2: p.Float("l2"), NoScale: p.String("scaling") == "none", MaxIter: 60})
+	if err != nil {
+		return nil, err
+	}
+	ev := fit.Evaluate(d[1])
+	return tune.Metrics{"accuracy": ev.Accuracy, "log_loss": ev.LogLoss}, nil
+})
+
+// SGD trains softmax on the shards under "data" for Budget() epochs,
+// continuing from the trial's checkpoint, and reports the test accuracy.
+var SGD = wren.Register("sweep.sgd", func(ctx context.Context, p tune.Params) (tune.Metrics, error) {
+	d, err := data()
+	if err != nil {
+		return nil, err
+	}
+	st, err := wren.OpenStore(ctx, p.StoreURL())
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	cfg := sgd.Config{Model: "sweep", Loss: sgd.Softmax{Classes: 10}, Data: p.String("data"), BatchSize: 100,
+		Epochs: p.Budget() - p.Resumed(), LR: sgd.InvScaling(p.Float("lr"), 0.3), L2: p.Float("l2"), Seed: 1, Eval: d[1]}
+	if p.Resumed() > 0 {
+		if cfg.Initial, err = readFloats(ctx, st, p.CheckpointKey()); err != nil {
+			return nil, fmt.Errorf("resume from epoch %d: %w", p.Resumed(), err)
+		}
+	}
+	run, err := sgd.TrainLocal(ctx, st, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFloats(ctx, st, p.CheckpointKey(), run.Params()); err != nil {
+		return nil, err
+	}
+	return tune.Metrics{"accuracy": run.Final.Accuracy, "loss": run.Final.Loss}, nil
+})
+
+func writeFloats(ctx context.Context, st blob.Store, key string, v []float64) error {
+	b := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
+	}
+	return blob.PutBytes(ctx, st, key, b, blob.PutOptions{})
+}
+
+func readFloats(ctx context.Context, st blob.Store, key string) ([]float64, error) {
+	b, err := blob.ReadAll(ctx, st, key)
+	if err != nil {
+		return nil, err
+	}
+	v := make([]float64, len(b)/8)
+	for i := range v {
+		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	return v, nil
+}
+
+func main() {
+	wren.Init()
+	n := flag.Int("train", 10000, "training images for the logistic sweep")
+	store := flag.String("store", "", "wren's store (default: $WREN_STORE, the config file, else ./.wren)")
+	out := flag.String("out", "sweep.png", "the logistic sweep's plot (the SGD sweep's goes beside it, -sgd)")
+	flag.Parse()
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *n, *store, *out, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "sweep:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, n int, store, out string, w *os.File) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	ex, err := cfg.Executor(ctx, wren.Options{Store: store})
+	if err != nil {
+		return err
+	}
+	defer ex.Close()
+
+	fmt.Fprintf(w, "logistic regression on %d MNIST images: L2 x feature scaling\n", n)
+	res, err := tune.Sweep(ctx, ex, Logistic, tune.Space{
+		"l2":      tune.Grid(1e-6, 1e-5, 1e-4, 1e-3, 1e-2),
+		"scaling": tune.Labels("max-abs", "none"),
+		"n":       tune.Grid(float64(n)),
+	}, tune.Options{Metric: "accuracy", Mode: tune.Max, Seed: 1})
+	if err != nil {
+		return err
+	}
+	res.WriteTable(w, 10)
+	if err := res.Plot(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "plot: %s\n\n", out)
+
+	// Softmax SGD with ASHA over epochs: the shards go to the store once.
+	d, err := data()
+	if err != nil {
+		return err
+	}
+	prefix := "sweep-data/mnist"
+	if err := sgd.WriteShards(ctx, ex.Store(), prefix, d[0], 4); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "softmax SGD on MNIST: learning rate x L2, successive halving over 1, 3, 9 epochs")
+	res2, err := tune.Sweep(ctx, ex, SGD, tune.Space{
+		"lr":   tune.LogUniform(0.05, 5),
+		"l2":   tune.LogUniform(1e-6, 1e-3),
+		"data": tune.Choice(prefix),
+	}, tune.Options{Metric: "accuracy", Mode: tune.Max, Samples: 9, Seed: 2, ASHA: &tune.ASHA{MinBudget: 1, MaxBudget: 9, Reduction: 3}})
+	if err != nil {
+		return err
+	}
+	res2.WriteTable(w, 5)
+	sgdOut := strings.TrimSuffix(out, ".png") + "-sgd.png"
+	if err := res2.Plot(sgdOut); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "epochs run: %d (all 9 trials for 9 epochs: 81)\nplot: %s\n", res2.BudgetUnits, sgdOut)
+	var b bytes.Buffer
+	if err := res.WriteCSV(&b); err != nil {
+		return err
+	}
+	_, err = blob.DeletePrefix(ctx, ex.Store(), "sweep-data/")
+	return err
+}
