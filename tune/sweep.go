@@ -163,6 +163,9 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 	}
 	s.res.Wall = time.Since(s.start)
 	s.finish()
+	if s.res.Reused > 0 {
+		opts.Logger.Info("tune: trials reused from the resumed sweep", "reused", s.res.Reused, "run", len(s.res.Trials)-s.res.Reused)
+	}
 	return s.res, err
 }
 
