@@ -191,7 +191,7 @@ func (r *Results) Plot(path string) error {
 		p.Y.Label.Text = r.Metric
 		if log(distinct(num[0])) {
 			p.X.Scale = plot.LogScale{}
-			p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+			p.X.Tick.Marker = plot.LogTicks{Prec: 2}
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil && filepath.Dir(path) != "." {
