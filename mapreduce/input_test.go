@@ -1,0 +1,156 @@
+package mapreduce
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/blob/memblob"
+)
+
+// TestLineSplits cuts texts at every split size and checks that the lines
+// of all splits, in order, are the text's lines: none lost or counted
+// twice at a boundary, whatever the boundary cuts (a line, a "\r\n", an
+// empty line, the end of an object without a final newline).
+func TestLineSplits(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	texts := map[string]string{
+		"a": "one\ntwo\n\nthree four\r\nfive",
+		"b": "\n\n\nx\n",
+		"c": "no newline at all",
+		"d": "",
+	}
+	var sb strings.Builder
+	for range 200 {
+		for range rng.IntN(30) {
+			sb.WriteByte(byte('a' + rng.IntN(26)))
+		}
+		if rng.IntN(5) == 0 {
+			sb.WriteByte('\r')
+		}
+		sb.WriteByte('\n')
+	}
+	texts["e"] = sb.String()
+	st := memblob.New()
+	var want []string
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		if err := blob.PutBytes(ctx, st, k, []byte(texts[k]), blob.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if texts[k] == "" {
+			continue
+		}
+		lines := strings.Split(strings.TrimSuffix(texts[k], "\n"), "\n")
+		for _, l := range lines {
+			want = append(want, strings.TrimSuffix(l, "\r"))
+		}
+	}
+	for _, size := range []int64{1, 2, 3, 5, 7, 16, 100, 1 << 20} {
+		splits, total, err := splitInput(ctx, st, 0, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total != int64(len(texts["a"])+len(texts["b"])+len(texts["c"])+len(texts["e"])) {
+			t.Fatalf("size %d: total %d", size, total)
+		}
+		var got []string
+		var covered int64
+		for _, s := range splits {
+			for _, r := range s.Ranges {
+				covered += r.Len
+				err := eachLine(ctx, st, r, 1<<10, func(line []byte) error {
+					got = append(got, string(line))
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if covered != total {
+			t.Errorf("size %d: splits cover %d bytes of %d", size, covered, total)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("size %d: %d lines, want %d\n got %q\nwant %q", size, len(got), len(want), got[:min(len(got), 10)], want[:10])
+		}
+	}
+}
+
+func TestRecordSplits(t *testing.T) {
+	ctx := context.Background()
+	st := memblob.New()
+	for k, n := range map[string]int{"a": 7, "b": 1, "c": 30} {
+		if err := blob.PutBytes(ctx, st, k, make([]byte, n*RecordSize), blob.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, size := range []int64{1, 99, 100, 250, 1000, 1 << 20} {
+		splits, total, err := splitInput(ctx, st, RecordSize, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var covered int64
+		for _, s := range splits {
+			for _, r := range s.Ranges {
+				if r.Off%RecordSize != 0 || r.Len%RecordSize != 0 || r.Len == 0 {
+					t.Fatalf("size %d: range %+v cuts a record", size, r)
+				}
+				covered += r.Len
+			}
+		}
+		if covered != total || total != 38*RecordSize {
+			t.Errorf("size %d: covered %d of %d", size, covered, total)
+		}
+	}
+	blob.PutBytes(ctx, st, "d", make([]byte, 150), blob.PutOptions{})
+	if _, _, err := splitInput(ctx, st, RecordSize, 1000); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "d holds 150 bytes") {
+		t.Errorf("a 150-byte record file: err = %v", err)
+	}
+}
+
+func TestLongLine(t *testing.T) {
+	ctx := context.Background()
+	st := memblob.New()
+	text := "short\n" + strings.Repeat("x", 5000) + "\nshort\n"
+	blob.PutBytes(ctx, st, "a", []byte(text), blob.PutOptions{})
+	for _, size := range []int64{3, 100, 1 << 20} {
+		splits, _, _ := splitInput(ctx, st, 0, size)
+		var err error
+		for _, s := range splits {
+			for _, r := range s.Ranges {
+				if e := eachLine(ctx, st, r, 1000, func([]byte) error { return nil }); e != nil && err == nil {
+					err = e
+				}
+			}
+		}
+		if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "MaxLine") {
+			t.Errorf("size %d: err = %v, want a MaxLine error", size, err)
+		}
+	}
+}
+
+func TestRunFormat(t *testing.T) {
+	var b []byte
+	b = appendRecord(b, "k1", []byte("v1"))
+	b = appendRecord(b, "", nil)
+	b = appendRecord(b, "k3", []byte(strings.Repeat("v", 300)))
+	r := &runReader{b: b}
+	var keys []string
+	for r.next() {
+		keys = append(keys, string(r.key))
+	}
+	if r.err != nil || !slices.Equal(keys, []string{"k1", "", "k3"}) {
+		t.Fatalf("keys %q, err %v", keys, r.err)
+	}
+	r = &runReader{b: b[:len(b)-1]}
+	for r.next() {
+	}
+	if !errors.Is(r.err, ErrCorrupt) {
+		t.Errorf("truncated run: err = %v", r.err)
+	}
+}

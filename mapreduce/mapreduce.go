@@ -1,0 +1,615 @@
+package mapreduce
+
+import (
+	"bytes"
+	"container/heap"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"iter"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/blob"
+)
+
+// MapFunc maps one input to key-value pairs through emit.
+type MapFunc[In any, K ~string, V any] func(ctx context.Context, in In, emit func(K, V)) error
+
+// ReduceFunc folds the values of one key into one (also used as a
+// combiner on a map's own output, so it must be associative).
+type ReduceFunc[K ~string, V any] func(ctx context.Context, key K, values []V) (V, error)
+
+// Mapper is a registered map function.
+type Mapper[In any, K ~string, V any] struct {
+	name string
+	fn   MapFunc[In, K, V]
+	task *wren.Task[mapTask, mapResult]
+}
+
+// Reducer is a registered reduce (or combine) function.
+type Reducer[K ~string, V any] struct {
+	name string
+	fn   ReduceFunc[K, V]
+	task *wren.Task[reduceTask, reduceResult]
+}
+
+var (
+	regMu    sync.Mutex
+	reducers = map[string]any{}
+)
+
+// RegisterMap makes fn a map function under name (a wren task
+// "mapreduce.map.<name>"); call it at package level, like wren.Register.
+func RegisterMap[In any, K ~string, V any](name string, fn MapFunc[In, K, V]) *Mapper[In, K, V] {
+	m := &Mapper[In, K, V]{name: name, fn: fn}
+	m.task = wren.Register("mapreduce.map."+name, m.run)
+	return m
+}
+
+// RegisterReduce makes fn a reduce (and combine) function under name (a
+// wren task "mapreduce.reduce.<name>"); call it at package level.
+func RegisterReduce[K ~string, V any](name string, fn ReduceFunc[K, V]) *Reducer[K, V] {
+	r := &Reducer[K, V]{name: name, fn: fn}
+	r.task = wren.Register("mapreduce.reduce."+name, r.run)
+	regMu.Lock()
+	reducers[name] = r
+	regMu.Unlock()
+	return r
+}
+
+// Identity is the reducer of a job that keeps every record (a sort): it
+// is not a function but a mode, Job.Reduce == nil.
+
+// Output formats of a job's partitions.
+const (
+	// OutputRuns writes records (key, value) sorted by key, in the
+	// package's run format; Result reads them.
+	OutputRuns = iota
+	// OutputText writes "key\tvalue\n" lines.
+	OutputText
+	// OutputValues writes the values' bytes one after another (a sort's
+	// records).
+	OutputValues
+)
+
+// Job is a MapReduce job: map the input, shuffle by key through storage,
+// reduce each partition.
+type Job[In any, K ~string, V any] struct {
+	Input Source[In]
+	Map   *Mapper[In, K, V]
+	// Combine, if set, folds each map call's values per key before the
+	// shuffle; Reduce folds each key's values. A nil Reduce keeps every
+	// record (a sort).
+	Combine, Reduce *Reducer[K, V]
+	// Partitions is the number of reduce calls; 0 means the executor's
+	// parallelism.
+	Partitions int
+	// Splitters, when set (Partitions-1 sorted keys), partition by key
+	// range instead of by hash, so that partition outputs are in key order.
+	Splitters []string
+	// Shuffle stores the map outputs: a blob store URL or
+	// redis://host:port[,host:port...]; "" means the executor's store.
+	Shuffle string
+	// Output is where partitions are written (part-NNNNN); "" means
+	// mapreduce/<job>/out in the executor's store.
+	Output string
+	// Format is OutputRuns (default), OutputText or OutputValues.
+	Format int
+	// SplitSize is the input bytes per map call; 0 means 32 MiB.
+	SplitSize int64
+	// MaxLine caps a text line; 0 means 1 MiB.
+	MaxLine int
+	// MapOptions adjust both stages' maps.
+	MapOptions []wren.MapOption
+}
+
+// mapTask is one map call's input.
+type mapTask struct {
+	Input      string
+	Record     int
+	Split      Split
+	Partitions int
+	Splitters  []string
+	Shuffle    string
+	Prefix     string // shuffle key prefix of this job
+	Call       int
+	Combiner   string
+	MaxLine    int
+}
+
+// mapResult is where a map call's partitions are.
+type mapResult struct {
+	Object  string
+	Offsets []int64 // partition p is [Offsets[p], Offsets[p+1])
+	Records int64
+	Bytes   int64 // input bytes
+}
+
+type reduceTask struct {
+	Shuffle   string
+	Partition int
+	Objects   []string
+	Offsets   [][2]int64 // per object: the partition's range
+	Output    string
+	Format    int
+}
+
+type reduceResult struct {
+	Key     string
+	Records int64
+	Bytes   int64
+}
+
+func partitionOf(key string, n int, splitters []string) int {
+	if len(splitters) > 0 {
+		// The first splitter above the key: keys equal to a splitter go right.
+		return sort.Search(len(splitters), func(i int) bool { return splitters[i] > key })
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
+}
+
+// run is the map task: read the split, map, combine, sort each partition,
+// write one shuffle object for this attempt.
+func (m *Mapper[In, K, V]) run(ctx context.Context, t mapTask) (mapResult, error) {
+	in, err := storeOf(ctx, t.Input)
+	if err != nil {
+		return mapResult{}, err
+	}
+	defer in.Close()
+	vc := codecFor[V]()
+	var comb *Reducer[K, V]
+	if t.Combiner != "" {
+		regMu.Lock()
+		r, ok := reducers[t.Combiner].(*Reducer[K, V])
+		regMu.Unlock()
+		if !ok {
+			return mapResult{}, fmt.Errorf("mapreduce: combiner %q is not registered for these types", t.Combiner)
+		}
+		comb = r
+	}
+	type rec struct {
+		key string
+		val []byte
+	}
+	parts := make([][]rec, t.Partitions)
+	combined := make([]map[string][]V, t.Partitions)
+	var emitErr error
+	emit := func(k K, v V) {
+		p := partitionOf(string(k), t.Partitions, t.Splitters)
+		if comb != nil {
+			if combined[p] == nil {
+				combined[p] = map[string][]V{}
+			}
+			vs := append(combined[p][string(k)], v)
+			if len(vs) >= 64 { // fold as we go: memory stays per key
+				f, err := comb.fn(ctx, k, vs)
+				if err != nil && emitErr == nil {
+					emitErr = err
+				}
+				vs = append(vs[:0], f)
+			}
+			combined[p][string(k)] = vs
+			return
+		}
+		parts[p] = append(parts[p], rec{string(k), vc.put(nil, v)})
+	}
+	res := mapResult{}
+	for _, r := range t.Split.Ranges {
+		res.Bytes += r.Len
+		if t.Record > 0 {
+			data, _, err := blob.ReadRange(ctx, in, r.Key, r.Off, r.Len)
+			if err != nil {
+				return res, err
+			}
+			for i := 0; i+t.Record <= len(data); i += t.Record {
+				if err := m.fn(ctx, any(data[i:i+t.Record]).(In), emit); err != nil {
+					return res, err
+				}
+				res.Records++
+			}
+		} else {
+			err := eachLine(ctx, in, r, t.MaxLine, func(line []byte) error {
+				res.Records++
+				return m.fn(ctx, any(string(line)).(In), emit)
+			})
+			if err != nil {
+				return res, err
+			}
+		}
+		if emitErr != nil {
+			return res, emitErr
+		}
+	}
+	if comb != nil {
+		for p, cm := range combined {
+			for k, vs := range cm {
+				v := vs[0]
+				if len(vs) > 1 {
+					if v, err = comb.fn(ctx, K(k), vs); err != nil {
+						return res, err
+					}
+				}
+				parts[p] = append(parts[p], rec{k, vc.put(nil, v)})
+			}
+		}
+	}
+	// Each partition sorted by key, one after another, in one object.
+	var out []byte
+	res.Offsets = make([]int64, 0, t.Partitions+1)
+	for _, recs := range parts {
+		slices.SortStableFunc(recs, func(a, b rec) int { return strings.Compare(a.key, b.key) })
+		res.Offsets = append(res.Offsets, int64(len(out)))
+		for _, r := range recs {
+			out = appendRecord(out, r.key, r.val)
+		}
+	}
+	res.Offsets = append(res.Offsets, int64(len(out)))
+	var nonce [6]byte
+	rand.Read(nonce[:])
+	// Per attempt: a retried or speculative map never overwrites the
+	// winner's object, and reducers read only the winners'.
+	res.Object = fmt.Sprintf("%s/map-%06d-%s", t.Prefix, t.Call, hex.EncodeToString(nonce[:]))
+	sh, err := openShuffle(ctx, t.Shuffle)
+	if err != nil {
+		return res, err
+	}
+	defer sh.close()
+	return res, sh.put(ctx, res.Object, out)
+}
+
+// mergeItem is a run's current record in the reduce's merge heap.
+type mergeItem struct {
+	r   *runReader
+	idx int
+}
+
+type mergeHeap []mergeItem
+
+func (h mergeHeap) Len() int { return len(h) }
+func (h mergeHeap) Less(i, j int) bool {
+	if c := bytes.Compare(h[i].r.key, h[j].r.key); c != 0 {
+		return c < 0
+	}
+	return h[i].idx < h[j].idx
+}
+func (h mergeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(mergeItem)) }
+func (h *mergeHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// run is the reduce task: read the partition from every map's object in
+// parallel, merge, reduce, write the output partition.
+func (r *Reducer[K, V]) run(ctx context.Context, t reduceTask) (reduceResult, error) {
+	return reducePartition(ctx, t, codecFor[V](), r.fn)
+}
+
+// identityTask reduces by keeping every record (Job.Reduce nil).
+var identityTask = wren.Register("mapreduce.reduce.identity", func(ctx context.Context, t reduceTask) (reduceResult, error) {
+	return reducePartition[string, []byte](ctx, t, codecFor[[]byte](), nil)
+})
+
+func reducePartition[K ~string, V any](ctx context.Context, t reduceTask, vc valueCodec[V], fn ReduceFunc[K, V]) (reduceResult, error) {
+	sh, err := openShuffle(ctx, t.Shuffle)
+	if err != nil {
+		return reduceResult{}, err
+	}
+	defer sh.close()
+	runs := make([][]byte, len(t.Objects))
+	// Parallel, pipelined reads: the paper names serial shuffle reads as
+	// why its word count trailed Spark.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i, obj := range t.Objects {
+		g.Go(func() error {
+			b, err := sh.read(gctx, obj, t.Offsets[i][0], t.Offsets[i][1]-t.Offsets[i][0])
+			runs[i] = b
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return reduceResult{}, err
+	}
+	h := mergeHeap{}
+	for i, b := range runs {
+		rr := &runReader{b: b}
+		if rr.next() {
+			h = append(h, mergeItem{rr, i})
+		} else if rr.err != nil {
+			return reduceResult{}, fmt.Errorf("%s: %w", t.Objects[i], rr.err)
+		}
+	}
+	heap.Init(&h)
+	var out []byte
+	res := reduceResult{}
+	var vals []V
+	var cur []byte
+	flush := func() error {
+		if fn == nil {
+			return nil
+		}
+		v, err := fn(ctx, K(cur), vals)
+		if err != nil {
+			return err
+		}
+		out = encodeOut(out, t.Format, string(cur), vc.put(nil, v), v)
+		res.Records++
+		return nil
+	}
+	for h.Len() > 0 {
+		it := h[0]
+		if fn == nil {
+			out = encodeOut(out, t.Format, string(it.r.key), it.r.val, nil)
+			res.Records++
+		} else {
+			if cur != nil && !bytes.Equal(cur, it.r.key) {
+				if err := flush(); err != nil {
+					return res, err
+				}
+				vals = vals[:0]
+			}
+			if cur == nil || !bytes.Equal(cur, it.r.key) {
+				cur = append(cur[:0], it.r.key...)
+			}
+			v, err := vc.get(it.r.val)
+			if err != nil {
+				return res, err
+			}
+			vals = append(vals, v)
+		}
+		if it.r.next() {
+			heap.Fix(&h, 0)
+		} else {
+			if it.r.err != nil {
+				return res, fmt.Errorf("%s: %w", t.Objects[it.idx], it.r.err)
+			}
+			heap.Pop(&h)
+		}
+	}
+	if fn != nil && cur != nil {
+		if err := flush(); err != nil {
+			return res, err
+		}
+	}
+	st, err := storeOf(ctx, t.Output)
+	if err != nil {
+		return res, err
+	}
+	defer st.Close()
+	res.Key = fmt.Sprintf("part-%05d", t.Partition)
+	res.Bytes = int64(len(out))
+	// A blob put: the partition appears whole or not at all.
+	return res, blob.PutBytes(ctx, st, res.Key, out, blob.PutOptions{})
+}
+
+func encodeOut(dst []byte, format int, key string, val []byte, v any) []byte {
+	switch format {
+	case OutputText:
+		dst = append(dst, key...)
+		dst = append(dst, '\t')
+		if v != nil {
+			return append(fmt.Appendf(dst, "%v", v), '\n')
+		}
+		return append(append(dst, val...), '\n')
+	case OutputValues:
+		return append(dst, val...)
+	}
+	return appendRecord(dst, key, val)
+}
+
+// Result is a finished job's output: partition objects in a store.
+type Result[K ~string, V any] struct {
+	Store      string   // the output store's URL
+	Partitions []string // keys of the partitions, in order
+	Records    int64    // output records
+	InBytes    int64
+	Wall       time.Duration
+	MapWall    time.Duration
+	ReduceWall time.Duration
+	format     int
+}
+
+// All yields the output's records (OutputRuns format), partition by
+// partition.
+func (r *Result[K, V]) All(ctx context.Context) iter.Seq2[KV[K, V], error] {
+	return func(yield func(KV[K, V], error) bool) {
+		if r.format != OutputRuns {
+			yield(KV[K, V]{}, errors.New("mapreduce: All reads OutputRuns partitions only"))
+			return
+		}
+		st, err := storeOf(ctx, r.Store)
+		if err != nil {
+			yield(KV[K, V]{}, err)
+			return
+		}
+		defer st.Close()
+		vc := codecFor[V]()
+		for _, p := range r.Partitions {
+			b, err := blob.ReadAll(ctx, st, p)
+			if err != nil {
+				yield(KV[K, V]{}, err)
+				return
+			}
+			rr := &runReader{b: b}
+			for rr.next() {
+				v, err := vc.get(rr.val)
+				if !yield(KV[K, V]{K(rr.key), v}, err) {
+					return
+				}
+			}
+			if rr.err != nil {
+				yield(KV[K, V]{}, rr.err)
+				return
+			}
+		}
+	}
+}
+
+// KV is an output record.
+type KV[K ~string, V any] struct {
+	Key   K
+	Value V
+}
+
+// Collect reads the whole output into a map.
+func (r *Result[K, V]) Collect(ctx context.Context) (map[K]V, error) {
+	out := map[K]V{}
+	for kv, err := range r.All(ctx) {
+		if err != nil {
+			return nil, err
+		}
+		out[kv.Key] = kv.Value
+	}
+	return out, nil
+}
+
+// Run runs the job: one wren map of map calls (one per input split), each
+// writing its partitioned, sorted output to the shuffle store once per
+// attempt; then one wren map of reduce calls (one per partition), each
+// reading its partition from every winning map output with parallel reads,
+// merging and reducing, and writing its output partition atomically. The
+// shuffle objects are deleted when the job ends.
+func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job Job[In, K, V]) (*Result[K, V], error) {
+	start := time.Now()
+	if job.Map == nil {
+		return nil, errors.New("mapreduce: Job.Map is required")
+	}
+	if job.Partitions <= 0 {
+		job.Partitions = ex.Parallelism()
+	}
+	if len(job.Splitters) > 0 && len(job.Splitters) != job.Partitions-1 {
+		return nil, fmt.Errorf("mapreduce: %d splitters for %d partitions", len(job.Splitters), job.Partitions)
+	}
+	if job.SplitSize <= 0 {
+		job.SplitSize = 32 << 20
+	}
+	if job.MaxLine <= 0 {
+		job.MaxLine = 1 << 20
+	}
+	if job.Shuffle == "" {
+		job.Shuffle = ex.Store().URL()
+	}
+	var id [4]byte
+	rand.Read(id[:])
+	jobID := time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(id[:])
+	if job.Output == "" {
+		job.Output = appendPath(ex.Store().URL(), "mapreduce/"+jobID+"/out")
+	}
+	if !slices.IsSorted(job.Splitters) {
+		return nil, errors.New("mapreduce: Job.Splitters are not sorted")
+	}
+	out, err := storeOf(ctx, job.Output)
+	if err != nil {
+		return nil, err
+	}
+	for a, err := range out.List(ctx, "") {
+		if err == nil {
+			err = fmt.Errorf("mapreduce: the output %s already holds %s (a job writes to an empty place)", job.Output, a.Key)
+		}
+		out.Close()
+		return nil, err
+	}
+	out.Close()
+	in, err := storeOf(ctx, job.Input.URL)
+	if err != nil {
+		return nil, err
+	}
+	splits, total, err := splitInput(ctx, in, job.Input.record, job.SplitSize)
+	in.Close()
+	if err != nil {
+		return nil, err
+	}
+	sh, err := openShuffle(ctx, job.Shuffle)
+	if err != nil {
+		return nil, err
+	}
+	defer sh.close()
+	if free, err := sh.free(ctx); err != nil {
+		return nil, err
+	} else if free >= 0 && free < total*5/4 {
+		return nil, fmt.Errorf("mapreduce: the shuffle store has %d bytes free, the job may need %d (its input and a margin)", free, total*5/4)
+	}
+	prefix := "mapreduce/" + jobID + "/shuffle"
+	defer sh.deletePrefix(context.WithoutCancel(ctx), prefix)
+	tasks := make([]mapTask, len(splits))
+	comb := ""
+	if job.Combine != nil {
+		comb = job.Combine.name
+	}
+	for i, s := range splits {
+		tasks[i] = mapTask{Input: job.Input.URL, Record: job.Input.record, Split: s, Partitions: job.Partitions, Splitters: job.Splitters,
+			Shuffle: job.Shuffle, Prefix: prefix, Call: i, Combiner: comb, MaxLine: job.MaxLine}
+	}
+	// The stages are named after the job (a WithJobID among MapOptions is
+	// overridden: two stages cannot share one).
+	mopts := append(slices.Clone(job.MapOptions), wren.WithJobID("mr-"+jobID+"-map"))
+	ropts := append(slices.Clone(job.MapOptions), wren.WithJobID("mr-"+jobID+"-reduce"))
+	mj, err := job.Map.task.Map(ctx, ex, tasks, mopts...)
+	if err != nil {
+		return nil, err
+	}
+	maps, err := mj.Results(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mapreduce: map stage: %w", err)
+	}
+	mapWall := time.Since(start)
+	rtasks := make([]reduceTask, job.Partitions)
+	for p := range rtasks {
+		rt := reduceTask{Shuffle: job.Shuffle, Partition: p, Output: job.Output, Format: job.Format}
+		for _, m := range maps {
+			if m.Offsets[p+1] > m.Offsets[p] {
+				rt.Objects = append(rt.Objects, m.Object)
+				rt.Offsets = append(rt.Offsets, [2]int64{m.Offsets[p], m.Offsets[p+1]})
+			}
+		}
+		rtasks[p] = rt
+	}
+	var rj *wren.Job[reduceResult]
+	if job.Reduce != nil {
+		rj, err = job.Reduce.task.Map(ctx, ex, rtasks, ropts...)
+	} else {
+		rj, err = identityTask.Map(ctx, ex, rtasks, ropts...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	reds, err := rj.Results(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("mapreduce: reduce stage: %w", err)
+	}
+	mj.Clean(context.WithoutCancel(ctx))
+	rj.Clean(context.WithoutCancel(ctx))
+	res := &Result[K, V]{Store: job.Output, InBytes: total, format: job.Format, MapWall: mapWall}
+	for _, r := range reds {
+		res.Partitions = append(res.Partitions, r.Key)
+		res.Records += r.Records
+	}
+	res.Wall = time.Since(start)
+	res.ReduceWall = res.Wall - mapWall
+	return res, nil
+}
+
+// appendPath adds a path to a store URL, before its query.
+func appendPath(u, p string) string {
+	base, q, _ := strings.Cut(u, "?")
+	out := strings.TrimSuffix(base, "/") + "/" + p
+	if q != "" {
+		out += "?" + q
+	}
+	return out
+}
