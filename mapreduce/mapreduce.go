@@ -105,7 +105,9 @@ type Job[In any, K ~string, V any] struct {
 	Output string
 	// Format is OutputRuns (default), OutputText or OutputValues.
 	Format int
-	// SplitSize is the input bytes per map call; 0 means 32 MiB.
+	// SplitSize is the input bytes per map call; 0 means a quarter of
+	// each worker's share of the input (so that calls balance), within
+	// 1 MiB to 32 MiB.
 	SplitSize int64
 	// MaxLine caps a text line; 0 means 1 MiB.
 	MaxLine int
@@ -421,7 +423,22 @@ type Result[K ~string, V any] struct {
 	Wall       time.Duration
 	MapWall    time.Duration
 	ReduceWall time.Duration
-	format     int
+	// MapStats and ReduceStats are the stages' wren job stats (per-call
+	// timings, retries, speculation, store requests).
+	MapStats, ReduceStats wren.JobStats
+	format                int
+}
+
+// PlotTimeline draws both stages' calls on one timeline, one lane per
+// worker (see wren.JobStats.PlotTimeline): the reduce calls start where
+// the map calls end.
+func (r *Result[K, V]) PlotTimeline(path string) error {
+	s := r.MapStats
+	s.Job = strings.TrimSuffix(s.Job, "-map")
+	s.Task = fmt.Sprintf("%d map + %d reduce", r.MapStats.Calls, r.ReduceStats.Calls)
+	s.Calls += r.ReduceStats.Calls
+	s.PerCall = slices.Concat(r.MapStats.PerCall, r.ReduceStats.PerCall)
+	return s.PlotTimeline(path)
 }
 
 // All yields the output's records (OutputRuns format), partition by
@@ -495,9 +512,6 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 	if len(job.Splitters) > 0 && len(job.Splitters) != job.Partitions-1 {
 		return nil, fmt.Errorf("mapreduce: %d splitters for %d partitions", len(job.Splitters), job.Partitions)
 	}
-	if job.SplitSize <= 0 {
-		job.SplitSize = 32 << 20
-	}
 	if job.MaxLine <= 0 {
 		job.MaxLine = 1 << 20
 	}
@@ -528,6 +542,17 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 	in, err := storeOf(ctx, job.Input.URL)
 	if err != nil {
 		return nil, err
+	}
+	if job.SplitSize <= 0 {
+		var total int64
+		for a, err := range in.List(ctx, "") {
+			if err != nil {
+				in.Close()
+				return nil, err
+			}
+			total += a.Size
+		}
+		job.SplitSize = min(max(total/int64(4*max(ex.Parallelism(), 1)), 1<<20), 32<<20)
 	}
 	splits, total, err := splitInput(ctx, in, job.Input.record, job.SplitSize)
 	in.Close()
@@ -592,9 +617,10 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 	if err != nil {
 		return nil, fmt.Errorf("mapreduce: reduce stage: %w", err)
 	}
+	res := &Result[K, V]{Store: job.Output, InBytes: total, format: job.Format, MapWall: mapWall,
+		MapStats: mj.Stats(), ReduceStats: rj.Stats()}
 	mj.Clean(context.WithoutCancel(ctx))
 	rj.Clean(context.WithoutCancel(ctx))
-	res := &Result[K, V]{Store: job.Output, InBytes: total, format: job.Format, MapWall: mapWall}
 	for _, r := range reds {
 		res.Partitions = append(res.Partitions, r.Key)
 		res.Records += r.Records
