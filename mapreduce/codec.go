@@ -86,6 +86,27 @@ func appendRecord(dst []byte, key string, val []byte) []byte {
 	return append(dst, val...)
 }
 
+// appendRecordFunc appends a record whose value put appends.
+func appendRecordFunc(dst []byte, key string, put func([]byte) []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = append(dst, key...)
+	// Values are mostly short: reserve one length byte, move if longer.
+	at := len(dst)
+	dst = append(dst, 0)
+	dst = put(dst)
+	n := len(dst) - at - 1
+	if n < 0x80 {
+		dst[at] = byte(n)
+		return dst
+	}
+	var l [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(l[:], uint64(n))
+	dst = append(dst, l[:k-1]...)
+	copy(dst[at+k:], dst[at+1:at+1+n])
+	copy(dst[at:], l[:k])
+	return dst
+}
+
 // runReader walks a run's records.
 type runReader struct {
 	b        []byte

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sync/errgroup"
 
@@ -22,7 +23,11 @@ import (
 	"github.com/wrenml/wren/blob"
 )
 
-// MapFunc maps one input to key-value pairs through emit.
+// MapFunc maps one input to key-value pairs through emit. Lines come as
+// strings, records as []byte; either is only valid during the call (a key
+// that is a substring of a line is copied as needed, but keep a copy of
+// the input itself to retain it). A []byte value is kept as emitted until
+// the call ends: do not change its bytes after emit.
 type MapFunc[In any, K ~string, V any] func(ctx context.Context, in In, emit func(K, V)) error
 
 // ReduceFunc folds the values of one key into one (also used as a
@@ -181,50 +186,74 @@ func (m *Mapper[In, K, V]) run(ctx context.Context, t mapTask) (mapResult, error
 		}
 		comb = r
 	}
+	// Values are encoded when the partitions are written; []byte values
+	// are kept as emitted (MapFunc's contract: do not change them after).
 	type rec struct {
 		key string
-		val []byte
+		val V
+	}
+	type combined struct {
+		p  int
+		vs []V
 	}
 	parts := make([][]rec, t.Partitions)
-	combined := make([]map[string][]V, t.Partitions)
+	var byKey map[string]*combined
+	if comb != nil {
+		byKey = map[string]*combined{}
+	}
 	var emitErr error
 	emit := func(k K, v V) {
-		p := partitionOf(string(k), t.Partitions, t.Splitters)
-		if comb != nil {
-			if combined[p] == nil {
-				combined[p] = map[string][]V{}
-			}
-			vs := append(combined[p][string(k)], v)
-			if len(vs) >= 64 { // fold as we go: memory stays per key
-				f, err := comb.fn(ctx, k, vs)
-				if err != nil && emitErr == nil {
-					emitErr = err
-				}
-				vs = append(vs[:0], f)
-			}
-			combined[p][string(k)] = vs
+		if comb == nil {
+			p := partitionOf(string(k), t.Partitions, t.Splitters)
+			parts[p] = append(parts[p], rec{string(k), v})
 			return
 		}
-		parts[p] = append(parts[p], rec{string(k), vc.put(nil, v)})
+		c := byKey[string(k)]
+		if c == nil {
+			// The key may alias the input (a substring of a line): copy it
+			// once, when it is new.
+			key := strings.Clone(string(k))
+			c = &combined{p: partitionOf(key, t.Partitions, t.Splitters)}
+			byKey[key] = c
+		}
+		c.vs = append(c.vs, v)
+		if len(c.vs) >= 64 { // fold as we go: memory stays per key
+			f, err := comb.fn(ctx, k, c.vs)
+			if err != nil && emitErr == nil {
+				emitErr = err
+			}
+			c.vs = append(c.vs[:0], f)
+		}
 	}
+	// The input's type is known once, not per record.
+	lineFn, _ := any(m.fn).(MapFunc[string, K, V])
+	recFn, _ := any(m.fn).(MapFunc[[]byte, K, V])
 	res := mapResult{}
 	for _, r := range t.Split.Ranges {
 		res.Bytes += r.Len
 		if t.Record > 0 {
+			if recFn == nil {
+				return res, fmt.Errorf("mapreduce: map %q takes %T, not []byte records", m.name, *new(In))
+			}
 			data, _, err := blob.ReadRange(ctx, in, r.Key, r.Off, r.Len)
 			if err != nil {
 				return res, err
 			}
 			for i := 0; i+t.Record <= len(data); i += t.Record {
-				if err := m.fn(ctx, any(data[i:i+t.Record]).(In), emit); err != nil {
+				if err := recFn(ctx, data[i:i+t.Record:i+t.Record], emit); err != nil {
 					return res, err
 				}
 				res.Records++
 			}
 		} else {
+			if lineFn == nil {
+				return res, fmt.Errorf("mapreduce: map %q takes %T, not string lines", m.name, *new(In))
+			}
 			err := eachLine(ctx, in, r, t.MaxLine, func(line []byte) error {
 				res.Records++
-				return m.fn(ctx, any(string(line)).(In), emit)
+				// The buffer is never written after it is read, so the
+				// line can be a string without a copy.
+				return lineFn(ctx, unsafe.String(unsafe.SliceData(line), len(line)), emit)
 			})
 			if err != nil {
 				return res, err
@@ -234,27 +263,27 @@ func (m *Mapper[In, K, V]) run(ctx context.Context, t mapTask) (mapResult, error
 			return res, emitErr
 		}
 	}
-	if comb != nil {
-		for p, cm := range combined {
-			for k, vs := range cm {
-				v := vs[0]
-				if len(vs) > 1 {
-					if v, err = comb.fn(ctx, K(k), vs); err != nil {
-						return res, err
-					}
-				}
-				parts[p] = append(parts[p], rec{k, vc.put(nil, v)})
+	for k, c := range byKey {
+		v := c.vs[0]
+		if len(c.vs) > 1 {
+			if v, err = comb.fn(ctx, K(k), c.vs); err != nil {
+				return res, err
 			}
 		}
+		parts[c.p] = append(parts[c.p], rec{k, v})
 	}
 	// Each partition sorted by key, one after another, in one object.
-	var out []byte
+	size := 0
+	for _, recs := range parts {
+		size += len(recs) * 16
+	}
+	out := make([]byte, 0, int64(size)+res.Bytes+res.Bytes/8)
 	res.Offsets = make([]int64, 0, t.Partitions+1)
 	for _, recs := range parts {
-		slices.SortStableFunc(recs, func(a, b rec) int { return strings.Compare(a.key, b.key) })
+		slices.SortFunc(recs, func(a, b rec) int { return strings.Compare(a.key, b.key) })
 		res.Offsets = append(res.Offsets, int64(len(out)))
 		for _, r := range recs {
-			out = appendRecord(out, r.key, r.val)
+			out = appendRecordFunc(out, r.key, func(dst []byte) []byte { return vc.put(dst, r.val) })
 		}
 	}
 	res.Offsets = append(res.Offsets, int64(len(out)))

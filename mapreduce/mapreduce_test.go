@@ -78,7 +78,7 @@ var (
 		case "SLEEP":
 			time.Sleep(50 * time.Millisecond)
 		}
-		mapreduce.EachWord([]byte(line), func(w []byte) { emit(string(w), 1) })
+		mapreduce.EachWord(line, func(w string) { emit(w, 1) })
 		return nil
 	})
 	sum = mapreduce.RegisterReduce("test.sum", func(ctx context.Context, key string, vs []int) (int, error) {

@@ -17,18 +17,18 @@ import (
 )
 
 // EachWord calls fn with every word of text: the maximal runs of letters,
-// digits and '_'. The slices alias text.
-func EachWord(text []byte, fn func(word []byte)) {
+// digits and '_'. The words are slices of text (no copies).
+func EachWord[T ~string | ~[]byte](text T, fn func(word T)) {
 	start := -1
 	for i := 0; i < len(text); {
 		c := text[i]
 		size := 1
 		var word bool
 		if c < utf8.RuneSelf {
-			word = c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+			word = wordByte[c]
 		} else {
 			var r rune
-			r, size = utf8.DecodeRune(text[i:])
+			r, size = utf8.DecodeRune([]byte(text[i:min(i+utf8.UTFMax, len(text))]))
 			word = unicode.IsLetter(r) || unicode.IsDigit(r)
 		}
 		if word && start < 0 {
@@ -43,6 +43,14 @@ func EachWord(text []byte, fn func(word []byte)) {
 		fn(text[start:])
 	}
 }
+
+// wordByte says which ASCII bytes are word characters.
+var wordByte = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	}
+	return t
+}()
 
 // CountWords counts the words (see EachWord) of r in this process, one
 // goroutine: the single-process baseline of a word count.
@@ -75,7 +83,7 @@ func CountWords(r io.Reader) (map[string]int, int64, error) {
 // wordsMap and sumReduce are the built-in word count's functions.
 var (
 	wordsMap = RegisterMap("words", func(ctx context.Context, line string, emit func(string, int)) error {
-		EachWord([]byte(line), func(w []byte) { emit(string(w), 1) })
+		EachWord(line, func(w string) { emit(w, 1) })
 		return nil
 	})
 	sumReduce = RegisterReduce("sum", func(ctx context.Context, key string, counts []int) (int, error) {

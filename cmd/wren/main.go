@@ -8,6 +8,11 @@
 //	wren bench lambda [-emulators 1,4] [-calls N] [-task-ms MS]
 //	wren bench sgd   [-epochs 5] [-workers 1,2,4] [-local-steps 8] [-batch 100]
 //	wren bench tune  [-trials 200] [-trial-ms 50] [-parallel P]
+//	wren bench mapreduce [-text-size 256MB] [-sort-size 1GB] [-shuffle URL]
+//	wren bench flops|storage|redis [-workers 1,2] [-seconds S]
+//	wren sort        -gen -out DIR [-size 1GB] [-ascii] [-seed S]
+//	wren sort        -in DIR -out DIR [-partitions N] [-shuffle URL|redis://h:p,...] [-timeline FILE]
+//	wren sort        -validate -out DIR [-in DIR]
 //	wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
 //	wren jobs ls     [-store URL]
 //	wren jobs show   [-store URL] [-timeline FILE] JOB
@@ -61,6 +66,11 @@ const usage = `usage:
   wren bench lambda [-emulators 1,4] [-calls N] [-task-ms MS]
   wren bench sgd   [-epochs 5] [-workers 1,2,4] [-local-steps 8] [-batch 100]
   wren bench tune  [-trials 200] [-trial-ms 50] [-parallel P]
+  wren bench mapreduce [-text-size 256MB] [-sort-size 1GB] [-shuffle URL]
+  wren bench flops|storage|redis [-workers 1,2] [-seconds S]
+  wren sort        -gen -out DIR [-size 1GB] [-ascii] [-seed S]
+  wren sort        -in DIR -out DIR [-partitions N] [-shuffle URL|redis://h:p,...] [-timeline FILE]
+  wren sort        -validate -out DIR [-in DIR]
   wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
   wren jobs ls     [-store URL]
   wren jobs show   [-store URL] [-timeline FILE] JOB
@@ -76,6 +86,9 @@ var errUsage = errors.New(usage)
 func run(ctx context.Context, args []string) error {
 	if len(args) >= 1 && args[0] == "gist" {
 		return gistCmd(ctx, args[1:])
+	}
+	if len(args) >= 1 && args[0] == "sort" {
+		return sortCmd(ctx, args[1:])
 	}
 	if len(args) >= 1 && args[0] == "deploy" {
 		return deployCmd(ctx, args[1:])
@@ -107,6 +120,14 @@ func run(ctx context.Context, args []string) error {
 		return benchSGD(ctx, args[2:])
 	case "bench lambda":
 		return benchLambda(ctx, args[2:])
+	case "bench mapreduce":
+		return benchMapReduce(ctx, args[2:])
+	case "bench flops":
+		return benchFlops(ctx, args[2:])
+	case "bench storage":
+		return benchStorage(ctx, args[2:])
+	case "bench redis":
+		return benchRedis(ctx, args[2:])
 	case "bench linear":
 		return benchLinear(ctx, args[2:])
 	case "jobs ls":

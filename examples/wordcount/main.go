@@ -32,7 +32,7 @@ import (
 
 // Tokenize emits (word, 1) for every word of a line.
 var Tokenize = mapreduce.RegisterMap("wordcount.tokenize", func(ctx context.Context, line string, emit func(string, int)) error {
-	mapreduce.EachWord([]byte(line), func(w []byte) { emit(string(w), 1) })
+	mapreduce.EachWord(line, func(w string) { emit(w, 1) })
 	return nil
 })
 

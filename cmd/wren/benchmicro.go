@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/config"
+	"github.com/wrenml/wren/internal/redisserver"
+)
+
+// The paper's microbenchmarks (its Figure 3 and Table 1): what one worker
+// computes, moves to and from the blob store, and asks of Redis, for 1..N
+// concurrent workers, on whatever backend is configured.
+
+type flopsIn struct {
+	N       int
+	Seconds float64
+}
+
+type flopsOut struct {
+	Flops, Seconds float64
+}
+
+// flopsTask multiplies dense N x N matrices for the given seconds.
+var flopsTask = wren.Register("bench.flops", func(ctx context.Context, in flopsIn) (flopsOut, error) {
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	data := func() []float64 {
+		d := make([]float64, in.N*in.N)
+		for i := range d {
+			d[i] = rng.Float64()
+		}
+		return d
+	}
+	a, b := mat.NewDense(in.N, in.N, data()), mat.NewDense(in.N, in.N, data())
+	var c mat.Dense
+	start := time.Now()
+	reps := 0
+	for time.Since(start).Seconds() < in.Seconds && ctx.Err() == nil {
+		c.Mul(a, b)
+		reps++
+	}
+	s := time.Since(start).Seconds()
+	return flopsOut{Flops: 2 * math.Pow(float64(in.N), 3) * float64(reps), Seconds: s}, nil
+})
+
+type storageIn struct {
+	Store, Key string
+	Bytes      int64
+}
+
+type storageOut struct {
+	WriteSeconds, ReadSeconds float64
+}
+
+// storageTask writes an object of random bytes to the store, reads it
+// back, checks it and deletes it.
+var storageTask = wren.Register("bench.storage", func(ctx context.Context, in storageIn) (storageOut, error) {
+	st, err := wren.OpenStore(ctx, in.Store)
+	if err != nil {
+		return storageOut{}, err
+	}
+	defer st.Close()
+	data := make([]byte, in.Bytes)
+	rand.Read(data)
+	start := time.Now()
+	if err := blob.PutBytes(ctx, st, in.Key, data, blob.PutOptions{}); err != nil {
+		return storageOut{}, err
+	}
+	w := time.Since(start).Seconds()
+	start = time.Now()
+	back, err := blob.ReadAll(ctx, st, in.Key)
+	if err != nil {
+		return storageOut{}, err
+	}
+	r := time.Since(start).Seconds()
+	if !bytes.Equal(back, data) {
+		return storageOut{}, errors.New("bench storage: the object read back differs")
+	}
+	st.Delete(ctx, in.Key)
+	return storageOut{WriteSeconds: w, ReadSeconds: r}, nil
+})
+
+type redisIn struct {
+	Addr    string
+	Key     string
+	Size    int
+	Seconds float64
+}
+
+type redisOut struct {
+	Ops      int64
+	Seconds  float64
+	P50, P99 float64 // microseconds
+}
+
+// redisTask runs synchronous SET and GET of Size-byte values, one after
+// the other, for the given seconds.
+var redisTask = wren.Register("bench.redis", func(ctx context.Context, in redisIn) (redisOut, error) {
+	c := redis.NewClient(&redis.Options{Addr: in.Addr, PoolSize: 1})
+	defer c.Close()
+	val := make([]byte, in.Size)
+	rand.Read(val)
+	lat := make([]time.Duration, 0, 1<<16)
+	var ops int64
+	start := time.Now()
+	for time.Since(start).Seconds() < in.Seconds && ctx.Err() == nil {
+		t := time.Now()
+		var err error
+		if ops%2 == 0 {
+			err = c.Set(ctx, in.Key, val, 0).Err()
+		} else {
+			var b []byte
+			b, err = c.Get(ctx, in.Key).Bytes()
+			if err == nil && len(b) != in.Size {
+				err = fmt.Errorf("GET gave %d bytes", len(b))
+			}
+		}
+		if err != nil {
+			return redisOut{}, err
+		}
+		if len(lat) < cap(lat) {
+			lat = append(lat, time.Since(t))
+		}
+		ops++
+	}
+	s := time.Since(start).Seconds()
+	slices.Sort(lat)
+	q := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[int(p*float64(len(lat)-1))]) / 1e3
+	}
+	c.Del(ctx, in.Key)
+	return redisOut{Ops: ops, Seconds: s, P50: q(0.5), P99: q(0.99)}, nil
+})
+
+// microFlags are the flags the three microbenchmarks share.
+type microFlags struct {
+	fs      *flag.FlagSet
+	workers *string
+	store   *string
+	seconds *float64
+}
+
+func newMicroFlags(name string) microFlags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var def []string
+	for w := 1; w < runtime.NumCPU(); w *= 2 {
+		def = append(def, strconv.Itoa(w))
+	}
+	def = append(def, strconv.Itoa(runtime.NumCPU()))
+	return microFlags{
+		fs:      fs,
+		workers: fs.String("workers", strings.Join(def, ","), "comma-separated worker counts"),
+		store:   fs.String("store", "", "wren's store (default: $WREN_STORE, the config file, else ./.wren)"),
+		seconds: fs.Float64("seconds", 3, "seconds each worker measures"),
+	}
+}
+
+// each runs fn with an executor of w workers (the configured backend) for
+// every -workers count.
+func (m microFlags) each(ctx context.Context, fn func(ex *wren.Executor, w int) (map[string]any, error)) ([]map[string]any, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return nil, err
+	}
+	var runs []map[string]any
+	for _, f := range strings.Split(*m.workers, ",") {
+		w, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || w < 1 {
+			return nil, fmt.Errorf("bad -workers %q", *m.workers)
+		}
+		ex, err := cfg.Executor(ctx, wren.Options{Store: *m.store, Parallelism: w, Progress: wren.ProgressOff})
+		if err != nil {
+			return nil, err
+		}
+		// Start the workers first: their start is not what is measured.
+		if j, err := Spin.Map(ctx, ex, make([]time.Duration, w)); err == nil {
+			j.Results(ctx)
+			j.Clean(ctx)
+		}
+		r, err := fn(ex, w)
+		ex.Close()
+		if err != nil {
+			return nil, err
+		}
+		r["workers"] = w
+		runs = append(runs, r)
+	}
+	return runs, nil
+}
+
+// mapAll runs one call per input and returns the outputs.
+func mapAll[In, Out any](ctx context.Context, ex *wren.Executor, t *wren.Task[In, Out], in []In) ([]Out, error) {
+	j, err := t.Map(ctx, ex, in)
+	if err != nil {
+		return nil, err
+	}
+	defer j.Clean(context.WithoutCancel(ctx))
+	return j.Results(ctx)
+}
+
+func benchFlops(ctx context.Context, args []string) error {
+	m := newMicroFlags("bench flops")
+	n := m.fs.Int("n", 1024, "matrix size")
+	if err := m.fs.Parse(args); err != nil {
+		return err
+	}
+	runs, err := m.each(ctx, func(ex *wren.Executor, w int) (map[string]any, error) {
+		in := make([]flopsIn, w)
+		for i := range in {
+			in[i] = flopsIn{N: *n, Seconds: *m.seconds}
+		}
+		outs, err := mapAll(ctx, ex, flopsTask, in)
+		if err != nil {
+			return nil, err
+		}
+		var per []float64
+		total := 0.0
+		for _, o := range outs {
+			g := o.Flops / o.Seconds / 1e9
+			per = append(per, round(g, 4))
+			total += g
+		}
+		return map[string]any{"gflops_per_worker": per, "gflops_total": round(total, 4)}, nil
+	})
+	if err != nil {
+		return err
+	}
+	return printJSON(map[string]any{"bench": "flops", "n": *n, "gomaxprocs_per_worker": "all CPUs (gonum's Dgemm is parallel)", "runs": runs})
+}
+
+func benchStorage(ctx context.Context, args []string) error {
+	m := newMicroFlags("bench storage")
+	size := m.fs.String("size", "64MB", "object size per worker")
+	if err := m.fs.Parse(args); err != nil {
+		return err
+	}
+	n, err := parseSize(*size)
+	if err != nil {
+		return err
+	}
+	var storeURL string
+	runs, err := m.each(ctx, func(ex *wren.Executor, w int) (map[string]any, error) {
+		storeURL = ex.Store().URL()
+		in := make([]storageIn, w)
+		for i := range in {
+			in[i] = storageIn{Store: storeURL, Key: fmt.Sprintf("bench-storage/%d-%d", w, i), Bytes: n}
+		}
+		outs, err := mapAll(ctx, ex, storageTask, in)
+		if err != nil {
+			return nil, err
+		}
+		var wr, rd []float64
+		var maxW, maxR float64
+		for _, o := range outs {
+			wr = append(wr, round(float64(n)/1e6/o.WriteSeconds, 4))
+			rd = append(rd, round(float64(n)/1e6/o.ReadSeconds, 4))
+			maxW, maxR = max(maxW, o.WriteSeconds), max(maxR, o.ReadSeconds)
+		}
+		// Aggregate: all the bytes over the slowest worker's time.
+		return map[string]any{
+			"write_mb_per_s_per_worker": wr, "read_mb_per_s_per_worker": rd,
+			"write_mb_per_s_total": round(float64(w)*float64(n)/1e6/maxW, 4),
+			"read_mb_per_s_total":  round(float64(w)*float64(n)/1e6/maxR, 4),
+		}, nil
+	})
+	if err != nil {
+		return err
+	}
+	return printJSON(map[string]any{"bench": "storage", "store": storeURL, "object_mb": round(float64(n)/1e6, 4), "runs": runs})
+}
+
+func benchRedis(ctx context.Context, args []string) error {
+	m := newMicroFlags("bench redis")
+	addr := m.fs.String("redis", "", "a Redis server the workers reach (default: start a local redis-server)")
+	size := m.fs.Int("size", 128, "value size in bytes")
+	if err := m.fs.Parse(args); err != nil {
+		return err
+	}
+	if *addr == "" {
+		srv, err := redisserver.Start(ctx, redisserver.Options{})
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		*addr = srv.Addr
+	}
+	runs, err := m.each(ctx, func(ex *wren.Executor, w int) (map[string]any, error) {
+		in := make([]redisIn, w)
+		for i := range in {
+			in[i] = redisIn{Addr: *addr, Key: fmt.Sprintf("bench-redis-%d-%d", os.Getpid(), i), Size: *size, Seconds: *m.seconds}
+		}
+		outs, err := mapAll(ctx, ex, redisTask, in)
+		if err != nil {
+			return nil, err
+		}
+		var per, p50, p99 []float64
+		total := 0.0
+		for _, o := range outs {
+			r := float64(o.Ops) / o.Seconds
+			per = append(per, round(r, 4))
+			p50 = append(p50, round(o.P50, 4))
+			p99 = append(p99, round(o.P99, 4))
+			total += r
+		}
+		return map[string]any{"ops_per_s_per_worker": per, "ops_per_s_total": round(total, 4), "p50_us": p50, "p99_us": p99}, nil
+	})
+	if err != nil {
+		return err
+	}
+	return printJSON(map[string]any{"bench": "redis", "redis": *addr, "value_bytes": *size, "ops": "synchronous SET and GET, alternating", "runs": runs})
+}
