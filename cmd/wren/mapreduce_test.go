@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSortCommand generates, sorts and validates records, and the
+// validator refuses a damaged output.
+func TestSortCommand(t *testing.T) {
+	dir := t.TempDir()
+	in, out, store := filepath.Join(dir, "in"), filepath.Join(dir, "out"), filepath.Join(dir, "store")
+	if got := capture(t, "sort", "-gen", "-out", in, "-size", "2MB", "-ascii", "-files", "3"); !strings.Contains(got, "generated 20000 records") {
+		t.Fatalf("gen: %q", got)
+	}
+	got := capture(t, "sort", "-in", in, "-out", out, "-partitions", "3", "-store", store, "-timeline", filepath.Join(dir, "tl.png"))
+	if !strings.Contains(got, "sorted 20000 records") || !strings.Contains(got, "into 3 partitions") {
+		t.Fatalf("sort: %q", got)
+	}
+	if got := capture(t, "sort", "-validate", "-out", out, "-in", in, "-store", store); !strings.Contains(got, "OK") {
+		t.Fatalf("validate: %q", got)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "tl.png")); err != nil || fi.Size() < 5000 {
+		t.Errorf("timeline: %v", err)
+	}
+	// Drop the last record of a partition.
+	p := filepath.Join(out, "part-00001")
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, b[:len(b)-100], 0o644)
+	err := run(context.Background(), []string{"sort", "-validate", "-out", out, "-in", in, "-store", store})
+	if err == nil || !strings.Contains(err.Error(), "not a sort of the input") {
+		t.Fatalf("a damaged output: err = %v", err)
+	}
+	if err := run(context.Background(), []string{"sort", "-in", in, "-out", out, "-store", store}); err == nil || !strings.Contains(err.Error(), "already holds") {
+		t.Errorf("sorting into a used output: err = %v", err)
+	}
+}
+
+func TestBenchMapReduceJSON(t *testing.T) {
+	out := capture(t, "bench", "mapreduce", "-text-size", "2MB", "-sort-size", "4MB", "-parallel", "2", "-dir", t.TempDir())
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("not JSON: %q", out)
+	}
+	for _, k := range []string{"wordcount_mb_per_s", "wordcount_baseline_mb_per_s", "sort_mb_per_s", "sort_baseline_mb_per_s", "wordcount_ratio", "sort_ratio"} {
+		if v, ok := m[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v in %s", k, m[k], out)
+		}
+	}
+	if m["wordcount_counts_match"] != true || m["sort_valid"] != true {
+		t.Errorf("the jobs' results are wrong: %s", out)
+	}
+}
+
+func TestMicroBenchJSON(t *testing.T) {
+	store := t.TempDir()
+	for _, args := range [][]string{
+		{"bench", "flops", "-n", "64", "-seconds", "0.2", "-workers", "1,2", "-store", store},
+		{"bench", "storage", "-size", "1MB", "-workers", "1,2", "-store", store},
+		{"bench", "redis", "-seconds", "0.2", "-workers", "1,2", "-store", store},
+	} {
+		t.Run(args[1], func(t *testing.T) {
+			out := capture(t, args...)
+			var m struct {
+				Runs []map[string]any
+			}
+			if err := json.Unmarshal([]byte(out), &m); err != nil || len(m.Runs) != 2 {
+				t.Fatalf("not JSON with two runs: %q", out)
+			}
+			for i, r := range m.Runs {
+				if r["workers"] != float64(i+1) {
+					t.Errorf("run %d: %v", i, r)
+				}
+				for k, v := range r {
+					if f, ok := v.(float64); ok && f <= 0 {
+						t.Errorf("run %d: %s = %v", i, k, f)
+					}
+					if l, ok := v.([]any); ok && len(l) != i+1 {
+						t.Errorf("run %d: %s has %d values", i, k, len(l))
+					}
+				}
+			}
+		})
+	}
+}
