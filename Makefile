@@ -29,19 +29,26 @@ demo: deps
 	$(GO) build -o bin/featurize-imagenet ./examples/featurize-imagenet
 	$(GO) build -o bin/hogwild ./examples/hogwild
 	$(GO) build -o bin/sweep ./examples/sweep
+	$(GO) build -o bin/wordcount ./examples/wordcount
+	$(GO) build -o bin/wren ./cmd/wren
 	./bin/montecarlo-pi -tasks 1000 -darts 1000000 -store $(DEMO_STORE) -timeline $(CURDIR)/timeline-pi.png
 	rm -rf $(DEMO_DATA)
 	./bin/featurize-imagenet -synthesize 10x40 -in $(DEMO_DATA)/imagenet -out $(DEMO_DATA)/features \
 		-size 128 -per-call 20 -store $(DEMO_STORE) -fit -timeline $(CURDIR)/timeline-featurize.png
 	./bin/hogwild -workers 4 -epochs 5 -store $(DEMO_STORE) -plot $(CURDIR)/loss.png
 	./bin/sweep -store $(DEMO_STORE) -out $(CURDIR)/sweep.png
+	./bin/wordcount -store $(DEMO_STORE) -csv $(CURDIR)/wordcount.csv -timeline $(CURDIR)/timeline-wordcount.png
+	./bin/wren sort -gen -ascii -size 200MB -out $(DEMO_DATA)/records
+	./bin/wren sort -in $(DEMO_DATA)/records -out $(DEMO_DATA)/sorted -store $(DEMO_STORE) -timeline $(CURDIR)/timeline-sort.png
+	./bin/wren sort -validate -in $(DEMO_DATA)/records -out $(DEMO_DATA)/sorted -store $(DEMO_STORE)
+	rm -rf $(DEMO_DATA)
 
 ## test: vet, every test with the race detector, then the numeric tests the
 ## race detector would slow tenfold (files tagged !race) without it
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse|Sweep' ./linear/ ./sgd/ ./examples/hogwild/ ./examples/sweep/
+	$(GO) test -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse|Sweep|GoSources' ./linear/ ./sgd/ ./examples/hogwild/ ./examples/sweep/ ./examples/wordcount/
 
 ## test-s3: the blob conformance suite and the Lambda end-to-end tests
 ## against a real S3 server, SeaweedFS (weed mini on loopback), which checks
@@ -64,7 +71,8 @@ test-s3: deps $(WEED)
 ## test runs their seed corpora, testdata/fuzz and f.Add, as plain tests)
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./internal/npy:FuzzRead ./linear:FuzzReadLibSVM ./featurize:FuzzDecode \
-	./featurize:FuzzPNM ./worker:FuzzParseInvocation ./blob/s3blob:FuzzParseURL
+	./featurize:FuzzPNM ./worker:FuzzParseInvocation ./blob/s3blob:FuzzParseURL \
+	./mapreduce:FuzzRunReader
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
@@ -88,6 +96,10 @@ bench: deps
 	./bin/wren bench ps -shards 1,2
 	./bin/wren bench gist
 	./bin/wren bench linear
+	./bin/wren bench mapreduce -text-size 256MB -sort-size 1GB
+	./bin/wren bench flops
+	./bin/wren bench storage -store $(DEMO_STORE)
+	./bin/wren bench redis
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 tools:
@@ -103,4 +115,4 @@ lint: tools
 check: lint test
 
 clean:
-	rm -rf bin .wren .wren-demo timeline-*.png loss.png sweep*.png
+	rm -rf bin .wren .wren-demo .wren-wordcount timeline-*.png loss.png sweep*.png wordcount.csv

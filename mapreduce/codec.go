@@ -111,6 +111,7 @@ func appendRecordFunc(dst []byte, key string, put func([]byte) []byte) []byte {
 type runReader struct {
 	b        []byte
 	key, val []byte
+	pfx      uint64 // prefix(key)
 	err      error
 }
 
@@ -130,5 +131,6 @@ func (r *runReader) next() bool {
 		return false
 	}
 	r.val, r.b = r.b[n:n+int(vl)], r.b[n+int(vl):]
+	r.pfx = prefix(r.key)
 	return true
 }

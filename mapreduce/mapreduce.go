@@ -2,6 +2,7 @@ package mapreduce
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
 	"context"
 	"crypto/rand"
@@ -189,6 +190,7 @@ func (m *Mapper[In, K, V]) run(ctx context.Context, t mapTask) (mapResult, error
 	// Values are encoded when the partitions are written; []byte values
 	// are kept as emitted (MapFunc's contract: do not change them after).
 	type rec struct {
+		pfx uint64 // the key's first 8 bytes, big-endian: most comparisons end here
 		key string
 		val V
 	}
@@ -205,7 +207,7 @@ func (m *Mapper[In, K, V]) run(ctx context.Context, t mapTask) (mapResult, error
 	emit := func(k K, v V) {
 		if comb == nil {
 			p := partitionOf(string(k), t.Partitions, t.Splitters)
-			parts[p] = append(parts[p], rec{string(k), v})
+			parts[p] = append(parts[p], rec{prefix(string(k)), string(k), v})
 			return
 		}
 		c := byKey[string(k)]
@@ -270,7 +272,7 @@ func (m *Mapper[In, K, V]) run(ctx context.Context, t mapTask) (mapResult, error
 				return res, err
 			}
 		}
-		parts[c.p] = append(parts[c.p], rec{k, v})
+		parts[c.p] = append(parts[c.p], rec{prefix(k), k, v})
 	}
 	// Each partition sorted by key, one after another, in one object.
 	size := 0
@@ -280,7 +282,12 @@ func (m *Mapper[In, K, V]) run(ctx context.Context, t mapTask) (mapResult, error
 	out := make([]byte, 0, int64(size)+res.Bytes+res.Bytes/8)
 	res.Offsets = make([]int64, 0, t.Partitions+1)
 	for _, recs := range parts {
-		slices.SortFunc(recs, func(a, b rec) int { return strings.Compare(a.key, b.key) })
+		slices.SortFunc(recs, func(a, b rec) int {
+			if a.pfx != b.pfx {
+				return cmp.Compare(a.pfx, b.pfx)
+			}
+			return strings.Compare(a.key, b.key)
+		})
 		res.Offsets = append(res.Offsets, int64(len(out)))
 		for _, r := range recs {
 			out = appendRecordFunc(out, r.key, func(dst []byte) []byte { return vc.put(dst, r.val) })
@@ -310,7 +317,11 @@ type mergeHeap []mergeItem
 
 func (h mergeHeap) Len() int { return len(h) }
 func (h mergeHeap) Less(i, j int) bool {
-	if c := bytes.Compare(h[i].r.key, h[j].r.key); c != 0 {
+	a, b := h[i].r, h[j].r
+	if a.pfx != b.pfx {
+		return a.pfx < b.pfx
+	}
+	if c := bytes.Compare(a.key, b.key); c != 0 {
 		return c < 0
 	}
 	return h[i].idx < h[j].idx
@@ -366,7 +377,11 @@ func reducePartition[K ~string, V any](ctx context.Context, t reduceTask, vc val
 		}
 	}
 	heap.Init(&h)
-	var out []byte
+	size := 0
+	for _, b := range runs {
+		size += len(b)
+	}
+	out := make([]byte, 0, size)
 	res := reduceResult{}
 	var vals []V
 	var cur []byte
@@ -667,4 +682,15 @@ func appendPath(u, p string) string {
 		out += "?" + q
 	}
 	return out
+}
+
+// prefix is a key's first 8 bytes as a big-endian number (zero-padded):
+// keys with different prefixes compare as their prefixes do.
+func prefix[T ~string | ~[]byte](key T) uint64 {
+	var p uint64
+	n := min(len(key), 8)
+	for i := range n {
+		p |= uint64(key[i]) << (56 - 8*i)
+	}
+	return p
 }
