@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/gob"
 	"fmt"
+	"io"
 	"math"
 )
 
@@ -107,30 +108,77 @@ func appendRecordFunc(dst []byte, key string, put func([]byte) []byte) []byte {
 	return dst
 }
 
-// runReader walks a run's records.
+// runReader walks a run's records: b, refilled from more (if set) when it
+// does not hold a whole record. A record's key and value stay valid until
+// the next call of next.
 type runReader struct {
 	b        []byte
+	more     func() ([]byte, error) // the next bytes of the run; io.EOF at its end
 	key, val []byte
 	pfx      uint64 // prefix(key)
 	err      error
 }
 
 func (r *runReader) next() bool {
-	if len(r.b) == 0 || r.err != nil {
-		return false
+	for r.err == nil {
+		switch r.parse() {
+		case parsed:
+			return true
+		case corrupt:
+			r.err = fmt.Errorf("%w: bad record", ErrCorrupt)
+			return false
+		}
+		// Short: refill, or the run ends here.
+		if r.more == nil {
+			if len(r.b) > 0 {
+				r.err = fmt.Errorf("%w: truncated record", ErrCorrupt)
+			}
+			return false
+		}
+		chunk, err := r.more()
+		switch {
+		case err == io.EOF:
+			r.more = nil
+		case err != nil:
+			r.err = err
+		case len(r.b) == 0:
+			r.b = chunk
+		default:
+			// A new buffer: the previous record's bytes stay as they were.
+			r.b = append(append(make([]byte, 0, len(r.b)+len(chunk)), r.b...), chunk...)
+		}
+	}
+	return false
+}
+
+const (
+	parsed = iota
+	short
+	corrupt
+)
+
+func (r *runReader) parse() int {
+	if len(r.b) == 0 {
+		return short
 	}
 	kl, n := binary.Uvarint(r.b)
-	if n <= 0 || uint64(len(r.b)-n) < kl {
-		r.err = fmt.Errorf("%w: truncated record", ErrCorrupt)
-		return false
+	if n < 0 {
+		return corrupt
 	}
-	r.key, r.b = r.b[n:n+int(kl)], r.b[n+int(kl):]
-	vl, n := binary.Uvarint(r.b)
-	if n <= 0 || uint64(len(r.b)-n) < vl {
-		r.err = fmt.Errorf("%w: truncated record", ErrCorrupt)
-		return false
+	if n == 0 || uint64(len(r.b)-n) < kl {
+		return short
 	}
-	r.val, r.b = r.b[n:n+int(vl)], r.b[n+int(vl):]
+	rest := r.b[n+int(kl):]
+	vl, m := binary.Uvarint(rest)
+	if m < 0 {
+		return corrupt
+	}
+	if m == 0 || uint64(len(rest)-m) < vl {
+		return short
+	}
+	r.key = r.b[n : n+int(kl)]
+	r.val = rest[m : m+int(vl)]
+	r.b = rest[m+int(vl):]
 	r.pfx = prefix(r.key)
-	return true
+	return parsed
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -175,4 +177,99 @@ func FuzzRunReader(f *testing.F) {
 			t.Fatalf("records re-encode differently")
 		}
 	})
+}
+
+// TestRunChunks reads a run handed out in chunks of every size, cut
+// anywhere (in a length, a key, a value): the same records come out.
+func TestRunChunks(t *testing.T) {
+	var b []byte
+	var want []string
+	for i := range 300 {
+		k := strings.Repeat("k", i%7) + fmt.Sprint(i)
+		v := strings.Repeat("v", (i*37)%300)
+		b = appendRecord(b, k, []byte(v))
+		want = append(want, k+"="+v)
+	}
+	for _, size := range []int{1, 2, 3, 7, 64, 129, 1000, len(b)} {
+		rest := b
+		r := &runReader{more: func() ([]byte, error) {
+			if len(rest) == 0 {
+				return nil, io.EOF
+			}
+			n := min(size, len(rest))
+			c := rest[:n:n]
+			rest = rest[n:]
+			return c, nil
+		}}
+		var got []string
+		for r.next() {
+			got = append(got, string(r.key)+"="+string(r.val))
+		}
+		if r.err != nil || !slices.Equal(got, want) {
+			t.Fatalf("chunks of %d: %d records, err %v", size, len(got), r.err)
+		}
+	}
+	// A run cut short, and a failing fetch.
+	r := &runReader{more: func() func() ([]byte, error) {
+		sent := false
+		return func() ([]byte, error) {
+			if sent {
+				return nil, io.EOF
+			}
+			sent = true
+			return b[:len(b)-5], nil
+		}
+	}()}
+	for r.next() {
+	}
+	if !errors.Is(r.err, ErrCorrupt) {
+		t.Errorf("a truncated run: err = %v", r.err)
+	}
+	boom := errors.New("the shuffle went away")
+	r = &runReader{more: func() ([]byte, error) { return nil, boom }}
+	if r.next() || !errors.Is(r.err, boom) {
+		t.Errorf("a failing fetch: err = %v", r.err)
+	}
+}
+
+// TestFetchChunks reads a range of a shuffle object in chunks and gets
+// exactly its bytes.
+func TestFetchChunks(t *testing.T) {
+	ctx := context.Background()
+	data := make([]byte, 1<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	sh, err := openShuffle(ctx, "mem://fetch-chunks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.put(ctx, "obj", data); err != nil {
+		t.Fatal(err)
+	}
+	sem := make(chan struct{}, 2)
+	for _, c := range []struct{ off, n, chunk int64 }{{0, 1 << 20, 100 << 10}, {12345, 500000, 64 << 10}, {5, 10, 4 << 20}, {7, 0, 10}} {
+		more := fetchChunks(ctx, sh, sem, "obj", c.off, c.n, c.chunk)
+		var got []byte
+		for {
+			b, err := more()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(b)) > c.chunk {
+				t.Fatalf("a chunk of %d bytes, over %d", len(b), c.chunk)
+			}
+			got = append(got, b...)
+		}
+		if !bytes.Equal(got, data[c.off:c.off+c.n]) {
+			t.Errorf("%+v: %d bytes, not the range", c, len(got))
+		}
+	}
+	more := fetchChunks(ctx, sh, sem, "missing", 0, 100, 10)
+	if _, err := more(); err == nil {
+		t.Error("a missing object: no error")
+	}
 }

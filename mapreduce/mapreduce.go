@@ -1,6 +1,7 @@
 package mapreduce
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"container/heap"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"iter"
 	"slices"
 	"sort"
@@ -17,8 +19,6 @@ import (
 	"sync"
 	"time"
 	"unsafe"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
@@ -352,60 +352,135 @@ func reducePartition[K ~string, V any](ctx context.Context, t reduceTask, vc val
 		return reduceResult{}, err
 	}
 	defer sh.close()
-	runs := make([][]byte, len(t.Objects))
-	// Parallel, pipelined reads: the paper names serial shuffle reads as
-	// why its word count trailed Spark.
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
-	for i, obj := range t.Objects {
-		g.Go(func() error {
-			b, err := sh.read(gctx, obj, t.Offsets[i][0], t.Offsets[i][1]-t.Offsets[i][0])
-			runs[i] = b
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	st, err := storeOf(ctx, t.Output)
+	if err != nil {
 		return reduceResult{}, err
 	}
+	defer st.Close()
+	// Parallel, pipelined reads: every run is fetched in chunks ahead of
+	// the merge (the paper names serial shuffle reads as why its word
+	// count trailed Spark), and memory stays a few chunks per run whatever
+	// the partition's size.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, shuffleReads)
+	// Up to three chunks per run are in memory (one parsed, one fetched,
+	// one being read): a budget of about 3 x 96 MiB however many runs.
+	chunk := int64(min(maxChunk, max(minChunk, (96<<20)/max(len(t.Objects), 1))))
 	h := mergeHeap{}
-	for i, b := range runs {
-		rr := &runReader{b: b}
+	for i, obj := range t.Objects {
+		rr := &runReader{more: fetchChunks(ctx, sh, sem, obj, t.Offsets[i][0], t.Offsets[i][1]-t.Offsets[i][0], chunk)}
 		if rr.next() {
 			h = append(h, mergeItem{rr, i})
 		} else if rr.err != nil {
-			return reduceResult{}, fmt.Errorf("%s: %w", t.Objects[i], rr.err)
+			return reduceResult{}, fmt.Errorf("%s: %w", obj, rr.err)
 		}
 	}
 	heap.Init(&h)
-	size := 0
-	for _, b := range runs {
-		size += len(b)
+	res := reduceResult{Key: fmt.Sprintf("part-%05d", t.Partition)}
+	// The merge streams into the put; a failed merge fails the put, so
+	// the partition appears whole or not at all.
+	pr, pw := io.Pipe()
+	var written countWriter
+	merged := make(chan struct{})
+	go func() {
+		defer close(merged)
+		bw := bufio.NewWriterSize(io.MultiWriter(pw, &written), 1<<20)
+		err := mergeRuns(ctx, t, h, vc, fn, bw, &res)
+		if err == nil {
+			err = bw.Flush()
+		}
+		pw.CloseWithError(err)
+	}()
+	err = st.Put(ctx, res.Key, pr, blob.PutOptions{})
+	if err != nil {
+		cancel()
+		pr.CloseWithError(err) // stops the merge if the put failed first
 	}
-	out := make([]byte, 0, size)
-	res := reduceResult{}
+	<-merged
+	res.Bytes = int64(written)
+	return res, err
+}
+
+// shuffleReads bounds one reduce call's shuffle reads in flight.
+const shuffleReads = 16
+
+// A reduce reads each run in chunks of minChunk to maxChunk bytes.
+const (
+	minChunk = 64 << 10
+	maxChunk = 4 << 20
+)
+
+// fetchChunks reads [off, off+n) of a shuffle object in chunks, one ahead
+// of the consumer, and returns the function that hands them out (io.EOF
+// after the last).
+func fetchChunks(ctx context.Context, sh shuffle, sem chan struct{}, obj string, off, n, chunkSize int64) func() ([]byte, error) {
+	type chunk struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan chunk, 1)
+	go func() {
+		defer close(ch)
+		for done := int64(0); done < n; {
+			k := min(n-done, chunkSize)
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				ch <- chunk{err: ctx.Err()}
+				return
+			}
+			b, err := sh.read(ctx, obj, off+done, k)
+			<-sem
+			select {
+			case ch <- chunk{b, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+			done += k
+		}
+	}()
+	return func() ([]byte, error) {
+		c, ok := <-ch
+		if !ok {
+			return nil, io.EOF
+		}
+		return c.b, c.err
+	}
+}
+
+// mergeRuns merges the runs in h by key into w, reducing each key's values
+// with fn (nil: every record as it is).
+func mergeRuns[K ~string, V any](ctx context.Context, t reduceTask, h mergeHeap, vc valueCodec[V], fn ReduceFunc[K, V], w *bufio.Writer, res *reduceResult) error {
+	var buf []byte
+	emit := func(key string, val []byte, v any) error {
+		buf = encodeOut(buf[:0], t.Format, key, val, v)
+		res.Records++
+		_, err := w.Write(buf)
+		return err
+	}
 	var vals []V
 	var cur []byte
 	flush := func() error {
-		if fn == nil {
-			return nil
-		}
 		v, err := fn(ctx, K(cur), vals)
 		if err != nil {
 			return err
 		}
-		out = encodeOut(out, t.Format, string(cur), vc.put(nil, v), v)
-		res.Records++
-		return nil
+		return emit(string(cur), vc.put(nil, v), v)
 	}
 	for h.Len() > 0 {
 		it := h[0]
 		if fn == nil {
-			out = encodeOut(out, t.Format, string(it.r.key), it.r.val, nil)
-			res.Records++
+			if err := emit(unsafe.String(unsafe.SliceData(it.r.key), len(it.r.key)), it.r.val, nil); err != nil {
+				return err
+			}
 		} else {
 			if cur != nil && !bytes.Equal(cur, it.r.key) {
 				if err := flush(); err != nil {
-					return res, err
+					return err
 				}
 				vals = vals[:0]
 			}
@@ -414,7 +489,7 @@ func reducePartition[K ~string, V any](ctx context.Context, t reduceTask, vc val
 			}
 			v, err := vc.get(it.r.val)
 			if err != nil {
-				return res, err
+				return err
 			}
 			vals = append(vals, v)
 		}
@@ -422,25 +497,22 @@ func reducePartition[K ~string, V any](ctx context.Context, t reduceTask, vc val
 			heap.Fix(&h, 0)
 		} else {
 			if it.r.err != nil {
-				return res, fmt.Errorf("%s: %w", t.Objects[it.idx], it.r.err)
+				return fmt.Errorf("%s: %w", t.Objects[it.idx], it.r.err)
 			}
 			heap.Pop(&h)
 		}
 	}
 	if fn != nil && cur != nil {
-		if err := flush(); err != nil {
-			return res, err
-		}
+		return flush()
 	}
-	st, err := storeOf(ctx, t.Output)
-	if err != nil {
-		return res, err
-	}
-	defer st.Close()
-	res.Key = fmt.Sprintf("part-%05d", t.Partition)
-	res.Bytes = int64(len(out))
-	// A blob put: the partition appears whole or not at all.
-	return res, blob.PutBytes(ctx, st, res.Key, out, blob.PutOptions{})
+	return nil
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
 }
 
 func encodeOut(dst []byte, format int, key string, val []byte, v any) []byte {
