@@ -31,8 +31,7 @@ var Quadratic = wren.Register("tune-test.quadratic", func(ctx context.Context, p
 	case "error":
 		return nil, errors.New("the objective failed")
 	case "panic":
-		var m map[string]int
-		m["x"]++
+		panic("the objective panics")
 	case "nan":
 		return tune.Metrics{"score": math.NaN()}, nil
 	case "nometric":

@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,11 +75,12 @@ func main() {
 }
 
 // goSources is $(go env GOROOT)/src.
-func goSources() string {
-	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
-		return filepath.Join(strings.TrimSpace(string(out)), "src")
+func goSources() (string, error) {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return "", fmt.Errorf("no -in, and no go command to find the Go sources: %w", err)
 	}
-	return filepath.Join(runtime.GOROOT(), "src") //nolint:staticcheck // the fallback without a go command
+	return filepath.Join(strings.TrimSpace(string(out)), "src"), nil
 }
 
 func run(ctx context.Context, o options) error {
@@ -118,7 +118,9 @@ func run(ctx context.Context, o options) error {
 		}
 		o.in = dir
 	case o.in == "":
-		o.in = goSources()
+		if o.in, err = goSources(); err != nil {
+			return err
+		}
 	}
 	res, err := mapreduce.Run(ctx, ex, mapreduce.Job[string, string, int]{
 		Input:      mapreduce.Lines(o.in),
