@@ -273,3 +273,29 @@ func TestFetchChunks(t *testing.T) {
 		t.Error("a missing object: no error")
 	}
 }
+
+// TestAddWords counts words across lines longer than its buffer exactly
+// as EachWord does on the whole text.
+func TestAddWords(t *testing.T) {
+	var sb strings.Builder
+	for i := range 400000 { // one 3 MB line, then short ones
+		fmt.Fprintf(&sb, "w%d ", i%1000)
+	}
+	sb.WriteString("\nshort line\n√ünïcode wörds_1 x\n")
+	text := sb.String()
+	want := map[string]int{}
+	EachWord(text, func(w string) { want[w]++ })
+	got := map[string]int{}
+	n, err := AddWords(strings.NewReader(text), got)
+	if err != nil || n != int64(len(text)) {
+		t.Fatalf("AddWords: %d bytes, %v", n, err)
+	}
+	if len(got) != len(want) || got["w999"] != 400 || got["wörds_1"] != 1 || got["√ünïcode"] != 0 || got["ünïcode"] != 1 {
+		t.Fatalf("%d words (want %d), w999 %d, wörds_1 %d, ünïcode %d", len(got), len(want), got["w999"], got["wörds_1"], got["ünïcode"])
+	}
+	for w, c := range want {
+		if got[w] != c {
+			t.Fatalf("%q: %d, want %d", w, got[w], c)
+		}
+	}
+}

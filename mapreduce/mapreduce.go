@@ -73,9 +73,6 @@ func RegisterReduce[K ~string, V any](name string, fn ReduceFunc[K, V]) *Reducer
 	return r
 }
 
-// Identity is the reducer of a job that keeps every record (a sort): it
-// is not a function but a mode, Job.Reduce == nil.
-
 // Output formats of a job's partitions.
 const (
 	// OutputRuns writes records (key, value) sorted by key, in the

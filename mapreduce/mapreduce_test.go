@@ -132,22 +132,12 @@ func zipfText(t *testing.T, bytes int64, files int, extra ...string) (string, ma
 
 func countDir(t *testing.T, dir string) map[string]int {
 	t.Helper()
-	want := map[string]int{}
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		c, _, err := mapreduce.CountWords(f)
-		for k, v := range c {
-			want[k] += v
-		}
-		return err
-	})
+	st, err := wren.OpenStore(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	want, _, err := mapreduce.CountWords(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,10 +52,32 @@ var wordByte = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// CountWords counts the words (see EachWord) of r in this process, one
-// goroutine: the single-process baseline of a word count.
-func CountWords(r io.Reader) (map[string]int, int64, error) {
+// CountWords counts the words (see EachWord) of every object in st in
+// this process, in one goroutine: the single-process baseline of a word
+// count. It returns the counts and the bytes read.
+func CountWords(ctx context.Context, st blob.Store) (map[string]int, int64, error) {
 	counts := map[string]int{}
+	var n int64
+	for a, err := range st.List(ctx, "") {
+		if err != nil {
+			return nil, n, err
+		}
+		r, err := st.Get(ctx, a.Key)
+		if err != nil {
+			return nil, n, err
+		}
+		m, err := AddWords(r, counts)
+		r.Close()
+		n += m
+		if err != nil {
+			return nil, n, fmt.Errorf("mapreduce: count %s: %w", a.Key, err)
+		}
+	}
+	return counts, n, nil
+}
+
+// AddWords adds the words of r to counts and returns the bytes read.
+func AddWords(r io.Reader, counts map[string]int) (int64, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	var n int64
 	var carry []byte // a line longer than the buffer, so far
@@ -72,10 +94,10 @@ func CountWords(r io.Reader) (map[string]int, int64, error) {
 		}
 		EachWord(line, func(w []byte) { counts[string(w)]++ })
 		if err == io.EOF {
-			return counts, n, nil
+			return n, nil
 		}
 		if err != nil {
-			return nil, n, err
+			return n, err
 		}
 	}
 }

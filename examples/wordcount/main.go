@@ -186,26 +186,10 @@ func check(ctx context.Context, in string, counts map[string]int) error {
 		return err
 	}
 	defer st.Close()
-	want := map[string]int{}
 	start := time.Now()
-	var n int64
-	for a, err := range st.List(ctx, "") {
-		if err != nil {
-			return err
-		}
-		r, err := st.Get(ctx, a.Key)
-		if err != nil {
-			return err
-		}
-		c, m, err := mapreduce.CountWords(r)
-		r.Close()
-		if err != nil {
-			return err
-		}
-		n += m
-		for w, k := range c {
-			want[w] += k
-		}
+	want, n, err := mapreduce.CountWords(ctx, st)
+	if err != nil {
+		return err
 	}
 	d := time.Since(start)
 	for w, k := range want {
