@@ -665,7 +665,8 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 			}
 			total += a.Size
 		}
-		job.SplitSize = min(max(total/int64(4*max(ex.Parallelism(), 1)), 1<<20), 32<<20)
+		n := int64(4 * max(ex.Parallelism(), 1))
+		job.SplitSize = min(max((total+n-1)/n, 1<<20), 32<<20) // n splits, not n+1
 	}
 	splits, total, err := splitInput(ctx, in, job.Input.record, job.SplitSize)
 	in.Close()
