@@ -73,3 +73,17 @@ func TestBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"64MiB": 64 << 20, "64MB": 64e6, "1gb": 1e9, "1GiB": 1 << 30, "512 KB": 512e3,
+		"1000": 1000, "1.5MiB": 3 << 19, "10 b": 10} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MB", "-1MB", "0", "lots", "NaN", "1e30GB"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q): no error", in)
+		}
+	}
+}

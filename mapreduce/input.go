@@ -41,12 +41,10 @@ type Split struct {
 // ErrInput reports unusable input.
 var ErrInput = errors.New("mapreduce: bad input")
 
-// splits lists the input objects and cuts them into splits of about
-// size bytes (small objects share a split; large ones are cut, on record
-// boundaries for records).
-func splitInput(ctx context.Context, st blob.Store, record int, size int64) ([]Split, int64, error) {
-	var splits []Split
-	var cur Split
+// listInput lists the input objects that hold bytes, and their total
+// size; with records, every object must hold whole records.
+func listInput(ctx context.Context, st blob.Store, record int) ([]blob.Attrs, int64, error) {
+	var objs []blob.Attrs
 	var total int64
 	for a, err := range st.List(ctx, "") {
 		if err != nil {
@@ -58,11 +56,26 @@ func splitInput(ctx context.Context, st blob.Store, record int, size int64) ([]S
 		if record > 0 && a.Size%int64(record) != 0 {
 			return nil, 0, fmt.Errorf("%w: %s holds %d bytes, not a multiple of the %d-byte record", ErrInput, a.Key, a.Size, record)
 		}
+		objs = append(objs, a)
 		total += a.Size
-		step := size
-		if record > 0 {
-			step = max(size/int64(record), 1) * int64(record)
-		}
+	}
+	if total == 0 {
+		return nil, 0, fmt.Errorf("%w: no input under %s", ErrInput, st.URL())
+	}
+	return objs, total, nil
+}
+
+// splitInput cuts the input objects into splits of about size bytes
+// (small objects share a split; large ones are cut, on record boundaries
+// for records).
+func splitInput(objs []blob.Attrs, record int, size int64) []Split {
+	step := size
+	if record > 0 {
+		step = max(size/int64(record), 1) * int64(record)
+	}
+	var splits []Split
+	var cur Split
+	for _, a := range objs {
 		for off := int64(0); off < a.Size; {
 			n := min(step-cur.Bytes, a.Size-off)
 			if record > 0 && n%int64(record) != 0 {
@@ -80,10 +93,7 @@ func splitInput(ctx context.Context, st blob.Store, record int, size int64) ([]S
 	if cur.Bytes > 0 {
 		splits = append(splits, cur)
 	}
-	if total == 0 {
-		return nil, 0, fmt.Errorf("%w: no input under %s", ErrInput, st.URL())
-	}
-	return splits, total, nil
+	return splits
 }
 
 // eachLine calls fn with every line that starts in the range, reading past

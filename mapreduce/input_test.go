@@ -54,10 +54,11 @@ func TestLineSplits(t *testing.T) {
 		}
 	}
 	for _, size := range []int64{1, 2, 3, 5, 7, 16, 100, 1 << 20} {
-		splits, total, err := splitInput(ctx, st, 0, size)
+		objs, total, err := listInput(ctx, st, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
+		splits := splitInput(objs, 0, size)
 		if total != int64(len(texts["a"])+len(texts["b"])+len(texts["c"])+len(texts["e"])) {
 			t.Fatalf("size %d: total %d", size, total)
 		}
@@ -93,10 +94,11 @@ func TestRecordSplits(t *testing.T) {
 		}
 	}
 	for _, size := range []int64{1, 99, 100, 250, 1000, 1 << 20} {
-		splits, total, err := splitInput(ctx, st, RecordSize, size)
+		objs, total, err := listInput(ctx, st, RecordSize)
 		if err != nil {
 			t.Fatal(err)
 		}
+		splits := splitInput(objs, RecordSize, size)
 		var covered int64
 		for _, s := range splits {
 			for _, r := range s.Ranges {
@@ -111,7 +113,7 @@ func TestRecordSplits(t *testing.T) {
 		}
 	}
 	blob.PutBytes(ctx, st, "d", make([]byte, 150), blob.PutOptions{})
-	if _, _, err := splitInput(ctx, st, RecordSize, 1000); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "d holds 150 bytes") {
+	if _, _, err := listInput(ctx, st, RecordSize); !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "d holds 150 bytes") {
 		t.Errorf("a 150-byte record file: err = %v", err)
 	}
 }
@@ -122,7 +124,8 @@ func TestLongLine(t *testing.T) {
 	text := "short\n" + strings.Repeat("x", 5000) + "\nshort\n"
 	blob.PutBytes(ctx, st, "a", []byte(text), blob.PutOptions{})
 	for _, size := range []int64{3, 100, 1 << 20} {
-		splits, _, _ := splitInput(ctx, st, 0, size)
+		objs, _, _ := listInput(ctx, st, 0)
+		splits := splitInput(objs, 0, size)
 		var err error
 		for _, s := range splits {
 			for _, r := range s.Ranges {

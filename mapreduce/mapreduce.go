@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"iter"
 	"slices"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
@@ -160,9 +161,7 @@ func partitionOf(key string, n int, splitters []string) int {
 		// The first splitter above the key: keys equal to a splitter go right.
 		return sort.Search(len(splitters), func(i int) bool { return splitters[i] > key })
 	}
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(n))
+	return int(xxhash.Sum64String(key) % uint64(n))
 }
 
 // run is the map task: read the split, map, combine, sort each partition,
@@ -532,7 +531,9 @@ type Result[K ~string, V any] struct {
 	Store      string   // the output store's URL
 	Partitions []string // keys of the partitions, in order
 	Records    int64    // output records
-	InBytes    int64
+	OutBytes   int64    // bytes of the output partitions
+	InBytes    int64    // bytes of input
+	InRecords  int64    // input lines or records mapped
 	Wall       time.Duration
 	MapWall    time.Duration
 	ReduceWall time.Duration
@@ -656,23 +657,16 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 	if err != nil {
 		return nil, err
 	}
-	if job.SplitSize <= 0 {
-		var total int64
-		for a, err := range in.List(ctx, "") {
-			if err != nil {
-				in.Close()
-				return nil, err
-			}
-			total += a.Size
-		}
-		n := int64(4 * max(ex.Parallelism(), 1))
-		job.SplitSize = min(max((total+n-1)/n, 1<<20), 32<<20) // n splits, not n+1
-	}
-	splits, total, err := splitInput(ctx, in, job.Input.record, job.SplitSize)
+	objs, total, err := listInput(ctx, in, job.Input.record)
 	in.Close()
 	if err != nil {
 		return nil, err
 	}
+	if job.SplitSize <= 0 {
+		n := int64(4 * max(ex.Parallelism(), 1))
+		job.SplitSize = min(max((total+n-1)/n, 1<<20), 32<<20) // n splits, not n+1
+	}
+	splits := splitInput(objs, job.Input.record, job.SplitSize)
 	sh, err := openShuffle(ctx, job.Shuffle)
 	if err != nil {
 		return nil, err
@@ -735,9 +729,13 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 		MapStats: mj.Stats(), ReduceStats: rj.Stats()}
 	mj.Clean(context.WithoutCancel(ctx))
 	rj.Clean(context.WithoutCancel(ctx))
+	for _, m := range maps {
+		res.InRecords += m.Records
+	}
 	for _, r := range reds {
 		res.Partitions = append(res.Partitions, r.Key)
 		res.Records += r.Records
+		res.OutBytes += r.Bytes
 	}
 	res.Wall = time.Since(start)
 	res.ReduceWall = res.Wall - mapWall

@@ -538,7 +538,7 @@ func TestSort(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Records != 30000 || len(res.Partitions) != 5 {
+			if res.Records != 30000 || res.InRecords != 30000 || res.OutBytes != 30000*mapreduce.RecordSize || len(res.Partitions) != 5 {
 				t.Fatalf("%d records in %d partitions", res.Records, len(res.Partitions))
 			}
 			rep, err := mapreduce.Validate(ctx, ex, outDir, inDir)

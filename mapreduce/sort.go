@@ -142,30 +142,22 @@ func appendGenRecord(dst []byte, i int64, ascii bool, seed uint64) []byte {
 // that cut them into n partitions of about equal size: blocks of records
 // spread evenly over every object, read in parallel.
 func Splitters(ctx context.Context, input string, n int) ([]string, error) {
-	if n <= 1 {
-		return nil, nil
-	}
 	st, err := storeOf(ctx, input)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	var objs []blob.Attrs
-	var total int64
-	for a, err := range st.List(ctx, "") {
-		if err != nil {
-			return nil, err
-		}
-		if a.Size%RecordSize != 0 {
-			return nil, fmt.Errorf("%w: %s holds %d bytes, not a multiple of the %d-byte record", ErrInput, a.Key, a.Size, RecordSize)
-		}
-		if a.Size > 0 {
-			objs = append(objs, a)
-			total += a.Size
-		}
+	objs, total, err := listInput(ctx, st, RecordSize)
+	if err != nil {
+		return nil, err
 	}
-	if total == 0 {
-		return nil, fmt.Errorf("%w: no input under %s", ErrInput, input)
+	return sampleSplitters(ctx, st, objs, total, n)
+}
+
+// sampleSplitters is Splitters over listed objects.
+func sampleSplitters(ctx context.Context, st blob.Store, objs []blob.Attrs, total int64, n int) ([]string, error) {
+	if n <= 1 {
+		return nil, nil
 	}
 	// About 200 keys per partition, in blocks of 100 records.
 	const block = 100 * RecordSize
@@ -237,23 +229,19 @@ type SortJob struct {
 // part-NNNNN under job.Output, in key order: it samples splitters, maps
 // records to key ranges, and merges each range.
 func Sort(ctx context.Context, ex *wren.Executor, job SortJob) (*Result[string, []byte], error) {
+	st, err := storeOf(ctx, job.Input)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	objs, total, err := listInput(ctx, st, RecordSize)
+	if err != nil {
+		return nil, err
+	}
 	if job.Partitions <= 0 {
-		st, err := storeOf(ctx, job.Input)
-		if err != nil {
-			return nil, err
-		}
-		var total int64
-		for a, err := range st.List(ctx, "") {
-			if err != nil {
-				st.Close()
-				return nil, err
-			}
-			total += a.Size
-		}
-		st.Close()
 		job.Partitions = max(ex.Parallelism(), int(total/(64<<20)))
 	}
-	sp, err := Splitters(ctx, job.Input, job.Partitions)
+	sp, err := sampleSplitters(ctx, st, objs, total, job.Partitions)
 	if err != nil {
 		return nil, err
 	}

@@ -10,28 +10,13 @@ import (
 	"testing"
 
 	"github.com/wrenml/wren/internal/mnist"
-	"github.com/wrenml/wren/linear"
 )
 
 // TestHogwildMNIST: softmax on MNIST with 4 HOGWILD! workers ends within
 // half a point of the sequential baseline after the same epochs.
 func TestHogwildMNIST(t *testing.T) {
 	ctx := context.Background()
-	tr, te, err := mnist.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range tr.X {
-		tr.X[i] /= 255
-	}
-	for i := range te.X {
-		te.X[i] /= 255
-	}
-	train, err := linear.FromDense(tr.X, tr.Dim, tr.Labels, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	test, err := linear.FromDense(te.X, te.Dim, te.Labels, 10)
+	train, test, err := mnist.Datasets()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,6 +154,22 @@ func (s *Store) URL() string {
 // Close implements blob.Store; it does nothing.
 func (s *Store) Close() error { return nil }
 
+// createTemp creates a temporary file in dir, creating dir as needed. A
+// concurrent Delete may remove an emptied directory between the mkdir and
+// the create; it tries again a few times.
+func (s *Store) createTemp(dir string) (f *os.File, err error) {
+	for range 5 {
+		if err = s.mkdir(dir); err != nil {
+			continue
+		}
+		if f, err = os.CreateTemp(dir, blob.TempPrefix+"*"); err == nil {
+			return f, nil
+		}
+		s.forget(dir)
+	}
+	return nil, err
+}
+
 func (s *Store) path(key string) string {
 	return filepath.Join(s.root, filepath.FromSlash(key))
 }
@@ -187,19 +203,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 			return nil
 		}
 	}
-	var f *os.File
-	var err error
-	// A concurrent Delete may remove an emptied directory between MkdirAll and
-	// CreateTemp; try again a few times.
-	for range 5 {
-		if err = s.mkdir(dir); err != nil {
-			continue
-		}
-		if f, err = os.CreateTemp(dir, blob.TempPrefix+"*"); err == nil {
-			break
-		}
-		s.forget(dir)
-	}
+	f, err := s.createTemp(dir)
 	if err != nil {
 		return fmt.Errorf("fileblob: put %q: %w", key, err)
 	}
@@ -527,17 +531,7 @@ func (s *Store) PutShared(ctx context.Context, keys []string, data []byte, opts 
 		return fail(err)
 	}
 	// One temporary file, written (and synced) once.
-	var f *os.File
-	var err error
-	for range 5 {
-		if err = s.mkdir(dir); err != nil {
-			continue
-		}
-		if f, err = os.CreateTemp(dir, blob.TempPrefix+"*"); err == nil {
-			break
-		}
-		s.forget(dir)
-	}
+	f, err := s.createTemp(dir)
 	if err != nil {
 		return fail(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/config"
 )
 
 // Spin is the bench task: a CPU-busy loop of the given length (not a sleep).
@@ -87,11 +88,7 @@ func benchMap(ctx context.Context, args []string) error {
 
 	// Start the worker processes first: a one-time cost, reported apart.
 	t0 := time.Now()
-	warm, err := Spin.Map(ctx, ex, make([]time.Duration, *par))
-	if err != nil {
-		return err
-	}
-	if _, err := warm.Results(ctx); err != nil {
+	if err := warmUp(ctx, ex, *par); err != nil {
 		return err
 	}
 	startup := time.Since(t0)
@@ -186,9 +183,7 @@ func inProcessRate(ctx context.Context, in []time.Duration, par, chunk int) (flo
 		return 0, err
 	}
 	defer ex.Close()
-	if j, err := Spin.Map(ctx, ex, in[:min(len(in), 100)]); err != nil {
-		return 0, err
-	} else if _, err := j.Results(ctx); err != nil {
+	if _, err := mapAll(ctx, ex, Spin, in[:min(len(in), 100)]); err != nil {
 		return 0, err
 	}
 	t := time.Now()
@@ -202,22 +197,24 @@ func inProcessRate(ctx context.Context, in []time.Duration, par, chunk int) (flo
 	return float64(len(in)) / time.Since(t).Seconds(), nil
 }
 
-func ms(d time.Duration) float64 { return round(float64(d)/1e6, 4) }
-
-// parseSize reads sizes such as 64MiB, 10MB, 4096.
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suf  string
-		mult int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
-	for _, u := range units {
-		if strings.HasSuffix(s, u.suf) {
-			n, err := strconv.ParseFloat(strings.TrimSuffix(s, u.suf), 64)
-			return int64(n * float64(u.mult)), err
-		}
-	}
-	return strconv.ParseInt(s, 10, 64)
+// warmUp runs n empty calls so that the workers have started: a one-time
+// cost, not what a benchmark measures.
+func warmUp(ctx context.Context, ex *wren.Executor, n int) error {
+	_, err := mapAll(ctx, ex, Spin, make([]time.Duration, n))
+	return err
 }
+
+// mapAll runs one call per input and returns the outputs.
+func mapAll[In, Out any](ctx context.Context, ex *wren.Executor, t *wren.Task[In, Out], in []In) ([]Out, error) {
+	j, err := t.Map(ctx, ex, in)
+	if err != nil {
+		return nil, err
+	}
+	defer j.Clean(context.WithoutCancel(ctx))
+	return j.Results(ctx)
+}
+
+func ms(d time.Duration) float64 { return round(float64(d)/1e6, 4) }
 
 func benchStore(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench store", flag.ContinueOnError)
@@ -230,7 +227,7 @@ func benchStore(ctx context.Context, args []string) error {
 	if *store == "" {
 		*store = defaultStore()
 	}
-	size, err := parseSize(*sizeS)
+	size, err := config.ParseSize(*sizeS)
 	if err != nil || size <= 0 {
 		return fmt.Errorf("bad -size %q", *sizeS)
 	}

@@ -94,11 +94,7 @@ func lambdaRun(ctx context.Context, es []*emulator.Emulator, job, endpoint strin
 	// Warm every container: the first call of each fetches the binary and
 	// starts the worker process.
 	t0 := time.Now()
-	warm, err := Spin.Map(ctx, ex, make([]time.Duration, 4*len(es)))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := warm.Results(ctx); err != nil {
+	if err := warmUp(ctx, ex, 4*len(es)); err != nil {
 		return nil, err
 	}
 	coldWall := time.Since(t0)

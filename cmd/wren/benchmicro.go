@@ -193,9 +193,9 @@ func (m microFlags) each(ctx context.Context, fn func(ex *wren.Executor, w int) 
 			return nil, err
 		}
 		// Start the workers first: their start is not what is measured.
-		if j, err := Spin.Map(ctx, ex, make([]time.Duration, w)); err == nil {
-			j.Results(ctx)
-			j.Clean(ctx)
+		if err := warmUp(ctx, ex, w); err != nil {
+			ex.Close()
+			return nil, err
 		}
 		r, err := fn(ex, w)
 		ex.Close()
@@ -206,16 +206,6 @@ func (m microFlags) each(ctx context.Context, fn func(ex *wren.Executor, w int) 
 		runs = append(runs, r)
 	}
 	return runs, nil
-}
-
-// mapAll runs one call per input and returns the outputs.
-func mapAll[In, Out any](ctx context.Context, ex *wren.Executor, t *wren.Task[In, Out], in []In) ([]Out, error) {
-	j, err := t.Map(ctx, ex, in)
-	if err != nil {
-		return nil, err
-	}
-	defer j.Clean(context.WithoutCancel(ctx))
-	return j.Results(ctx)
 }
 
 func benchFlops(ctx context.Context, args []string) error {
@@ -254,7 +244,7 @@ func benchStorage(ctx context.Context, args []string) error {
 	if err := m.fs.Parse(args); err != nil {
 		return err
 	}
-	n, err := parseSize(*size)
+	n, err := config.ParseSize(*size)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/config"
 	"github.com/wrenml/wren/mapreduce"
 )
 
@@ -42,9 +43,7 @@ func benchMapReduce(ctx context.Context, args []string) error {
 	}
 	defer ex.Close()
 	// Start the workers first: a one-time cost, not the jobs'.
-	if j, err := Spin.Map(ctx, ex, make([]time.Duration, *par)); err != nil {
-		return err
-	} else if _, err := j.Results(ctx); err != nil {
+	if err := warmUp(ctx, ex, *par); err != nil {
 		return err
 	}
 	out := map[string]any{"parallelism": *par}
@@ -62,7 +61,7 @@ func benchMapReduce(ctx context.Context, args []string) error {
 }
 
 func benchWordCount(ctx context.Context, ex *wren.Executor, dir, size, shuffle string, out map[string]any) error {
-	n, err := parseSize(size)
+	n, err := config.ParseSize(size)
 	if err != nil {
 		return err
 	}
@@ -112,7 +111,7 @@ func benchWordCount(ctx context.Context, ex *wren.Executor, dir, size, shuffle s
 }
 
 func benchSort(ctx context.Context, ex *wren.Executor, dir, size, shuffle string, par int, out map[string]any) error {
-	n, err := parseSize(size)
+	n, err := config.ParseSize(size)
 	if err != nil {
 		return err
 	}

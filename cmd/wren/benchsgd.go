@@ -11,7 +11,6 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/internal/mnist"
-	"github.com/wrenml/wren/linear"
 	"github.com/wrenml/wren/ps"
 	"github.com/wrenml/wren/sgd"
 )
@@ -36,21 +35,7 @@ func benchSGD(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	tr, te, err := mnist.Load()
-	if err != nil {
-		return err
-	}
-	for i := range tr.X {
-		tr.X[i] /= 255
-	}
-	for i := range te.X {
-		te.X[i] /= 255
-	}
-	train, err := linear.FromDense(tr.X, tr.Dim, tr.Labels, 10)
-	if err != nil {
-		return err
-	}
-	test, err := linear.FromDense(te.X, te.Dim, te.Labels, 10)
+	train, test, err := mnist.Datasets()
 	if err != nil {
 		return err
 	}

@@ -38,9 +38,7 @@ func benchTune(ctx context.Context, args []string) error {
 	}
 	defer ex.Close()
 	// Start the workers first: a one-time cost, not the sweep's.
-	if j, err := Spin.Map(ctx, ex, make([]time.Duration, *par)); err != nil {
-		return err
-	} else if _, err := j.Results(ctx); err != nil {
+	if err := warmUp(ctx, ex, *par); err != nil {
 		return err
 	}
 	space := tune.Space{"i": tune.Uniform(0, 1), "ms": tune.Grid(*trialMS)}

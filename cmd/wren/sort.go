@@ -39,7 +39,7 @@ func sortCmd(ctx context.Context, args []string) error {
 		return errors.New("sort: -out is required")
 	}
 	if *gen {
-		n, err := parseSize(*size)
+		n, err := config.ParseSize(*size)
 		if err != nil {
 			return err
 		}

@@ -22,7 +22,6 @@ import (
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/config"
 	"github.com/wrenml/wren/internal/mnist"
-	"github.com/wrenml/wren/linear"
 	"github.com/wrenml/wren/ps"
 	"github.com/wrenml/wren/sgd"
 )
@@ -46,21 +45,7 @@ func main() {
 }
 
 func run(ctx context.Context, workers, epochs int, redis, store, plotPath string, baseline bool) error {
-	tr, te, err := mnist.Load()
-	if err != nil {
-		return err
-	}
-	for i := range tr.X {
-		tr.X[i] /= 255 // pixels in [0, 1]
-	}
-	for i := range te.X {
-		te.X[i] /= 255
-	}
-	train, err := linear.FromDense(tr.X, tr.Dim, tr.Labels, 10)
-	if err != nil {
-		return err
-	}
-	test, err := linear.FromDense(te.X, te.Dim, te.Labels, 10)
+	train, test, err := mnist.Datasets()
 	if err != nil {
 		return err
 	}

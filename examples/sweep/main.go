@@ -32,21 +32,7 @@ import (
 
 // data is MNIST (pixels in [0, 1]), loaded once per worker process.
 var data = sync.OnceValues(func() (*[2]*linear.Dataset, error) {
-	tr, te, err := mnist.Load()
-	if err != nil {
-		return nil, err
-	}
-	for i := range tr.X {
-		tr.X[i] /= 255
-	}
-	for i := range te.X {
-		te.X[i] /= 255
-	}
-	train, err := linear.FromDense(tr.X, tr.Dim, tr.Labels, 10)
-	if err != nil {
-		return nil, err
-	}
-	test, err := linear.FromDense(te.X, te.Dim, te.Labels, 10)
+	train, test, err := mnist.Datasets()
 	if err != nil {
 		return nil, err
 	}

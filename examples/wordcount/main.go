@@ -54,7 +54,7 @@ func main() {
 	wren.Init()
 	var o options
 	flag.StringVar(&o.in, "in", "", "text to count: a directory or store URL (default: $(go env GOROOT)/src)")
-	flag.StringVar(&o.zipf, "zipf", "", "count this much generated Zipf text instead (e.g. 64MB), written to ./.wren-wordcount")
+	flag.StringVar(&o.zipf, "zipf", "", "count this much generated Zipf text instead (e.g. 64MB or 64MiB), written to ./.wren-wordcount")
 	flag.StringVar(&o.store, "store", "", "wren's store (default: $WREN_STORE, the config file, else ./.wren)")
 	flag.StringVar(&o.shuffle, "shuffle", "", "shuffle store: a store URL or redis://host:port,... (default: wren's store)")
 	flag.IntVar(&o.partitions, "partitions", 0, "reduce partitions (default: the workers)")
@@ -95,7 +95,7 @@ func run(ctx context.Context, o options) error {
 	defer ex.Close()
 	switch {
 	case o.zipf != "":
-		size, err := parseSize(o.zipf)
+		size, err := config.ParseSize(o.zipf)
 		if err != nil {
 			return err
 		}
@@ -220,24 +220,4 @@ func writeCSV(path string, words []string, counts map[string]int) error {
 		return err
 	}
 	return f.Close()
-}
-
-// parseSize reads "64MB", "1GB", "512KB" or a byte count.
-func parseSize(s string) (int64, error) {
-	u := strings.ToUpper(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, x := range []struct {
-		suf string
-		m   int64
-	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
-		if strings.HasSuffix(u, x.suf) {
-			u, mult = strings.TrimSuffix(u, x.suf), x.m
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(strings.TrimSpace(u), 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("size %q: want a positive number of bytes, KB, MB or GB", s)
-	}
-	return int64(n * float64(mult)), nil
 }

