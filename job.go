@@ -183,8 +183,16 @@ func writeManifest(ctx context.Context, st blob.Store, id string, mb []byte) err
 	err := putRetry(ctx, st, ManifestKey(id), mb, blob.PutOptions{IfNotExist: true, Ephemeral: true})
 	if errors.Is(err, blob.ErrExists) {
 		// Ours, if a first try was stored but its answer was lost.
-		if b, rerr := blob.ReadAll(ctx, st, ManifestKey(id)); rerr == nil && bytes.Equal(b, mb) {
+		var b []byte
+		rerr := retry.Store(ctx, func(ctx context.Context) (err error) {
+			b, err = blob.ReadAll(ctx, st, ManifestKey(id))
+			return err
+		})
+		if rerr == nil && bytes.Equal(b, mb) {
 			return nil
+		}
+		if rerr != nil && !errors.Is(rerr, blob.ErrNotFound) {
+			return fmt.Errorf("wren: job %s: read back the manifest: %w", id, rerr)
 		}
 		return fmt.Errorf("wren: job %s already exists in %s", id, st.URL())
 	}
