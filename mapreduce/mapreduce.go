@@ -460,6 +460,7 @@ func mergeRuns[K ~string, V any](ctx context.Context, t reduceTask, h mergeHeap,
 	}
 	var vals []V
 	var cur []byte
+	have := false // cur holds a key (which may be "": cur != nil cannot tell)
 	flush := func() error {
 		v, err := fn(ctx, K(cur), vals)
 		if err != nil {
@@ -474,14 +475,16 @@ func mergeRuns[K ~string, V any](ctx context.Context, t reduceTask, h mergeHeap,
 				return err
 			}
 		} else {
-			if cur != nil && !bytes.Equal(cur, it.r.key) {
+			if have && !bytes.Equal(cur, it.r.key) {
 				if err := flush(); err != nil {
 					return err
 				}
 				vals = vals[:0]
+				have = false
 			}
-			if cur == nil || !bytes.Equal(cur, it.r.key) {
+			if !have {
 				cur = append(cur[:0], it.r.key...)
+				have = true
 			}
 			v, err := vc.get(it.r.val)
 			if err != nil {
@@ -498,7 +501,7 @@ func mergeRuns[K ~string, V any](ctx context.Context, t reduceTask, h mergeHeap,
 			heap.Pop(&h)
 		}
 	}
-	if fn != nil && cur != nil {
+	if fn != nil && have {
 		return flush()
 	}
 	return nil
