@@ -336,6 +336,25 @@ func (j *Job[Out]) Errors() []*CallError {
 	return out
 }
 
+// CallStats returns the timings of call i's winning attempt once it is
+// done; ok is false while it runs, for a call that failed before a worker
+// recorded it, and for an index out of range.
+func (j *Job[Out]) CallStats(i int) (c CallStats, ok bool) {
+	r := j.r
+	if i < 0 || i >= r.n {
+		return c, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cs := &r.calls[i]
+	if !cs.done || cs.status == nil || cs.status.Started == 0 {
+		return c, false
+	}
+	c = callStats(i, cs.status, r.submitted)
+	c.Attempts, c.Observed = cs.next, cs.observed
+	return c, true
+}
+
 // Clean deletes the job's objects from the store. Call it after reading the
 // results you need.
 func (j *Job[Out]) Clean(ctx context.Context) error {

@@ -339,6 +339,17 @@ func (r *Run) evaluate(ctx context.Context, m *ps.Model, ds *linear.Dataset, t t
 	return p, err
 }
 
+// EvaluateParams returns the mean loss and the accuracy on ds of model
+// values laid out as Run.Params returns them ((features+1) x outputs), for
+// example a checkpoint that needs no more training.
+func EvaluateParams(ctx context.Context, loss Loss, params []float64, ds *linear.Dataset) (Point, error) {
+	k := loss.Outputs()
+	if k <= 0 || len(params)%k != 0 || len(params)/k < 1 {
+		return Point{}, fmt.Errorf("%w: %d model values for %d outputs", ErrModelSize, len(params), k)
+	}
+	return evaluate(ctx, params, loss, len(params)/k-1, ds)
+}
+
 // evaluate computes the mean loss and the accuracy of the model w on ds.
 func evaluate(ctx context.Context, w []float64, loss Loss, dim int, ds *linear.Dataset) (Point, error) {
 	if ds.Dim != dim {

@@ -196,7 +196,7 @@ type Params struct {
 	Str    map[string]string
 	B      int    // the budget of this run (ASHA), 0 without
 	Prev   int    // the budget a checkpoint of this trial already holds
-	Ckpt   string // key of the trial's checkpoint in Store
+	Ckpt   string // prefix of the trial's checkpoints in Store, one per budget
 	Store  string // the executor's store URL
 	Metric string
 }
@@ -249,13 +249,33 @@ func (p Params) String(name string) string {
 // without.
 func (p Params) Budget() int { return p.B }
 
-// Resumed is the budget the trial's checkpoint already holds: an
-// objective that checkpoints continues from it instead of from scratch.
+// Resumed is the budget of the checkpoint this run continues from
+// (ResumeKey): an objective that checkpoints trains from it instead of from
+// scratch. 0 for a trial's first run.
 func (p Params) Resumed() int { return p.Prev }
 
-// CheckpointKey is where the trial may keep its state in the executor's
-// store (StoreURL): a promoted trial continues from what it wrote there.
-func (p Params) CheckpointKey() string { return p.Ckpt }
+// CheckpointKey is where this run keeps its state in the executor's store
+// (StoreURL): one key per trial and budget, written once (SaveCheckpoint),
+// so that a lost attempt, a retry, a speculative duplicate or a resumed
+// sweep never trains from another budget's state. The trial's next rung
+// continues from it (ResumeKey).
+func (p Params) CheckpointKey() string { return checkpointKey(p.Ckpt, p.B) }
+
+// ResumeKey is the checkpoint of budget Resumed() that this run continues
+// from; "" for a trial's first run.
+func (p Params) ResumeKey() string {
+	if p.Prev <= 0 {
+		return ""
+	}
+	return checkpointKey(p.Ckpt, p.Prev)
+}
+
+func checkpointKey(prefix string, budget int) string {
+	if prefix == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/budget-%06d", prefix, budget)
+}
 
 // StoreURL is the executor's store, for CheckpointKey.
 func (p Params) StoreURL() string { return p.Store }

@@ -39,10 +39,52 @@ const (
 // trial runs with MinBudget; as soon as a rung has Reduction finished trials,
 // its best 1/Reduction are promoted to the next rung (budget x Reduction, up
 // to MaxBudget), continuing from their checkpoints.
+//
+// Sweep checks the fields before anything runs: budgets of at least 1 with
+// MinBudget <= MaxBudget, a Reduction of at least 2, and enough trials for
+// the last rung to be reached: a rung promotes its best 1/Reduction, so k
+// rungs above the first take Reduction^k trials.
 type ASHA struct {
 	MinBudget, MaxBudget int
 	// Reduction is the factor between rungs; 0 means 3.
 	Reduction int
+}
+
+// plan checks the settings against the number of trials and returns the
+// reduction factor and the rungs' budgets.
+func (a ASHA) plan(trials int) (reduction int, rungs []int, err error) {
+	reduction = a.Reduction
+	if reduction == 0 {
+		reduction = 3
+	}
+	switch {
+	case reduction < 2:
+		return 0, nil, fmt.Errorf("%w: ASHA reduction %d: want at least 2 (0 means 3)", ErrSpace, a.Reduction)
+	case a.MinBudget < 1:
+		return 0, nil, fmt.Errorf("%w: ASHA minimum budget %d: want at least 1", ErrSpace, a.MinBudget)
+	case a.MaxBudget < a.MinBudget:
+		return 0, nil, fmt.Errorf("%w: ASHA budgets %d to %d: want MinBudget <= MaxBudget", ErrSpace, a.MinBudget, a.MaxBudget)
+	}
+	for r := a.MinBudget; ; r *= reduction {
+		rungs = append(rungs, min(r, a.MaxBudget))
+		if r >= a.MaxBudget || r > a.MaxBudget/reduction {
+			if r < a.MaxBudget {
+				rungs = append(rungs, a.MaxBudget) // r x reduction would overflow past it
+			}
+			break
+		}
+	}
+	// Each rung promotes its best 1/reduction: reaching the last rung
+	// takes reduction^(rungs-1) trials.
+	need := 1
+	for range len(rungs) - 1 {
+		need = min(need*reduction, math.MaxInt32)
+	}
+	if trials < need {
+		return 0, nil, fmt.Errorf("%w: %d trials for ASHA over budgets %v (reduction %d): a rung promotes its best 1/%d, so reaching budget %d takes at least %d trials (sample more, or narrow the budgets)",
+			ErrSpace, trials, rungs, reduction, reduction, a.MaxBudget, need)
+	}
+	return reduction, rungs, nil
 }
 
 // Options configure a Sweep. Zero values take the documented defaults.
@@ -123,6 +165,11 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 	if err != nil {
 		return nil, err
 	}
+	if opts.ASHA != nil {
+		if _, _, err := opts.ASHA.plan(len(trials)); err != nil {
+			return nil, err
+		}
+	}
 	fp := space.fingerprint(opts.Samples, opts.Seed)
 	prev := map[string]Trial{}
 	if r := opts.Resume; r != nil {
@@ -143,7 +190,8 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 	}
 	opts.Prefix = strings.TrimSuffix(opts.Prefix, "/")
 	st := ex.Store()
-	s := &sweep{ctx: ctx, ex: ex, obj: objective, opts: opts, st: st, prev: prev, start: time.Now(), done: make(chan Trial, len(trials)),
+	s := &sweep{ctx: ctx, ex: ex, obj: objective, opts: opts, st: st, prev: prev, start: time.Now(),
+		done: make(chan Trial, len(trials)), quit: make(chan struct{}), runID: "tune-" + wren.NewJobID(),
 		res: &Results{Prefix: opts.Prefix, Metric: opts.Metric, Mode: opts.Mode, Space: fp}}
 	head, _ := json.Marshal(s.res)
 	if err := blob.PutBytes(ctx, st, opts.Prefix+"/sweep.json", head, blob.PutOptions{}); err != nil {
@@ -153,12 +201,24 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 		trials[i].Store, trials[i].Metric = st.URL(), opts.Metric
 		trials[i].Ckpt = fmt.Sprintf("%s/checkpoints/%06d", opts.Prefix, trials[i].ID)
 	}
+	// Runs still finishing when the sweep returns (an error, a cancel)
+	// deliver to nobody: quit releases them.
+	defer close(s.quit)
 	if opts.ASHA != nil {
 		err = s.asha(trials)
 	} else {
 		err = s.run(trials, 0, 0)
 		if err == nil {
 			err = s.wait()
+		}
+	}
+	if err != nil {
+		// Nothing keeps running after the sweep gave up: its maps stop.
+		s.mu.Lock()
+		cancels := slices.Clone(s.cancels)
+		s.mu.Unlock()
+		for _, cancel := range cancels {
+			cancel()
 		}
 	}
 	s.res.Wall = time.Since(s.start)
@@ -182,6 +242,10 @@ type sweep struct {
 	res     *Results
 	best    map[int]Trial // per trial, its highest-budget outcome
 	done    chan Trial
+	quit    chan struct{} // closed when Sweep returns
+	runID   string        // names the sweep's maps
+	maps    int
+	cancels []func() // of every map launched
 	pending int
 	jobs    []func() float64 // cost of each map launched
 }
@@ -205,11 +269,18 @@ func (s *sweep) run(trials []Params, b, prevB int) error {
 	if len(todo) == 0 {
 		return nil
 	}
-	job, err := s.obj.Map(s.ctx, s.ex, todo, s.opts.MapOptions...)
+	s.mu.Lock()
+	s.maps++
+	id := fmt.Sprintf("%s-b%d-%d", s.runID, b, s.maps)
+	s.mu.Unlock()
+	// Each map is named by the sweep (a WithJobID among the MapOptions
+	// would name every map the same).
+	job, err := s.obj.Map(s.ctx, s.ex, todo, append(slices.Clone(s.opts.MapOptions), wren.WithJobID(id))...)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
+	s.cancels = append(s.cancels, job.Cancel)
 	s.pending += len(todo)
 	s.jobs = append(s.jobs, func() float64 {
 		if bl := job.Stats().Billing; bl != nil {
@@ -227,10 +298,8 @@ func (s *sweep) run(trials []Params, b, prevB int) error {
 			if errors.As(err, &ce) {
 				t.Attempts = ce.Attempts
 			}
-			for _, c := range job.Stats().PerCall {
-				if c.Call == i {
-					t.Duration, t.Attempts = c.Finished.Sub(c.Started), c.Attempts
-				}
+			if c, ok := job.CallStats(i); ok {
+				t.Duration, t.Attempts = c.Finished.Sub(c.Started), c.Attempts
 			}
 			switch v, ok := m[s.opts.Metric]; {
 			case err != nil:
@@ -274,7 +343,10 @@ func (s *sweep) emit(t Trial) {
 		s.best[t.ID] = t
 	}
 	s.mu.Unlock()
-	s.done <- t
+	select {
+	case s.done <- t:
+	case <-s.quit:
+	}
 }
 
 // record writes a finished run to the store at once and counts it.
@@ -323,19 +395,9 @@ func (s *sweep) better(a, b float64) bool {
 
 // asha runs asynchronous successive halving.
 func (s *sweep) asha(trials []Params) error {
-	a := *s.opts.ASHA
-	if a.Reduction <= 0 {
-		a.Reduction = 3
-	}
-	if a.MinBudget < 1 || a.MaxBudget < a.MinBudget {
-		return fmt.Errorf("%w: ASHA budgets %d to %d", ErrSpace, a.MinBudget, a.MaxBudget)
-	}
-	var rungs []int
-	for r := a.MinBudget; ; r *= a.Reduction {
-		rungs = append(rungs, min(r, a.MaxBudget))
-		if r >= a.MaxBudget {
-			break
-		}
+	reduction, rungs, err := s.opts.ASHA.plan(len(trials))
+	if err != nil {
+		return err
 	}
 	byID := map[int]Params{}
 	for _, p := range trials {
@@ -382,7 +444,7 @@ func (s *sweep) asha(trials []Params) error {
 			rs := slices.Clone(done[k])
 			sort.SliceStable(rs, func(i, j int) bool { return s.better(rs[i].metric, rs[j].metric) })
 			var up []Params
-			for _, r := range rs[:len(rs)/a.Reduction] {
+			for _, r := range rs[:len(rs)/reduction] {
 				if !promoted[k][r.id] {
 					promoted[k][r.id] = true
 					up = append(up, byID[r.id])

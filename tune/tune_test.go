@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -163,17 +164,19 @@ func TestSweep(t *testing.T) {
 // q(lr) * (1 - 0.5^b); it continues from its checkpoint (the epochs done)
 // and reports the epochs it actually ran, so that the test can count.
 var Epochs = wren.Register("tune-test.epochs", func(ctx context.Context, p tune.Params) (tune.Metrics, error) {
-	st, err := wren.OpenStore(ctx, p.StoreURL())
+	state, held, err := p.LoadCheckpoint(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
 	done := 0
-	if b, err := blob.ReadAll(ctx, st, p.CheckpointKey()); err == nil {
-		done, _ = strconv.Atoi(string(b))
+	if state != nil {
+		done, _ = strconv.Atoi(string(state))
+	}
+	if done != held {
+		return nil, fmt.Errorf("the checkpoint of budget %d holds %d epochs", held, done)
 	}
 	ran := p.Budget() - done
-	if err := blob.PutBytes(ctx, st, p.CheckpointKey(), []byte(strconv.Itoa(p.Budget())), blob.PutOptions{}); err != nil {
+	if err := p.SaveCheckpoint(ctx, []byte(strconv.Itoa(p.Budget()))); err != nil {
 		return nil, err
 	}
 	q := 1 - math.Abs(math.Log10(p.Float("lr"))+1.5) // best at lr = 10^-1.5

@@ -60,7 +60,9 @@ var Logistic = wren.Register("sweep.logistic", func(ctx context.Context, p tune.
 })
 
 // SGD trains softmax on the shards under "data" for Budget() epochs,
-// continuing from the trial's checkpoint, and reports the test accuracy.
+// continuing from the checkpoint of the rung the trial was promoted from
+// (or from its own budget's, when an earlier attempt of this run saved it),
+// and reports the test accuracy.
 var SGD = wren.Register("sweep.sgd", func(ctx context.Context, p tune.Params) (tune.Metrics, error) {
 	d, err := data()
 	if err != nil {
@@ -71,41 +73,47 @@ var SGD = wren.Register("sweep.sgd", func(ctx context.Context, p tune.Params) (t
 		return nil, err
 	}
 	defer st.Close()
+	state, held, err := p.LoadCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
 	cfg := sgd.Config{Model: "sweep", Loss: sgd.Softmax{Classes: 10}, Data: p.String("data"), BatchSize: 100,
-		Epochs: p.Budget() - p.Resumed(), LR: sgd.InvScaling(p.Float("lr"), 0.3), L2: p.Float("l2"), Seed: 1, Eval: d[1]}
-	if p.Resumed() > 0 {
-		if cfg.Initial, err = readFloats(ctx, st, p.CheckpointKey()); err != nil {
-			return nil, fmt.Errorf("resume from epoch %d: %w", p.Resumed(), err)
+		Epochs: p.Budget() - held, LR: sgd.InvScaling(p.Float("lr"), 0.3), L2: p.Float("l2"), Seed: 1, Eval: d[1]}
+	if state != nil {
+		cfg.Initial = floats(state)
+	}
+	if cfg.Epochs <= 0 {
+		// This budget's checkpoint is complete: evaluate it as it is.
+		pt, err := sgd.EvaluateParams(ctx, cfg.Loss, cfg.Initial, d[1])
+		if err != nil {
+			return nil, err
 		}
+		return tune.Metrics{"accuracy": pt.Accuracy, "loss": pt.Loss}, nil
 	}
 	run, err := sgd.TrainLocal(ctx, st, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFloats(ctx, st, p.CheckpointKey(), run.Params()); err != nil {
+	if err := p.SaveCheckpoint(ctx, floatBytes(run.Params())); err != nil {
 		return nil, err
 	}
 	return tune.Metrics{"accuracy": run.Final.Accuracy, "loss": run.Final.Loss}, nil
 })
 
-func writeFloats(ctx context.Context, st blob.Store, key string, v []float64) error {
+func floatBytes(v []float64) []byte {
 	b := make([]byte, 8*len(v))
 	for i, x := range v {
 		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
 	}
-	return blob.PutBytes(ctx, st, key, b, blob.PutOptions{})
+	return b
 }
 
-func readFloats(ctx context.Context, st blob.Store, key string) ([]float64, error) {
-	b, err := blob.ReadAll(ctx, st, key)
-	if err != nil {
-		return nil, err
-	}
+func floats(b []byte) []float64 {
 	v := make([]float64, len(b)/8)
 	for i := range v {
 		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 	}
-	return v, nil
+	return v
 }
 
 func main() {
