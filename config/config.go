@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,7 +48,9 @@ type Config struct {
 	Backend string `yaml:"backend"`
 	// Store is the job store's URL or directory (default ./.wren).
 	Store string `yaml:"store"`
-	// Parallelism is the number of local worker processes (0: one per CPU).
+	// Parallelism is the number of local worker processes or in-process
+	// goroutines (0: one per CPU); Options.Parallelism given to Executor
+	// overrides it.
 	Parallelism int `yaml:"parallelism"`
 	// Lambda configures the Lambda backend and wren deploy.
 	Lambda Lambda `yaml:"lambda"`
@@ -262,13 +265,22 @@ func (c *Config) Executor(ctx context.Context, opts wren.Options) (*wren.Executo
 	if opts.Store == "" && opts.BlobStore == nil {
 		opts.Store = c.Store
 	}
-	if opts.Parallelism == 0 && c.Backend == BackendLocal {
-		opts.Parallelism = c.Parallelism
+	// Parallelism: the caller's, else the configuration's; 0 means one per
+	// CPU for the local and in-process backends alike.
+	par := opts.Parallelism
+	if par == 0 {
+		par = c.Parallelism
+	}
+	if par <= 0 {
+		par = runtime.NumCPU()
+	}
+	if c.Backend == BackendLocal && opts.Backend == nil {
+		opts.Parallelism = par
 	}
 	if opts.Backend == nil {
 		switch c.Backend {
 		case BackendInProcess:
-			opts.Backend = wren.InProcess(max(c.Parallelism, 1))
+			opts.Backend = wren.InProcess(par)
 		case BackendLambda:
 			b, err := c.LambdaBackend(ctx)
 			if err != nil {

@@ -1,11 +1,17 @@
 package config
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wrenml/wren"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -85,5 +91,42 @@ func TestParseSize(t *testing.T) {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q): no error", in)
 		}
+	}
+}
+
+// TestExecutorParallelism: an explicit Options.Parallelism wins over the
+// configuration's for every backend, and 0 means one per CPU (the
+// in-process backend used to take the configuration's value, and 0 gave
+// it one goroutine).
+func TestExecutorParallelism(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		backend  string
+		cfg, opt int
+		want     int
+	}{
+		{BackendInProcess, 0, 0, runtime.NumCPU()},
+		{BackendInProcess, 3, 0, 3},
+		{BackendInProcess, 3, 5, 5},
+		{BackendInProcess, 0, 7, 7},
+		{BackendInProcess, 0, 1, 1},
+		{BackendLocal, 0, 0, runtime.NumCPU()},
+		{BackendLocal, 3, 0, 3},
+		{BackendLocal, 3, 5, 5},
+	} {
+		t.Run(fmt.Sprintf("%s/config=%d/opt=%d", c.backend, c.cfg, c.opt), func(t *testing.T) {
+			cfg, err := load(env(map[string]string{"WREN_BACKEND": c.backend, "WREN_PARALLELISM": strconv.Itoa(c.cfg)}), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ex, err := cfg.Executor(ctx, wren.Options{Parallelism: c.opt, Store: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ex.Close()
+			if got := ex.Parallelism(); got != c.want {
+				t.Fatalf("parallelism %d, want %d", got, c.want)
+			}
+		})
 	}
 }
