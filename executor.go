@@ -188,6 +188,34 @@ type Executor struct {
 	mu     sync.Mutex
 	runs   map[*run]struct{}
 	closed bool
+
+	bg       sync.WaitGroup // background upkeep (sweeping temporaries)
+	bgCancel context.CancelFunc
+}
+
+// swept remembers the stores whose stale temporaries this process swept.
+var swept sync.Map
+
+// sweepTemp removes, once per process and store, the temporaries of
+// writers that died (blob.TempSweeper), in the background.
+func (e *Executor) sweepTemp(ctx context.Context) {
+	ts, ok := e.store.(blob.TempSweeper)
+	if !ok {
+		return
+	}
+	if _, done := swept.LoadOrStore(e.store.URL(), true); done {
+		return
+	}
+	ctx, e.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
+	e.bg.Go(func() {
+		n, err := ts.SweepTemp(ctx, blob.StaleTemp)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			e.opts.Logger.Warn("wren: sweep stale temporaries", "store", e.store.URL(), "err", err)
+		case n > 0:
+			e.opts.Logger.Info("wren: removed stale temporaries of dead writers", "store", e.store.URL(), "files", n)
+		}
+	})
 }
 
 // errClosed fails the calls of jobs still running when the executor closes.
@@ -227,6 +255,7 @@ func NewExecutor(ctx context.Context, opts Options) (*Executor, error) {
 	ex.opts.Parallelism = ex.backend.Parallelism()
 	ex.sem = semaphore.NewWeighted(int64(slots))
 	ex.codeHash = sync.OnceValue(executableHash)
+	ex.sweepTemp(ctx)
 	return ex, nil
 }
 
@@ -276,6 +305,10 @@ func (e *Executor) Close() error {
 		case <-time.After(30 * time.Second):
 		}
 	}
+	if e.bgCancel != nil {
+		e.bgCancel()
+	}
+	e.bg.Wait()
 	var err error
 	if e.ownBackend && e.backend != nil {
 		err = e.backend.Close()

@@ -287,6 +287,17 @@ func PutShared(ctx context.Context, s Store, keys []string, data []byte, opts Pu
 	return errs
 }
 
+// TempSweeper is a Store whose puts may leave temporary objects behind
+// when the writer dies (fileblob on a filesystem without unnamed files).
+type TempSweeper interface {
+	// SweepTemp removes the temporaries older than age (no live put takes
+	// that long to write one) and returns how many it removed.
+	SweepTemp(ctx context.Context, age time.Duration) (int, error)
+}
+
+// StaleTemp is the age past which a temporary object is a dead writer's.
+const StaleTemp = time.Hour
+
 // Keys collects the keys under prefix.
 func Keys(ctx context.Context, s Store, prefix string) ([]string, error) {
 	var out []string

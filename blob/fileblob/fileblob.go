@@ -1,12 +1,18 @@
 // Package fileblob is the blob.Store driver for a local directory, registered
 // for "file://" URLs.
 //
-// Each object is a file under the root directory. A Put writes a temporary
-// file beside its destination, fsyncs it (see SyncMode), then renames it into
-// place (or, for PutOptions.IfNotExist, hard-links it, which fails atomically
-// when the key is taken): readers never see a partial object, and after a
-// crash a synced object is either complete or absent. Directory entries are
-// not fsynced, so a crash of the machine can lose the latest puts.
+// Each object is a file under the root directory. A Put writes an unnamed
+// file in its destination's directory (Linux's O_TMPFILE; elsewhere a
+// temporary file), fsyncs it (see SyncMode), then links it into place (for
+// PutOptions.IfNotExist, a hard link, which fails atomically when the key is
+// taken; otherwise a link under a temporary name renamed over the key):
+// readers never see a partial object, after a crash a synced object is
+// either complete or absent, and a writer killed while it writes leaves
+// nothing behind. Temporary files that a dead writer did leave (on a
+// filesystem without unnamed files) are removed by SweepTemp once stale,
+// which wren's driver runs in the background and wren jobs clean runs.
+// Directory entries are not fsynced, so a crash of the machine can lose the
+// latest puts.
 //
 // Ephemeral objects (PutOptions.Ephemeral: a running job's inputs, outputs
 // and statuses) are not fsynced by default: they need atomicity, not
@@ -23,6 +29,7 @@ import (
 	"io"
 	"io/fs"
 	"iter"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,6 +39,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/wrenml/wren/blob"
 )
@@ -185,51 +193,24 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	dst := s.path(key)
 	dir := filepath.Dir(dst)
 	sync := s.opts.Sync == SyncAlways || (s.opts.Sync == SyncAuto && !opts.Ephemeral)
-	if opts.IfNotExist {
-		// One unnamed inode, linked into place: no temporary name to create
-		// and remove (Linux; elsewhere, or on a filesystem without
-		// O_TMPFILE, the temporary file below).
-		done, err := s.putLinked(ctx, dir, dst, r, sync)
-		if done {
-			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("fileblob: put %q: %w", key, blob.ErrExists)
-			}
-			if err != nil {
-				if isDirErr(dst) {
-					return fmt.Errorf("fileblob: put %q: a key prefix of another object: %w", key, err)
-				}
-				return fmt.Errorf("fileblob: put %q: %w", key, err)
-			}
-			return nil
-		}
-	}
-	f, err := s.createTemp(dir)
+	nf, err := s.create(dir)
 	if err != nil {
 		return fmt.Errorf("fileblob: put %q: %w", key, err)
 	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
+	defer nf.discard()
+	if err := copyTo(ctx, nf.f, r, sync); err != nil {
 		return fmt.Errorf("fileblob: put %q: %w", key, err)
 	}
-	if err := copyTo(ctx, f, r, sync); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		return fail(err)
-	}
 	if opts.IfNotExist {
-		err = os.Link(tmp, dst)
-		os.Remove(tmp)
+		err = nf.link(dst)
 		if errors.Is(err, fs.ErrExist) {
+			if isDirErr(dst) {
+				return fmt.Errorf("fileblob: put %q: a key prefix of another object: %w", key, err)
+			}
 			return fmt.Errorf("fileblob: put %q: %w", key, blob.ErrExists)
 		}
 	} else {
-		err = os.Rename(tmp, dst)
-		if err != nil {
-			os.Remove(tmp)
-		}
+		err = nf.replace(dir, dst)
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) || isDirErr(dst) {
@@ -239,6 +220,72 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 	}
 	return nil
 }
+
+// newFile is a put's file before it has its name: an unnamed inode
+// (O_TMPFILE) where the filesystem allows, so that a writer killed while
+// it writes leaves nothing behind; else a named temporary file (which
+// SweepTemp removes once it is stale).
+type newFile struct {
+	f   *os.File
+	tmp string // the temporary name; "" for an unnamed inode
+}
+
+func (s *Store) create(dir string) (*newFile, error) {
+	if procFD {
+		f, ok, err := s.openUnnamed(dir)
+		if ok {
+			if err != nil {
+				return nil, err
+			}
+			return &newFile{f: f}, nil
+		}
+	}
+	f, err := s.createTemp(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &newFile{f: f, tmp: f.Name()}, nil
+}
+
+// link gives the file the name dst, failing with fs.ErrExist when dst
+// exists; the file stays open (it may be linked under more names).
+func (nf *newFile) link(dst string) error {
+	if nf.tmp == "" {
+		_, err := linkUnnamed(nf.f, dst)
+		return err
+	}
+	return os.Link(nf.tmp, dst)
+}
+
+// replace gives the file the name dst, replacing what is there
+// atomically: a rename of a second name (which exists only for that
+// moment), so that the file can be put under more keys.
+func (nf *newFile) replace(dir, dst string) error {
+	t2 := filepath.Join(dir, blob.TempPrefix+strconv.FormatUint(rand.Uint64(), 36))
+	if err := nf.link(t2); err != nil {
+		return err
+	}
+	if err := os.Rename(t2, dst); err != nil {
+		os.Remove(t2)
+		return err
+	}
+	return nil
+}
+
+// discard closes the file and removes its temporary name, if it has one.
+func (nf *newFile) discard() {
+	nf.f.Close()
+	if nf.tmp != "" {
+		os.Remove(nf.tmp)
+	}
+}
+
+// procFD says whether /proc/self/fd names open files, which linking an
+// unnamed inode needs.
+var procFD = func() bool {
+	_, err := os.Stat("/proc/self/fd")
+	return err == nil
+}()
 
 // copyTo writes r to f, fsyncing it when sync is set.
 func copyTo(ctx context.Context, f *os.File, r io.Reader, sync bool) error {
@@ -530,33 +577,22 @@ func (s *Store) PutShared(ctx context.Context, keys []string, data []byte, opts 
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	// One temporary file, written (and synced) once.
-	f, err := s.createTemp(dir)
+	// One file, written (and synced) once, linked under every key.
+	nf, err := s.create(dir)
 	if err != nil {
 		return fail(err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
+	defer nf.discard()
 	sync := s.opts.Sync == SyncAlways || (s.opts.Sync == SyncAuto && !opts.Ephemeral)
-	if err := copyTo(ctx, f, bytes.NewReader(data), sync); err != nil {
-		f.Close()
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := copyTo(ctx, nf.f, bytes.NewReader(data), sync); err != nil {
 		return fail(err)
 	}
 	for _, i := range shared {
 		dst := s.path(keys[i])
 		if opts.IfNotExist {
-			err = os.Link(tmp, dst)
+			err = nf.link(dst)
 		} else {
-			// Replace atomically: a second link, renamed into place.
-			t2 := tmp + "." + strconv.Itoa(i)
-			if err = os.Link(tmp, t2); err == nil {
-				if err = os.Rename(t2, dst); err != nil {
-					os.Remove(t2)
-				}
-			}
+			err = nf.replace(dir, dst)
 		}
 		switch {
 		case err == nil:
@@ -567,4 +603,42 @@ func (s *Store) PutShared(ctx context.Context, keys []string, data []byte, opts 
 		}
 	}
 	return errs
+}
+
+var _ blob.TempSweeper = (*Store)(nil)
+
+// SweepTemp implements blob.TempSweeper: it removes the temporary files
+// (blob.TempPrefix) older than age under the root. Puts write unnamed
+// files where the filesystem allows (Linux's O_TMPFILE), which a killed
+// writer never leaves behind; elsewhere a killed writer leaves its
+// temporary file, and this removes it.
+func (s *Store) SweepTemp(ctx context.Context, age time.Duration) (int, error) {
+	cutoff := time.Now().Add(-age)
+	removed := 0
+	err := filepath.WalkDir(s.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasPrefix(d.Name(), blob.TempPrefix) {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil || info.ModTime().After(cutoff) {
+			return nil
+		}
+		if os.Remove(p) == nil {
+			removed++
+		}
+		return nil
+	})
+	if err != nil {
+		return removed, fmt.Errorf("fileblob: sweep temporaries: %w", err)
+	}
+	return removed, nil
 }

@@ -1,11 +1,17 @@
 package fileblob_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/blob/blobtest"
@@ -103,5 +109,110 @@ func TestSyncModes(t *testing.T) {
 		if _, err := blob.Open(ctx, "file://"+dir+bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
+	}
+}
+
+// TestMain lets the test binary serve as a writer killed mid-put
+// (TestKilledWriters).
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("FILEBLOB_TEST_WRITER"); spec != "" {
+		os.Exit(writer(spec))
+	}
+	os.Exit(m.Run())
+}
+
+// writer puts an object whose reader sends 4 MiB, says so on stdout, then
+// blocks until the process is killed. spec is "mode dir key".
+func writer(spec string) int {
+	f := strings.Fields(spec)
+	s, err := fileblob.Open(f[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	r := io.MultiReader(bytes.NewReader(make([]byte, 4<<20)), &blockAfter{})
+	ctx := context.Background()
+	switch f[0] {
+	case "put":
+		err = s.Put(ctx, f[2], r, blob.PutOptions{})
+	case "put-if-absent":
+		err = s.Put(ctx, f[2], r, blob.PutOptions{IfNotExist: true})
+	}
+	fmt.Fprintln(os.Stderr, "writer returned:", err)
+	return 1
+}
+
+// blockAfter announces that the bytes before it were read, then blocks.
+type blockAfter struct{}
+
+func (*blockAfter) Read(p []byte) (int, error) {
+	fmt.Println("writing")
+	time.Sleep(time.Hour)
+	return 0, io.EOF
+}
+
+// TestKilledWriters: a writer SIGKILLed in the middle of a put, however it
+// puts, leaves no temporary file (two kills during a sort left 31 MB of
+// them that nothing would ever remove); stale temporaries from elsewhere
+// are swept.
+func TestKilledWriters(t *testing.T) {
+	dir := t.TempDir()
+	for _, mode := range []string{"put", "put", "put-if-absent", "put-if-absent"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "FILEBLOB_TEST_WRITER="+mode+" "+dir+" jobs/j/shuffle/map-000001")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || line != "writing\n" {
+			t.Fatalf("writer said %q, %v", line, err)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	var left []string
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if fi != nil && !fi.IsDir() {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if len(left) != 0 {
+		t.Fatalf("killed writers left %v", left)
+	}
+
+	// Temporaries of writers killed elsewhere (no O_TMPFILE there): the
+	// stale ones go, a fresh one (a live put's) stays, objects stay.
+	s, err := fileblob.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := blob.PutBytes(ctx, s, "jobs/j/status/000001", []byte("{}"), blob.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	for _, p := range []string{"jobs/j/" + blob.TempPrefix + "a", "jobs/j/shuffle/" + blob.TempPrefix + "b", blob.TempPrefix + "c"} {
+		full := filepath.Join(dir, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		os.WriteFile(full, []byte("partial"), 0o644)
+		os.Chtimes(full, old, old)
+	}
+	fresh := filepath.Join(dir, "jobs/j", blob.TempPrefix+"fresh")
+	os.WriteFile(fresh, []byte("being written"), 0o644)
+	n, err := s.SweepTemp(ctx, blob.StaleTemp)
+	if err != nil || n != 3 {
+		t.Fatalf("swept %d, %v; want 3", n, err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatalf("a fresh temporary was swept: %v", err)
+	}
+	if b, err := blob.ReadAll(ctx, s, "jobs/j/status/000001"); err != nil || string(b) != "{}" {
+		t.Fatalf("an object was swept: %q, %v", b, err)
 	}
 }

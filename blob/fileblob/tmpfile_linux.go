@@ -1,9 +1,7 @@
 package fileblob
 
 import (
-	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -11,36 +9,35 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// putLinked writes r into an unnamed inode of dir (O_TMPFILE) and links it
-// to dst, failing with fs.ErrExist when dst exists: an atomic conditional
-// create without a temporary name. done is false when the filesystem
-// cannot do it (no O_TMPFILE, no /proc); the caller then uses a temporary
-// file.
-func (s *Store) putLinked(ctx context.Context, dir, dst string, r io.Reader, sync bool) (done bool, err error) {
-	var fd int
+// openUnnamed opens an unnamed inode in dir (O_TMPFILE) for writing: a
+// writer killed before it links the inode into place leaves nothing
+// behind. ok is false when the filesystem cannot do it (no O_TMPFILE); the
+// caller then writes a named temporary file.
+func (s *Store) openUnnamed(dir string) (f *os.File, ok bool, err error) {
 	for try := 0; ; try++ {
 		if err := s.mkdir(dir); err != nil {
-			return true, err
+			return nil, true, err
 		}
-		fd, err = unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+		fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
 		if err == nil {
-			break
+			return os.NewFile(uintptr(fd), dir+"/(unnamed)"), true, nil
 		}
 		switch {
 		case errors.Is(err, unix.ENOENT) && try < 3:
 			s.forget(dir) // removed by a Delete meanwhile
 			continue
 		case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EISDIR), errors.Is(err, unix.EINVAL):
-			return false, nil
+			return nil, false, nil
 		}
-		return true, err
+		return nil, true, err
 	}
-	f := os.NewFile(uintptr(fd), dst)
-	defer f.Close()
-	if err := copyTo(ctx, f, r, sync); err != nil {
-		return true, err
-	}
-	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW)
+}
+
+// linkUnnamed gives the unnamed inode f the name dst, failing with
+// fs.ErrExist when dst exists. ok is false when it cannot be done here (no
+// /proc to name the inode by).
+func linkUnnamed(f *os.File, dst string) (ok bool, err error) {
+	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW)
 	switch {
 	case err == nil:
 		return true, nil
@@ -48,9 +45,8 @@ func (s *Store) putLinked(ctx context.Context, dir, dst string, r io.Reader, syn
 		return true, fs.ErrExist
 	case errors.Is(err, unix.ENOENT):
 		if _, perr := os.Stat("/proc/self/fd"); perr != nil {
-			return false, nil // no /proc: the temporary-file way
+			return false, nil
 		}
-		s.forget(dir)
 	}
 	return true, err
 }

@@ -2,12 +2,10 @@
 
 package fileblob
 
-import (
-	"context"
-	"io"
-)
+import "os"
 
-// putLinked is Linux only; elsewhere puts use a temporary file.
-func (s *Store) putLinked(ctx context.Context, dir, dst string, r io.Reader, sync bool) (bool, error) {
-	return false, nil
-}
+// openUnnamed is Linux only; elsewhere puts write a named temporary file.
+func (s *Store) openUnnamed(dir string) (*os.File, bool, error) { return nil, false, nil }
+
+// linkUnnamed is Linux only.
+func linkUnnamed(f *os.File, dst string) (bool, error) { return false, nil }

@@ -150,6 +150,17 @@ func jobsClean(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("deleted job %s (%d objects)\n", id, n)
 	}
+	// Temporaries of writers that died (killed mid-put), where the store
+	// can leave them.
+	if ts, ok := st.(blob.TempSweeper); ok {
+		n, err := ts.SweepTemp(ctx, blob.StaleTemp)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			fmt.Printf("removed %d stale temporary files of dead writers\n", n)
+		}
+	}
 	return nil
 }
 
