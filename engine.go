@@ -39,6 +39,7 @@ type run struct {
 	task      string
 	n         int
 	cfg       mapConfig
+	code      string // the binary remote workers run (worker.Invocation.Code)
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	submitted time.Time
@@ -209,7 +210,7 @@ func (r *run) pop() (*worker.Invocation, *flight) {
 		}
 		r.pending = r.pending[1:]
 		inv := &worker.Invocation{
-			Store: r.store.URL(), Job: r.id, Task: r.task,
+			Store: r.store.URL(), Job: r.id, Task: r.task, Code: r.code,
 			Timeout: r.cfg.timeout, MaxOutput: r.ex.opts.MaxOutputBytes, InlineMax: r.ex.opts.MaxInlineOutput,
 		}
 		now := time.Now()

@@ -339,3 +339,39 @@ func TestRetriesOneMeaning(t *testing.T) {
 		})
 	}
 }
+
+// TestJobIDReusedAfterClean: a job cleaned and run again under its ID on
+// the same executor (the same worker processes), and a job of the same ID
+// in a second store, read their own inputs (a worker's cached pack bytes,
+// keyed by the pack's name alone, failed every call's checksum).
+func TestJobIDReusedAfterClean(t *testing.T) {
+	ctx := testCtx(t)
+	for _, chunk := range []int{1, 3} {
+		ex := newExecutor(t, wren.Options{ChunkSize: chunk})
+		other := newExecutor(t, wren.Options{ChunkSize: chunk})
+		for round, add := range []int{0, 100, 7} {
+			in := make([]int, 20)
+			for i := range in {
+				in[i] = i + add
+			}
+			for _, e := range []*wren.Executor{ex, other} {
+				job, err := Work.Map(ctx, e, in, wren.WithJobID("reused"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := job.Results(ctx)
+				if err != nil {
+					t.Fatalf("chunk %d, round %d: %v", chunk, round, err)
+				}
+				for i, v := range got {
+					if v != in[i]*in[i] {
+						t.Fatalf("chunk %d, round %d: result %d = %d, want %d", chunk, round, i, v, in[i]*in[i])
+					}
+				}
+				if err := job.Clean(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+}

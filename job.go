@@ -162,6 +162,9 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 		return nil, fmt.Errorf("wren: job %s: %w", id, err)
 	}
 	r := newRun(ctx, ex, st, id, t.name, len(inputs), cfg, newProgress(cfg.progress, ex.opts.ProgressOutput, len(inputs), t.name))
+	if _, ok := ex.backend.(worker.Remote); ok {
+		r.code = code
+	}
 	if err := ex.track(r); err != nil {
 		r.abort(err)
 		return nil, err

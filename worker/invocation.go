@@ -1,15 +1,16 @@
 package worker
 
 import (
-	"encoding/json"
-	"strings"
-
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/wrenml/wren/blob"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/retry"
 )
 
 // Invocation asks a worker to run some calls of a job. It travels as JSON
@@ -32,6 +33,17 @@ type Invocation struct {
 	InlineMax int64 `json:"inline_max,omitempty"`
 	// Dispatched is when the driver sent the invocation (Unix nanoseconds).
 	Dispatched int64 `json:"dispatched"`
+	// Code is the SHA-256 (hex) of the binary the job's calls run, as the
+	// job's code object (CodeKey) holds it; "" for a backend that runs the
+	// driver's own binary. A remote runtime that cached another binary for
+	// the job (a job cleaned and run again under its ID with a rebuilt
+	// binary) reads the code object again, and refuses a mismatch.
+	Code string `json:"code,omitempty"`
+	// CallsKey, when set, names an object under the job's invocation
+	// prefix (InvocationKey) that holds the calls, for an invocation whose
+	// calls are too many for the backend's payload limit; Calls is then
+	// empty. The worker reads it from the invocation's store.
+	CallsKey string `json:"calls_key,omitempty"`
 }
 
 // MaxCallsPerInvocation bounds an invocation's calls.
@@ -49,13 +61,22 @@ func (inv *Invocation) Validate() error {
 		return errors.New("worker: invocation without a store URL")
 	case inv.Task == "":
 		return errors.New("worker: invocation without a task")
-	case len(inv.Calls) == 0 || len(inv.Calls) > MaxCallsPerInvocation:
+	case inv.CallsKey != "" && len(inv.Calls) > 0:
+		return errors.New("worker: invocation with both calls and a calls object")
+	case inv.CallsKey == "" && (len(inv.Calls) == 0 || len(inv.Calls) > MaxCallsPerInvocation):
 		return fmt.Errorf("worker: invocation of %d calls (1 to %d)", len(inv.Calls), MaxCallsPerInvocation)
+	case inv.Code != "" && !IsHash(inv.Code):
+		return fmt.Errorf("worker: invocation with a bad code hash %.80q", inv.Code)
 	case inv.Timeout < 0 || inv.MaxOutput < 0 || inv.InlineMax < 0:
 		return errors.New("worker: invocation with a negative timeout or output cap")
 	}
 	if err := ValidateJobID(inv.Job); err != nil {
 		return err
+	}
+	if inv.CallsKey != "" {
+		if rest, ok := strings.CutPrefix(inv.CallsKey, InvocationPrefix(inv.Job)); !ok || rest == "" || strings.Contains(rest, "/") || blob.ValidateKey(inv.CallsKey) != nil {
+			return fmt.Errorf("worker: calls object %.200q outside job %s's invocations", inv.CallsKey, inv.Job)
+		}
 	}
 	for _, c := range inv.Calls {
 		if c.Index < 0 || c.Attempt < 0 {
@@ -67,6 +88,45 @@ func (inv *Invocation) Validate() error {
 			}
 		}
 	}
+	return nil
+}
+
+// IsHash reports whether s is a hex SHA-256, as code hashes are written.
+func IsHash(s string) bool {
+	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
+}
+
+// MaxCallsObject bounds the size of an invocation's calls object.
+const MaxCallsObject = 256 << 20
+
+// LoadCalls fills in the calls of an invocation that keeps them in the
+// store (CallsKey) and validates them; an invocation that carries its calls
+// is returned as it is.
+func LoadCalls(ctx context.Context, st blob.Store, inv *Invocation) error {
+	if inv.CallsKey == "" {
+		return nil
+	}
+	var b []byte
+	err := retry.Store(ctx, func(ctx context.Context) (err error) {
+		b, _, err = blob.ReadRange(ctx, st, inv.CallsKey, 0, MaxCallsObject+1)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("worker: job %s: read calls %s: %w", inv.Job, inv.CallsKey, err)
+	}
+	if len(b) > MaxCallsObject {
+		return fmt.Errorf("worker: job %s: calls object %s over %d bytes", inv.Job, inv.CallsKey, MaxCallsObject)
+	}
+	var calls []Call
+	if err := json.Unmarshal(b, &calls); err != nil {
+		return fmt.Errorf("worker: job %s: calls object %s: %w", inv.Job, inv.CallsKey, err)
+	}
+	loaded := *inv
+	loaded.Calls, loaded.CallsKey = calls, ""
+	if err := loaded.Validate(); err != nil {
+		return err
+	}
+	*inv = loaded
 	return nil
 }
 
@@ -111,6 +171,15 @@ type Reply struct {
 	// RuntimeNanos is how long the remote runtime took (what Lambda bills);
 	// 0 from local workers.
 	RuntimeNanos int64 `json:"runtime_ns,omitempty"`
+	// BilledNanos, set by a backend that bills, is what the invocation is
+	// billed for when the runtime reported no duration: a failed, crashed,
+	// timed-out or lost invocation, or an asynchronous one. Estimated says
+	// it was not measured by the runtime (the function's timeout for one
+	// that timed out or was lost, the driver's clock or the calls' own
+	// times otherwise). A backend returns such a Reply, without statuses,
+	// together with its error.
+	BilledNanos int64 `json:"billed_ns,omitempty"`
+	Estimated   bool  `json:"estimated,omitempty"`
 }
 
 // ErrorKind classifies a failed call.

@@ -12,6 +12,7 @@ import "strconv"
 //	jobs/<job>/status/<call>        the winning attempt's Status, written last and conditionally
 //	jobs/<job>/logs/<call>.<attempt> what an attempt's function printed (stdout, stderr, slog), the last 64 KiB
 //	jobs/<job>/summary.json         the driver's summary when the job ended (requests, attempts, cost)
+//	jobs/<job>/invocations/<first>.<attempt> the calls of an invocation too large for its backend's payload
 //
 // <call> is the call's index, zero-padded to six digits so that keys sort
 // in call order. Binaries that remote workers run are kept once per content,
@@ -25,7 +26,7 @@ const (
 	CodeName = "code"
 	// InputDir, OutputDir and StatusDir hold the calls' inputs, outputs and
 	// statuses within a job.
-	InputDir, OutputDir, StatusDir, LogDir = "in/", "out/", "status/", "logs/"
+	InputDir, OutputDir, StatusDir, LogDir, InvocationDir = "in/", "out/", "status/", "logs/", "invocations/"
 )
 
 // BinaryKey is where a binary that remote workers fetch is kept, by the
@@ -75,3 +76,13 @@ func LogPrefix(job string) string { return JobPrefix(job) + LogDir }
 
 // StatusPrefix is the prefix of every status object of a job.
 func StatusPrefix(job string) string { return JobPrefix(job) + StatusDir }
+
+// InvocationPrefix is the prefix of the calls objects of a job's
+// invocations too large for their backend's payload.
+func InvocationPrefix(job string) string { return JobPrefix(job) + InvocationDir }
+
+// InvocationKey is where the calls of an invocation whose first call is
+// first, at that call's attempt, are kept.
+func InvocationKey(job string, first, attempt int) string {
+	return InvocationPrefix(job) + callName(first) + "." + strconv.Itoa(attempt)
+}

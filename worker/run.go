@@ -171,6 +171,9 @@ func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, w writer
 	if err != nil {
 		return fmt.Errorf("worker: job %s: %w", inv.Job, err)
 	}
+	if err := LoadCalls(ctx, st, inv); err != nil {
+		return err
+	}
 	h, known := lookup(inv.Task)
 	rep := &Reply{Statuses: make([]Status, 0, len(inv.Calls))}
 	inputs := &inputReader{st: st, inv: inv, env: env}
@@ -214,18 +217,25 @@ type inputReader struct {
 	env *Env
 }
 
-// span is a range of a pack held in memory: bytes [off, off+len(data)).
+// span is a range of a pack held in memory: bytes [off, off+len(data)) of
+// the object key, of size bytes, in store st.
 type span struct {
+	st   blob.Store
 	key  string
+	size int64
 	off  int64
 	data []byte
 }
 
-func (e *Env) cached(ref *InputRef) []byte {
+// cached returns ref's bytes from the span kept in memory, if it holds
+// them: the same store, pack key and pack size. (A job cleaned and run
+// again under its ID writes new packs under the same keys: the caller
+// checks the bytes' checksum and reads the store when they differ.)
+func (e *Env) cached(st blob.Store, ref *InputRef) []byte {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	sp := e.span
-	if sp.key != ref.Pack || ref.Off < sp.off || ref.Off+ref.Len > sp.off+int64(len(sp.data)) {
+	if sp.st != st || sp.key != ref.Pack || sp.size != ref.Size || ref.Off < sp.off || ref.Off+ref.Len > sp.off+int64(len(sp.data)) {
 		return nil
 	}
 	return sp.data[ref.Off-sp.off : ref.Off-sp.off+ref.Len]
@@ -245,7 +255,10 @@ func (r *inputReader) read(ctx context.Context, i int) ([]byte, int, error) {
 		return in, gets, err
 	}
 	ref := c.In
-	b := r.env.cached(ref)
+	b := r.env.cached(r.st, ref)
+	if b != nil && Checksum(b) != ref.CRC {
+		b = nil // another pack under the same key: read it again
+	}
 	if b == nil {
 		end := ref.Off + ref.Len
 		for _, n := range r.inv.Calls[i+1:] {
@@ -271,7 +284,7 @@ func (r *inputReader) read(ctx context.Context, i int) ([]byte, int, error) {
 			return nil, gets, fmt.Errorf("%w: job %s, call %d: %s is truncated (%d of %d bytes from %d)", ErrBadPack, r.inv.Job, c.Index, ref.Pack, len(data), end-ref.Off, ref.Off)
 		}
 		r.env.mu.Lock()
-		r.env.span = span{key: ref.Pack, off: ref.Off, data: data}
+		r.env.span = span{st: r.st, key: ref.Pack, size: ref.Size, off: ref.Off, data: data}
 		r.env.mu.Unlock()
 		b = data[:ref.Len]
 	}

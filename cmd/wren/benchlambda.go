@@ -52,7 +52,8 @@ func benchLambda(ctx context.Context, args []string) error {
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bench")}); err != nil {
 		return err
 	}
-	env := []string{"AWS_ACCESS_KEY_ID=wren-bench", "AWS_SECRET_ACCESS_KEY=wren-bench-secret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "TMPDIR=" + dir}
+	env := []string{"AWS_ACCESS_KEY_ID=wren-bench", "AWS_SECRET_ACCESS_KEY=wren-bench-secret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "TMPDIR=" + dir,
+		awslambda.EnvAllowedStore + "=" + lambdaBenchStore(srv.Endpoint)}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v) // the driver's S3 client reads them too
@@ -81,12 +82,15 @@ func benchLambda(ctx context.Context, args []string) error {
 	return nil
 }
 
+// lambdaBenchStore is the store of the benchmark's jobs, the one its function allows.
+func lambdaBenchStore(endpoint string) string { return "s3://bench/wren?endpoint=" + endpoint }
+
 func lambdaRun(ctx context.Context, es []*emulator.Emulator, job, endpoint string, creds aws.CredentialsProvider, calls int, d time.Duration) (map[string]any, error) {
 	b, err := awslambda.New(aws.Config{Region: "us-east-1", Credentials: creds}, awslambda.Options{Emulators: emulator.URLs(es), Executable: job, FunctionTimeout: time.Minute})
 	if err != nil {
 		return nil, err
 	}
-	ex, err := wren.NewExecutor(ctx, wren.Options{Backend: b, Store: "s3://bench/wren?endpoint=" + endpoint, Progress: wren.ProgressOff})
+	ex, err := wren.NewExecutor(ctx, wren.Options{Backend: b, Store: lambdaBenchStore(endpoint), Progress: wren.ProgressOff})
 	if err != nil {
 		return nil, err
 	}

@@ -76,7 +76,7 @@ func setup(t *testing.T, emulators int) *env {
 	s3 := testenv.StartS3(t)
 	s3.CreateBucket(t, "jobs")
 	e := &env{store: "s3://jobs/wren?endpoint=" + s3.Endpoint, job: job, dir: t.TempDir()}
-	e.emus = testenv.StartEmulators(t, emulators, bootstrap, "TMPDIR="+t.TempDir())
+	e.emus = testenv.StartEmulators(t, emulators, bootstrap, "TMPDIR="+t.TempDir(), awslambda.EnvAllowedStore+"="+e.store)
 	return e
 }
 
@@ -408,7 +408,7 @@ func TestBadSetups(t *testing.T) {
 	}
 	t.Run("function timeout", func(t *testing.T) {
 		bootstrap, _ := binaries(t)
-		short := testenv.StartEmulators(t, 1, bootstrap, "TMPDIR="+t.TempDir(), "AWS_LAMBDA_FUNCTION_TIMEOUT=2")
+		short := testenv.StartEmulators(t, 1, bootstrap, "TMPDIR="+t.TempDir(), "AWS_LAMBDA_FUNCTION_TIMEOUT=2", awslambda.EnvAllowedStore+"="+e.store)
 		ex := e.executor(t, awslambda.Options{Emulators: emulator.URLs(short), FunctionTimeout: 2 * time.Second, LostGrace: 5 * time.Second}, wren.Options{Retries: -1})
 		f, err := e2e.Square.Call(ctxFor(t), ex, e2e.In{X: 4, Mode: "slow", D: 4 * time.Second, Dir: dir})
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,12 +28,35 @@ import (
 // the driver then reads from the statuses in the store.
 const MaxReply = 5 << 20
 
+// EnvAllowedStore is the environment variable of the function's
+// configuration that names the store whose jobs the runtime runs
+// (s3://bucket/prefix, with ?endpoint=URL only for an S3-compatible
+// server); wren deploy -store sets it. Several stores may be given,
+// separated by spaces.
+const EnvAllowedStore = "WREN_ALLOWED_STORE"
+
+// ErrStoreNotAllowed reports an invocation naming a store other than the
+// ones the function was deployed for.
+var ErrStoreNotAllowed = errors.New("wren-lambda: store not allowed")
+
 // Runtime is the generic function: it runs any job's calls by fetching the
 // job's binary from the store (once per binary and container, cached in a
 // directory, SHA-256 checked) and running it as a local worker process that
 // stays alive between warm invocations. It is safe for concurrent use,
 // though Lambda sends one invocation at a time.
+//
+// Whoever may invoke the function chooses the invocation's payload, so the
+// runtime takes nothing in it on trust: it runs jobs only from the stores
+// its deployer allowed (Allowed), refusing any other before it sends a
+// request anywhere, and it runs only the binary the job's code object in
+// that store names, checked against its hash.
 type Runtime struct {
+	// Allowed are the stores whose jobs the runtime runs; Serve takes them
+	// from EnvAllowedStore. A store matches when its scheme, bucket (or
+	// host), prefix (or path) and S3 endpoint are the same; an invocation
+	// naming any other store is refused. None allowed refuses every
+	// invocation.
+	Allowed []string
 	// CacheDir keeps fetched binaries; "" means $TMPDIR/wren-code.
 	CacheDir string
 	// Output receives the worker processes' stdout and stderr (CloudWatch on
@@ -43,7 +67,7 @@ type Runtime struct {
 
 	mu      sync.Mutex
 	stores  map[string]blob.Store
-	codes   map[string]string // job -> binary hash
+	codes   map[codeKey]string // (store, job) -> binary hash
 	hash    string            // the binary the worker runs
 	local   *worker.Local
 	fetches int
@@ -52,8 +76,58 @@ type Runtime struct {
 // Serve runs the runtime under the Lambda runtime API (lambda.Start); it
 // does not return. cmd/wren-lambda calls it.
 func Serve() {
-	rt := &Runtime{}
+	rt := &Runtime{Allowed: strings.Fields(os.Getenv(EnvAllowedStore))}
 	lambda.Start(rt.Handle)
+}
+
+// codeKey names a job in a store: job IDs are unique only within one.
+type codeKey struct{ store, job string }
+
+// CheckStore returns an error wrapping ErrStoreNotAllowed unless the store
+// URL u matches one of the allowed stores.
+func CheckStore(u string, allowed []string) error {
+	if len(allowed) == 0 {
+		return fmt.Errorf("%w: the function allows no store (%s is not set: deploy it with wren deploy -store s3://bucket/prefix)", ErrStoreNotAllowed, EnvAllowedStore)
+	}
+	got, err := storeIdentity(u)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStoreNotAllowed, err)
+	}
+	for _, a := range allowed {
+		if want, err := storeIdentity(a); err == nil && want == got {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: the invocation names %s; this function runs jobs from %s only", ErrStoreNotAllowed, redact(u), strings.Join(allowed, " "))
+}
+
+// storeIdentity is what decides where a store's requests go: the scheme,
+// the bucket or host, the prefix or path, and an S3 endpoint.
+func storeIdentity(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("store URL %q: %v", redact(raw), err)
+	}
+	if u.Scheme == "" || u.User != nil || u.Opaque != "" {
+		return "", fmt.Errorf("store URL %q: want scheme://bucket/prefix", redact(raw))
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", fmt.Errorf("store URL %q: %v", redact(raw), err)
+	}
+	id := u.Scheme + "://" + strings.ToLower(u.Host) + "/" + strings.Trim(u.Path, "/")
+	if ep := q.Get("endpoint"); ep != "" || q.Has("endpoint") {
+		id += " at " + strings.TrimRight(ep, "/")
+	}
+	return id, nil
+}
+
+// redact cuts a URL for an error message.
+func redact(u string) string {
+	if len(u) > 200 {
+		return u[:200] + "..."
+	}
+	return u
 }
 
 // Fetches returns how many binaries the runtime has downloaded.
@@ -68,6 +142,9 @@ func (rt *Runtime) Fetches() int {
 func (rt *Runtime) Handle(ctx context.Context, payload json.RawMessage) (*worker.Reply, error) {
 	inv, err := worker.ParseInvocation(payload)
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckStore(inv.Store, rt.Allowed); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -119,17 +196,25 @@ func (rt *Runtime) worker(ctx context.Context, inv *worker.Invocation) (*worker.
 		}
 		rt.stores[inv.Store] = st
 	}
-	hash, ok := rt.codes[inv.Job]
-	if !ok {
+	// The job's binary is what its code object in this store says; a
+	// cached answer is kept per store and job, and read again when the
+	// invocation expects another binary (the job was cleaned and run again
+	// under its ID with a rebuilt binary).
+	key := codeKey{inv.Store, inv.Job}
+	hash, ok := rt.codes[key]
+	if !ok || (inv.Code != "" && hash != inv.Code) {
 		b, err := blob.ReadAll(ctx, st, worker.CodeKey(inv.Job))
 		if err != nil {
 			return nil, fmt.Errorf("wren-lambda: code of job %s: %w", inv.Job, err)
 		}
 		hash = strings.TrimSpace(string(b))
 		if rt.codes == nil {
-			rt.codes = map[string]string{}
+			rt.codes = map[codeKey]string{}
 		}
-		rt.codes[inv.Job] = hash
+		rt.codes[key] = hash
+	}
+	if inv.Code != "" && hash != inv.Code {
+		return nil, fmt.Errorf("wren-lambda: job %s: its code object names binary %s, the invocation expects %s", inv.Job, hash, inv.Code)
 	}
 	if rt.local != nil && rt.hash == hash {
 		return rt.local, nil
@@ -159,7 +244,7 @@ var ErrBadCode = errors.New("wren-lambda: the job's binary does not match its ha
 // fetch returns the path of the binary with the given hash, downloading it
 // into the cache unless it is there.
 func (rt *Runtime) fetch(ctx context.Context, st blob.Store, hash string) (string, error) {
-	if len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "" {
+	if !worker.IsHash(hash) {
 		return "", fmt.Errorf("wren-lambda: bad code hash %q", hash)
 	}
 	dir := rt.CacheDir

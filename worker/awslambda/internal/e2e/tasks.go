@@ -25,7 +25,13 @@ type In struct {
 	D    time.Duration
 }
 
-// Square squares X, after misbehaving once as In.Mode asks.
+// Offset is added to every square: a binary built with
+// -ldflags "-X github.com/wrenml/wren/worker/awslambda/internal/e2e.Offset=1000"
+// answers differently from the default one, so that a test can tell which
+// binary ran a call.
+var Offset string
+
+// Square squares X (plus Offset), after misbehaving once as In.Mode asks.
 var Square = wren.Register("e2e.square", func(ctx context.Context, in In) (int, error) {
 	if in.Mode == "slow" {
 		select {
@@ -55,7 +61,8 @@ var Square = wren.Register("e2e.square", func(ctx context.Context, in In) (int, 
 			return 0, errors.New("the function failed")
 		}
 	}
-	return in.X * in.X, nil
+	off, _ := strconv.Atoi(Offset)
+	return in.X*in.X + off, nil
 })
 
 // first reports whether this is the first attempt of the call (it creates
