@@ -68,7 +68,7 @@ type Runtime struct {
 	mu      sync.Mutex
 	stores  map[string]blob.Store
 	codes   map[codeKey]string // (store, job) -> binary hash
-	hash    string            // the binary the worker runs
+	hash    string             // the binary the worker runs
 	local   *worker.Local
 	fetches int
 }
