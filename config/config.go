@@ -64,8 +64,8 @@ type Lambda struct {
 	Qualifier   string        `yaml:"qualifier"`     // version or alias
 	Arch        string        `yaml:"arch"`          // x86_64 (default) or arm64
 	MaxInFlight int           `yaml:"max_in_flight"` // default 1000
-	Timeout     time.Duration `yaml:"timeout"`       // the function's timeout (default 300s)
-	Memory      int           `yaml:"memory"`        // MB (default 1769: one full vCPU)
+	Timeout     time.Duration `yaml:"timeout"`       // the function's timeout: what wren deploy sets (default awslambda.DefaultTimeout); the backend reads the deployed function's unless set
+	Memory      int           `yaml:"memory"`        // MB (default 1769: one full vCPU); the backend reads the deployed function's unless set
 	Async       bool          `yaml:"async"`         // Event invocations
 	Role        string        `yaml:"role"`          // the execution role's ARN, for wren deploy
 }
@@ -85,8 +85,8 @@ var settings = []setting{
 	{"lambda.qualifier", "WREN_LAMBDA_QUALIFIER", func(c *Config) any { return &c.Lambda.Qualifier }, ""},
 	{"lambda.arch", "WREN_LAMBDA_ARCH", func(c *Config) any { return &c.Lambda.Arch }, awslambda.ArchX86},
 	{"lambda.max_in_flight", "WREN_LAMBDA_MAX_IN_FLIGHT", func(c *Config) any { return &c.Lambda.MaxInFlight }, "1000"},
-	{"lambda.timeout", "WREN_LAMBDA_TIMEOUT", func(c *Config) any { return &c.Lambda.Timeout }, "300s"},
-	{"lambda.memory", "WREN_LAMBDA_MEMORY", func(c *Config) any { return &c.Lambda.Memory }, "1769"},
+	{"lambda.timeout", "WREN_LAMBDA_TIMEOUT", func(c *Config) any { return &c.Lambda.Timeout }, awslambda.DefaultTimeout.String()},
+	{"lambda.memory", "WREN_LAMBDA_MEMORY", func(c *Config) any { return &c.Lambda.Memory }, strconv.Itoa(awslambda.DefaultMemory)},
 	{"lambda.async", "WREN_LAMBDA_ASYNC", func(c *Config) any { return &c.Lambda.Async }, "false"},
 	{"lambda.role", "WREN_LAMBDA_ROLE", func(c *Config) any { return &c.Lambda.Role }, ""},
 }
@@ -299,9 +299,24 @@ func (c *Config) LambdaBackend(ctx context.Context) (*awslambda.Backend, error) 
 	if err != nil {
 		return nil, fmt.Errorf("config: AWS configuration: %w", err)
 	}
-	return awslambda.New(awsCfg, awslambda.Options{
+	return awslambda.New(awsCfg, c.LambdaOptions())
+}
+
+// LambdaOptions are the Lambda backend's options from the configuration.
+// The function's timeout and memory are passed only when set (in the
+// environment or the file): otherwise the backend reads the deployed
+// function's, so that one default (awslambda.DefaultTimeout, what wren
+// deploy sets) cannot disagree with what was deployed.
+func (c *Config) LambdaOptions() awslambda.Options {
+	o := awslambda.Options{
 		Function: c.Lambda.Function, Qualifier: c.Lambda.Qualifier, Arch: c.Lambda.Arch,
-		MaxInFlight: c.Lambda.MaxInFlight, FunctionTimeout: c.Lambda.Timeout, Async: c.Lambda.Async,
-		MemoryMB: c.Lambda.Memory,
-	})
+		MaxInFlight: c.Lambda.MaxInFlight, Async: c.Lambda.Async,
+	}
+	if c.sources["lambda.timeout"] != "default" {
+		o.FunctionTimeout = c.Lambda.Timeout
+	}
+	if c.sources["lambda.memory"] != "default" {
+		o.MemoryMB = c.Lambda.Memory
+	}
+	return o
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/worker/awslambda"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -128,5 +129,26 @@ func TestExecutorParallelism(t *testing.T) {
 				t.Fatalf("parallelism %d, want %d", got, c.want)
 			}
 		})
+	}
+}
+
+// TestLambdaOneDefault: the backend gets the function's timeout and
+// memory from the configuration only when they were set; otherwise it
+// reads the deployed function's (the config's default, 300 s, used to
+// disagree with the backend's, 15 minutes).
+func TestLambdaOneDefault(t *testing.T) {
+	c, err := load(env(nil), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.LambdaOptions(); o.FunctionTimeout != 0 || o.MemoryMB != 0 || c.Lambda.Timeout != awslambda.DefaultTimeout {
+		t.Fatalf("defaults: %+v (config timeout %v)", o, c.Lambda.Timeout)
+	}
+	c, err = load(env(map[string]string{"WREN_LAMBDA_TIMEOUT": "60s", "WREN_LAMBDA_MEMORY": "512"}), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.LambdaOptions(); o.FunctionTimeout != time.Minute || o.MemoryMB != 512 {
+		t.Fatalf("set: %+v", o)
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
-	"strings"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -29,18 +27,21 @@ func deployCmd(ctx context.Context, args []string) error {
 	timeout := fs.Duration("timeout", cfg.Lambda.Timeout, "function timeout (at most 15m)")
 	arch := fs.String("arch", cfg.Lambda.Arch, "architecture: x86_64 or arm64")
 	printPolicy := fs.Bool("print-policy", false, "print the minimal IAM policy of the execution role for -store, and exit")
-	store := fs.String("store", cfg.Store, "the job store, s3://bucket/prefix (for -print-policy)")
+	store := fs.String("store", cfg.Store, "the only store the function runs jobs from, s3://bucket/prefix (add ?endpoint=URL for an S3-compatible server)")
 	del := fs.Bool("delete", false, "delete the function")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	bucket, prefix, serr := awslambda.ParseStore(*store)
 	if *printPolicy {
-		u, err := url.Parse(*store)
-		if err != nil || u.Scheme != "s3" || u.Host == "" {
-			return fmt.Errorf("deploy -print-policy: -store %q: want s3://bucket/prefix", *store)
+		if serr != nil {
+			return fmt.Errorf("deploy -print-policy: -store: %w", serr)
 		}
-		fmt.Println(awslambda.Policy(u.Host, strings.TrimPrefix(u.Path, "/")))
+		fmt.Println(awslambda.Policy(bucket, prefix))
 		return nil
+	}
+	if serr != nil && !*del {
+		return fmt.Errorf("deploy: -store (or WREN_STORE) must name the one store the function runs jobs from: %w", serr)
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
@@ -60,7 +61,7 @@ func deployCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := awslambda.Deploy(ctx, client, awslambda.DeployOptions{Function: *fn, Role: *role, Memory: *memory, Timeout: *timeout, Arch: *arch, Zip: zip})
+	res, err := awslambda.Deploy(ctx, client, awslambda.DeployOptions{Function: *fn, Role: *role, Store: *store, Memory: *memory, Timeout: *timeout, Arch: *arch, Zip: zip})
 	if err != nil {
 		return err
 	}
@@ -75,6 +76,7 @@ func deployCmd(ctx context.Context, args []string) error {
 	case res.ConfigSent:
 		what = "configuration updated"
 	}
-	fmt.Printf("function %s (%s): %s\n  memory %d MB, timeout %v, architecture %s, package %d bytes\n", res.Function, res.ARN, what, res.Memory, res.Timeout, res.Arch, len(zip))
+	fmt.Printf("function %s (%s): %s\n  runs jobs from %s only\n  memory %d MB, timeout %v, architecture %s, package %d bytes\n  Lambda's retries of Event invocations: off (events older than %v dropped)\n",
+		res.Function, res.ARN, what, res.Store, res.Memory, res.Timeout, res.Arch, len(zip), awslambda.MaxEventAge(res.Timeout))
 	return nil
 }

@@ -46,8 +46,10 @@ type Options struct {
 	Arch string
 	// FunctionTimeout is the function's configured timeout: an invocation
 	// that has not answered this long after it was sent (plus a margin) is
-	// taken as lost and its calls are retried, so waiting never hangs; 0
-	// means 15 minutes, Lambda's maximum.
+	// taken as lost and its calls are retried, so waiting never hangs, and
+	// a call timeout that does not fit in it stops the job. 0 means the
+	// deployed function's, read from its configuration when the first job
+	// starts (DefaultTimeout when it cannot be read, as under emulators).
 	FunctionTimeout time.Duration
 	// LostGrace is how long past FunctionTimeout an invocation may take
 	// (network, a cold start) before it is taken as lost; 0 means 10 s.
@@ -67,8 +69,14 @@ type Options struct {
 	// MaxTries bounds the tries of an invocation that Lambda throttles or
 	// fails with a 5xx before running it; 0 means 10.
 	MaxTries int
-	// MemoryMB is the function's memory, for the bill; 0 means 1769.
+	// MemoryMB is the function's memory, for the bill; 0 means the
+	// deployed function's (DefaultMemory when it cannot be read).
 	MemoryMB int
+	// Control reads the deployed function's configuration (timeout,
+	// memory, architecture, allowed store) once, when the first job
+	// starts; nil means a Lambda client from the AWS configuration, and
+	// none with Emulators (they have no control plane).
+	Control FunctionReader
 	// PricePerGBSecond and PricePerMillionRequests price the bill; 0 means
 	// us-east-1's for the architecture (PriceX86GBSecond, PriceARMGBSecond,
 	// PricePerMillionInvoke).
@@ -79,6 +87,12 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// FunctionReader reads a function's configuration (the Lambda client's
+// GetFunctionConfiguration).
+type FunctionReader interface {
+	GetFunctionConfiguration(ctx context.Context, in *lambda.GetFunctionConfigurationInput, opts ...func(*lambda.Options)) (*lambda.GetFunctionConfigurationOutput, error)
+}
+
 // Backend runs invocations on AWS Lambda: one generic function (cmd/wren-
 // lambda, deployed once with wren deploy) that fetches each job's binary
 // from the store. It implements worker.Remote and is safe for concurrent use.
@@ -86,10 +100,14 @@ type Backend struct {
 	opts   Options
 	tokens chan *invoker // one per invocation that may be in flight
 
-	mu        sync.Mutex
-	code      string // the binary's path and hash, once chosen
-	codeHash  string
-	throttled int
+	mu         sync.Mutex
+	code       string // the binary's path and hash, once chosen
+	codeHash   string
+	throttled  int
+	configured bool          // the function's configuration was read
+	timeout    time.Duration // the function's timeout
+	memory     int           // the function's memory, MB
+	allowed    []string      // the stores the function allows, when known
 }
 
 type invoker struct {
@@ -114,14 +132,14 @@ func New(cfg aws.Config, opts Options) (*Backend, error) {
 	if _, err := goArch(opts.Arch); err != nil {
 		return nil, err
 	}
-	if opts.FunctionTimeout <= 0 {
-		opts.FunctionTimeout = 15 * time.Minute
+	if opts.FunctionTimeout < 0 || opts.FunctionTimeout > 15*time.Minute {
+		return nil, fmt.Errorf("awslambda: function timeout %v: Lambda takes up to 15m (0 reads the function's)", opts.FunctionTimeout)
 	}
 	if opts.MaxTries <= 0 {
 		opts.MaxTries = 10
 	}
-	if opts.MemoryMB <= 0 {
-		opts.MemoryMB = 1769
+	if opts.MemoryMB < 0 || opts.MemoryMB > 10240 {
+		return nil, fmt.Errorf("awslambda: memory %d MB: Lambda takes 128 to 10240 (0 reads the function's)", opts.MemoryMB)
 	}
 	if opts.LostGrace <= 0 {
 		opts.LostGrace = 10 * time.Second
@@ -132,7 +150,13 @@ func New(cfg aws.Config, opts Options) (*Backend, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	b := &Backend{opts: opts}
+	b := &Backend{opts: opts, timeout: opts.FunctionTimeout, memory: opts.MemoryMB}
+	if b.timeout == 0 {
+		b.timeout = DefaultTimeout
+	}
+	if b.memory == 0 {
+		b.memory = DefaultMemory
+	}
 	// The SDK's retryer would retry blindly; this backend decides itself.
 	noRetry := func(o *lambda.Options) { o.Retryer = aws.NopRetryer{} }
 	if len(opts.Emulators) > 0 {
@@ -148,6 +172,9 @@ func New(cfg aws.Config, opts Options) (*Backend, error) {
 		t.MaxConnsPerHost = 0
 	}).WithTimeout(0)
 	c := lambda.NewFromConfig(cfg, noRetry, func(o *lambda.Options) { o.HTTPClient = hc })
+	if b.opts.Control == nil {
+		b.opts.Control = lambda.NewFromConfig(cfg)
+	}
 	inv := &invoker{c: c, fn: opts.Function}
 	b.tokens = make(chan *invoker, opts.MaxInFlight)
 	for range opts.MaxInFlight {
@@ -172,8 +199,9 @@ func (b *Backend) Close() error { return nil }
 var ErrUnreachableStore = errors.New("awslambda: the function cannot reach the store")
 
 // Prepare implements worker.Remote: the store must be one the function can
-// reach (s3://), and the job's binary is uploaded under its hash unless it
-// is there.
+// reach (s3://) and allows (its configuration, read once, names the store
+// it runs jobs from), and the job's binary is uploaded under its hash
+// unless it is there.
 func (b *Backend) Prepare(ctx context.Context, st blob.Store) (string, error) {
 	u := st.URL()
 	if !strings.HasPrefix(u, "s3://") {
@@ -181,6 +209,14 @@ func (b *Backend) Prepare(ctx context.Context, st blob.Store) (string, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if err := b.configure(ctx); err != nil {
+		return "", err
+	}
+	if b.allowed != nil {
+		if err := CheckStore(u, b.allowed); err != nil {
+			return "", fmt.Errorf("%w: awslambda: function %s: %w (deploy it for this store: wren deploy -store ...)", worker.ErrPermanent, b.opts.Function, err)
+		}
+	}
 	if b.code == "" {
 		exe := b.opts.Executable
 		if exe == "" {
@@ -205,6 +241,58 @@ func (b *Backend) Prepare(ctx context.Context, st blob.Store) (string, error) {
 	return hash, nil
 }
 
+// configure reads the function's configuration once: its timeout and
+// memory where Options left them 0, its architecture, and the store it
+// allows. A function that cannot be read (no permission, the emulator)
+// keeps the defaults; one that does not exist is an error. b.mu is held.
+func (b *Backend) configure(ctx context.Context) error {
+	if b.configured || b.opts.Control == nil {
+		return nil
+	}
+	in := &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(b.opts.Function)}
+	if b.opts.Qualifier != "" {
+		in.Qualifier = aws.String(b.opts.Qualifier)
+	}
+	out, err := b.opts.Control.GetFunctionConfiguration(ctx, in)
+	var nf *types.ResourceNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		return fmt.Errorf("%w: awslambda: function %s not found: deploy it (wren deploy): %w", worker.ErrPermanent, b.opts.Function, err)
+	case err != nil:
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b.opts.Logger.Warn("awslambda: cannot read the function's configuration; assuming the defaults", "function", b.opts.Function,
+			"timeout", b.timeout, "memory_mb", b.memory, "err", err)
+		b.configured = true
+		return nil
+	}
+	if b.opts.FunctionTimeout == 0 && out.Timeout != nil {
+		b.timeout = time.Duration(*out.Timeout) * time.Second
+	}
+	if b.opts.MemoryMB == 0 && out.MemorySize != nil {
+		b.memory = int(*out.MemorySize)
+	}
+	if len(out.Architectures) > 0 && string(out.Architectures[0]) != b.opts.Arch {
+		return fmt.Errorf("%w: awslambda: function %s runs %s, the backend builds for %s (set the architecture to %s)", worker.ErrPermanent, b.opts.Function, out.Architectures[0], b.opts.Arch, out.Architectures[0])
+	}
+	b.allowed = []string{}
+	if out.Environment != nil {
+		b.allowed = strings.Fields(out.Environment.Variables[EnvAllowedStore])
+	}
+	b.configured = true
+	return nil
+}
+
+// FunctionTimeout returns the function's timeout the backend works with:
+// Options.FunctionTimeout, else the deployed function's once a job has
+// started, else DefaultTimeout.
+func (b *Backend) FunctionTimeout() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.timeout
+}
+
 // Invoke implements worker.Backend: it sends inv to the function and
 // returns its reply. Throttling and 5xx answers are retried with
 // exponential backoff and jitter (Options.MaxTries); a function error is
@@ -220,8 +308,9 @@ func (b *Backend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.R
 	}
 	defer func() { b.tokens <- iv }()
 	inv.Dispatched = time.Now().UnixNano()
-	if inv.Timeout > 0 && time.Duration(len(inv.Calls))*inv.Timeout > b.opts.FunctionTimeout {
-		return nil, fmt.Errorf("%w: awslambda: %d calls of up to %v each may outlast the function's timeout %v: raise it (wren deploy -timeout) or lower the call timeout or ChunkSize", worker.ErrPermanent, len(inv.Calls), inv.Timeout, b.opts.FunctionTimeout)
+	timeout := b.FunctionTimeout()
+	if inv.Timeout > 0 && time.Duration(len(inv.Calls))*inv.Timeout > timeout {
+		return nil, fmt.Errorf("%w: awslambda: %d calls of up to %v each may outlast the function's timeout %v: raise it (wren deploy -timeout) or lower the call timeout or ChunkSize", worker.ErrPermanent, len(inv.Calls), inv.Timeout, timeout)
 	}
 	payload, err := json.Marshal(inv)
 	if err != nil {
@@ -230,8 +319,8 @@ func (b *Backend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.R
 	if len(payload) > MaxPayload {
 		return nil, fmt.Errorf("%w: awslambda: invocation of %d calls is %d bytes, over Lambda's %d: use a smaller ChunkSize", worker.ErrPermanent, len(inv.Calls), len(payload), MaxPayload)
 	}
-	ictx, cancel := context.WithTimeoutCause(ctx, b.opts.FunctionTimeout+b.opts.LostGrace,
-		fmt.Errorf("awslambda: no answer within the function's timeout %v: invocation lost", b.opts.FunctionTimeout))
+	ictx, cancel := context.WithTimeoutCause(ctx, timeout+b.opts.LostGrace,
+		fmt.Errorf("awslambda: no answer within the function's timeout %v: invocation lost", timeout))
 	defer cancel()
 	typ := types.InvocationTypeRequestResponse
 	if b.opts.Async {
@@ -431,7 +520,9 @@ func (b *Backend) Bill(u worker.Usage) *worker.Billing {
 	if perReq == 0 {
 		perReq = PricePerMillionInvoke
 	}
-	mem := b.opts.MemoryMB
+	b.mu.Lock()
+	mem := b.memory
+	b.mu.Unlock()
 	bill := &worker.Billing{Invocations: u.Invocations, Billed: u.Billed, MemoryMB: mem}
 	bill.GBSeconds = u.Billed.Seconds() * float64(mem) / 1024
 	requests := float64(u.Invocations) * perReq / 1e6

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,15 +24,32 @@ import (
 // RuntimePackage is the runtime's main package, which Deploy builds.
 const RuntimePackage = "github.com/wrenml/wren/cmd/wren-lambda"
 
+// DefaultTimeout is the function's timeout when none is given, both where
+// wren deploy sets it and where the backend assumes it (a function it
+// cannot read the configuration of, such as the emulator's).
+const DefaultTimeout = 300 * time.Second
+
+// DefaultMemory is the function's memory in MB when none is given: one
+// full vCPU.
+const DefaultMemory = 1769
+
 // DeployOptions describe the function to create or update.
 type DeployOptions struct {
 	// Function is the function's name; "" means DefaultFunction.
 	Function string
 	// Role is the execution role's ARN (required to create the function).
 	Role string
-	// Memory in MB (128-10240); 0 means 1769, one full vCPU.
+	// Store is the one store whose jobs the function runs,
+	// s3://bucket/prefix (with ?endpoint=URL only for an S3-compatible
+	// server); required. It goes into the function's configuration
+	// (EnvAllowedStore): the runtime refuses every invocation naming
+	// another, so whoever can invoke the function cannot make it run code
+	// from elsewhere. Policy grants the role exactly this prefix.
+	Store string
+	// Memory in MB (128-10240); 0 means DefaultMemory, one full vCPU.
 	Memory int
-	// Timeout is the function's timeout (1 s to 15 min); 0 means 300 s.
+	// Timeout is the function's timeout (1 s to 15 min); 0 means
+	// DefaultTimeout.
 	Timeout time.Duration
 	// Arch is ArchX86 (default) or ArchARM.
 	Arch string
@@ -43,12 +61,46 @@ type DeployOptions struct {
 type DeployResult struct {
 	Function   string
 	ARN        string
+	Store      string // the store the function runs jobs from
 	Memory     int
 	Timeout    time.Duration
 	Arch       string
 	Created    bool // the function did not exist
 	CodeSent   bool // the code changed and was uploaded
-	ConfigSent bool // memory, timeout, role or architecture changed
+	ConfigSent bool // memory, timeout, role, allowed store or architecture changed
+	// RetriesOff reports that the asynchronous invocation settings were
+	// set (Lambda's own retries of a failed Event invocation off, its
+	// events dropped past MaxEventAge(Timeout)): wren relaunches failed
+	// calls itself.
+	RetriesOff bool
+}
+
+// ParseStore checks the store a function is deployed for and returns its
+// bucket and prefix: an s3:// URL with a bucket, and no parameter but an
+// endpoint (region and addressing are the function's own).
+func ParseStore(store string) (bucket, prefix string, err error) {
+	u, err := url.Parse(store)
+	if err != nil || u.Scheme != "s3" || u.Host == "" || u.User != nil || u.Opaque != "" || u.Fragment != "" {
+		return "", "", fmt.Errorf("awslambda: allowed store %q: want s3://bucket/prefix", store)
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", "", fmt.Errorf("awslambda: allowed store %q: %w", store, err)
+	}
+	for k, v := range q {
+		if k != "endpoint" || len(v) != 1 || v[0] == "" {
+			return "", "", fmt.Errorf("awslambda: allowed store %q: only an endpoint may be given (not %q)", store, k)
+		}
+	}
+	return u.Host, strings.Trim(u.Path, "/"), nil
+}
+
+// MaxEventAge is how long Lambda keeps an Event invocation queued before
+// it drops it: the function's timeout and a minute (Lambda's minimum), by
+// which time the driver has given the invocation up as lost and relaunched
+// its calls.
+func MaxEventAge(timeout time.Duration) time.Duration {
+	return min(max(timeout+time.Minute, time.Minute), 6*time.Hour)
 }
 
 // BuildRuntime builds the runtime (cmd/wren-lambda) for linux/arch with
@@ -113,6 +165,8 @@ type LambdaAPI interface {
 	UpdateFunctionCode(ctx context.Context, in *lambda.UpdateFunctionCodeInput, opts ...func(*lambda.Options)) (*lambda.UpdateFunctionCodeOutput, error)
 	UpdateFunctionConfiguration(ctx context.Context, in *lambda.UpdateFunctionConfigurationInput, opts ...func(*lambda.Options)) (*lambda.UpdateFunctionConfigurationOutput, error)
 	DeleteFunction(ctx context.Context, in *lambda.DeleteFunctionInput, opts ...func(*lambda.Options)) (*lambda.DeleteFunctionOutput, error)
+	GetFunctionEventInvokeConfig(ctx context.Context, in *lambda.GetFunctionEventInvokeConfigInput, opts ...func(*lambda.Options)) (*lambda.GetFunctionEventInvokeConfigOutput, error)
+	PutFunctionEventInvokeConfig(ctx context.Context, in *lambda.PutFunctionEventInvokeConfigInput, opts ...func(*lambda.Options)) (*lambda.PutFunctionEventInvokeConfigOutput, error)
 }
 
 // Deploy creates the function, or updates it: the code only when it
@@ -123,10 +177,16 @@ func Deploy(ctx context.Context, c LambdaAPI, o DeployOptions) (*DeployResult, e
 		o.Function = DefaultFunction
 	}
 	if o.Memory == 0 {
-		o.Memory = 1769
+		o.Memory = DefaultMemory
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 300 * time.Second
+		o.Timeout = DefaultTimeout
+	}
+	if o.Store == "" {
+		return nil, errors.New("awslambda: deploy needs the store the function runs jobs from (-store s3://bucket/prefix)")
+	}
+	if _, _, err := ParseStore(o.Store); err != nil {
+		return nil, err
 	}
 	if o.Arch == "" {
 		o.Arch = ArchX86
@@ -142,7 +202,8 @@ func Deploy(ctx context.Context, c LambdaAPI, o DeployOptions) (*DeployResult, e
 	case len(o.Zip) == 0:
 		return nil, errors.New("awslambda: no deployment package")
 	}
-	res := &DeployResult{Function: o.Function, Memory: o.Memory, Timeout: o.Timeout, Arch: o.Arch}
+	res := &DeployResult{Function: o.Function, Store: o.Store, Memory: o.Memory, Timeout: o.Timeout, Arch: o.Arch}
+	env := &types.Environment{Variables: map[string]string{EnvAllowedStore: o.Store}}
 	arch := []types.Architecture{types.Architecture(o.Arch)}
 	cur, err := c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(o.Function)})
 	var nf *types.ResourceNotFoundException
@@ -155,7 +216,7 @@ func Deploy(ctx context.Context, c LambdaAPI, o DeployOptions) (*DeployResult, e
 			FunctionName: aws.String(o.Function), Role: aws.String(o.Role),
 			Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"), Architectures: arch,
 			MemorySize: aws.Int32(int32(o.Memory)), Timeout: aws.Int32(int32(o.Timeout / time.Second)),
-			Code:        &types.FunctionCode{ZipFile: o.Zip},
+			Code: &types.FunctionCode{ZipFile: o.Zip}, Environment: env,
 			Description: aws.String("wren: the generic runtime (github.com/wrenml/wren/cmd/wren-lambda)"),
 		})
 		var exists *types.ResourceConflictException
@@ -166,7 +227,10 @@ func Deploy(ctx context.Context, c LambdaAPI, o DeployOptions) (*DeployResult, e
 			return nil, fmt.Errorf("awslambda: create function %s: %w", o.Function, err)
 		}
 		res.ARN, res.Created, res.CodeSent, res.ConfigSent = aws.ToString(out.FunctionArn), true, true, true
-		return res, waitUpdated(ctx, c, o.Function)
+		if err := waitUpdated(ctx, c, o.Function); err != nil {
+			return nil, err
+		}
+		return res, setEventInvoke(ctx, c, o, res)
 	case err != nil:
 		return nil, fmt.Errorf("awslambda: get function %s: %w", o.Function, err)
 	}
@@ -185,9 +249,21 @@ func Deploy(ctx context.Context, c LambdaAPI, o DeployOptions) (*DeployResult, e
 			return nil, err
 		}
 	}
-	if int(aws.ToInt32(cfg.MemorySize)) != o.Memory || time.Duration(aws.ToInt32(cfg.Timeout))*time.Second != o.Timeout || (o.Role != "" && aws.ToString(cfg.Role) != o.Role) {
+	var curStore string
+	if cfg.Environment != nil {
+		curStore = cfg.Environment.Variables[EnvAllowedStore]
+	}
+	if int(aws.ToInt32(cfg.MemorySize)) != o.Memory || time.Duration(aws.ToInt32(cfg.Timeout))*time.Second != o.Timeout || (o.Role != "" && aws.ToString(cfg.Role) != o.Role) || curStore != o.Store {
+		if cfg.Environment != nil {
+			// Keep the function's other variables.
+			for k, v := range cfg.Environment.Variables {
+				if k != EnvAllowedStore {
+					env.Variables[k] = v
+				}
+			}
+		}
 		in := &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String(o.Function),
-			MemorySize: aws.Int32(int32(o.Memory)), Timeout: aws.Int32(int32(o.Timeout / time.Second))}
+			MemorySize: aws.Int32(int32(o.Memory)), Timeout: aws.Int32(int32(o.Timeout / time.Second)), Environment: env}
 		if o.Role != "" {
 			in.Role = aws.String(o.Role)
 		}
@@ -199,7 +275,31 @@ func Deploy(ctx context.Context, c LambdaAPI, o DeployOptions) (*DeployResult, e
 			return nil, err
 		}
 	}
-	return res, nil
+	return res, setEventInvoke(ctx, c, o, res)
+}
+
+// setEventInvoke turns Lambda's own retries of failed Event invocations
+// off (wren relaunches a failed call itself; Lambda's two retries would
+// run it up to three times more, writing logs and shuffle objects after
+// the job was cleaned) and drops queued events past MaxEventAge, unless
+// the function has these settings already.
+func setEventInvoke(ctx context.Context, c LambdaAPI, o DeployOptions, res *DeployResult) error {
+	age := int32(MaxEventAge(o.Timeout) / time.Second)
+	cur, err := c.GetFunctionEventInvokeConfig(ctx, &lambda.GetFunctionEventInvokeConfigInput{FunctionName: aws.String(o.Function)})
+	var nf *types.ResourceNotFoundException
+	switch {
+	case err == nil && aws.ToInt32(cur.MaximumRetryAttempts) == 0 && cur.MaximumRetryAttempts != nil && aws.ToInt32(cur.MaximumEventAgeInSeconds) == age:
+		return nil
+	case err != nil && !errors.As(err, &nf):
+		return fmt.Errorf("awslambda: read the asynchronous invocation settings of %s: %w", o.Function, err)
+	}
+	_, err = c.PutFunctionEventInvokeConfig(ctx, &lambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String(o.Function),
+		MaximumRetryAttempts: aws.Int32(0), MaximumEventAgeInSeconds: aws.Int32(age)})
+	if err != nil {
+		return fmt.Errorf("awslambda: turn off Lambda's retries of asynchronous invocations of %s: %w", o.Function, err)
+	}
+	res.RetriesOff = true
+	return nil
 }
 
 // waitUpdated waits until the function is active and its last update done.
