@@ -89,7 +89,7 @@ func (f *fakeLambda) CreateFunction(ctx context.Context, in *lambda.CreateFuncti
 	f.fn = &types.FunctionConfiguration{FunctionName: in.FunctionName, FunctionArn: aws.String("arn:aws:lambda:us-east-1:1:function:" + *in.FunctionName),
 		Role: in.Role, MemorySize: in.MemorySize, Timeout: in.Timeout, Architectures: in.Architectures,
 		Environment: &types.EnvironmentResponse{Variables: in.Environment.Variables},
-		CodeSha256: aws.String(codeSHA256(in.Code.ZipFile)), State: types.StateActive, LastUpdateStatus: types.LastUpdateStatusSuccessful}
+		CodeSha256:  aws.String(codeSHA256(in.Code.ZipFile)), State: types.StateActive, LastUpdateStatus: types.LastUpdateStatusSuccessful}
 	return &lambda.CreateFunctionOutput{FunctionArn: f.fn.FunctionArn}, nil
 }
 
@@ -163,8 +163,16 @@ func TestDeployIdempotent(t *testing.T) {
 		{func(o *DeployOptions) { o.Memory = 3008 }, 1, 0, 1, false, false, true},
 		{func(o *DeployOptions) { o.Memory = 3008; o.Zip = zip2 }, 1, 1, 1, false, true, false},
 		{func(o *DeployOptions) { o.Memory = 3008; o.Zip = zip2 }, 1, 1, 1, false, false, false},
-		{func(o *DeployOptions) { o.Memory = 3008; o.Zip = zip2; o.Store = "s3://other/jobs?endpoint=http://10.0.0.5:9000" }, 1, 1, 2, false, false, true},
-		{func(o *DeployOptions) { o.Memory = 3008; o.Zip = zip2; o.Store = "s3://other/jobs?endpoint=http://10.0.0.5:9000" }, 1, 1, 2, false, false, false},
+		{func(o *DeployOptions) {
+			o.Memory = 3008
+			o.Zip = zip2
+			o.Store = "s3://other/jobs?endpoint=http://10.0.0.5:9000"
+		}, 1, 1, 2, false, false, true},
+		{func(o *DeployOptions) {
+			o.Memory = 3008
+			o.Zip = zip2
+			o.Store = "s3://other/jobs?endpoint=http://10.0.0.5:9000"
+		}, 1, 1, 2, false, false, false},
 	}
 	for i, s := range steps {
 		oo := o
