@@ -61,6 +61,11 @@ type run struct {
 	workerReqs Requests           // requests the workers reported
 	invokes    int64              // invocations sent
 	billed     time.Duration      // remote runtimes' durations, each rounded up to 1 ms
+	// billedEstimated is the part of billed that no runtime reported
+	// (failed, timed-out, lost and asynchronous invocations), over
+	// estimatedInvokes invocations.
+	billedEstimated  time.Duration
+	estimatedInvokes int64
 	flights    sync.WaitGroup
 	attempts   int
 	retried    int
@@ -275,9 +280,23 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 
 	byCall := map[int]*worker.Status{}
 	r.mu.Lock()
-	r.invokes++
-	if reply != nil && reply.RuntimeNanos > 0 {
-		r.billed += time.Duration(reply.RuntimeNanos).Round(0) + (time.Millisecond-time.Duration(reply.RuntimeNanos)%time.Millisecond)%time.Millisecond
+	_, bills := r.ex.backend.(worker.Biller)
+	if reply != nil || !bills {
+		// A billing backend answers nil only for an invocation that never
+		// ran (refused, throttled to the end): not billed.
+		r.invokes++
+	}
+	if reply != nil {
+		d := time.Duration(reply.RuntimeNanos)
+		if reply.BilledNanos > 0 {
+			d = time.Duration(reply.BilledNanos)
+		}
+		d = billedMillis(d)
+		r.billed += d
+		if reply.Estimated {
+			r.billedEstimated += d
+			r.estimatedInvokes++
+		}
 	}
 	r.mu.Unlock()
 	if reply != nil {
@@ -338,6 +357,12 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 			r.retry(c.Index, nil, errors.New("worker answered without recording a status"))
 		}
 	}
+}
+
+// billedMillis rounds a duration up to the millisecond, as Lambda bills;
+// a zero duration (an invocation that ran but reported nothing) bills 1 ms.
+func billedMillis(d time.Duration) time.Duration {
+	return max((d+time.Millisecond-1)/time.Millisecond, 1) * time.Millisecond
 }
 
 func (r *run) isDone(c int) bool {

@@ -365,6 +365,9 @@ func (j *Job[Out]) Clean(ctx context.Context) error {
 	return err
 }
 
+// Job returns the job the call belongs to.
+func (f *Future[Out]) Job() *Job[Out] { return f.job }
+
 // Index returns the call's position in the inputs.
 func (f *Future[Out]) Index() int { return f.i }
 

@@ -106,7 +106,9 @@ func (r *run) stats() JobStats {
 	}
 	js.Wall = last.Sub(r.submitted)
 	if b, ok := r.ex.backend.(worker.Biller); ok {
-		js.Billing = b.Bill(js.usage(r.invokes, r.billed))
+		u := js.usage(r.invokes, r.billed)
+		u.EstimatedBilled, u.EstimatedInvocations = r.billedEstimated, r.estimatedInvokes
+		js.Billing = b.Bill(u)
 	}
 	return js
 }
@@ -266,6 +268,10 @@ func (s JobStats) String() string {
 	if bl := s.Billing; bl != nil {
 		fmt.Fprintf(&b, "\n  cost: $%.6f for %d invocations, %v billed at %d MB (%.3f GB-s)",
 			bl.USD, bl.Invocations, bl.Billed.Round(time.Millisecond), bl.MemoryMB, bl.GBSeconds)
+		if bl.EstimatedInvocations > 0 {
+			fmt.Fprintf(&b, "\n  of which estimated: %v over %d invocations whose runtime reported no duration (failed, timed out at the function's timeout, lost, or asynchronous)",
+				bl.EstimatedBilled.Round(time.Millisecond), bl.EstimatedInvocations)
+		}
 		if bl.SuggestedMemoryMB != bl.MemoryMB {
 			fmt.Fprintf(&b, "\n  cheapest memory for this job: %d MB, about $%.6f, %.2fx the time", bl.SuggestedMemoryMB, bl.SuggestedUSD, bl.SuggestedSlowdown)
 		}

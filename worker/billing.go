@@ -9,6 +9,12 @@ type Usage struct {
 	// Billed is the sum of the invocations' durations, each rounded up to
 	// the millisecond (what Lambda bills).
 	Billed time.Duration `json:"billed"`
+	// EstimatedBilled is the part of Billed that no runtime reported, over
+	// EstimatedInvocations invocations: the function's timeout for one that
+	// timed out or was lost, the driver's clock for one that failed, the
+	// calls' own times for an asynchronous one.
+	EstimatedBilled      time.Duration `json:"estimated_billed,omitempty"`
+	EstimatedInvocations int64         `json:"estimated_invocations,omitempty"`
 	// Calls is the number of calls the per-call sums below cover.
 	Calls int `json:"calls"`
 	// Compute, IO and Fixed are per-call sums of the function's computing,
@@ -22,9 +28,13 @@ type Usage struct {
 type Billing struct {
 	Invocations int64         `json:"invocations"`
 	Billed      time.Duration `json:"billed"`
-	MemoryMB    int           `json:"memory_mb"`
-	GBSeconds   float64       `json:"gb_seconds"`
-	USD         float64       `json:"usd"`
+	// EstimatedBilled and EstimatedInvocations are the part of Billed the
+	// driver estimated (see Usage).
+	EstimatedBilled      time.Duration `json:"estimated_billed,omitempty"`
+	EstimatedInvocations int64         `json:"estimated_invocations,omitempty"`
+	MemoryMB             int           `json:"memory_mb"`
+	GBSeconds            float64       `json:"gb_seconds"`
+	USD                  float64       `json:"usd"`
 	// SuggestedMemoryMB is the memory size that would have made the job
 	// cheapest, from its measured compute and I/O times and peak memory
 	// (the paper's resource balance: memory sets the CPU and network

@@ -22,6 +22,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/retry"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -69,6 +70,11 @@ type Options struct {
 	// MaxTries bounds the tries of an invocation that Lambda throttles or
 	// fails with a 5xx before running it; 0 means 10.
 	MaxTries int
+	// MaxPayload is the largest invocation payload sent as it is; a larger
+	// one keeps its calls in the store (worker.Invocation.CallsKey). 0
+	// means Lambda's limit: MaxPayload for synchronous invocations,
+	// MaxAsyncPayload for Event ones.
+	MaxPayload int
 	// MemoryMB is the function's memory, for the bill; 0 means the
 	// deployed function's (DefaultMemory when it cannot be read).
 	MemoryMB int
@@ -108,6 +114,7 @@ type Backend struct {
 	timeout    time.Duration // the function's timeout
 	memory     int           // the function's memory, MB
 	allowed    []string      // the stores the function allows, when known
+	stores     map[string]blob.Store
 }
 
 type invoker struct {
@@ -192,8 +199,17 @@ func (b *Backend) Parallelism() int { return cap(b.tokens) }
 // Slots implements worker.Backend: the same as Parallelism.
 func (b *Backend) Slots() int { return cap(b.tokens) }
 
-// Close implements worker.Backend; Lambda has nothing to stop.
-func (b *Backend) Close() error { return nil }
+// Close implements worker.Backend: Lambda has nothing to stop; the stores
+// the backend opened are closed.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for u, st := range b.stores {
+		st.Close()
+		delete(b.stores, u)
+	}
+	return nil
+}
 
 // ErrUnreachableStore reports a store the function cannot reach.
 var ErrUnreachableStore = errors.New("awslambda: the function cannot reach the store")
@@ -312,12 +328,9 @@ func (b *Backend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.R
 	if inv.Timeout > 0 && time.Duration(len(inv.Calls))*inv.Timeout > timeout {
 		return nil, fmt.Errorf("%w: awslambda: %d calls of up to %v each may outlast the function's timeout %v: raise it (wren deploy -timeout) or lower the call timeout or ChunkSize", worker.ErrPermanent, len(inv.Calls), inv.Timeout, timeout)
 	}
-	payload, err := json.Marshal(inv)
+	payload, err := b.payload(ctx, inv)
 	if err != nil {
-		return nil, fmt.Errorf("awslambda: encode invocation: %w", err)
-	}
-	if len(payload) > MaxPayload {
-		return nil, fmt.Errorf("%w: awslambda: invocation of %d calls is %d bytes, over Lambda's %d: use a smaller ChunkSize", worker.ErrPermanent, len(inv.Calls), len(payload), MaxPayload)
+		return nil, err
 	}
 	ictx, cancel := context.WithTimeoutCause(ctx, timeout+b.opts.LostGrace,
 		fmt.Errorf("awslambda: no answer within the function's timeout %v: invocation lost", timeout))
@@ -331,18 +344,37 @@ func (b *Backend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.R
 		in.Qualifier = aws.String(b.opts.Qualifier)
 	}
 	var out *lambda.InvokeOutput
+	var sent time.Time
+	// billed is what an invocation that ran but reported no duration
+	// costs: the function's timeout when it timed out or never answered
+	// (Lambda bills a timed-out invocation for the whole timeout), else
+	// the time the driver waited for it.
+	billed := func(timedOut bool) *worker.Reply {
+		d := time.Since(sent)
+		if timedOut {
+			d = timeout
+		}
+		return &worker.Reply{BilledNanos: int64(d), Estimated: true}
+	}
 	for try := 0; ; try++ {
+		sent = time.Now()
 		out, err = iv.c.Invoke(ictx, in)
 		if err == nil {
 			break
 		}
 		if ictx.Err() != nil {
-			return nil, context.Cause(ictx)
+			// Sent and never answered: lost after the function's timeout,
+			// or given up (the job no longer needs it) while it ran.
+			return billed(ctx.Err() == nil), context.Cause(ictx)
 		}
 		if permanent(err) {
 			return nil, fmt.Errorf("%w: awslambda: invoke %s: %w", worker.ErrPermanent, iv.fn, err)
 		}
-		if !retryable(err) || try+1 >= b.opts.MaxTries {
+		if !retryable(err) {
+			// The function ran and failed (a crash answers 502).
+			return billed(false), fmt.Errorf("awslambda: invoke %s: %w", iv.fn, err)
+		}
+		if try+1 >= b.opts.MaxTries {
 			return nil, fmt.Errorf("awslambda: invoke %s: %w", iv.fn, err)
 		}
 		b.mu.Lock()
@@ -358,9 +390,90 @@ func (b *Backend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.R
 		}
 	}
 	if b.opts.Async {
-		return b.await(ictx, inv)
+		rep, err := b.await(ictx, inv)
+		if err != nil && ictx.Err() != nil {
+			// Queued or running past the timeout: lost.
+			rep.BilledNanos, rep.Estimated = int64(timeout), true
+		}
+		return rep, err
 	}
-	return decodeReply(iv.fn, out)
+	rep, err := decodeReply(iv.fn, out)
+	if err != nil {
+		return billed(timedOut(err)), err
+	}
+	return rep, nil
+}
+
+// timedOut reports a function error that says the function's timeout
+// ended the invocation.
+func timedOut(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "timed out") || strings.Contains(msg, "function's timeout ended")
+}
+
+// MaxAsyncPayload is Lambda's limit on an asynchronous (Event)
+// invocation's payload (1 MB since 2025; synchronous ones take MaxPayload).
+const MaxAsyncPayload = 1 << 20
+
+// payload encodes inv for the function. An invocation over the payload
+// limit (MaxPayload, MaxAsyncPayload for Event invocations) keeps its
+// calls in the store (worker.Invocation.CallsKey), which the worker reads:
+// a large chunk is never an error.
+func (b *Backend) payload(ctx context.Context, inv *worker.Invocation) ([]byte, error) {
+	payload, err := json.Marshal(inv)
+	if err != nil {
+		return nil, fmt.Errorf("awslambda: encode invocation: %w", err)
+	}
+	limit := MaxPayload
+	if b.opts.Async {
+		limit = MaxAsyncPayload
+	}
+	if b.opts.MaxPayload > 0 {
+		limit = min(limit, b.opts.MaxPayload)
+	}
+	if len(payload) <= limit || len(inv.Calls) == 0 {
+		return payload, nil
+	}
+	calls, err := json.Marshal(inv.Calls)
+	if err != nil {
+		return nil, fmt.Errorf("awslambda: encode calls: %w", err)
+	}
+	if len(calls) > worker.MaxCallsObject {
+		return nil, fmt.Errorf("%w: awslambda: invocation of %d calls is %d bytes, over %d even in the store: use a smaller ChunkSize", worker.ErrPermanent, len(inv.Calls), len(calls), worker.MaxCallsObject)
+	}
+	st, err := b.store(ctx, inv.Store)
+	if err != nil {
+		return nil, err
+	}
+	key := worker.InvocationKey(inv.Job, inv.Calls[0].Index, inv.Calls[0].Attempt)
+	err = retry.Store(ctx, func(ctx context.Context) error {
+		return blob.PutBytes(ctx, st, key, calls, blob.PutOptions{Ephemeral: true})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("awslambda: job %s: write the calls of an invocation over the payload limit: %w", inv.Job, err)
+	}
+	small := *inv
+	small.Calls, small.CallsKey = nil, key
+	return json.Marshal(&small)
+}
+
+// store opens a job's store once per backend (for calls objects and
+// asynchronous completions).
+func (b *Backend) store(ctx context.Context, u string) (blob.Store, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if st, ok := b.stores[u]; ok {
+		return st, nil
+	}
+	st, err := blob.Open(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	if b.stores == nil {
+		b.stores = map[string]blob.Store{}
+	}
+	b.stores[u] = st
+	return st, nil
 }
 
 // Throttles returns how many invocations were retried after a throttle or
@@ -458,16 +571,17 @@ func decodeReply(fn string, out *lambda.InvokeOutput) (*worker.Reply, error) {
 
 // await waits for the statuses of an asynchronous invocation's calls in
 // the store and returns them as its reply (the statuses this attempt wrote
-// marked Won).
+// marked Won), billed from the calls' own times (estimated: the runtime's
+// duration is not reported for an Event invocation).
 func (b *Backend) await(ctx context.Context, inv *worker.Invocation) (*worker.Reply, error) {
-	st, err := blob.Open(ctx, inv.Store)
+	rep := &worker.Reply{Estimated: true}
+	st, err := b.store(ctx, inv.Store)
 	if err != nil {
-		return nil, err
+		return rep, err
 	}
-	defer st.Close()
-	rep := &worker.Reply{}
 	left := append([]worker.Call(nil), inv.Calls...)
 	wait := 250 * time.Millisecond
+	var first, last int64
 	for {
 		var still []worker.Call
 		for _, c := range left {
@@ -478,11 +592,20 @@ func (b *Backend) await(ctx context.Context, inv *worker.Invocation) (*worker.Re
 			case ok:
 				s.Won = s.Attempt == c.Attempt
 				rep.Statuses = append(rep.Statuses, s)
+				if s.Won && s.Started > 0 {
+					if first == 0 || s.Started < first {
+						first = s.Started
+					}
+					last = max(last, s.Finished, s.ComputeEnd)
+				}
 			default:
 				still = append(still, c)
 			}
 		}
 		left = still
+		if last > first {
+			rep.BilledNanos = last - first
+		}
 		if len(left) == 0 {
 			return rep, nil
 		}
@@ -523,7 +646,8 @@ func (b *Backend) Bill(u worker.Usage) *worker.Billing {
 	b.mu.Lock()
 	mem := b.memory
 	b.mu.Unlock()
-	bill := &worker.Billing{Invocations: u.Invocations, Billed: u.Billed, MemoryMB: mem}
+	bill := &worker.Billing{Invocations: u.Invocations, Billed: u.Billed, MemoryMB: mem,
+		EstimatedBilled: u.EstimatedBilled, EstimatedInvocations: u.EstimatedInvocations}
 	bill.GBSeconds = u.Billed.Seconds() * float64(mem) / 1024
 	requests := float64(u.Invocations) * perReq / 1e6
 	bill.USD = bill.GBSeconds*perGBs + requests

@@ -167,8 +167,8 @@ func TestMapOnEmulators(t *testing.T) {
 		}
 		st := job.Stats()
 		t.Logf("chunk %d: %d calls, wall %v, %.2f puts and %.2f gets per call; %+v", chunk, st.Calls, st.Wall, float64(st.Requests.Puts)/200, float64(st.Requests.Gets)/200, st.Billing)
-		if bl := st.Billing; bl == nil || bl.Invocations != int64(200/chunk) || bl.Billed < time.Duration(200/chunk)*time.Millisecond || bl.USD <= 0 || bl.MemoryMB != 1769 {
-			t.Fatalf("billing %+v: want %d invocations of at least 1 ms billed", bl, 200/chunk)
+		if bl := st.Billing; bl == nil || bl.Invocations != int64(200/chunk) || bl.Billed < time.Duration(200/chunk)*time.Millisecond || bl.USD <= 0 || bl.MemoryMB != 1769 || bl.EstimatedInvocations != 0 {
+			t.Fatalf("billing %+v: want %d invocations of at least 1 ms billed, all measured", bl, 200/chunk)
 		}
 	}
 	if n := fetches(e.emus); n != len(e.emus) {
@@ -196,8 +196,17 @@ func TestCrashesRetried(t *testing.T) {
 	}
 	got[25] = 25 * 25
 	check(t, got, 30)
-	if st := job.Stats(); st.Retried < 3 || st.PerCall[3].Attempt < 1 || st.PerCall[11].Attempt < 1 || st.PerCall[20].Attempt < 1 {
+	st := job.Stats()
+	if st.Retried < 3 || st.PerCall[3].Attempt < 1 || st.PerCall[11].Attempt < 1 || st.PerCall[20].Attempt < 1 {
 		t.Fatalf("retried %d; winning attempts of the crashed calls: %d %d %d", st.Retried, st.PerCall[3].Attempt, st.PerCall[11].Attempt, st.PerCall[20].Attempt)
+	}
+	// Every invocation is billed, the crashed ones too (estimated: their
+	// runtime reported no duration).
+	if bl := st.Billing; bl == nil || bl.Invocations != int64(st.Attempts) || bl.EstimatedInvocations < 3 || bl.EstimatedBilled <= 0 || bl.EstimatedBilled > bl.Billed {
+		t.Fatalf("billing %+v for %d attempts: want every one billed, the crashed ones estimated", bl, st.Attempts)
+	}
+	if !strings.Contains(st.String(), "of which estimated") {
+		t.Fatalf("the summary does not say what is estimated:\n%s", st)
 	}
 }
 
@@ -271,6 +280,9 @@ func TestThrottledAndLost(t *testing.T) {
 		if b.Throttles() != 4 || job.Stats().Retried != 0 {
 			t.Fatalf("%d throttled invocations sent again, %d calls retried; want 4 and 0", b.Throttles(), job.Stats().Retried)
 		}
+		if bl := job.Stats().Billing; bl.Invocations != 10 || bl.EstimatedInvocations != 0 {
+			t.Fatalf("billing %+v: want the 10 invocations that ran, not the throttled tries", bl)
+		}
 	})
 	t.Run("lost", func(t *testing.T) {
 		f := newFront(t, e.emus[0].URL, 0, 1)
@@ -288,8 +300,13 @@ func TestThrottledAndLost(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(t, got, 3)
-		if st := job.Stats(); st.Retried != 1 || st.PerCall[0].Attempt != 1 {
+		st := job.Stats()
+		if st.Retried != 1 || st.PerCall[0].Attempt != 1 {
 			t.Fatalf("retried %d, call 0 won by attempt %d; want the lost invocation relaunched", st.Retried, st.PerCall[0].Attempt)
+		}
+		// The lost invocation is billed for the function's whole timeout.
+		if bl := st.Billing; bl.Invocations != 4 || bl.EstimatedInvocations != 1 || bl.EstimatedBilled != time.Second || bl.Billed < time.Second {
+			t.Fatalf("billing %+v: want 4 invocations, the lost one estimated at the 1 s timeout", bl)
 		}
 	})
 }
@@ -419,25 +436,16 @@ func TestBadSetups(t *testing.T) {
 			t.Fatalf("err = %v, want one naming the function's timeout", err)
 		}
 		t.Logf("%v", err)
-	})
-	t.Run("payload", func(t *testing.T) {
-		b, err := awslambda.New(awsConfig(), awslambda.Options{Emulators: emulator.URLs(e.emus)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		inv := &worker.Invocation{Store: e.store, Job: "j", Task: "e2e.square"}
-		for i := range 100000 {
-			inv.Calls = append(inv.Calls, worker.Call{Index: i, In: &worker.InputRef{Pack: worker.PackKey("j", 0), Off: int64(i), Len: 1, Size: 1 << 20}})
-		}
-		_, err = b.Invoke(context.Background(), inv)
-		if err == nil || !strings.Contains(err.Error(), "over Lambda's") || !strings.Contains(err.Error(), "ChunkSize") {
-			t.Fatalf("err = %v", err)
+		if bl := f.Job().Stats().Billing; bl.Invocations != 1 || bl.EstimatedInvocations != 1 || bl.Billed != 2*time.Second {
+			t.Fatalf("billing %+v: a timed-out invocation is billed the whole 2 s timeout", bl)
 		}
 	})
 }
 
 // TestAsync: Event invocations, with completion taken from the statuses in
 // the store.
+// Event invocations are billed (estimated from the calls' own times: the
+// runtime reports no duration to an asynchronous caller).
 func TestAsync(t *testing.T) {
 	e := setup(t, 2)
 	ex := e.executor(t, awslambda.Options{Async: true}, wren.Options{})
@@ -450,6 +458,33 @@ func TestAsync(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(t, got, 20)
+	if bl := job.Stats().Billing; bl.Invocations != 20 || bl.EstimatedInvocations != 20 || bl.Billed < 20*time.Millisecond || bl.GBSeconds <= 0 {
+		t.Fatalf("billing %+v: want 20 asynchronous invocations billed", bl)
+	}
+}
+
+// TestLargeInvocations: an invocation over the payload limit (1 MB for
+// Event invocations, 6 MB otherwise; lowered here) keeps its calls in the
+// store and runs, synchronously and asynchronously, instead of stopping
+// the job.
+func TestLargeInvocations(t *testing.T) {
+	e := setup(t, 2)
+	for _, async := range []bool{false, true} {
+		ex := e.executor(t, awslambda.Options{Async: async, MaxPayload: 2000}, wren.Options{ChunkSize: 30})
+		job, err := e2e.Square.Map(ctxFor(t), ex, inputs(75, e.dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := job.Results(ctxFor(t))
+		if err != nil {
+			t.Fatalf("async %v: %v", async, err)
+		}
+		check(t, got, 75)
+		keys, err := blob.Keys(ctxFor(t), ex.Store(), worker.InvocationPrefix(job.ID()))
+		if err != nil || len(keys) != 3 {
+			t.Fatalf("async %v: calls objects %v, %v; want one per invocation of 30, 30 and 15 calls", async, keys, err)
+		}
+	}
 }
 
 // TestRebuild: a driver built with cgo (dynamically linked) cannot be
