@@ -66,11 +66,11 @@ type run struct {
 	// estimatedInvokes invocations.
 	billedEstimated  time.Duration
 	estimatedInvokes int64
-	flights    sync.WaitGroup
-	attempts   int
-	retried    int
-	spec       int
-	aborted    bool
+	flights          sync.WaitGroup
+	attempts         int
+	retried          int
+	spec             int
+	aborted          bool
 }
 
 type callState struct {
