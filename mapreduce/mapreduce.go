@@ -682,6 +682,12 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 	}
 	prefix := "mapreduce/" + jobID + "/shuffle"
 	defer sh.deletePrefix(context.WithoutCancel(ctx), prefix)
+	// The calls reach the shuffle with credentials of the job's own.
+	workerShuffle, revoke, err := sh.forWorkers(ctx, job.Shuffle, prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer revoke(context.WithoutCancel(ctx))
 	tasks := make([]mapTask, len(splits))
 	comb := ""
 	if job.Combine != nil {
@@ -689,7 +695,7 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 	}
 	for i, s := range splits {
 		tasks[i] = mapTask{Input: job.Input.URL, Record: job.Input.record, Split: s, Partitions: job.Partitions, Splitters: job.Splitters,
-			Shuffle: job.Shuffle, Prefix: prefix, Call: i, Combiner: comb, MaxLine: job.MaxLine}
+			Shuffle: workerShuffle, Prefix: prefix, Call: i, Combiner: comb, MaxLine: job.MaxLine}
 	}
 	// The stages are named after the job (a WithJobID among MapOptions is
 	// overridden: two stages cannot share one).
@@ -706,7 +712,7 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 	mapWall := time.Since(start)
 	rtasks := make([]reduceTask, job.Partitions)
 	for p := range rtasks {
-		rt := reduceTask{Shuffle: job.Shuffle, Partition: p, Output: job.Output, Format: job.Format}
+		rt := reduceTask{Shuffle: workerShuffle, Partition: p, Output: job.Output, Format: job.Format}
 		for _, m := range maps {
 			if m.Offsets[p+1] > m.Offsets[p] {
 				rt.Objects = append(rt.Objects, m.Object)

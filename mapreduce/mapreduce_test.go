@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -591,4 +593,92 @@ func TestSort(t *testing.T) {
 			os.WriteFile(p0, orig, 0o644)
 		})
 	}
+}
+
+// TestRedisShuffleCredentials: with a password-protected Redis shuffle,
+// the calls get a user of the job's own: the server's password is in
+// nothing the driver writes to the store, nor in the store after the job
+// (it used to travel in every task's shuffle URL), and the job's
+// credential no longer authenticates once the job ended.
+func TestRedisShuffleCredentials(t *testing.T) {
+	ctx := testCtx(t)
+	const password = "the-shuffle-servers-password"
+	servers := testenv.StartRedis(t, 2, redisserver.Options{Password: password})
+	in, want := zipfText(t, 256<<10, 2)
+	dir := t.TempDir()
+	st, err := wren.OpenStore(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingStore{Store: st}
+	ex := executor(t, wren.Options{BlobStore: rec})
+	shuffle := "redis://" + strings.Join(testenv.Addrs(servers), ",") + "?password=" + password
+	res, err := mapreduce.Run(ctx, ex, mapreduce.Job[string, string, int]{
+		Input: mapreduce.Lines(in), Map: tokenize, Reduce: sum, Partitions: 3, SplitSize: 64 << 10, Shuffle: shuffle,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := res.Collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCounts(t, got, want)
+	written := rec.all()
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			b, _ := os.ReadFile(p)
+			written = append(written, b...)
+		}
+		return nil
+	})
+	if bytes.Contains(written, []byte(password)) {
+		t.Fatal("the server's password went into the store")
+	}
+	cred := regexp.MustCompile(`password=([0-9a-f]{32})&username=(wren-job-[0-9a-f]{16})`)
+	creds := cred.FindAllSubmatch(written, -1)
+	if len(creds) == 0 {
+		t.Fatal("no job credential found in the tasks' inputs")
+	}
+	for _, c := range creds {
+		for _, s := range servers {
+			rc := redis.NewClient(&redis.Options{Addr: s.Addr, Username: string(c[2]), Password: string(c[1]), MaxRetries: -1})
+			err := rc.Ping(ctx).Err()
+			rc.Close()
+			if err == nil {
+				t.Fatalf("the job's credential %s still authenticates on %s", c[2], s.Addr)
+			}
+		}
+	}
+	for _, s := range servers {
+		c := redis.NewClient(&redis.Options{Addr: s.Addr, Password: password})
+		if n, err := c.DBSize(ctx).Result(); err != nil || n != 0 {
+			t.Errorf("%s holds %d keys after the job (err %v)", s.Addr, n, err)
+		}
+		c.Close()
+	}
+}
+
+// recordingStore keeps a copy of every byte put through it.
+type recordingStore struct {
+	blob.Store
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (r *recordingStore) Put(ctx context.Context, key string, rd io.Reader, opts blob.PutOptions) error {
+	b, err := io.ReadAll(rd)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.buf.Write(b)
+	r.mu.Unlock()
+	return r.Store.Put(ctx, key, bytes.NewReader(b), opts)
+}
+
+func (r *recordingStore) all() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.buf.Bytes())
 }

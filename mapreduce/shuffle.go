@@ -14,6 +14,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/redisacl"
 )
 
 // ErrCorrupt reports a shuffle or output object that is not what a map
@@ -28,6 +29,11 @@ type shuffle interface {
 	deletePrefix(ctx context.Context, prefix string) error
 	// free returns the bytes the store can still take, or -1 if unknown.
 	free(ctx context.Context) (int64, error)
+	// forWorkers returns the shuffle's URL for a job's workers, with
+	// credentials of the job's own that reach only the keys under prefix
+	// (a Redis shuffle: the server's own password never goes into the
+	// tasks, which stay in the store), and what ends them.
+	forWorkers(ctx context.Context, url, prefix string) (string, func(context.Context) error, error)
 	close() error
 }
 
@@ -67,12 +73,41 @@ func (b blobShuffle) deletePrefix(ctx context.Context, prefix string) error {
 }
 
 func (b blobShuffle) free(ctx context.Context) (int64, error) { return -1, nil }
+func (b blobShuffle) forWorkers(ctx context.Context, url, prefix string) (string, func(context.Context) error, error) {
+	return url, func(context.Context) error { return nil }, nil
+}
 func (b blobShuffle) close() error                            { return b.st.Close() }
 
 // redisShuffle keeps map outputs as Redis values, hashed over the shards.
 type redisShuffle struct {
-	shards []*redis.Client
-	addrs  []string
+	shards   []*redis.Client
+	addrs    []string
+	password bool // the driver authenticates with a password
+}
+
+// workerCommands are what a map or reduce call runs on a Redis shuffle.
+var workerCommands = []string{"set", "getrange"}
+
+func (r *redisShuffle) forWorkers(ctx context.Context, raw, prefix string) (string, func(context.Context) error, error) {
+	servers := make([]redisacl.Server, len(r.shards))
+	for i, c := range r.shards {
+		servers[i] = redisacl.Server{C: c}
+	}
+	g, err := redisacl.Create(ctx, servers, redisacl.Spec{Keys: []string{prefix + "*"}, Commands: workerCommands})
+	if errors.Is(err, redisacl.ErrACL) && !r.password {
+		// Nothing secret to keep: the workers connect as the driver does.
+		return raw, func(context.Context) error { return nil }, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("mapreduce: credentials for the job's shuffle (the server's own password is never given to workers): %w", err)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		g.Revoke(ctx)
+		return "", nil, err
+	}
+	u.RawQuery = url.Values{"username": {g.User}, "password": {g.Password}}.Encode()
+	return u.String(), g.Revoke, nil
 }
 
 func openRedis(ctx context.Context, raw string) (*redisShuffle, error) {
@@ -86,7 +121,7 @@ func openRedis(ctx context.Context, raw string) (*redisShuffle, error) {
 			return nil, fmt.Errorf("mapreduce: shuffle URL parameter %q (known: username, password)", k)
 		}
 	}
-	r := &redisShuffle{}
+	r := &redisShuffle{password: q.Get("password") != ""}
 	for _, a := range strings.Split(u.Host, ",") {
 		if a == "" {
 			continue

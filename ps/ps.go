@@ -178,9 +178,9 @@ func (sh *shard) load(ctx context.Context) error {
 }
 
 // Options returns the options the client runs with: with a local server,
-// its address and generated password. Another process (a worker) reaches
-// the same models by opening a client with them; they hold credentials,
-// so pass them only to your own workers.
+// its address and generated password. They hold the server's own
+// credentials: give workers a Grant's options instead, whose user reaches
+// only their models and dies with their job.
 func (s *Client) Options() Options {
 	o := s.opts
 	o.Addrs = slices.Clone(o.Addrs)

@@ -1,7 +1,9 @@
 package sgd
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
@@ -271,5 +275,71 @@ func TestResumeAndKilledWorker(t *testing.T) {
 	}
 	if r2.Final.Accuracy < run.Final.Accuracy-0.01 {
 		t.Fatalf("resumed accuracy %.3f, checkpointed %.3f", r2.Final.Accuracy, run.Final.Accuracy)
+	}
+}
+
+// TestJobCredentials: the workers of a training run against a parameter
+// server protected by a password get a Redis user of their own; after the
+// run, the credential in their stored inputs no longer authenticates, and
+// nothing in the store holds the server's password (it used to travel in
+// every worker's input).
+func TestJobCredentials(t *testing.T) {
+	ctx := context.Background()
+	const password = "the-parameter-servers-own-password"
+	servers := testenv.StartRedis(t, 2, redisserver.Options{Password: password})
+	client, err := ps.Open(ctx, ps.Options{Addrs: testenv.Addrs(servers), Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ex := executor(t, 2)
+	ds := problem(400, 5, 1, 4)
+	if err := WriteShards(ctx, ex.Store(), "data/creds", ds, 2); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Model: "creds", Loss: Logistic{}, Data: "data/creds", Epochs: 2, BatchSize: 20, Workers: 2, Seed: 1}
+	if _, err := Train(ctx, ex, client, cfg); err != nil {
+		t.Fatal(err)
+	}
+	root := ex.Store().(interface{ Root() string }).Root()
+	var inputs []workerIn
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		if bytes.Contains(b, []byte(password)) {
+			t.Errorf("%s holds the server's password", p)
+		}
+		if strings.Contains(p, "/in/pack-") {
+			idx, err := worker.ReadPackIndex(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range idx.Refs {
+				var in workerIn
+				if err := gob.NewDecoder(bytes.NewReader(b[r.Off : r.Off+r.Len])).Decode(&in); err != nil {
+					t.Fatal(err)
+				}
+				inputs = append(inputs, in)
+			}
+		}
+		return nil
+	})
+	if len(inputs) != 2 {
+		t.Fatalf("%d worker inputs found in the store, want 2", len(inputs))
+	}
+	for _, in := range inputs {
+		if in.PS.Username == "" || in.PS.Password == "" || in.PS.Password == password {
+			t.Fatalf("worker credentials %q/%q", in.PS.Username, in.PS.Password)
+		}
+		for _, a := range in.PS.Addrs {
+			c := redis.NewClient(&redis.Options{Addr: a, Username: in.PS.Username, Password: in.PS.Password, MaxRetries: -1})
+			err := c.Ping(ctx).Err()
+			c.Close()
+			if err == nil {
+				t.Fatalf("the job's credential still authenticates on %s after the run", a)
+			}
+		}
 	}
 }

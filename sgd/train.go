@@ -176,6 +176,19 @@ func Train(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Config
 	default:
 		cfg.Logger.Info("sgd: training the model further", "model", cfg.Model)
 	}
+	// The workers get a Redis user of their own for this model, deleted
+	// when training ends: the server's password never goes into their
+	// inputs (which stay in the store).
+	grant, err := client.Grant(ctx, cfg.Model)
+	if err != nil {
+		return nil, fmt.Errorf("sgd: %w", err)
+	}
+	defer func() {
+		if err := grant.Revoke(context.WithoutCancel(ctx)); err != nil {
+			cfg.Logger.Warn("sgd: delete the job's Redis user", "err", err)
+		}
+	}()
+	o = grant.Options
 	in := make([]workerIn, cfg.Workers)
 	var deadline time.Time
 	if cfg.Duration > 0 {
