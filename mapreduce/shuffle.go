@@ -76,7 +76,7 @@ func (b blobShuffle) free(ctx context.Context) (int64, error) { return -1, nil }
 func (b blobShuffle) forWorkers(ctx context.Context, url, prefix string) (string, func(context.Context) error, error) {
 	return url, func(context.Context) error { return nil }, nil
 }
-func (b blobShuffle) close() error                            { return b.st.Close() }
+func (b blobShuffle) close() error { return b.st.Close() }
 
 // redisShuffle keeps map outputs as Redis values, hashed over the shards.
 type redisShuffle struct {
