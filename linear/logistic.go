@@ -20,8 +20,11 @@ type LogisticOptions struct {
 	MaxIter int
 	// GradTol stops when the gradient's infinity norm falls below it; 0 means 1e-6.
 	GradTol float64
-	// NoScale fits on raw features; by default each feature is divided by its
-	// largest absolute value (sparsity is kept), which conditions the problem.
+	// NoScale turns the preconditioning off. By default the optimiser works
+	// on features divided by their largest absolute value (sparsity kept),
+	// which conditions the problem, with the penalty carried over to the
+	// original weights: the fit is the optimum of the problem as stated,
+	// scaled or not; only the path to it changes.
 	NoScale bool
 }
 
@@ -102,6 +105,14 @@ func Logistic(ctx context.Context, ds *Dataset, opts LogisticOptions) (*Logistic
 	x, scale := maybeScale(x, opts.NoScale)
 	d, k := x.d, ds.Classes
 	obj := newLogisticObjective(x, k, l2)
+	if !opts.NoScale {
+		// Preconditioning, not a change of problem: with W = S V (S the
+		// scale factors), the penalty (L2/2)|W|^2 is (L2/2) sum s_j^2 |V_j|^2.
+		obj.pen = make([]float64, d)
+		for j, sj := range scale {
+			obj.pen[j] = sj * sj
+		}
+	}
 	prob := optimize.Problem{Func: obj.loss, Grad: obj.gradient}
 	settings := &optimize.Settings{
 		MajorIterations:   opts.MaxIter,
@@ -147,11 +158,13 @@ func (r ctxRecorder) Record(_ *optimize.Location, _ optimize.Operation, _ *optim
 }
 
 // logisticObjective is the multinomial log loss with an L2 penalty on W,
-// at p = [W (d x k, row-major), b (k)].
+// at p = [W (d x k, row-major), b (k)]; pen, when set, weighs feature j's
+// penalty (the preconditioned problem's).
 type logisticObjective struct {
 	x        *matrix
 	k        int
 	l2       float64
+	pen      []float64
 	s        []float64   // n x k residuals (probabilities minus one-hot labels)
 	gw       []float64   // d x k: X' residuals, summed
 	parts    [][]float64 // per core: X' residuals of its rows (compressed rows only)
@@ -228,8 +241,14 @@ func (o *logisticObjective) loss(p []float64) float64 {
 	}
 	f /= float64(n)
 	var reg float64
-	for _, v := range w {
-		reg += v * v
+	if o.pen == nil {
+		for _, v := range w {
+			reg += v * v
+		}
+	} else {
+		for i, v := range w {
+			reg += o.pen[i/k] * v * v
+		}
 	}
 	copy(o.lastP, p)
 	o.haveLast = true
@@ -245,7 +264,11 @@ func (o *logisticObjective) gradient(grad, p []float64) {
 	w := p[:d*k]
 	inv := 1 / float64(n)
 	for i, v := range o.gw {
-		grad[i] = v*inv + o.l2*w[i]
+		pen := 1.0
+		if o.pen != nil {
+			pen = o.pen[i/k]
+		}
+		grad[i] = v*inv + o.l2*pen*w[i]
 	}
 	gb := grad[d*k:]
 	clear(gb)

@@ -18,8 +18,12 @@ type SVMOptions struct {
 	// Tol stops a class when its projected gradient spread falls below it;
 	// 0 means 0.1 (liblinear's default).
 	Tol float64
-	// NoScale fits on raw features; by default each feature is divided by its
-	// largest absolute value (sparsity is kept).
+	// NoScale fits on raw features, the problem liblinear and
+	// scikit-learn solve. By default each feature is divided by its
+	// largest absolute value (sparsity is kept) and the fit is the SVM of
+	// the scaled features (its margin measured there), mapped back to the
+	// original ones: unlike Logistic's preconditioning, this changes the
+	// problem (the dual method has no way to keep it).
 	NoScale bool
 	// Seed drives the order of coordinates.
 	Seed uint64
