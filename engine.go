@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/retry"
@@ -28,39 +25,56 @@ type mapConfig struct {
 	specFactor  float64
 	progress    ProgressMode
 	jobID       string
+	force       bool
+	set         map[string]bool // the options given explicitly (Attach keeps the job's others)
 }
 
 // run is the untyped engine of a job: it dispatches invocations, reads
-// statuses, retries lost calls and launches speculative attempts.
+// statuses, retries lost calls and launches speculative attempts. Its
+// memory is a few dozen bytes per call (calls.go), so that maps of
+// millions of calls fit in a driver.
 type run struct {
 	ex        *Executor
 	store     blob.Store
+	counts    *countingStore // the store, counting the driver's requests
 	id        string
 	task      string
 	n         int
 	cfg       mapConfig
 	code      string // the binary remote workers run (worker.Invocation.Code)
+	maxOutput int64
+	inlineMax int64
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	submitted time.Time
 	log       *slog.Logger
 	bar       *progress
+	epoch     int       // this driver's epoch among the job's drivers
+	began     time.Time // when this driver took the job (its record's Started)
+	restoring bool      // Attach is recording the calls found done: no wrap-up yet
 
 	mu         sync.Mutex
 	calls      []callState
-	pending    []chunk
+	res        []callResult
+	errs       map[int]*CallError
+	outKeys    map[int]string // outputs not under worker.OutputKey
+	arena      arena
+	workers    []string
+	workerIdx  map[string]uint32
+	lastWorker map[int]string // the worker of a call's last failed attempt
+	storeErrs  map[int]string
+	in         inputs
+	queue      chunkQueue
 	wake       chan struct{}
 	running    map[*flight]struct{}
 	remaining  int
-	changed    chan struct{} // closed and replaced whenever a call completes
-	finished   chan struct{} // closed when every call is done
-	turnaround []time.Duration
-	written    []bool             // per call: input in the store
-	inputs     []*worker.InputRef // per call: where in a pack its input is (nil: own object)
-	counts     *countingStore     // the store, counting the driver's requests
-	workerReqs Requests           // requests the workers reported
-	invokes    int64              // invocations sent
-	billed     time.Duration      // remote runtimes' durations, each rounded up to 1 ms
+	changed    chan struct{}         // closed and cleared when a call completes; made by waiters
+	waiters    map[int]chan struct{} // closed when the call is done; made by Future.Wait
+	finished   chan struct{}         // closed when every call is done and the job wrapped up
+	turnaround []float32             // seconds per call of finished calls (speculation only)
+	workerReqs Requests              // requests the workers reported
+	invokes    int64                 // invocations sent
+	billed     time.Duration         // remote runtimes' durations, each rounded up to 1 ms
 	// billedEstimated is the part of billed that no runtime reported
 	// (failed, timed-out, lost and asynchronous invocations), over
 	// estimatedInvokes invocations.
@@ -71,56 +85,88 @@ type run struct {
 	retried          int
 	spec             int
 	aborted          bool
+	ceiling          int32 // attempt numbers at or above it were never dispatched (the driver record says so)
+	ceilMu           sync.Mutex
+	beat             chan struct{} // closed to stop the heartbeat
+	beatDone         chan struct{}
 }
 
-type callState struct {
-	done       bool
-	status     *worker.Status
-	err        *CallError
-	doneCh     chan struct{}
-	observed   time.Time
-	next       int // next attempt number
-	failures   int // attempts that failed in a retryable way
-	interrupts int // attempts stopped for another invocation's sake
-	storeErr   string
-	inFlight   int
-	since      time.Time // dispatch of the latest attempt
-	chunkLen   int
-	speculated bool
-	lastWorker string
+// chunk is calls [lo, hi) to send in one invocation (done ones skipped).
+type chunk struct{ lo, hi int32 }
+
+// chunkQueue is what remains to dispatch: retries and speculative attempts
+// first (urgent), then the ranges of calls not yet launched, chunkSize
+// calls at a time.
+type chunkQueue struct {
+	urgent []chunk
+	ranges []chunk // in call order; ranges[head:] remain
+	head   int
+	size   int32
 }
 
-// chunk is a group of calls to send in one invocation.
-type chunk struct {
-	calls []int
+func (q *chunkQueue) empty() bool { return len(q.urgent) == 0 && q.head >= len(q.ranges) }
+
+// peek returns the next chunk without taking it.
+func (q *chunkQueue) peek() (chunk, bool) {
+	if len(q.urgent) > 0 {
+		return q.urgent[0], true
+	}
+	if q.head < len(q.ranges) {
+		r := q.ranges[q.head]
+		return chunk{r.lo, min(r.hi, r.lo+q.size)}, true
+	}
+	return chunk{}, false
+}
+
+// take removes the chunk peek returned.
+func (q *chunkQueue) take() {
+	if len(q.urgent) > 0 {
+		q.urgent = q.urgent[1:]
+		return
+	}
+	r := &q.ranges[q.head]
+	r.lo = min(r.hi, r.lo+q.size)
+	if r.lo >= r.hi {
+		q.head++
+		if q.head == len(q.ranges) {
+			q.ranges, q.head = nil, 0
+		}
+	}
 }
 
 // flight is an invocation in progress.
 type flight struct {
-	calls  []int
+	calls  []int32
 	cancel context.CancelCauseFunc
 }
 
 var errSuperseded = errors.New("wren: another attempt finished first")
 
-func newRun(ctx context.Context, ex *Executor, st *countingStore, id, task string, n int, cfg mapConfig, bar *progress) *run {
+func newRun(ctx context.Context, ex *Executor, st *countingStore, id, task string, n int, cfg mapConfig) *run {
 	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	r := &run{
 		ex: ex, id: id, task: task, n: n, cfg: cfg,
-		ctx: rctx, cancel: cancel, submitted: time.Now(), bar: bar,
-		log:       ex.opts.Logger.With("job", id, "task", task),
-		calls:     make([]callState, n),
-		written:   make([]bool, n),
-		inputs:    make([]*worker.InputRef, n),
-		wake:      make(chan struct{}, 1),
-		running:   map[*flight]struct{}{},
-		remaining: n,
-		changed:   make(chan struct{}),
-		finished:  make(chan struct{}),
+		maxOutput: ex.opts.MaxOutputBytes, inlineMax: ex.opts.MaxInlineOutput,
+		ctx: rctx, cancel: cancel, submitted: time.Now(), began: time.Now(),
+		log:        ex.opts.Logger.With("job", id, "task", task),
+		calls:      make([]callState, n),
+		res:        make([]callResult, n),
+		errs:       map[int]*CallError{},
+		outKeys:    map[int]string{},
+		workerIdx:  map[string]uint32{},
+		lastWorker: map[int]string{},
+		storeErrs:  map[int]string{},
+		wake:       make(chan struct{}, 1),
+		running:    map[*flight]struct{}{},
+		waiters:    map[int]chan struct{}{},
+		remaining:  n,
+		finished:   make(chan struct{}),
+		ceiling:    1,
+		beat:       make(chan struct{}),
+		beatDone:   make(chan struct{}),
+		queue:      chunkQueue{size: int32(max(cfg.chunkSize, 1))},
 	}
-	for i := range r.calls {
-		r.calls[i].doneCh = make(chan struct{})
-	}
+	r.workerID("") // index 0: no worker
 	r.counts, r.store = st, st
 	// The caller's context cancels the job (stop launching, kill workers).
 	go func() {
@@ -133,20 +179,31 @@ func newRun(ctx context.Context, ex *Executor, st *countingStore, id, task strin
 	return r
 }
 
+// start queues the calls not done yet and starts dispatching.
 func (r *run) start() {
 	r.mu.Lock()
-	for lo := 0; lo < r.n; lo += r.cfg.chunkSize {
-		hi := min(lo+r.cfg.chunkSize, r.n)
-		calls := make([]int, 0, hi-lo)
-		for i := lo; i < hi; i++ {
-			calls = append(calls, i)
+	lo := -1
+	for c := range r.n {
+		if !r.calls[c].done() {
+			if lo < 0 {
+				lo = c
+			}
+			continue
 		}
-		r.pending = append(r.pending, chunk{calls: calls})
+		if lo >= 0 {
+			r.queue.ranges = append(r.queue.ranges, chunk{int32(lo), int32(c)})
+			lo = -1
+		}
 	}
-	if r.n == 0 {
-		close(r.finished)
+	if lo >= 0 {
+		r.queue.ranges = append(r.queue.ranges, chunk{int32(lo), int32(r.n)})
 	}
+	last := r.remaining == 0
 	r.mu.Unlock()
+	if last {
+		go r.wrapUp()
+		return
+	}
 	r.signal()
 	go r.dispatch()
 	if r.cfg.speculation {
@@ -206,32 +263,36 @@ func (r *run) dispatch() {
 func (r *run) pop() (*worker.Invocation, *flight) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for len(r.pending) > 0 {
-		ch := r.pending[0]
-		for _, c := range ch.calls {
-			if !r.written[c] && !r.calls[c].done {
+	for {
+		ch, ok := r.queue.peek()
+		if !ok {
+			return nil, nil
+		}
+		for c := ch.lo; c < ch.hi; c++ {
+			if !r.calls[c].done() && !r.inputWritten(int(c)) {
 				return nil, nil // wait for the input writer's signal
 			}
 		}
-		r.pending = r.pending[1:]
+		r.queue.take()
 		inv := &worker.Invocation{
 			Store: r.store.URL(), Job: r.id, Task: r.task, Code: r.code,
-			Timeout: r.cfg.timeout, MaxOutput: r.ex.opts.MaxOutputBytes, InlineMax: r.ex.opts.MaxInlineOutput,
+			Timeout: r.cfg.timeout, MaxOutput: r.maxOutput, InlineMax: r.inlineMax,
 		}
 		now := time.Now()
+		since := int64(now.Sub(r.submitted))
 		fl := &flight{}
-		for _, c := range ch.calls {
+		for c := ch.lo; c < ch.hi; c++ {
 			cs := &r.calls[c]
-			if cs.done {
+			if cs.done() {
 				continue
 			}
-			record := !r.cfg.retryErrors || cs.failures >= r.cfg.retries
-			inv.Calls = append(inv.Calls, worker.Call{Index: c, Attempt: cs.next, RecordErrors: record, In: r.inputs[c]})
+			record := !r.cfg.retryErrors || int(cs.failures) >= r.cfg.retries
+			inv.Calls = append(inv.Calls, worker.Call{Index: int(c), Attempt: int(cs.next), RecordErrors: record, In: r.inputRef(int(c))})
 			fl.calls = append(fl.calls, c)
 			cs.next++
 			cs.inFlight++
-			cs.since = now
-			cs.chunkLen = len(ch.calls)
+			cs.since = since
+			cs.chunkLen = ch.hi - ch.lo
 			r.attempts++
 		}
 		if len(inv.Calls) == 0 {
@@ -242,18 +303,25 @@ func (r *run) pop() (*worker.Invocation, *flight) {
 		r.flights.Add(1)
 		return inv, fl
 	}
-	return nil, nil
 }
 
 func (r *run) hasPending() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.pending) > 0
+	return !r.queue.empty()
 }
 
 func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 	defer r.flights.Done()
 	defer r.ex.sem.Release(1)
+	// An attempt number at or above the ceiling recorded in the store is
+	// recorded first: a driver that attaches after this one died starts
+	// above every attempt this one may have launched.
+	top := 0
+	for _, c := range inv.Calls {
+		top = max(top, c.Attempt)
+	}
+	r.raiseCeiling(top)
 	ctx, cancel := context.WithCancelCause(r.ctx)
 	r.mu.Lock()
 	fl.cancel = cancel
@@ -278,7 +346,7 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 	delete(r.running, fl)
 	r.mu.Unlock()
 
-	byCall := map[int]*worker.Status{}
+	var byCall map[int]*worker.Status
 	r.mu.Lock()
 	_, bills := r.ex.backend.(worker.Biller)
 	if reply != nil || !bills {
@@ -297,10 +365,7 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 			r.billedEstimated += d
 			r.estimatedInvokes++
 		}
-	}
-	r.mu.Unlock()
-	if reply != nil {
-		r.mu.Lock()
+		byCall = make(map[int]*worker.Status, len(reply.Statuses))
 		for i := range reply.Statuses {
 			s := &reply.Statuses[i]
 			byCall[s.Call] = s
@@ -309,8 +374,8 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 			r.workerReqs.BytesPut += s.BytesWritten
 			r.workerReqs.BytesGot += s.BytesRead
 		}
-		r.mu.Unlock()
 	}
+	r.mu.Unlock()
 	if err != nil && r.ctx.Err() == nil && !errors.Is(context.Cause(ctx), errSuperseded) {
 		r.log.Warn("invocation failed", "calls", len(inv.Calls), "err", err)
 		if errors.Is(err, worker.ErrPermanent) {
@@ -347,8 +412,8 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 			r.retry(c.Index, nil, fmt.Errorf("read status: %w", rerr))
 		case s != nil && s.Error != nil && s.Error.Kind == worker.KindStore:
 			r.mu.Lock()
-			r.calls[c.Index].storeErr = s.Error.Message
-			r.calls[c.Index].lastWorker = s.Worker
+			r.storeErrs[c.Index] = s.Error.Message
+			r.lastWorker[c.Index] = s.Worker
 			r.mu.Unlock()
 			r.retry(c.Index, nil, fmt.Errorf("%w: %s", ErrStore, s.Error.Message))
 		case err != nil:
@@ -368,7 +433,7 @@ func billedMillis(d time.Duration) time.Duration {
 func (r *run) isDone(c int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.calls[c].done
+	return r.calls[c].done()
 }
 
 func (r *run) release(c int) {
@@ -383,9 +448,9 @@ func (r *run) retry(c int, s *worker.Status, cause error) {
 	r.mu.Lock()
 	cs := &r.calls[c]
 	if s != nil {
-		cs.lastWorker = s.Worker
+		r.lastWorker[c] = s.Worker
 	}
-	if cs.done || r.ctx.Err() != nil {
+	if cs.done() || r.ctx.Err() != nil {
 		r.mu.Unlock()
 		return
 	}
@@ -398,16 +463,18 @@ func (r *run) retry(c int, s *worker.Status, cause error) {
 		// Stopped for another invocation's sake (its process was killed
 		// because a call it also held was cancelled or timed out): not this
 		// call's fault, up to a bound, so that no call is retried forever.
-		cs.interrupts++
+		if cs.interrupts < 255 {
+			cs.interrupts++
+		}
 		if cs.interrupts > maxInterrupts {
 			cs.failures++
 		}
-	} else {
+	} else if cs.failures < 255 {
 		cs.failures++
 	}
-	if cs.failures <= r.cfg.retries {
+	if int(cs.failures) <= r.cfg.retries {
 		r.retried++
-		r.pending = slices.Insert(r.pending, 0, chunk{calls: []int{c}})
+		r.queue.urgent = append(r.queue.urgent, chunk{int32(c), int32(c) + 1})
 		next := cs.next
 		r.mu.Unlock()
 		r.log.Info("retrying call", "call", c, "attempt", next, "cause", describe(s, cause))
@@ -461,34 +528,49 @@ func (r *run) complete(c int, s *worker.Status) {
 func (r *run) finish(c int, s *worker.Status, e *CallError) {
 	r.mu.Lock()
 	cs := &r.calls[c]
-	if cs.done {
+	if cs.done() {
 		r.mu.Unlock()
 		return
 	}
-	cs.done = true
-	cs.status = s
-	cs.observed = time.Now()
+	cs.flags |= flagDone
+	now := time.Now()
+	if s != nil {
+		r.record(c, s, now)
+	} else {
+		r.res[c].dispatched = cs.since
+		r.res[c].observed = float32(now.Sub(r.submitted).Seconds() - float64(cs.since)/1e9)
+	}
 	if e != nil {
-		e.Job, e.Task, e.Call, e.Attempts = r.id, r.task, c, cs.next
+		e.Job, e.Task, e.Call, e.Attempts = r.id, r.task, c, int(cs.next)
 		if e.Worker == "" {
-			e.Worker = cs.lastWorker
+			e.Worker = r.lastWorker[c]
 		}
-		cs.err = e
+		r.errs[c] = e
 	}
-	if s != nil && s.OK {
-		r.turnaround = append(r.turnaround, cs.observed.Sub(cs.since)/time.Duration(max(cs.chunkLen, 1)))
+	delete(r.lastWorker, c)
+	delete(r.storeErrs, c)
+	if r.cfg.speculation && s != nil && s.OK {
+		took := now.Sub(r.submitted).Seconds() - float64(cs.since)/1e9
+		r.turnaround = append(r.turnaround, float32(took/float64(max(cs.chunkLen, 1))))
 	}
-	close(cs.doneCh)
+	if ch, ok := r.waiters[c]; ok {
+		close(ch)
+		delete(r.waiters, c)
+	}
 	r.remaining--
-	close(r.changed)
-	r.changed = make(chan struct{})
+	if r.changed != nil {
+		close(r.changed)
+		r.changed = nil
+	}
 	// Stop attempts that can no longer matter.
-	for fl := range r.running {
-		if fl.cancel != nil && r.allDoneLocked(fl.calls) {
-			fl.cancel(errSuperseded)
+	if cs.inFlight > 0 {
+		for fl := range r.running {
+			if fl.cancel != nil && r.allDoneLocked(fl.calls) {
+				fl.cancel(errSuperseded)
+			}
 		}
 	}
-	last := r.remaining == 0
+	last := r.remaining == 0 && !r.restoring
 	r.mu.Unlock()
 	r.bar.add(1)
 	if e != nil {
@@ -518,24 +600,35 @@ func (r *run) wrapUp() {
 	if sweep {
 		r.sweepOutputs()
 	}
+	r.stopHeartbeat()
 	r.writeSummary()
 	r.bar.finish()
 	close(r.finished)
 }
 
 // writeSummary records the job's stats without the per-call part (the
-// statuses hold it) for readers in other processes (wren jobs show).
+// statuses hold it) for readers in other processes (wren jobs show), and
+// the driver's record as done.
 func (r *run) writeSummary() {
-	js := r.stats()
-	js.PerCall = nil
+	js := r.summary()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
+	defer cancel()
+	if errors.Is(context.Cause(r.ctx), ErrTakenOver) {
+		// The driver that took over writes the summary.
+		if err := r.writeRecord(ctx, stateTakenOver, js.Done, js.Failed); err != nil {
+			r.log.Warn("write the driver's record", "err", err)
+		}
+		return
+	}
 	b, err := json.Marshal(js)
 	if err == nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
-		defer cancel()
 		err = putRetry(ctx, r.store, worker.SummaryKey(r.id), b, blob.PutOptions{Ephemeral: true})
 	}
 	if err != nil {
 		r.log.Warn("write the job's summary", "err", err)
+	}
+	if err := r.writeRecord(ctx, stateDone, js.Done, js.Failed); err != nil {
+		r.log.Warn("write the driver's record", "err", err)
 	}
 }
 
@@ -553,25 +646,27 @@ func (r *run) sweepOutputs() {
 		return
 	}
 	r.mu.Lock()
-	keep := make(map[string]bool, len(r.calls))
+	keep := map[string]bool{}
 	for i := range r.calls {
-		if s := r.calls[i].status; s != nil && s.Output != "" {
-			keep[s.Output] = true
+		if r.calls[i].flags&flagOutObj != 0 {
+			keep[r.outputKey(i)] = true
 		}
 	}
 	r.mu.Unlock()
+	var losers []string
 	for _, k := range keys {
 		if !keep[k] {
-			if err := r.store.Delete(ctx, k); err != nil {
-				r.log.Warn("delete a losing attempt's output", "key", k, "err", err)
-			}
+			losers = append(losers, k)
 		}
+	}
+	if err := blob.DeleteKeys(ctx, r.store, losers); err != nil {
+		r.log.Warn("delete the losing attempts' outputs", "err", err)
 	}
 }
 
-func (r *run) allDoneLocked(calls []int) bool {
+func (r *run) allDoneLocked(calls []int32) bool {
 	for _, c := range calls {
-		if !r.calls[c].done {
+		if !r.calls[c].done() {
 			return false
 		}
 	}
@@ -585,22 +680,24 @@ func (r *run) abort(cause error) {
 	r.aborted = true
 	r.mu.Unlock()
 	r.cancel(cause)
-	for c := range r.calls {
+	msg := "the job was cancelled"
+	if cause != nil && !errors.Is(cause, ErrCancelled) && !errors.Is(cause, context.Canceled) {
+		msg = "the job stopped: " + cause.Error()
+	}
+	for c := range r.n {
 		if !r.isDone(c) {
-			msg := "the job was cancelled"
-			if cause != nil && !errors.Is(cause, ErrCancelled) && !errors.Is(cause, context.Canceled) {
-				msg = "the job stopped: " + cause.Error()
-			}
 			r.finish(c, nil, &CallError{Kind: worker.KindCancelled, Message: msg, Err: cause})
 		}
 	}
 }
 
-// speculate relaunches stragglers once half the calls are done.
+// speculate relaunches stragglers once half the calls are done. It looks
+// at the invocations in flight only, so its cost does not grow with the
+// job.
 func (r *run) speculate() {
 	t := time.NewTicker(25 * time.Millisecond)
 	defer t.Stop()
-	var scratch []time.Duration
+	var scratch []float32
 	for {
 		select {
 		case <-r.ctx.Done():
@@ -615,26 +712,34 @@ func (r *run) speculate() {
 			r.mu.Unlock()
 			continue
 		}
-		scratch = append(scratch[:0], r.turnaround...)
+		// The median of a sample: recomputing over every call would cost
+		// O(calls) per tick.
+		scratch = scratch[:0]
+		step := max(len(r.turnaround)/4096, 1)
+		for i := 0; i < len(r.turnaround); i += step {
+			scratch = append(scratch, r.turnaround[i])
+		}
 		slices.Sort(scratch)
 		var med time.Duration
 		if len(scratch) > 0 {
-			med = scratch[len(scratch)/2]
+			med = time.Duration(float64(scratch[len(scratch)/2]) * 1e9)
 		}
 		threshold := max(time.Duration(float64(med)*r.cfg.specFactor), 20*time.Millisecond)
-		now := time.Now()
+		now := int64(time.Since(r.submitted))
 		added := false
-		for c := range r.calls {
-			cs := &r.calls[c]
-			if cs.done || cs.speculated || cs.inFlight != 1 {
-				continue
-			}
-			if now.Sub(cs.since) > threshold*time.Duration(max(cs.chunkLen, 1)) {
-				cs.speculated = true
-				r.spec++
-				r.pending = slices.Insert(r.pending, 0, chunk{calls: []int{c}})
-				added = true
-				r.log.Info("speculating on straggler", "call", c, "running", now.Sub(cs.since).Round(time.Millisecond), "median", med.Round(time.Millisecond))
+		for fl := range r.running {
+			for _, c := range fl.calls {
+				cs := &r.calls[c]
+				if cs.done() || cs.flags&flagSpeculated != 0 || cs.inFlight != 1 {
+					continue
+				}
+				if time.Duration(now-cs.since) > threshold*time.Duration(max(cs.chunkLen, 1)) {
+					cs.flags |= flagSpeculated
+					r.spec++
+					r.queue.urgent = append(r.queue.urgent, chunk{c, c + 1})
+					added = true
+					r.log.Info("speculating on straggler", "call", c, "running", time.Duration(now-cs.since).Round(time.Millisecond), "median", med.Round(time.Millisecond))
+				}
 			}
 		}
 		r.mu.Unlock()
@@ -643,109 +748,6 @@ func (r *run) speculate() {
 		}
 	}
 }
-
-// inputGroup is what the driver writes as one object: a pack of small
-// inputs of consecutive calls, or one large input (pack == false).
-type inputGroup struct {
-	calls []int
-	pack  bool
-}
-
-// planInputs groups the calls' inputs into objects: an input over
-// maxPacked bytes (or every input when maxPacked < 0) gets its own object;
-// runs of smaller ones go into packs. Packs grow from 16 calls to 4096 (and
-// at most 16 MiB), so that the first calls can start while later packs are
-// written, and hold whole invocation chunks, so that a chunk's inputs are
-// one ranged read.
-func planInputs(enc [][]byte, maxPacked int64, chunk int) []inputGroup {
-	var groups []inputGroup
-	var cur []int
-	var bytes int64
-	limit := 16
-	roundUp := func(n int) int { return (n + chunk - 1) / chunk * chunk }
-	flush := func() {
-		if len(cur) > 0 {
-			groups = append(groups, inputGroup{calls: cur, pack: true})
-			cur, bytes = nil, 0
-			limit = min(limit*2, 4096)
-		}
-	}
-	for i, b := range enc {
-		if maxPacked < 0 || int64(len(b)) > maxPacked {
-			flush()
-			groups = append(groups, inputGroup{calls: []int{i}})
-			continue
-		}
-		cur = append(cur, i)
-		bytes += int64(len(b))
-		if len(cur) >= roundUp(limit) || bytes >= maxPackBytes {
-			flush()
-		}
-	}
-	flush()
-	return groups
-}
-
-// maxPackBytes closes a pack once it holds this many bytes.
-const maxPackBytes = 16 << 20
-
-// writeInputs writes the encoded inputs, packed (planInputs), in order,
-// several objects at a time, and wakes the dispatcher as they land. A call
-// whose input cannot be written fails with KindStore.
-func (r *run) writeInputs(enc [][]byte, groups []inputGroup) {
-	g, ctx := errgroup.WithContext(r.ctx)
-	g.SetLimit(4 * runtime.GOMAXPROCS(0))
-	for _, grp := range groups {
-		if ctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			var key string
-			var data []byte
-			if grp.pack {
-				key = worker.PackKey(r.id, grp.calls[0])
-				ins := make([][]byte, len(grp.calls))
-				for k, c := range grp.calls {
-					ins[k] = enc[c]
-				}
-				var refs []worker.InputRef
-				data, refs = worker.EncodePack(key, grp.calls, ins)
-				r.mu.Lock()
-				for k, c := range grp.calls {
-					r.inputs[c] = &refs[k]
-				}
-				r.mu.Unlock()
-			} else {
-				key, data = worker.InputKey(r.id, grp.calls[0]), enc[grp.calls[0]]
-			}
-			// The driver holds the only copy of an input: it tries harder
-			// than a worker does (about 7 s of tries).
-			err := retry.StoreN(ctx, inputTries, func(ctx context.Context) error {
-				return blob.PutBytes(ctx, r.store, key, data, blob.PutOptions{Ephemeral: true})
-			})
-			if err != nil {
-				if r.ctx.Err() == nil {
-					for _, c := range grp.calls {
-						r.finish(c, nil, &CallError{Kind: worker.KindStore, Message: fmt.Sprintf("write input %d: %v", c, err), Err: err})
-					}
-					r.signal() // the dispatcher may be waiting for these inputs
-				}
-				return nil
-			}
-			r.mu.Lock()
-			for _, c := range grp.calls {
-				r.written[c] = true
-			}
-			r.mu.Unlock()
-			r.signal()
-			return nil
-		})
-	}
-	g.Wait()
-}
-
-// inputTries is how many times the driver tries to write an input.
-const inputTries = 10
 
 // readStatus is worker.ReadStatus tried again after a transient fault.
 func readStatus(ctx context.Context, st blob.Store, job string, call int) (s worker.Status, ok bool, err error) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,19 +23,34 @@ import (
 // MapOption adjusts one map; it overrides the executor's Options.
 type MapOption func(*mapConfig)
 
+func (c *mapConfig) mark(name string) {
+	if c.set == nil {
+		c.set = map[string]bool{}
+	}
+	c.set[name] = true
+}
+
 // WithChunkSize sends n calls in each invocation (as Options.ChunkSize:
 // 0 or -1 means 1).
-func WithChunkSize(n int) MapOption { return func(c *mapConfig) { c.chunkSize = max(n, 1) } }
+func WithChunkSize(n int) MapOption {
+	return func(c *mapConfig) { c.chunkSize = max(n, 1); c.mark("chunk") }
+}
 
 // WithTimeout bounds each call (as Options.Timeout: 0 or -1 means no limit).
-func WithTimeout(d time.Duration) MapOption { return func(c *mapConfig) { c.timeout = max(d, 0) } }
+func WithTimeout(d time.Duration) MapOption {
+	return func(c *mapConfig) { c.timeout = max(d, 0); c.mark("timeout") }
+}
 
 // WithRetries sets the extra attempts for lost calls (as Options.Retries:
 // 0 means DefaultRetries, -1 none).
-func WithRetries(n int) MapOption { return func(c *mapConfig) { c.retries = retriesOf(n) } }
+func WithRetries(n int) MapOption {
+	return func(c *mapConfig) { c.retries = retriesOf(n); c.mark("retries") }
+}
 
 // WithRetryErrors also retries calls whose function failed or panicked.
-func WithRetryErrors(on bool) MapOption { return func(c *mapConfig) { c.retryErrors = on } }
+func WithRetryErrors(on bool) MapOption {
+	return func(c *mapConfig) { c.retryErrors = on; c.mark("retry-errors") }
+}
 
 // WithSpeculation turns straggler relaunch on with the given factor (as
 // Options.SpeculationFactor: 0 means DefaultSpeculationFactor), or off with
@@ -43,15 +59,24 @@ func WithSpeculation(factor float64) MapOption {
 	return func(c *mapConfig) {
 		c.speculation = factor >= 0
 		c.specFactor = speculationFactorOf(factor)
+		c.mark("speculation")
 	}
 }
 
 // WithProgress sets when the map draws a progress bar.
-func WithProgress(m ProgressMode) MapOption { return func(c *mapConfig) { c.progress = m } }
+func WithProgress(m ProgressMode) MapOption {
+	return func(c *mapConfig) { c.progress = m; c.mark("progress") }
+}
 
 // WithJobID names the job instead of a generated ID. It must be a valid key
 // segment and must not name an existing job.
 func WithJobID(id string) MapOption { return func(c *mapConfig) { c.jobID = id } }
+
+// WithForce makes Attach take over a job whose driver looks alive (a
+// heartbeat within StaleAfter; that driver's calls then fail with
+// ErrTakenOver), or whose binary differs from the attaching program's.
+// Map ignores it.
+func WithForce() MapOption { return func(c *mapConfig) { c.force = true } }
 
 // WaitMode says when Job.Wait returns.
 type WaitMode int
@@ -74,6 +99,21 @@ type Manifest struct {
 	Code    string    `json:"code"` // SHA-256 of the driver's binary
 	Backend string    `json:"backend"`
 	Created time.Time `json:"created"`
+	// Settings are the map's, which a driver that attaches keeps; nil in
+	// manifests of earlier versions.
+	Settings *JobSettings `json:"settings,omitempty"`
+}
+
+// JobSettings are a map's settings as they were resolved.
+type JobSettings struct {
+	ChunkSize         int           `json:"chunk_size"`
+	Timeout           time.Duration `json:"timeout"`
+	Retries           int           `json:"retries"`
+	RetryErrors       bool          `json:"retry_errors"`
+	Speculation       bool          `json:"speculation"`
+	SpeculationFactor float64       `json:"speculation_factor"`
+	MaxOutputBytes    int64         `json:"max_output_bytes"`
+	MaxInlineOutput   int64         `json:"max_inline_output"`
 }
 
 // ManifestKey is where a job's manifest is stored.
@@ -91,6 +131,7 @@ func NewJobID() string {
 type Job[Out any] struct {
 	r       *run
 	task    *taskInfo
+	once    sync.Once
 	futures []*Future[Out]
 }
 
@@ -103,19 +144,9 @@ type taskInfo struct {
 type Future[Out any] struct {
 	job *Job[Out]
 	i   int
-
-	mu   sync.Mutex // guards the fields below
-	read bool       // val or err holds the decoded result
-	val  Out
-	err  error
 }
 
-// Map runs the task once per input and returns at once; the calls run in the
-// background. Inputs are encoded and written to the store before Map
-// returns, so an input that cannot be encoded or is too large is reported
-// here, naming its index, and nothing runs. Cancelling ctx cancels the job:
-// no more launches, running workers killed, unfinished calls failed.
-func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts ...MapOption) (*Job[Out], error) {
+func (t *Task[In, Out]) config(ex *Executor, opts []MapOption) mapConfig {
 	cfg := mapConfig{
 		chunkSize: ex.opts.ChunkSize, timeout: ex.opts.Timeout, retries: ex.opts.Retries,
 		retryErrors: ex.opts.RetryErrors, speculation: ex.opts.Speculation,
@@ -124,6 +155,19 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	for _, o := range opts {
 		o(&cfg)
 	}
+	return cfg
+}
+
+// Map runs the task once per input and returns at once; the calls run in the
+// background. Inputs are encoded and written to the store before Map
+// returns, so an input that cannot be encoded or is too large is reported
+// here, naming its index, and nothing runs. Cancelling ctx cancels the job:
+// no more launches, running workers killed, unfinished calls failed.
+//
+// The driver keeps a few dozen bytes per call besides the encoded inputs,
+// which it lets go once they are in the store.
+func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts ...MapOption) (*Job[Out], error) {
+	cfg := t.config(ex, opts)
 	id := cfg.jobID
 	if id == "" {
 		id = NewJobID()
@@ -132,7 +176,7 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 		return nil, err
 	}
 	// Encode everything first: a bad input stops the job before it starts.
-	enc := make([][]byte, len(inputs))
+	enc := &encoded{start: make([]int64, len(inputs)+1)}
 	for i, in := range inputs {
 		b, err := t.codec.Marshal(in)
 		if err != nil {
@@ -141,7 +185,8 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 		if int64(len(b)) > ex.opts.MaxInputBytes {
 			return nil, fmt.Errorf("wren: task %q: input %d is %d bytes encoded, over the cap of %d: %w", t.name, i, len(b), ex.opts.MaxInputBytes, ErrTooLarge)
 		}
-		enc[i] = b
+		enc.buf = append(enc.buf, b...)
+		enc.start[i+1] = int64(len(enc.buf))
 	}
 	st := &countingStore{Store: ex.store} // the job's requests, counted
 	code := ex.codeHash()
@@ -153,7 +198,9 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 		}
 		code = h
 	}
-	m := Manifest{Job: id, Task: t.name, Calls: len(inputs), Codec: t.codec.Name(), Code: code, Backend: ex.backend.Name(), Created: time.Now().UTC()}
+	m := Manifest{Job: id, Task: t.name, Calls: len(inputs), Codec: t.codec.Name(), Code: code, Backend: ex.backend.Name(), Created: time.Now().UTC(),
+		Settings: &JobSettings{ChunkSize: cfg.chunkSize, Timeout: cfg.timeout, Retries: cfg.retries, RetryErrors: cfg.retryErrors,
+			Speculation: cfg.speculation, SpeculationFactor: cfg.specFactor, MaxOutputBytes: ex.opts.MaxOutputBytes, MaxInlineOutput: ex.opts.MaxInlineOutput}}
 	mb, _ := json.MarshalIndent(m, "", "  ")
 	if err := writeManifest(ctx, st, id, mb); err != nil {
 		return nil, err
@@ -161,23 +208,27 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	if err := putRetry(ctx, st, worker.CodeKey(id), []byte(m.Code), blob.PutOptions{Ephemeral: true}); err != nil {
 		return nil, fmt.Errorf("wren: job %s: %w", id, err)
 	}
-	r := newRun(ctx, ex, st, id, t.name, len(inputs), cfg, newProgress(cfg.progress, ex.opts.ProgressOutput, len(inputs), t.name))
+	r := newRun(ctx, ex, st, id, t.name, len(inputs), cfg)
 	if _, ok := ex.backend.(worker.Remote); ok {
 		r.code = code
 	}
+	if err := r.claim(ctx); err != nil {
+		return nil, fmt.Errorf("wren: job %s: record the driver: %w", id, err)
+	}
+	go r.heartbeat()
+	r.bar = newProgress(cfg.progress, ex.opts.ProgressOutput, len(inputs), t.name)
 	if err := ex.track(r); err != nil {
 		r.abort(err)
 		return nil, err
 	}
-	j := &Job[Out]{r: r, task: &taskInfo{name: t.name, codec: t.codec}, futures: make([]*Future[Out], len(inputs))}
-	for i := range j.futures {
-		j.futures[i] = &Future[Out]{job: j, i: i}
-	}
+	groups := planInputs(enc, len(inputs), ex.opts.MaxPackedInput, cfg.chunkSize)
+	r.prepareInputs(enc, groups)
+	j := &Job[Out]{r: r, task: &taskInfo{name: t.name, codec: t.codec}}
 	r.log.Debug("job submitted", "calls", len(inputs), "chunk", cfg.chunkSize)
 	r.start()
 	// Inputs are written in the background, in order; a chunk is dispatched
 	// as soon as its inputs are in the store.
-	go r.writeInputs(enc, planInputs(enc, ex.opts.MaxPackedInput, cfg.chunkSize))
+	go r.writeInputs(enc, groups)
 	return j, nil
 }
 
@@ -205,6 +256,29 @@ func writeManifest(ctx context.Context, st blob.Store, id string, mb []byte) err
 	return nil
 }
 
+// ReadManifest reads a job's manifest from a store.
+func ReadManifest(ctx context.Context, st blob.Store, id string) (Manifest, error) {
+	var m Manifest
+	if err := ValidateJobID(id); err != nil {
+		return m, err
+	}
+	var b []byte
+	err := retry.Store(ctx, func(ctx context.Context) (err error) {
+		b, err = blob.ReadAll(ctx, st, ManifestKey(id))
+		return err
+	})
+	if err != nil {
+		return m, fmt.Errorf("wren: job %s: %w", id, err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("wren: job %s: manifest: %w", id, err)
+	}
+	if m.Calls < 0 || m.Job != id {
+		return m, fmt.Errorf("wren: job %s: a manifest of job %q with %d calls", id, m.Job, m.Calls)
+	}
+	return m, nil
+}
+
 // ValidateJobID returns an error when id cannot name a job: it must be one
 // key segment, so that the job's objects stay under jobs/<id>/.
 func ValidateJobID(id string) error { return worker.ValidateJobID(id) }
@@ -215,7 +289,7 @@ func (t *Task[In, Out]) Call(ctx context.Context, ex *Executor, in In, opts ...M
 	if err != nil {
 		return nil, err
 	}
-	return j.futures[0], nil
+	return &Future[Out]{job: j, i: 0}, nil
 }
 
 // ID returns the job's ID; its objects are under jobs/<ID>/ in the store.
@@ -224,8 +298,19 @@ func (j *Job[Out]) ID() string { return j.r.id }
 // Len returns the number of calls.
 func (j *Job[Out]) Len() int { return j.r.n }
 
-// Futures returns the futures, in input order.
-func (j *Job[Out]) Futures() []*Future[Out] { return j.futures }
+// Futures returns the futures, in input order (made on the first call:
+// 24 bytes a call).
+func (j *Job[Out]) Futures() []*Future[Out] {
+	j.once.Do(func() {
+		fs := make([]Future[Out], j.r.n)
+		j.futures = make([]*Future[Out], j.r.n)
+		for i := range fs {
+			fs[i] = Future[Out]{job: j, i: i}
+			j.futures[i] = &fs[i]
+		}
+	})
+	return j.futures
+}
 
 // Cancel stops the job: no more launches, running workers killed,
 // unfinished calls failed with ErrCancelled.
@@ -251,9 +336,13 @@ func (j *Job[Out]) Wait(ctx context.Context, mode WaitMode) (done, pending []*Fu
 	case AnyCompleted:
 		for err == nil {
 			r.mu.Lock()
-			ndone, changed := r.n-r.remaining, r.changed
+			ndone := r.n - r.remaining
+			if r.changed == nil {
+				r.changed = make(chan struct{})
+			}
+			changed := r.changed
 			r.mu.Unlock()
-			if ndone > 0 {
+			if ndone > 0 || r.n == 0 {
 				break
 			}
 			select {
@@ -263,9 +352,10 @@ func (j *Job[Out]) Wait(ctx context.Context, mode WaitMode) (done, pending []*Fu
 			}
 		}
 	}
+	fs := j.Futures()
 	r.mu.Lock()
-	for i, f := range j.futures {
-		if r.calls[i].done {
+	for i, f := range fs {
+		if r.calls[i].done() {
 			done = append(done, f)
 		} else {
 			pending = append(pending, f)
@@ -279,30 +369,30 @@ func (j *Job[Out]) Wait(ctx context.Context, mode WaitMode) (done, pending []*Fu
 // some calls failed it returns the others' outputs (zero values in the
 // failed places) and a *JobError listing the failures.
 func (j *Job[Out]) Results(ctx context.Context) ([]Out, error) {
-	if _, _, err := j.Wait(ctx, AllCompleted); err != nil {
-		return nil, err
+	select {
+	case <-j.r.finished:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	out := make([]Out, len(j.futures))
+	out := make([]Out, j.r.n)
 	var mu sync.Mutex
-	var failed []*CallError
 	var other error
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4 * runtime.GOMAXPROCS(0))
-	for i, f := range j.futures {
+	parts := 4 * runtime.GOMAXPROCS(0)
+	step := max((j.r.n+parts-1)/parts, 1)
+	for lo := 0; lo < j.r.n; lo += step {
+		hi := min(lo+step, j.r.n)
 		g.Go(func() error {
-			v, err := f.Result(gctx)
-			mu.Lock()
-			defer mu.Unlock()
-			var ce *CallError
-			switch {
-			case errors.As(err, &ce):
-				failed = append(failed, ce)
-			case err != nil:
-				if other == nil {
-					other = err
+			for i := lo; i < hi; i++ {
+				err := j.decode(gctx, i, &out[i])
+				var ce *CallError
+				if err != nil && !errors.As(err, &ce) {
+					mu.Lock()
+					if other == nil {
+						other = err
+					}
+					mu.Unlock()
 				}
-			default:
-				out[i] = v
 			}
 			return nil
 		})
@@ -311,31 +401,54 @@ func (j *Job[Out]) Results(ctx context.Context) ([]Out, error) {
 	if other != nil {
 		return out, other
 	}
-	if len(failed) > 0 {
-		sortCallErrors(failed)
+	if failed := j.Errors(); len(failed) > 0 {
 		return out, &JobError{Job: j.r.id, Calls: j.r.n, Failed: failed}
 	}
 	return out, nil
 }
 
-func sortCallErrors(e []*CallError) {
-	for i := 1; i < len(e); i++ {
-		for k := i; k > 0 && e[k].Call < e[k-1].Call; k-- {
-			e[k], e[k-1] = e[k-1], e[k]
+// decode writes call i's output into v; a failed call returns its
+// *CallError. A small output comes from the driver's memory (it travelled
+// in the status); a large one is read from the store.
+func (j *Job[Out]) decode(ctx context.Context, i int, v *Out) error {
+	r := j.r
+	r.mu.Lock()
+	if e := r.errs[i]; e != nil {
+		r.mu.Unlock()
+		return e
+	}
+	var b []byte
+	var key string
+	if r.calls[i].flags&flagOutObj != 0 {
+		key = r.outputKey(i)
+	} else {
+		b = r.arena.get(r.res[i].out)
+	}
+	r.mu.Unlock()
+	if key != "" {
+		err := retry.Store(ctx, func(ctx context.Context) (err error) {
+			b, err = blob.ReadAll(ctx, r.store, key)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("wren: job %s: read output of call %d: %w", r.id, i, err)
 		}
 	}
+	if err := j.task.codec.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("wren: job %s: decode output of call %d: %w", r.id, i, err)
+	}
+	return nil
 }
 
 // Errors returns the errors of the calls that failed so far, by call index.
 func (j *Job[Out]) Errors() []*CallError {
 	j.r.mu.Lock()
 	defer j.r.mu.Unlock()
-	var out []*CallError
-	for i := range j.r.calls {
-		if e := j.r.calls[i].err; e != nil {
-			out = append(out, e)
-		}
+	out := make([]*CallError, 0, len(j.r.errs))
+	for _, e := range j.r.errs {
+		out = append(out, e)
 	}
+	slices.SortFunc(out, func(a, b *CallError) int { return a.Call - b.Call })
 	return out
 }
 
@@ -350,12 +463,10 @@ func (j *Job[Out]) CallStats(i int) (c CallStats, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cs := &r.calls[i]
-	if !cs.done || cs.status == nil || cs.status.Started == 0 {
+	if !cs.done() || cs.flags&flagTimed == 0 {
 		return c, false
 	}
-	c = callStats(i, cs.status, r.submitted)
-	c.Attempts, c.Observed = cs.next, cs.observed
-	return c, true
+	return r.callStats(i), true
 }
 
 // Clean deletes the job's objects from the store. Call it after reading the
@@ -373,59 +484,45 @@ func (f *Future[Out]) Index() int { return f.i }
 
 // Done reports whether the call is done (succeeded or failed for good).
 func (f *Future[Out]) Done() bool {
-	select {
-	case <-f.job.r.calls[f.i].doneCh:
-		return true
-	default:
-		return false
-	}
+	r := f.job.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls[f.i].done()
 }
 
 // Wait blocks until the call is done or ctx ends.
 func (f *Future[Out]) Wait(ctx context.Context) error {
+	r := f.job.r
+	r.mu.Lock()
+	if r.calls[f.i].done() {
+		r.mu.Unlock()
+		return nil
+	}
+	ch, ok := r.waiters[f.i]
+	if !ok {
+		ch = make(chan struct{})
+		r.waiters[f.i] = ch
+	}
+	r.mu.Unlock()
 	select {
-	case <-f.job.r.calls[f.i].doneCh:
+	case <-ch:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// Result waits for the call and returns its output, read from the store and
-// decoded once; a failed call returns a *CallError.
+// Result waits for the call and returns its output, decoded (each time it
+// is called; a large output is read from the store); a failed call returns
+// a *CallError.
 func (f *Future[Out]) Result(ctx context.Context) (Out, error) {
-	var zero Out
+	var v Out
 	if err := f.Wait(ctx); err != nil {
+		return v, err
+	}
+	if err := f.job.decode(ctx, f.i, &v); err != nil {
+		var zero Out
 		return zero, err
 	}
-	r := f.job.r
-	r.mu.Lock()
-	cs := r.calls[f.i]
-	r.mu.Unlock()
-	if cs.err != nil {
-		return zero, cs.err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.read {
-		// A failed read (the caller's context ended, a store blip) is not
-		// kept: a later call may succeed. A decode failure is permanent.
-		// A small output came inline, in the status: nothing to read.
-		b := cs.status.Inline
-		var err error
-		if cs.status.Output != "" {
-			err = retry.Store(ctx, func(ctx context.Context) (err error) {
-				b, err = blob.ReadAll(ctx, r.store, cs.status.Output)
-				return err
-			})
-		}
-		if err != nil {
-			return zero, fmt.Errorf("wren: job %s: read output of call %d: %w", r.id, f.i, err)
-		}
-		if err := f.job.task.codec.Unmarshal(b, &f.val); err != nil {
-			f.err = fmt.Errorf("wren: job %s: decode output of call %d: %w", r.id, f.i, err)
-		}
-		f.read = true
-	}
-	return f.val, f.err
+	return v, nil
 }

@@ -67,10 +67,18 @@ type JobStats struct {
 	PerCall []CallStats     `json:"per_call"` // calls with a worker status, by index
 }
 
-// Stats returns the timings of every call that has finished so far.
-func (j *Job[Out]) Stats() JobStats { return j.r.stats() }
+// Stats returns the timings of every call that has finished so far. Its
+// PerCall holds a few hundred bytes per call: for a very large job,
+// Summary or CallStats cost less.
+func (j *Job[Out]) Stats() JobStats { return j.r.stats(true) }
 
-func (r *run) stats() JobStats {
+// Summary is Stats without PerCall: the counts, wall time, requests and
+// billing, in memory that does not grow with the job.
+func (j *Job[Out]) Summary() JobStats { return j.r.stats(false) }
+
+func (r *run) summary() JobStats { return r.stats(false) }
+
+func (r *run) stats(perCall bool) JobStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	js := JobStats{Job: r.id, Task: r.task, Calls: r.n, Attempts: r.attempts, Retried: r.retried, Speculative: r.spec}
@@ -80,34 +88,39 @@ func (r *run) stats() JobStats {
 	js.Requests.Gets += r.workerReqs.Gets
 	js.Requests.BytesPut += r.workerReqs.BytesPut
 	js.Requests.BytesGot += r.workerReqs.BytesGot
-	last := r.submitted
+	last := time.Duration(0)
+	u := worker.Usage{Invocations: r.invokes, Billed: r.billed, EstimatedBilled: r.billedEstimated, EstimatedInvocations: r.estimatedInvokes}
 	for i := range r.calls {
 		cs := &r.calls[i]
-		if !cs.done {
+		if !cs.done() {
 			continue
 		}
 		js.Done++
-		if cs.err != nil {
+		if cs.flags&flagOK == 0 {
 			js.Failed++
 		}
-		if cs.observed.After(last) {
-			last = cs.observed
-		}
-		s := cs.status
-		if s == nil || s.Started == 0 {
+		res := &r.res[i]
+		last = max(last, time.Duration(res.dispatched)+time.Duration(float64(res.observed)*1e9))
+		if cs.flags&flagTimed == 0 {
 			continue
 		}
-		c := callStats(i, s, r.submitted)
-		c.Attempts, c.Observed = cs.next, cs.observed
-		js.PerCall = append(js.PerCall, c)
+		// The bill's per-call sums, as usage sums them from CallStats.
+		io := float64(res.readTime + res.writeTime)
+		compute := float64(res.computeEnd - res.computeStart)
+		u.Calls++
+		u.Compute += time.Duration(compute * 1e9)
+		u.IO += time.Duration(io * 1e9)
+		u.Fixed += time.Duration(max(float64(res.finished-res.started)-compute-io, 0) * 1e9)
+		u.PeakRSS = max(u.PeakRSS, int64(res.maxRSS)<<10)
+		if perCall {
+			js.PerCall = append(js.PerCall, r.callStats(i))
+		}
 	}
 	if js.Done < js.Calls {
-		last = time.Now()
+		last = time.Since(r.submitted)
 	}
-	js.Wall = last.Sub(r.submitted)
+	js.Wall = last
 	if b, ok := r.ex.backend.(worker.Biller); ok {
-		u := js.usage(r.invokes, r.billed)
-		u.EstimatedBilled, u.EstimatedInvocations = r.billedEstimated, r.estimatedInvokes
 		js.Billing = b.Bill(u)
 	}
 	return js

@@ -111,5 +111,8 @@ func TestMain(m *testing.M) {
 		driverOnly = wren.Register("test.driveronly", func(ctx context.Context, x int) (int, error) { return x, nil })
 	}
 	wren.Init()
+	if spec := os.Getenv("WREN_TEST_ATTACH_DRIVER"); spec != "" {
+		os.Exit(attachDriver(spec))
+	}
 	os.Exit(m.Run())
 }

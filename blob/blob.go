@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Sentinel errors returned (wrapped) by every driver. Check them with errors.Is.
@@ -310,16 +312,85 @@ func Keys(ctx context.Context, s Store, prefix string) ([]string, error) {
 	return out, nil
 }
 
-// DeletePrefix deletes every object under prefix and returns how many it deleted.
-func DeletePrefix(ctx context.Context, s Store, prefix string) (int, error) {
-	keys, err := Keys(ctx, s, prefix)
-	if err != nil {
-		return 0, err
+// BatchDeleter is a Store that deletes many keys in one request (S3's
+// DeleteObjects takes up to 1,000).
+type BatchDeleter interface {
+	// DeleteBatch deletes the keys (at most MaxDeleteBatch); a missing key
+	// is not an error.
+	DeleteBatch(ctx context.Context, keys []string) error
+}
+
+// PrefixDeleter is a Store that deletes everything under a prefix at once
+// (fileblob: a directory).
+type PrefixDeleter interface {
+	// DeletePrefix deletes every object under prefix and returns how many
+	// it deleted.
+	DeletePrefix(ctx context.Context, prefix string) (int, error)
+}
+
+// MaxDeleteBatch is the most keys DeleteKeys gives one DeleteBatch.
+const MaxDeleteBatch = 1000
+
+// deleteParallel bounds the deletes (or batches) DeleteKeys runs at once.
+const deleteParallel = 16
+
+// DeleteKeys deletes keys: in batches of MaxDeleteBatch on a BatchDeleter,
+// else one by one, deleteParallel at a time either way. A missing key is
+// not an error.
+func DeleteKeys(ctx context.Context, s Store, keys []string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(deleteParallel)
+	if bd, ok := s.(BatchDeleter); ok {
+		for lo := 0; lo < len(keys); lo += MaxDeleteBatch {
+			batch := keys[lo:min(lo+MaxDeleteBatch, len(keys))]
+			g.Go(func() error { return bd.DeleteBatch(gctx, batch) })
+		}
+		return g.Wait()
 	}
-	for i, k := range keys {
-		if err := s.Delete(ctx, k); err != nil {
-			return i, err
+	for _, k := range keys {
+		g.Go(func() error {
+			if err := s.Delete(gctx, k); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// DeletePrefix deletes every object under prefix and returns how many it
+// deleted: at once on a PrefixDeleter, else listing and deleting in
+// parallel batches as the listing goes (bounded time and memory for
+// millions of objects).
+func DeletePrefix(ctx context.Context, s Store, prefix string) (int, error) {
+	if pd, ok := s.(PrefixDeleter); ok {
+		return pd.DeletePrefix(ctx, prefix)
+	}
+	n := 0
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	var batch []string
+	flush := func() {
+		keys := batch
+		batch = nil
+		g.Go(func() error { return DeleteKeys(gctx, s, keys) })
+	}
+	for a, err := range s.List(ctx, prefix) {
+		if err != nil {
+			g.Wait()
+			return n, err
+		}
+		batch = append(batch, a.Key)
+		n++
+		if len(batch) == 4*MaxDeleteBatch {
+			flush()
 		}
 	}
-	return len(keys), nil
+	if len(batch) > 0 {
+		flush()
+	}
+	if err := g.Wait(); err != nil {
+		return n, err
+	}
+	return n, nil
 }

@@ -1,6 +1,9 @@
 package worker
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // The store layout of a job, spelled here and nowhere else:
 //
@@ -13,6 +16,7 @@ import "strconv"
 //	jobs/<job>/logs/<call>.<attempt> what an attempt's function printed (stdout, stderr, slog), the last 64 KiB
 //	jobs/<job>/summary.json         the driver's summary when the job ended (requests, attempts, cost)
 //	jobs/<job>/invocations/<first>.<attempt> the calls of an invocation too large for its backend's payload
+//	jobs/<job>/drivers/<epoch>      the record (heartbeat) of each driver that ran the job: the first, then each that attached
 //
 // <call> is the call's index, zero-padded to six digits so that keys sort
 // in call order. Binaries that remote workers run are kept once per content,
@@ -26,7 +30,7 @@ const (
 	CodeName = "code"
 	// InputDir, OutputDir and StatusDir hold the calls' inputs, outputs and
 	// statuses within a job.
-	InputDir, OutputDir, StatusDir, LogDir, InvocationDir = "in/", "out/", "status/", "logs/", "invocations/"
+	InputDir, OutputDir, StatusDir, LogDir, InvocationDir, DriverDir = "in/", "out/", "status/", "logs/", "invocations/", "drivers/"
 )
 
 // BinaryKey is where a binary that remote workers fetch is kept, by the
@@ -85,4 +89,21 @@ func InvocationPrefix(job string) string { return JobPrefix(job) + InvocationDir
 // first, at that call's attempt, are kept.
 func InvocationKey(job string, first, attempt int) string {
 	return InvocationPrefix(job) + callName(first) + "." + strconv.Itoa(attempt)
+}
+
+// DriverPrefix is the prefix of the records of a job's drivers.
+func DriverPrefix(job string) string { return JobPrefix(job) + DriverDir }
+
+// DriverKey is where the driver of a job's epoch (0 for the driver that
+// started it, one more for each that attached) keeps its record.
+func DriverKey(job string, epoch int) string { return DriverPrefix(job) + callName(epoch) }
+
+// ParseCallName reads the call index (or epoch) at the start of a key's
+// last segment ("000042", "000042.3"), as the layout writes it.
+func ParseCallName(name string) (int, bool) {
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		name = name[:i]
+	}
+	n, err := strconv.Atoi(name)
+	return n, err == nil && n >= 0 && len(name) >= 6
 }

@@ -75,28 +75,36 @@ var ErrBadPack = errors.New("worker: bad input pack")
 
 // ReadPackIndex reads the index at the end of a whole pack object.
 func ReadPackIndex(pack []byte) (*PackIndex, error) {
-	n := len(pack)
-	if n < 4+len(PackMagic) || string(pack[n-len(PackMagic):]) != PackMagic {
+	return DecodePackIndex(pack, int64(len(pack)))
+}
+
+// DecodePackIndex reads the index of a pack of size bytes from the pack's
+// last bytes (at least the index and its trailer), checking every range
+// against the data before the index.
+func DecodePackIndex(tail []byte, size int64) (*PackIndex, error) {
+	n := len(tail)
+	if n < 4+len(PackMagic) || int64(n) > size || string(tail[n-len(PackMagic):]) != PackMagic {
 		return nil, fmt.Errorf("%w: no %s trailer", ErrBadPack, PackMagic)
 	}
-	il := int(binary.LittleEndian.Uint32(pack[n-len(PackMagic)-4:]))
+	il := int(binary.LittleEndian.Uint32(tail[n-len(PackMagic)-4:]))
 	start := n - len(PackMagic) - 4 - il
 	if il < 0 || start < 0 {
-		return nil, fmt.Errorf("%w: index of %d bytes in a pack of %d", ErrBadPack, il, n)
+		return nil, fmt.Errorf("%w: index of %d bytes in a pack of %d", ErrBadPack, il, size)
 	}
 	var idx PackIndex
-	if err := json.Unmarshal(pack[start:start+il], &idx); err != nil {
+	if err := json.Unmarshal(tail[start:start+il], &idx); err != nil {
 		return nil, fmt.Errorf("%w: index: %v", ErrBadPack, err)
 	}
+	dataEnd := size - int64(n-start) // where the index begins in the pack
 	if len(idx.Calls) != len(idx.Refs) {
 		return nil, fmt.Errorf("%w: %d calls, %d ranges", ErrBadPack, len(idx.Calls), len(idx.Refs))
 	}
 	for i := range idx.Refs {
 		r := &idx.Refs[i]
-		if r.Off < 0 || r.Len < 0 || r.Off+r.Len > int64(start) {
-			return nil, fmt.Errorf("%w: range [%d, +%d) past the data of a pack of %d bytes", ErrBadPack, r.Off, r.Len, n)
+		if r.Off < 0 || r.Len < 0 || r.Off+r.Len > dataEnd {
+			return nil, fmt.Errorf("%w: range [%d, +%d) past the data of a pack of %d bytes", ErrBadPack, r.Off, r.Len, size)
 		}
-		r.Size = int64(n)
+		r.Size = size
 	}
 	return &idx, nil
 }

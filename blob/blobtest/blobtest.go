@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/wrenml/wren/blob"
 )
 
@@ -298,6 +300,45 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store, opts Options) {
 				t.Fatalf("PutShared with an escaping key: %v", errs)
 			}
 			expect(t, s, "sh/x", []byte("x"))
+		}},
+		{"DeleteMany", func(t *testing.T, s blob.Store) {
+			// More keys than one batch, nested, beside keys that share the
+			// prefix's name but not the prefix.
+			var keys []string
+			for i := range 2*blob.MaxDeleteBatch + 7 {
+				k := fmt.Sprintf("job/status/%06d", i)
+				if i%3 == 0 {
+					k = fmt.Sprintf("job/in/pack-%06d", i)
+				}
+				keys = append(keys, k)
+			}
+			g, gctx := errgroup.WithContext(ctx)
+			g.SetLimit(16)
+			for _, k := range keys {
+				g.Go(func() error { return blob.PutBytes(gctx, s, k, []byte("x"), blob.PutOptions{}) })
+			}
+			if err := g.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			mustPut(t, s, "jobx/keep", []byte("1"))
+			mustPut(t, s, "job2/keep", []byte("2"))
+			// DeleteKeys: missing keys are not an error.
+			if err := blob.DeleteKeys(ctx, s, append(keys[:5:5], "job/none", "nothing/here")); err != nil {
+				t.Fatal(err)
+			}
+			n, err := blob.DeletePrefix(ctx, s, "job/")
+			if err != nil || n != len(keys)-5 {
+				t.Fatalf("DeletePrefix = %d, %v; want %d", n, err, len(keys)-5)
+			}
+			got, _ := blob.Keys(ctx, s, "")
+			if len(got) != 2 || got[0] != "job2/keep" || got[1] != "jobx/keep" {
+				t.Fatalf("left after DeletePrefix: %v", got)
+			}
+			mustPut(t, s, "job/status/000001", []byte("again")) // usable again
+			expect(t, s, "job/status/000001", []byte("again"))
+			if n, err := blob.DeletePrefix(ctx, s, "nothing/"); err != nil || n != 0 {
+				t.Fatalf("DeletePrefix of nothing = %d, %v", n, err)
+			}
 		}},
 		{"Reopen", func(t *testing.T, s blob.Store) {
 			if !opts.Reopen {

@@ -41,6 +41,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/wrenml/wren/blob"
 )
 
@@ -228,48 +230,71 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts blob.PutO
 type newFile struct {
 	f   *os.File
 	tmp string // the temporary name; "" for an unnamed inode
+	s   *Store
 }
 
 func (s *Store) create(dir string) (*newFile, error) {
 	if procFD {
-		f, ok, err := s.openUnnamed(dir)
+		// In the staging directory, which no Delete removes: the file is
+		// linked into its own directory once written.
+		f, ok, err := s.openUnnamed(filepath.Join(s.root, stagingDir))
 		if ok {
 			if err != nil {
 				return nil, err
 			}
-			return &newFile{f: f}, nil
+			return &newFile{f: f, s: s}, nil
 		}
 	}
 	f, err := s.createTemp(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &newFile{f: f, tmp: f.Name()}, nil
+	return &newFile{f: f, tmp: f.Name(), s: s}, nil
 }
 
 // link gives the file the name dst, failing with fs.ErrExist when dst
-// exists; the file stays open (it may be linked under more names).
+// exists; the file stays open (it may be linked under more names). An
+// unnamed file does not keep its directory from being removed (a Delete
+// removes directories it empties): the directory is made again.
 func (nf *newFile) link(dst string) error {
-	if nf.tmp == "" {
-		_, err := linkUnnamed(nf.f, dst)
-		return err
+	if nf.tmp != "" {
+		return os.Link(nf.tmp, dst)
 	}
-	return os.Link(nf.tmp, dst)
+	for try := 0; ; try++ {
+		ok, err := linkUnnamed(nf.f, dst)
+		if !ok {
+			return errors.New("cannot name an unnamed file (no /proc/self/fd)")
+		}
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || try == 100 {
+			return err
+		}
+		dir := filepath.Dir(dst)
+		nf.s.forget(dir)
+		if err := nf.s.mkdir(dir); err != nil {
+			return err
+		}
+	}
 }
 
 // replace gives the file the name dst, replacing what is there
 // atomically: a rename of a second name (which exists only for that
 // moment), so that the file can be put under more keys.
 func (nf *newFile) replace(dir, dst string) error {
-	t2 := filepath.Join(dir, blob.TempPrefix+strconv.FormatUint(rand.Uint64(), 36))
-	if err := nf.link(t2); err != nil {
-		return err
-	}
-	if err := os.Rename(t2, dst); err != nil {
+	for try := 0; ; try++ {
+		t2 := filepath.Join(dir, blob.TempPrefix+strconv.FormatUint(rand.Uint64(), 36))
+		if err := nf.link(t2); err != nil {
+			return err
+		}
+		err := os.Rename(t2, dst)
+		if err == nil {
+			return nil
+		}
 		os.Remove(t2)
-		return err
+		if !errors.Is(err, fs.ErrNotExist) || try == 100 {
+			return err
+		}
+		// The directory went between the link and the rename: again.
 	}
-	return nil
 }
 
 // discard closes the file and removes its temporary name, if it has one.
@@ -279,6 +304,10 @@ func (nf *newFile) discard() {
 		os.Remove(nf.tmp)
 	}
 }
+
+// stagingDir holds a store's unnamed files while they are written (it is
+// hidden from List by its name, and no Delete removes it).
+const stagingDir = blob.TempPrefix + "staging"
 
 // procFD says whether /proc/self/fd names open files, which linking an
 // unnamed inode needs.
@@ -303,15 +332,25 @@ func copyTo(ctx context.Context, f *os.File, r io.Reader, sync bool) error {
 
 // mkdir makes sure dir exists, remembering the directories it made or saw
 // so that a put into a known directory costs no system call for it.
+//
+// A Delete removes the directories it empties, racing with MkdirAll (a
+// parent removed after it was made, or made by another between a check
+// and a mkdir): such a race is tried again.
 func (s *Store) mkdir(dir string) error {
 	if _, ok := s.dirs.Load(dir); ok {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	var err error
+	for range 8 {
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			s.dirs.Store(dir, struct{}{})
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
 	}
-	s.dirs.Store(dir, struct{}{})
-	return nil
+	return err
 }
 
 // forget drops dir from the known directories (a Delete may remove it).
@@ -481,6 +520,9 @@ func (s *Store) List(ctx context.Context, prefix string) iter.Seq2[blob.Attrs, e
 			}
 			name := d.Name()
 			if strings.HasPrefix(name, blob.TempPrefix) {
+				if d.IsDir() {
+					return fs.SkipDir // the staging directory
+				}
 				return nil
 			}
 			rel, _ := filepath.Rel(s.root, p)
@@ -641,4 +683,71 @@ func (s *Store) SweepTemp(ctx context.Context, age time.Duration) (int, error) {
 		return removed, fmt.Errorf("fileblob: sweep temporaries: %w", err)
 	}
 	return removed, nil
+}
+
+var _ blob.PrefixDeleter = (*Store)(nil)
+
+// DeletePrefix implements blob.PrefixDeleter: a prefix that names a
+// directory ("jobs/<job>/") goes with its subdirectories removed in
+// parallel; any other is listed and deleted.
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	if err := blob.ValidatePrefix(prefix); err != nil {
+		return 0, err
+	}
+	dir := filepath.Join(s.root, filepath.FromSlash(strings.TrimSuffix(prefix, "/")))
+	if prefix == "" || !strings.HasSuffix(prefix, "/") || !isDirErr(dir) {
+		return deleteListed(ctx, s, prefix)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("fileblob: delete %q: %w", prefix, err)
+	}
+	var n atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		g.Go(func() error {
+			// Count the objects (temporaries are not), then remove.
+			filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && !strings.HasPrefix(d.Name(), blob.TempPrefix) {
+					n.Add(1)
+				}
+				return gctx.Err()
+			})
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			if err := os.RemoveAll(p); err != nil {
+				return fmt.Errorf("fileblob: delete %q: %w", prefix, err)
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	s.dirs.Range(func(k, _ any) bool {
+		if d := k.(string); d == dir || strings.HasPrefix(d, dir+string(filepath.Separator)) {
+			s.dirs.Delete(k)
+		}
+		return true
+	})
+	if err == nil {
+		// The directory itself, and parents left empty, as Delete does.
+		for d := dir; d != s.root && strings.HasPrefix(d, s.root); d = filepath.Dir(d) {
+			s.forget(d)
+			if os.Remove(d) != nil {
+				break
+			}
+		}
+	}
+	return int(n.Load()), err
+}
+
+// deleteListed deletes what a listing of prefix finds, in parallel.
+func deleteListed(ctx context.Context, s *Store, prefix string) (int, error) {
+	keys, err := blob.Keys(ctx, s, prefix)
+	if err != nil {
+		return 0, err
+	}
+	return len(keys), blob.DeleteKeys(ctx, s, keys)
 }

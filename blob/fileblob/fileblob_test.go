@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -214,5 +215,39 @@ func TestKilledWriters(t *testing.T) {
 	}
 	if b, err := blob.ReadAll(ctx, s, "jobs/j/status/000001"); err != nil || string(b) != "{}" {
 		t.Fatalf("an object was swept: %q, %v", b, err)
+	}
+}
+
+// TestPutsWhileDeletesEmptyDirs: a Delete removes the directories it
+// empties; puts into the same directory at that moment still land (an
+// unnamed file does not keep its directory, which the put makes again).
+func TestPutsWhileDeletesEmptyDirs(t *testing.T) {
+	s, err := fileblob.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 300 {
+				k := fmt.Sprintf("jobs/j/status/%d-%d", g, i)
+				opts := blob.PutOptions{IfNotExist: i%2 == 0}
+				if err := blob.PutBytes(ctx, s, k, []byte("x"), opts); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.Delete(ctx, k); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }

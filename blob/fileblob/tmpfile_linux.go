@@ -23,8 +23,10 @@ func (s *Store) openUnnamed(dir string) (f *os.File, ok bool, err error) {
 			return os.NewFile(uintptr(fd), dir+"/(unnamed)"), true, nil
 		}
 		switch {
-		case errors.Is(err, unix.ENOENT) && try < 3:
-			s.forget(dir) // removed by a Delete meanwhile
+		case (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EPERM)) && try < 8:
+			// Removed by a Delete meanwhile (a directory being removed
+			// answers EPERM): make it again.
+			s.forget(dir)
 			continue
 		case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EISDIR), errors.Is(err, unix.EINVAL):
 			return nil, false, nil

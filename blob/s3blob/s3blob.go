@@ -526,3 +526,35 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+var _ blob.BatchDeleter = (*Store)(nil)
+
+// DeleteBatch implements blob.BatchDeleter with one DeleteObjects request
+// (up to blob.MaxDeleteBatch keys; S3 takes 1,000). A key S3 could not
+// delete is an error naming it.
+func (s *Store) DeleteBatch(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if len(keys) > blob.MaxDeleteBatch {
+		return fmt.Errorf("s3blob: delete %d keys in one request (at most %d)", len(keys), blob.MaxDeleteBatch)
+	}
+	objs := make([]types.ObjectIdentifier, len(keys))
+	for i, k := range keys {
+		if err := blob.ValidateKey(k); err != nil {
+			return err
+		}
+		objs[i] = types.ObjectIdentifier{Key: aws.String(s.opts.Prefix + k)}
+	}
+	out, err := s.c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(s.opts.Bucket),
+		Delete: &types.Delete{Objects: objs, Quiet: aws.Bool(true)}})
+	if err != nil {
+		return s.wrap("delete", keys[0], err)
+	}
+	for _, e := range out.Errors {
+		if code := aws.ToString(e.Code); code != "NoSuchKey" {
+			return fmt.Errorf("s3blob: delete %q from %s: %s: %s", strings.TrimPrefix(aws.ToString(e.Key), s.opts.Prefix), s.where(), code, aws.ToString(e.Message))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package wren
+
+// processGone cannot tell here: a driver is taken as alive until its
+// heartbeat is stale.
+func processGone(pid int) bool { return false }
