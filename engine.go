@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/offheap"
 	"github.com/wrenml/wren/internal/retry"
 	"github.com/wrenml/wren/worker"
 )
@@ -149,8 +150,6 @@ func newRun(ctx context.Context, ex *Executor, st *countingStore, id, task strin
 		maxOutput: ex.opts.MaxOutputBytes, inlineMax: ex.opts.MaxInlineOutput,
 		ctx: rctx, cancel: cancel, submitted: time.Now(), began: time.Now(),
 		log:        ex.opts.Logger.With("job", id, "task", task),
-		calls:      make([]callState, n),
-		res:        make([]callResult, n),
 		errs:       map[int]*CallError{},
 		outKeys:    map[int]string{},
 		workerIdx:  map[string]uint32{},
@@ -166,6 +165,10 @@ func newRun(ctx context.Context, ex *Executor, st *countingStore, id, task strin
 		beatDone:   make(chan struct{}),
 		queue:      chunkQueue{size: int32(max(cfg.chunkSize, 1))},
 	}
+	// The per-call tables, outside the collected heap when large (they
+	// hold no pointers): they then cost their size, not twice it.
+	r.calls = offheap.Slice[callState](n, r)
+	r.res = offheap.Slice[callResult](n, r)
 	r.workerID("") // index 0: no worker
 	r.counts, r.store = st, st
 	// The caller's context cancels the job (stop launching, kill workers).

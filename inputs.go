@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/offheap"
 	"github.com/wrenml/wren/internal/retry"
 	"github.com/wrenml/wren/worker"
 )
@@ -117,7 +118,7 @@ func (r *run) inputWritten(c int) bool {
 // prepareInputs lays out the groups' references (before anything is
 // written, so that invocations can be formed as soon as a pack lands).
 func (r *run) prepareInputs(enc *encoded, groups []inputGroup) {
-	r.in.refs = make([]inputRef, r.n)
+	r.in.refs = offheap.Slice[inputRef](r.n, r)
 	r.in.packs = make([]packInfo, len(groups))
 	for g, grp := range groups {
 		p := &r.in.packs[g]
@@ -196,7 +197,7 @@ const inputTries = 10
 // readInputs finds the inputs of an attached job in the store: every
 // pack's index (read from its end) and every input of its own.
 func (r *run) readInputs(ctx context.Context) error {
-	r.in.refs = make([]inputRef, r.n)
+	r.in.refs = offheap.Slice[inputRef](r.n, r)
 	for i := range r.in.refs {
 		r.in.refs[i].pack = -1
 	}

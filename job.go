@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/offheap"
 	"github.com/wrenml/wren/internal/retry"
 	"github.com/wrenml/wren/worker"
 )
@@ -176,7 +177,8 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 		return nil, err
 	}
 	// Encode everything first: a bad input stops the job before it starts.
-	enc := &encoded{start: make([]int64, len(inputs)+1)}
+	enc := &encoded{}
+	enc.start = offheap.Slice[int64](len(inputs)+1, enc)
 	for i, in := range inputs {
 		b, err := t.codec.Marshal(in)
 		if err != nil {

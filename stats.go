@@ -226,8 +226,6 @@ func ReadJobStats(ctx context.Context, st blob.Store, id string) (JobStats, erro
 	return js, nil
 }
 
-// PlotTimeline draws the stats' calls as PlotTimeline on a Job does.
-func (s JobStats) PlotTimeline(path string) error { return plotTimeline(s, path) }
 
 // Median returns the median of a per-call duration, e.g.
 // s.Median(func(c CallStats) time.Duration { return c.Compute }).

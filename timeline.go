@@ -3,10 +3,16 @@ package wren
 import (
 	"fmt"
 	"image/color"
+	"iter"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette/moreland"
+	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 )
@@ -22,33 +28,72 @@ var phaseColors = []struct {
 	{"output (write)", color.RGBA{60, 170, 80, 255}},
 }
 
-// PlotTimeline draws the job's calls as horizontal bars, one lane per
-// worker, with each call's start, setup, compute and output phases in
-// their own colours, and saves it; the format follows the file extension
-// (.png, .svg, .pdf).
+// LaneCalls is the most calls a timeline draws one by one; past it, the
+// timeline shows the job in aggregate (calls in flight per phase over
+// time, and each worker's utilisation over time), which stays readable
+// at any size.
+const LaneCalls = 3000
+
+// PlotTimeline draws the job's calls and saves the plot; the format follows
+// the file extension (.png, .svg, .pdf). Up to LaneCalls calls are drawn as
+// horizontal bars, one lane per worker, with each call's start, setup,
+// compute and output phases in their own colours; a larger job is drawn
+// in aggregate, as the paper does for its large maps.
 func (j *Job[Out]) PlotTimeline(path string) error {
-	return plotTimeline(j.Stats(), path)
+	r := j.r
+	r.mu.Lock()
+	n := 0
+	for i := range r.calls {
+		if r.calls[i].done() && r.calls[i].flags&flagTimed != 0 {
+			n++
+		}
+	}
+	r.mu.Unlock()
+	each := func(yield func(CallStats) bool) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for i := range r.calls {
+			if r.calls[i].done() && r.calls[i].flags&flagTimed != 0 {
+				if !yield(r.callStats(i)) {
+					return
+				}
+			}
+		}
+	}
+	return plotTimeline(r.id, r.task, r.n, r.submitted, n, each, path)
 }
 
-func plotTimeline(s JobStats, path string) error {
-	if len(s.PerCall) == 0 {
-		return fmt.Errorf("wren: job %s: no finished calls to plot", s.Job)
+// PlotTimeline draws the stats' calls as PlotTimeline on a Job does.
+func (s JobStats) PlotTimeline(path string) error {
+	var t0 time.Time
+	if len(s.PerCall) > 0 {
+		t0 = s.PerCall[0].Submitted
+	}
+	return plotTimeline(s.Job, s.Task, s.Calls, t0, len(s.PerCall), slices.Values(s.PerCall), path)
+}
+
+func plotTimeline(job, task string, calls int, t0 time.Time, n int, each iter.Seq[CallStats], path string) error {
+	if n == 0 {
+		return fmt.Errorf("wren: job %s: no finished calls to plot", job)
+	}
+	if n > LaneCalls {
+		return plotAggregate(job, task, calls, t0, each, path)
 	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("job %s: %s, %d calls", s.Job, s.Task, s.Calls)
+	p.Title.Text = fmt.Sprintf("job %s: %s, %d calls", job, task, calls)
 	p.X.Label.Text = "seconds since submit"
 	p.Y.Label.Text = "worker"
 	var workers []string
 	lane := map[string]int{}
-	calls := slices.Clone(s.PerCall)
-	slices.SortFunc(calls, func(a, b CallStats) int { return a.Started.Compare(b.Started) })
-	for _, c := range calls {
+	cs := slices.Collect(each)
+	slices.SortFunc(cs, func(a, b CallStats) int { return a.Started.Compare(b.Started) })
+	for _, c := range cs {
 		if _, ok := lane[c.Worker]; !ok {
 			lane[c.Worker] = len(workers)
 			workers = append(workers, c.Worker)
 		}
 	}
-	tl := &timelinePlotter{calls: calls, lane: lane, t0: s.PerCall[0].Submitted}
+	tl := &timelinePlotter{calls: cs, lane: lane, t0: t0}
 	p.Add(tl)
 	xmin, xmax, ymin, ymax := tl.DataRange()
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xmin, xmax, ymin, ymax
@@ -111,3 +156,187 @@ type swatch struct{ c color.Color }
 func (s swatch) Thumbnail(c *draw.Canvas) {
 	c.FillPolygon(s.c, []vg.Point{{X: c.Min.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Min.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Min.X, Y: c.Max.Y}})
 }
+
+// Bins of the aggregate timeline: time bins, and worker rows (workers
+// beyond it share rows).
+const (
+	aggBins = 400
+	aggRows = 120
+)
+
+// plotAggregate draws a large job: above, how many calls were in each
+// phase over time (stacked); below, each worker's share of time spent
+// computing, per time bin. Two passes over the calls, no per-call memory.
+func plotAggregate(job, task string, calls int, t0 time.Time, each iter.Seq[CallStats], path string) error {
+	// Pass 1: the time span and the workers.
+	var end float64
+	workers := map[string]int{}
+	for c := range each {
+		end = max(end, c.Finished.Sub(t0).Seconds())
+		if _, ok := workers[c.Worker]; !ok {
+			workers[c.Worker] = len(workers)
+		}
+	}
+	if end <= 0 {
+		end = 1
+	}
+	names := make([]string, len(workers))
+	for w, i := range workers {
+		names[i] = w
+	}
+	slices.SortFunc(names, compareWorkers)
+	row := make(map[string]int, len(names))
+	rows := min(len(names), aggRows)
+	perRow := make([]int, rows)
+	for i, w := range names {
+		row[w] = i * rows / len(names)
+		perRow[i*rows/len(names)]++
+	}
+	width := end / aggBins
+	// Pass 2: the time each phase and each worker row spent in each bin.
+	inPhase := make([][]float64, 4)
+	for k := range inPhase {
+		inPhase[k] = make([]float64, aggBins)
+	}
+	busy := make([][]float64, rows)
+	for i := range busy {
+		busy[i] = make([]float64, aggBins)
+	}
+	spread := func(acc []float64, x0, x1 float64) {
+		if x1 <= x0 {
+			return
+		}
+		for b := max(int(x0/width), 0); b < aggBins && float64(b)*width < x1; b++ {
+			lo, hi := max(x0, float64(b)*width), min(x1, float64(b+1)*width)
+			if hi > lo {
+				acc[b] += hi - lo
+			}
+		}
+	}
+	for c := range each {
+		edges := []time.Time{c.Dispatched, c.Started, c.ComputeStart, c.ComputeEnd, c.Finished}
+		for k := range 4 {
+			spread(inPhase[k], edges[k].Sub(t0).Seconds(), edges[k+1].Sub(t0).Seconds())
+		}
+		spread(busy[row[c.Worker]], c.ComputeStart.Sub(t0).Seconds(), c.ComputeEnd.Sub(t0).Seconds())
+	}
+
+	top := plot.New()
+	top.Title.Text = fmt.Sprintf("job %s: %s, %d calls on %d workers", job, task, calls, len(names))
+	top.Y.Label.Text = "calls in flight"
+	top.X.Label.Text = "seconds since submit"
+	// Stacked: each phase's line is the sum of it and the phases below,
+	// drawn from the top down so that each fill shows above the next.
+	stacks := make([]plotter.XYs, 4)
+	sum := make([]float64, aggBins)
+	for k := range 4 {
+		stacks[k] = make(plotter.XYs, aggBins)
+		for b := range aggBins {
+			sum[b] += inPhase[k][b] / width
+			stacks[k][b] = plotter.XY{X: (float64(b) + 0.5) * width, Y: sum[b]}
+		}
+	}
+	for k := 3; k >= 0; k-- {
+		l, err := plotter.NewLine(stacks[k])
+		if err != nil {
+			return err
+		}
+		l.Color = phaseColors[k].c
+		l.Width = vg.Points(1)
+		l.FillColor = phaseColors[k].c
+		top.Add(l)
+	}
+	for _, pc := range phaseColors {
+		top.Legend.Add(pc.name+" (stacked)", swatch{pc.c})
+	}
+	top.Legend.Top = true
+	top.Legend.Left = true
+	top.X.Min, top.X.Max = 0, end
+	peak := 0.0
+	for _, v := range sum {
+		peak = max(peak, v)
+	}
+	top.Y.Min, top.Y.Max = 0, max(peak*1.3, 1) // room for the legend
+
+	bottom := plot.New()
+	bottom.Y.Label.Text = "worker"
+	if len(names) > rows {
+		bottom.Y.Label.Text = fmt.Sprintf("workers (%d a row)", (len(names)+rows-1)/rows)
+	}
+	bottom.X.Label.Text = "seconds since submit; colour: share of the time computing (blue 0, red 1)"
+	g := &utilGrid{busy: busy, perRow: perRow, width: width}
+	hm := plotter.NewHeatMap(g, moreland.SmoothBlueRed().Palette(64))
+	hm.Min, hm.Max = 0, 1
+	bottom.Add(hm)
+	bottom.X.Min, bottom.X.Max = 0, end
+	if rows <= 40 {
+		ticks := make([]plot.Tick, rows)
+		for i := range rows {
+			ticks[i] = plot.Tick{Value: float64(i), Label: names[i*len(names)/rows]}
+		}
+		bottom.Y.Tick.Marker = plot.ConstantTicks(ticks)
+	}
+
+	const w, h = 10 * vg.Inch, 9 * vg.Inch
+	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+	c, err := draw.NewFormattedCanvas(w, h, format)
+	if err != nil {
+		return fmt.Errorf("wren: timeline %s: %w", path, err)
+	}
+	dc := draw.New(c)
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(4), PadY: vg.Points(12)}
+	plots := [][]*plot.Plot{{top}, {bottom}}
+	canvases := plot.Align(plots, tiles, dc)
+	top.Draw(canvases[0][0])
+	bottom.Draw(canvases[1][0])
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := c.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// compareWorkers orders worker names with their numbers as numbers
+// (local-2 before local-10).
+func compareWorkers(a, b string) int {
+	pa, na := splitNumber(a)
+	pb, nb := splitNumber(b)
+	if pa != pb {
+		return strings.Compare(pa, pb)
+	}
+	if na != nb {
+		return na - nb
+	}
+	return strings.Compare(a, b)
+}
+
+func splitNumber(s string) (string, int) {
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	n := 0
+	for _, c := range s[i:] {
+		n = n*10 + int(c-'0')
+		if n > 1<<30 {
+			break
+		}
+	}
+	return s[:i], n
+}
+
+// utilGrid is the heat map of the workers' utilisation.
+type utilGrid struct {
+	busy   [][]float64
+	perRow []int
+	width  float64
+}
+
+func (g *utilGrid) Dims() (c, r int)   { return aggBins, len(g.busy) }
+func (g *utilGrid) X(c int) float64    { return (float64(c) + 0.5) * g.width }
+func (g *utilGrid) Y(r int) float64    { return float64(r) }
+func (g *utilGrid) Z(c, r int) float64 { return min(g.busy[r][c]/(g.width*float64(max(g.perRow[r], 1))), 1) }

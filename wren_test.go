@@ -581,3 +581,54 @@ func TestDispatchOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestTimelineAggregate: past LaneCalls calls the timeline shows the job
+// in aggregate (calls in flight per phase, worker utilisation), in every
+// format, from the job and from stats read back from the store.
+func TestTimelineAggregate(t *testing.T) {
+	ex := newExecutor(t, wren.Options{ChunkSize: 50})
+	in := make([]time.Duration, wren.LaneCalls+2000)
+	for i := range in {
+		in[i] = 200 * time.Microsecond
+	}
+	job, err := Spin.Map(testCtx(t), ex, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job.Results(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"agg.png", "agg.svg", "agg.pdf"} {
+		path := filepath.Join(dir, name)
+		if err := job.PlotTimeline(path); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Size() < 5000 {
+			t.Fatalf("%s: %v %v", name, fi, err)
+		}
+	}
+	f, err := os.Open(filepath.Join(dir, "agg.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() < 700 || b.Dy() < 600 {
+		t.Fatalf("aggregate timeline is %v", b)
+	}
+	rs, err := wren.ReadJobStats(testCtx(t), ex.Store(), job.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.PlotTimeline(filepath.Join(dir, "from-store.png")); err != nil {
+		t.Fatal(err)
+	}
+	if out := os.Getenv("WREN_TEST_TIMELINE"); out != "" {
+		b, _ := os.ReadFile(filepath.Join(dir, "agg.png"))
+		os.WriteFile(out, b, 0o644)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -92,17 +93,27 @@ func benchMap(ctx context.Context, args []string) error {
 		return err
 	}
 	startup := time.Since(t0)
+	out := map[string]any{}
 
-	// The limit: a plain errgroup pool with the same parallelism.
-	t1 := time.Now()
-	g, _ := errgroup.WithContext(ctx)
-	g.SetLimit(*par)
-	results := make([]uint64, len(in)) // kept, as wren keeps its outputs
-	for i := range in {
-		g.Go(func() error { results[i] = spin(in[i]); return nil })
+	// A large map is also run at a tenth of its size, first: the rate
+	// must not fall as the job grows.
+	if *tasks >= 10000 {
+		small := in[:*tasks/10]
+		t := time.Now()
+		j, err := Spin.Map(ctx, ex, small)
+		if err != nil {
+			return err
+		}
+		if _, err := j.Results(ctx); err != nil {
+			return err
+		}
+		rate := float64(len(small)) / time.Since(t).Seconds()
+		if err := j.Clean(ctx); err != nil {
+			return err
+		}
+		out["tenth_tasks"] = len(small)
+		out["tenth_calls_per_s"] = round(rate, 4)
 	}
-	g.Wait()
-	pool := time.Since(t1)
 
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -113,6 +124,12 @@ func benchMap(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	// The driver's memory: its peak RSS during the map (the kernel's
+	// high-water mark, reset first) above what it held before.
+	runtime.GC()
+	debug.FreeOSMemory()
+	before := rss()
+	resetPeakRSS()
 	t2 := time.Now()
 	job, err := Spin.Map(ctx, ex, in)
 	if err != nil {
@@ -122,55 +139,114 @@ func benchMap(ctx context.Context, args []string) error {
 		return err
 	}
 	wall := time.Since(t2)
+	peak := peakRSS()
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
-	st := job.Stats()
+	st := job.Summary()
+	tc := time.Now()
+	if err := job.Clean(ctx); err != nil {
+		return err
+	}
+	clean := time.Since(tc)
+	inputBytes := 0
+	for _, x := range in {
+		b, _ := wren.Gob.Marshal(x)
+		inputBytes += len(b)
+	}
+	out["tasks"] = *tasks
+	out["task_ms"] = *taskMS
+	out["parallelism"] = *par
+	out["chunk"] = *chunk
+	out["wren_s"] = round(wall.Seconds(), 4)
+	out["worker_startup_s"] = round(startup.Seconds(), 4)
+	out["calls_per_s"] = round(float64(*tasks)/wall.Seconds(), 4)
+	if r, ok := out["tenth_calls_per_s"].(float64); ok {
+		out["rate_vs_tenth"] = round(float64(*tasks)/wall.Seconds()/r, 4)
+	}
+	if before > 0 && peak > 0 {
+		out["driver_rss_before_mb"] = round(float64(before)/(1<<20), 2)
+		out["driver_peak_rss_mb"] = round(float64(peak)/(1<<20), 2)
+		out["driver_bytes_per_call"] = round(float64(peak-before)/float64(*tasks), 2)
+		out["driver_bytes_per_call_beyond_inputs"] = round(float64(peak-before-int64(inputBytes))/float64(*tasks), 2)
+	}
+	out["clean_s"] = round(clean.Seconds(), 4)
+	out["puts_per_call"] = round(float64(st.Requests.Puts)/float64(*tasks), 4)
+	out["gets_per_call"] = round(float64(st.Requests.Gets)/float64(*tasks), 4)
+	out["lists_per_call"] = round(float64(st.Requests.Lists)/float64(*tasks), 4)
+	out["driver_gets_per_call"] = round(float64(st.DriverRequests.Gets)/float64(*tasks), 4)
+	out["store"] = ex.Store().URL()
 
-	// The engine's own limit: the same map on goroutines of this process
-	// with a memory store (no processes, no files), in the same run.
-	limit, err := inProcessRate(ctx, in, *par, *chunk)
+	// The limits, measured after the map (their memory is not the
+	// driver's): a plain errgroup pool with the same parallelism, and the
+	// same map on goroutines of this process with a memory store (no
+	// processes, no files), on at most 100,000 calls.
+	base := in[:min(len(in), 100000)]
+	t1 := time.Now()
+	g, _ := errgroup.WithContext(ctx)
+	g.SetLimit(*par)
+	results := make([]uint64, len(base)) // kept, as wren keeps its outputs
+	for i := range base {
+		g.Go(func() error { results[i] = spin(base[i]); return nil })
+	}
+	g.Wait()
+	pool := time.Since(t1) * time.Duration(len(in)) / time.Duration(len(base))
+	out["pool_s"] = round(pool.Seconds(), 4)
+	out["efficiency"] = round(pool.Seconds()/wall.Seconds(), 4)
+	out["overhead_ms_per_task"] = round((wall-pool).Seconds()*float64(*par)/float64(*tasks)*1000, 4)
+	limit, err := inProcessRate(ctx, base, *par, *chunk)
 	if err != nil {
 		return err
 	}
-	if *statsPath != "" {
-		b, err := json.MarshalIndent(st, "", " ")
-		if err != nil {
-			return err
+	out["limit_calls_per_s"] = round(limit, 4)
+	out["limit_ratio"] = round(float64(*tasks)/wall.Seconds()/limit, 4)
+	if *statsPath != "" || *timeline != "" || *tasks <= 100000 {
+		full := job.Stats()
+		out["median_start_ms"] = ms(full.Median(func(c wren.CallStats) time.Duration { return c.Start }))
+		out["median_setup_ms"] = ms(full.Median(func(c wren.CallStats) time.Duration { return c.Setup }))
+		out["median_compute_ms"] = ms(full.Median(func(c wren.CallStats) time.Duration { return c.Compute }))
+		out["median_output_ms"] = ms(full.Median(func(c wren.CallStats) time.Duration { return c.Output }))
+		if *statsPath != "" {
+			b, err := json.MarshalIndent(full, "", " ")
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(*statsPath, b, 0o644); err != nil {
+				return err
+			}
 		}
-		if err := os.WriteFile(*statsPath, b, 0o644); err != nil {
-			return err
+		if *timeline != "" {
+			if err := job.PlotTimeline(*timeline); err != nil {
+				return err
+			}
 		}
-	}
-	if *timeline != "" {
-		if err := job.PlotTimeline(*timeline); err != nil {
-			return err
-		}
-	}
-	out := map[string]any{
-		"tasks":                *tasks,
-		"task_ms":              *taskMS,
-		"parallelism":          *par,
-		"chunk":                *chunk,
-		"wren_s":               round(wall.Seconds(), 4),
-		"pool_s":               round(pool.Seconds(), 4),
-		"efficiency":           round(pool.Seconds()/wall.Seconds(), 4),
-		"overhead_ms_per_task": round((wall-pool).Seconds()*float64(*par)/float64(*tasks)*1000, 4),
-		"worker_startup_s":     round(startup.Seconds(), 4),
-		"calls_per_s":          round(float64(*tasks)/wall.Seconds(), 4),
-		"limit_calls_per_s":    round(limit, 4),
-		"limit_ratio":          round(float64(*tasks)/wall.Seconds()/limit, 4),
-		"puts_per_call":        round(float64(st.Requests.Puts)/float64(*tasks), 4),
-		"gets_per_call":        round(float64(st.Requests.Gets)/float64(*tasks), 4),
-		"lists_per_call":       round(float64(st.Requests.Lists)/float64(*tasks), 4),
-		"driver_gets_per_call": round(float64(st.DriverRequests.Gets)/float64(*tasks), 4),
-		"median_start_ms":      ms(st.Median(func(c wren.CallStats) time.Duration { return c.Start })),
-		"median_setup_ms":      ms(st.Median(func(c wren.CallStats) time.Duration { return c.Setup })),
-		"median_compute_ms":    ms(st.Median(func(c wren.CallStats) time.Duration { return c.Compute })),
-		"median_output_ms":     ms(st.Median(func(c wren.CallStats) time.Duration { return c.Output })),
-		"store":                ex.Store().URL(),
 	}
 	return printJSON(out)
+}
+
+// rss returns this process's resident memory in bytes (Linux; 0 elsewhere).
+func rss() int64 { return procStatusKB("VmRSS:") << 10 }
+
+// peakRSS returns this process's peak resident memory since the last
+// resetPeakRSS (Linux; 0 elsewhere).
+func peakRSS() int64 { return procStatusKB("VmHWM:") << 10 }
+
+// resetPeakRSS resets the kernel's high-water mark of this process's
+// resident memory (Linux: clear_refs 5).
+func resetPeakRSS() { os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+func procStatusKB(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // inProcessRate runs the map on InProcess(par) with a memory store and
