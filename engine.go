@@ -614,6 +614,7 @@ func (r *run) wrapUp() {
 // the driver's record as done.
 func (r *run) writeSummary() {
 	js := r.summary()
+	js.Errors = nil // the statuses hold them
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
 	defer cancel()
 	if errors.Is(context.Cause(r.ctx), ErrTakenOver) {

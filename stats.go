@@ -64,6 +64,8 @@ type JobStats struct {
 	// Billing is what the backend charges for the job (Lambda: GB-seconds,
 	// requests, dollars, and the cheapest memory size); nil for local ones.
 	Billing *worker.Billing `json:"billing,omitempty"`
+	// Errors are the failed calls, by index.
+	Errors []*CallError `json:"errors,omitempty"`
 	PerCall []CallStats     `json:"per_call"` // calls with a worker status, by index
 }
 
@@ -120,6 +122,10 @@ func (r *run) stats(perCall bool) JobStats {
 		last = time.Since(r.submitted)
 	}
 	js.Wall = last
+	for _, e := range r.errs {
+		js.Errors = append(js.Errors, e)
+	}
+	slices.SortFunc(js.Errors, func(a, b *CallError) int { return a.Call - b.Call })
 	if b, ok := r.ex.backend.(worker.Biller); ok {
 		js.Billing = b.Bill(u)
 	}
@@ -168,23 +174,25 @@ func callStats(i int, s *worker.Status, submitted time.Time) CallStats {
 // job run by another process (wren jobs show). Attempt counts are those of
 // the winning attempts; Wall runs from submission to the last output.
 func ReadJobStats(ctx context.Context, st blob.Store, id string) (JobStats, error) {
-	if err := ValidateJobID(id); err != nil {
+	m, err := ReadManifest(ctx, st, id)
+	if err != nil {
 		return JobStats{}, err
 	}
-	b, err := blob.ReadAll(ctx, st, ManifestKey(id))
+	// The statuses that exist, read 64 at a time.
+	keys, err := blob.Keys(ctx, st, worker.StatusPrefix(id))
 	if err != nil {
 		return JobStats{}, fmt.Errorf("wren: job %s: %w", id, err)
 	}
-	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return JobStats{}, fmt.Errorf("wren: job %s: manifest: %w", id, err)
-	}
 	statuses := make([]*worker.Status, m.Calls)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
-	for i := range m.Calls {
+	g.SetLimit(64)
+	for _, k := range keys {
+		i, ok := worker.ParseCallName(strings.TrimPrefix(k, worker.StatusPrefix(id)))
+		if !ok || i >= m.Calls {
+			continue
+		}
 		g.Go(func() error {
-			s, ok, err := worker.ReadStatus(gctx, st, id, i)
+			s, ok, err := readStatus(gctx, st, id, i)
 			if ok {
 				statuses[i] = &s
 			}
@@ -204,6 +212,10 @@ func ReadJobStats(ctx context.Context, st blob.Store, id string) (JobStats, erro
 		js.Attempts += s.Attempt + 1
 		if !s.OK {
 			js.Failed++
+			if s.Error != nil {
+				js.Errors = append(js.Errors, &CallError{Job: id, Task: m.Task, Call: i, Kind: s.Error.Kind, Message: s.Error.Message,
+					Stack: s.Error.Stack, Attempts: s.Attempt + 1, Worker: s.Worker, Log: s.LogTail, LogKey: s.Log})
+			}
 		}
 		if s.Started == 0 {
 			continue
@@ -262,9 +274,11 @@ func (s JobStats) String() string {
 		{"compute", func(c CallStats) time.Duration { return c.Compute }},
 		{"output", func(c CallStats) time.Duration { return c.Output }},
 	}
-	b.WriteString("  phase      median        p95\n")
-	for _, p := range phases {
-		fmt.Fprintf(&b, "  %-8s %10v %10v\n", p.name, s.Median(p.f).Round(time.Microsecond), s.Quantile(0.95, p.f).Round(time.Microsecond))
+	if len(s.PerCall) > 0 {
+		b.WriteString("  phase      median        p95\n")
+		for _, p := range phases {
+			fmt.Fprintf(&b, "  %-8s %10v %10v\n", p.name, s.Median(p.f).Round(time.Microsecond), s.Quantile(0.95, p.f).Round(time.Microsecond))
+		}
 	}
 	var in, out int64
 	for _, c := range s.PerCall {

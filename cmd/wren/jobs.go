@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
@@ -43,12 +43,44 @@ func jobIDs(ctx context.Context, st blob.Store) ([]string, error) {
 }
 
 func readManifest(ctx context.Context, st blob.Store, id string) (wren.Manifest, error) {
-	var m wren.Manifest
-	b, err := blob.ReadAll(ctx, st, wren.ManifestKey(id))
+	return wren.ReadManifest(ctx, st, id)
+}
+
+// jobState says what became of a job, from its drivers' records: done,
+// failed (done with failed calls), running (its driver's heartbeat is
+// fresh), or orphaned (its driver died: another program may attach to
+// it); and how many calls are done.
+func jobState(ctx context.Context, st blob.Store, m wren.Manifest) (state string, done int, err error) {
+	drivers, err := wren.ReadDrivers(ctx, st, m.Job)
 	if err != nil {
-		return m, err
+		return "", 0, err
 	}
-	return m, json.Unmarshal(b, &m)
+	if n := len(drivers); n > 0 {
+		last := drivers[n-1]
+		switch {
+		case last.State == "done" && last.Failed > 0:
+			return "failed", last.Done, nil
+		case last.State == "done":
+			return "done", last.Done, nil
+		}
+	}
+	keys, err := blob.Keys(ctx, st, worker.StatusPrefix(m.Job))
+	if err != nil {
+		return "", 0, err
+	}
+	done = len(keys)
+	switch {
+	case len(drivers) == 0 && done == m.Calls:
+		return "done", done, nil // a job of an earlier version
+	case len(drivers) == 0:
+		return "unknown", done, nil
+	}
+	for _, d := range drivers {
+		if d.Live(time.Now()) {
+			return "running", done, nil
+		}
+	}
+	return "orphaned", done, nil
 }
 
 func jobsList(ctx context.Context, args []string) error {
@@ -61,17 +93,17 @@ func jobsList(ctx context.Context, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tTASK\tCALLS\tDONE\tCREATED")
+	fmt.Fprintln(tw, "JOB\tTASK\tCALLS\tDONE\tSTATE\tCREATED")
 	for _, id := range ids {
 		m, err := readManifest(ctx, st, id)
 		if err != nil {
 			return err
 		}
-		done, err := blob.Keys(ctx, st, worker.StatusPrefix(id))
+		state, done, err := jobState(ctx, st, m)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", id, m.Task, m.Calls, len(done), m.Created.Format("2006-01-02 15:04:05"))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", id, m.Task, m.Calls, done, state, m.Created.Format("2006-01-02 15:04:05"))
 	}
 	return tw.Flush()
 }
@@ -90,29 +122,39 @@ func jobsShow(ctx context.Context, args []string) error {
 	id := fs.Arg(0)
 	m, err := readManifest(ctx, st, id)
 	if err != nil {
-		return fmt.Errorf("job %s: %w", id, err)
+		return err
 	}
-	fmt.Printf("job %s: task %s, %d calls, codec %s, backend %s, created %s\n", m.Job, m.Task, m.Calls, m.Codec, m.Backend, m.Created.Format("2006-01-02 15:04:05"))
-	counts := map[string]int{}
-	for i := range m.Calls {
-		s, ok, err := worker.ReadStatus(ctx, st, id, i)
-		switch {
-		case err != nil:
-			return err
-		case !ok:
-			counts["pending"]++
-		case s.OK:
-			counts["ok"]++
-		default:
-			counts[string(s.Error.Kind)]++
-			fmt.Printf("call %d: %s: %s (attempt %d on %s)\n", i, s.Error.Kind, s.Error.Message, s.Attempt, s.Worker)
-		}
+	state, _, err := jobState(ctx, st, m)
+	if err != nil {
+		return err
 	}
-	fmt.Println("status counts:", counts)
+	fmt.Printf("job %s: task %s, %d calls, codec %s, backend %s, created %s, %s\n", m.Job, m.Task, m.Calls, m.Codec, m.Backend, m.Created.Format("2006-01-02 15:04:05"), state)
+	drivers, err := wren.ReadDrivers(ctx, st, id)
+	if err != nil {
+		return err
+	}
+	for _, d := range drivers {
+		fmt.Printf("driver %d: pid %d on %s, started %s, last heartbeat %s, %s\n", d.Epoch, d.PID, d.Host,
+			d.Started.Format("2006-01-02 15:04:05"), d.Beat.Format("15:04:05"), d.State)
+	}
+	switch state {
+	case "orphaned":
+		fmt.Printf("its driver is gone: attach to it from the program that started it (same binary),\n  job, err := task.Attach(ctx, ex, %q)\nand its remaining calls run from their stored inputs.\n", id)
+	case "running":
+		fmt.Printf("its driver is running it; task.Attach(ctx, ex, %q, wren.WithForce()) would take it over.\n", id)
+	}
 	js, err := wren.ReadJobStats(ctx, st, id)
 	if err != nil {
 		return err
 	}
+	for _, e := range js.Errors {
+		fmt.Printf("call %d: %s: %s (attempt %d on %s)\n", e.Call, e.Kind, e.Message, e.Attempts-1, e.Worker)
+	}
+	counts := map[string]int{"pending": m.Calls - js.Done, "ok": js.Done - js.Failed}
+	for _, e := range js.Errors {
+		counts[string(e.Kind)]++
+	}
+	fmt.Println("status counts:", counts)
 	fmt.Println(js)
 	if timeline != "" {
 		if err := js.PlotTimeline(timeline); err != nil {

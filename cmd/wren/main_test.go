@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/worker"
 )
 
 func TestMain(m *testing.M) {
@@ -79,9 +81,34 @@ func TestJobsCommands(t *testing.T) {
 	if _, err := job.Results(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A second job whose driver died mid-way: its record says running, its
+	// last heartbeat is old, a call has no status.
+	job2, err := Spin.Map(ctx, ex, []time.Duration{1, 1, 1}, wren.WithJobID("job-two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := job2.Results(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dead := wren.DriverRecord{Epoch: 0, Host: "elsewhere", PID: 1, State: "running", Beat: time.Now().Add(-time.Hour)}
+	b, _ := json.Marshal(dead)
+	blob.PutBytes(ctx, ex.Store(), worker.DriverKey("job-two", 0), b, blob.PutOptions{})
+	ex.Store().Delete(ctx, worker.StatusKey("job-two", 1))
 	ls := capture(t, "jobs", "ls", "-store", dir)
-	if !strings.Contains(ls, "job-one") || !strings.Contains(ls, "bench.spin") {
+	if !strings.Contains(ls, "job-one") || !strings.Contains(ls, "bench.spin") || !strings.Contains(ls, "STATE") {
 		t.Fatalf("jobs ls:\n%s", ls)
+	}
+	for _, line := range strings.Split(ls, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 0 && f[0] == "job-one" && (f[3] != "3" || f[4] != "done"):
+			t.Fatalf("job-one: %q", line)
+		case len(f) > 0 && f[0] == "job-two" && (f[3] != "2" || f[4] != "orphaned"):
+			t.Fatalf("job-two: %q", line)
+		}
+	}
+	if show := capture(t, "jobs", "show", "-store", dir, "job-two"); !strings.Contains(show, "orphaned") || !strings.Contains(show, `task.Attach(ctx, ex, "job-two")`) {
+		t.Fatalf("jobs show of an orphaned job:\n%s", show)
 	}
 	png := filepath.Join(t.TempDir(), "tl.png")
 	show := capture(t, "jobs", "show", "-store", dir, "-timeline", png, "job-one")
@@ -91,8 +118,8 @@ func TestJobsCommands(t *testing.T) {
 	if fi, err := os.Stat(png); err != nil || fi.Size() == 0 {
 		t.Fatalf("timeline: %v", err)
 	}
-	clean := capture(t, "jobs", "clean", "-store", dir, "job-one")
-	if !strings.Contains(clean, "deleted job job-one") {
+	clean := capture(t, "jobs", "clean", "-store", dir, "job-one", "job-two")
+	if !strings.Contains(clean, "deleted job job-one") || !strings.Contains(clean, "deleted job job-two") {
 		t.Fatalf("jobs clean: %s", clean)
 	}
 	if left, _ := os.ReadDir(filepath.Join(dir, "jobs")); len(left) != 0 {
