@@ -65,8 +65,8 @@ type JobStats struct {
 	// requests, dollars, and the cheapest memory size); nil for local ones.
 	Billing *worker.Billing `json:"billing,omitempty"`
 	// Errors are the failed calls, by index.
-	Errors []*CallError `json:"errors,omitempty"`
-	PerCall []CallStats     `json:"per_call"` // calls with a worker status, by index
+	Errors  []*CallError `json:"errors,omitempty"`
+	PerCall []CallStats  `json:"per_call"` // calls with a worker status, by index
 }
 
 // Stats returns the timings of every call that has finished so far. Its
@@ -237,7 +237,6 @@ func ReadJobStats(ctx context.Context, st blob.Store, id string) (JobStats, erro
 	}
 	return js, nil
 }
-
 
 // Median returns the median of a per-call duration, e.g.
 // s.Median(func(c CallStats) time.Duration { return c.Compute }).

@@ -336,7 +336,9 @@ type utilGrid struct {
 	width  float64
 }
 
-func (g *utilGrid) Dims() (c, r int)   { return aggBins, len(g.busy) }
-func (g *utilGrid) X(c int) float64    { return (float64(c) + 0.5) * g.width }
-func (g *utilGrid) Y(r int) float64    { return float64(r) }
-func (g *utilGrid) Z(c, r int) float64 { return min(g.busy[r][c]/(g.width*float64(max(g.perRow[r], 1))), 1) }
+func (g *utilGrid) Dims() (c, r int) { return aggBins, len(g.busy) }
+func (g *utilGrid) X(c int) float64  { return (float64(c) + 0.5) * g.width }
+func (g *utilGrid) Y(r int) float64  { return float64(r) }
+func (g *utilGrid) Z(c, r int) float64 {
+	return min(g.busy[r][c]/(g.width*float64(max(g.perRow[r], 1))), 1)
+}
