@@ -132,19 +132,6 @@ func (r *run) stats(perCall bool) JobStats {
 	return js
 }
 
-// usage sums the per-call times for a bill.
-func (s JobStats) usage(invokes int64, billed time.Duration) worker.Usage {
-	u := worker.Usage{Invocations: invokes, Billed: billed, Calls: len(s.PerCall)}
-	for _, c := range s.PerCall {
-		io := c.ReadTime + c.WriteTime
-		u.Compute += c.Compute
-		u.IO += io
-		u.Fixed += max(c.Finished.Sub(c.Started)-c.Compute-io, 0)
-		u.PeakRSS = max(u.PeakRSS, c.MaxRSS)
-	}
-	return u
-}
-
 // callStats derives a call's timings from its stored status.
 func callStats(i int, s *worker.Status, submitted time.Time) CallStats {
 	t := func(ns int64) time.Time { return time.Unix(0, ns) }

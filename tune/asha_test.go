@@ -135,6 +135,9 @@ func TestASHACheckpointsPerBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if b := res.Best(); b == nil || b.Budget != 9 {
+		t.Fatalf("best %+v: want a trial of the last rung", b)
+	}
 	deaths, _ := os.ReadDir(dir)
 	if len(deaths) < 6+2 {
 		t.Fatalf("%d promoted runs died after saving, want every one (8)", len(deaths))

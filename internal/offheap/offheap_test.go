@@ -29,9 +29,9 @@ func TestSlice(t *testing.T) {
 		t.Fatalf("the heap grew by %d bytes for an off-heap array", grew)
 	}
 	for i := range s {
-		s[i].a, s[i].c[2] = int64(i), uint32(i)
+		s[i].a, s[i].b, s[i].c[2] = int64(i), int64(-i), uint32(i)
 	}
-	if s[1<<20-1].c[2] != 1<<20-1 {
+	if s[1<<20-1].c[2] != 1<<20-1 || s[7].b != -7 {
 		t.Fatal("write lost")
 	}
 	runtime.KeepAlive(owner)
