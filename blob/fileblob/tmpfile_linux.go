@@ -52,3 +52,8 @@ func linkUnnamed(f *os.File, dst string) (ok bool, err error) {
 	}
 	return true, err
 }
+
+// unlinkAt removes the file name of the open directory d.
+func unlinkAt(d *os.File, name string) error {
+	return unix.Unlinkat(int(d.Fd()), name, 0)
+}
