@@ -474,7 +474,9 @@ func (j *Job[Out]) CallStats(i int) (c CallStats, ok bool) {
 // Clean deletes the job's objects from the store. Call it after reading the
 // results you need.
 func (j *Job[Out]) Clean(ctx context.Context) error {
-	_, err := blob.DeletePrefix(ctx, j.r.store, worker.JobPrefix(j.r.id))
+	// The store itself, not the job's counting view: a store that deletes
+	// a prefix at once (fileblob) or in batches (S3) does so.
+	_, err := blob.DeletePrefix(ctx, j.r.ex.store, worker.JobPrefix(j.r.id))
 	return err
 }
 
