@@ -48,7 +48,7 @@ demo: deps
 test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse|Sweep|GoSources' ./linear/ ./sgd/ ./examples/hogwild/ ./examples/sweep/ ./examples/wordcount/
+	$(GO) test -p 1 -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse|Sweep|GoSources' ./linear/ ./sgd/ ./examples/hogwild/ ./examples/sweep/ ./examples/wordcount/
 
 ## test-s3: the blob conformance suite and the Lambda end-to-end tests
 ## against a real S3 server, SeaweedFS (weed mini on loopback), which checks

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/retry"
+	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -23,7 +24,7 @@ import (
 // (chunk size, timeout, retries, speculation) unless opts give others.
 //
 // A job whose driver is still running it (its heartbeat is younger than
-// StaleAfter) is refused with ErrJobRunning unless opts include
+// job.StaleAfter) is refused with ErrJobRunning unless opts include
 // WithForce, which takes the job over: the other driver's calls fail with
 // ErrTakenOver. A job that finished attaches with every call done. The
 // task must be the one the job runs, and the program's binary the one that
@@ -32,7 +33,7 @@ import (
 func (t *Task[In, Out]) Attach(ctx context.Context, ex *Executor, id string, opts ...MapOption) (*Job[Out], error) {
 	checkNotWorker("wren.Task.Attach")
 	cfg := t.config(ex, opts)
-	m, err := ReadManifest(ctx, ex.store, id)
+	m, err := job.ReadManifest(ctx, ex.store, id)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func (t *Task[In, Out]) Attach(ctx context.Context, ex *Executor, id string, opt
 	}
 	if code != m.Code {
 		// The workers run this binary from now on.
-		if err := putRetry(ctx, ex.store, worker.CodeKey(id), []byte(code), blob.PutOptions{Ephemeral: true}); err != nil {
+		if err := putRetry(ctx, ex.store, job.CodeKey(id), []byte(code), blob.PutOptions{Ephemeral: true}); err != nil {
 			return nil, fmt.Errorf("wren: job %s: %w", id, err)
 		}
 	}
@@ -76,7 +77,7 @@ func (t *Task[In, Out]) Attach(ctx context.Context, ex *Executor, id string, opt
 			cfg.speculation, cfg.specFactor = s.Speculation, speculationFactorOf(s.SpeculationFactor)
 		}
 	}
-	drivers, err := ReadDrivers(ctx, ex.store, id)
+	drivers, err := job.ReadDrivers(ctx, ex.store, id)
 	if err != nil {
 		return nil, fmt.Errorf("wren: job %s: read its drivers: %w", id, err)
 	}
@@ -113,7 +114,7 @@ func (t *Task[In, Out]) Attach(ctx context.Context, ex *Executor, id string, opt
 	if err := r.restore(ctx, ceiling); err != nil {
 		r.cancel(err)
 		r.stopHeartbeat()
-		if werr := r.writeRecord(context.WithoutCancel(ctx), stateDetached, 0, 0); werr != nil {
+		if werr := r.writeRecord(context.WithoutCancel(ctx), job.StateDetached, 0, 0); werr != nil {
 			r.log.Warn("write the driver's record", "err", werr)
 		}
 		return nil, err
@@ -138,7 +139,7 @@ func (t *Task[In, Out]) Attach(ctx context.Context, ex *Executor, id string, opt
 func (r *run) restore(ctx context.Context, ceiling int) error {
 	var keys []string
 	err := retry.Store(ctx, func(ctx context.Context) (err error) {
-		keys, err = blob.Keys(ctx, r.store, worker.StatusPrefix(r.id))
+		keys, err = blob.Keys(ctx, r.store, job.StatusPrefix(r.id))
 		return err
 	})
 	if err != nil {
@@ -147,7 +148,7 @@ func (r *run) restore(ctx context.Context, ceiling int) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
 	for _, k := range keys {
-		c, ok := worker.ParseCallName(strings.TrimPrefix(k, worker.StatusPrefix(r.id)))
+		c, ok := job.ParseCallName(strings.TrimPrefix(k, job.StatusPrefix(r.id)))
 		if !ok || c >= r.n {
 			continue
 		}
@@ -189,7 +190,7 @@ func (r *run) restore(ctx context.Context, ceiling int) error {
 	r.ceiling = int32(ceiling)
 	r.ceilMu.Unlock()
 	for _, c := range lost {
-		r.finish(c, nil, &CallError{Kind: worker.KindLost, Message: "its input is not in the store: the driver that started the job died before writing it"})
+		r.finish(c, nil, &CallError{Kind: job.KindLost, Message: "its input is not in the store: the driver that started the job died before writing it"})
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
-	"github.com/wrenml/wren/worker"
+	jobpkg "github.com/wrenml/wren/job"
 )
 
 // AttachIn is a call of the Attach tests' task.
@@ -141,7 +141,7 @@ func TestAttachAfterDriverKilled(t *testing.T) {
 	ents, _ := os.ReadDir(statusDir)
 	doneBefore := map[int]bool{}
 	for _, e := range ents {
-		if c, ok := worker.ParseCallName(e.Name()); ok {
+		if c, ok := jobpkg.ParseCallName(e.Name()); ok {
 			doneBefore[c] = true
 		}
 	}
@@ -179,7 +179,7 @@ func TestAttachAfterDriverKilled(t *testing.T) {
 	if st.Done != 500 || st.Failed != 0 || st.Attempts < 500-len(doneBefore) || st.Attempts > 500-len(doneBefore)+20 {
 		t.Fatalf("stats %d done, %d failed, %d attempts by the new driver (%d calls were left)", st.Done, st.Failed, st.Attempts, 500-len(doneBefore))
 	}
-	drivers, err := wren.ReadDrivers(testCtx(t), ex.Store(), id)
+	drivers, err := jobpkg.ReadDrivers(testCtx(t), ex.Store(), id)
 	if err != nil || len(drivers) != 2 || drivers[1].State != "done" || drivers[1].Done != 500 {
 		t.Fatalf("driver records %+v, %v", drivers, err)
 	}
@@ -237,7 +237,7 @@ func TestAttachLiveDriver(t *testing.T) {
 	if !errors.As(err, &je) || !errors.Is(je.Failed[0].Err, wren.ErrTakenOver) {
 		t.Fatalf("the first driver's job: %v", err)
 	}
-	drivers, err := wren.ReadDrivers(ctx, ex1.Store(), job1.ID())
+	drivers, err := jobpkg.ReadDrivers(ctx, ex1.Store(), job1.ID())
 	if err != nil || len(drivers) != 2 || drivers[0].State != "taken-over" || drivers[1].State != "done" {
 		t.Fatalf("driver records %+v, %v", drivers, err)
 	}
@@ -271,16 +271,16 @@ func TestAttachBadCases(t *testing.T) {
 		}
 	}
 	// Another binary's job: its manifest names other code.
-	m, err := wren.ReadManifest(ctx, ex.Store(), job.ID())
+	m, err := jobpkg.ReadManifest(ctx, ex.Store(), job.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.Code = strings.Repeat("0", 64)
 	m.Job = "other-binary"
-	writeJob := func(m wren.Manifest) {
+	writeJob := func(m jobpkg.Manifest) {
 		t.Helper()
 		b, _ := json.Marshal(m)
-		if err := blob.PutBytes(ctx, ex.Store(), wren.ManifestKey(m.Job), b, blob.PutOptions{}); err != nil {
+		if err := blob.PutBytes(ctx, ex.Store(), jobpkg.ManifestKey(m.Job), b, blob.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -298,12 +298,12 @@ func TestAttachBadCases(t *testing.T) {
 	if _, err := job2.Results(ctx); err != nil {
 		t.Fatal(err)
 	}
-	keys, _ := blob.Keys(ctx, ex.Store(), worker.InputPrefix(job2.ID()))
+	keys, _ := blob.Keys(ctx, ex.Store(), jobpkg.InputPrefix(job2.ID()))
 	if len(keys) < 2 {
 		t.Fatalf("inputs %v: want several packs", keys)
 	}
-	blob.DeletePrefix(ctx, ex.Store(), worker.StatusPrefix(job2.ID()))
-	blob.DeletePrefix(ctx, ex.Store(), worker.DriverPrefix(job2.ID()))
+	blob.DeletePrefix(ctx, ex.Store(), jobpkg.StatusPrefix(job2.ID()))
+	blob.DeletePrefix(ctx, ex.Store(), jobpkg.DriverPrefix(job2.ID()))
 	ex.Store().Delete(ctx, keys[len(keys)-1])
 	job3, err := Mark.Attach(ctx, ex, job2.ID())
 	if err != nil {

@@ -3,7 +3,7 @@ package wren
 import (
 	"time"
 
-	"github.com/wrenml/wren/worker"
+	"github.com/wrenml/wren/job"
 )
 
 // The driver keeps a few dozen bytes per call, so that a map of millions
@@ -94,7 +94,7 @@ func (r *run) workerID(name string) uint32 {
 }
 
 // record keeps a call's winning status; r.mu is held.
-func (r *run) record(c int, s *worker.Status, observed time.Time) {
+func (r *run) record(c int, s *job.Status, observed time.Time) {
 	cs := &r.calls[c]
 	res := &r.res[c]
 	res.attempt = int32(s.Attempt)
@@ -103,7 +103,7 @@ func (r *run) record(c int, s *worker.Status, observed time.Time) {
 		cs.flags |= flagOK
 		if s.Output != "" {
 			cs.flags |= flagOutObj
-			if s.Output != worker.OutputKey(r.id, c, s.Attempt) {
+			if s.Output != job.OutputKey(r.id, c, s.Attempt) {
 				r.outKeys[c] = s.Output
 			}
 		} else {
@@ -164,5 +164,5 @@ func (r *run) outputKey(c int) string {
 	if k, ok := r.outKeys[c]; ok {
 		return k
 	}
-	return worker.OutputKey(r.id, c, int(r.res[c].attempt))
+	return job.OutputKey(r.id, c, int(r.res[c].attempt))
 }

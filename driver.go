@@ -6,15 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/retry"
-	"github.com/wrenml/wren/worker"
+	"github.com/wrenml/wren/job"
 )
 
-// Each driver of a job keeps a record in the store (worker.DriverKey): the
+// Each driver of a job keeps a record in the store (job.DriverKey): the
 // first driver's epoch is 0, and each driver that attaches takes the next.
 // A running driver rewrites its record every HeartbeatEvery; its record
 // also bounds the attempt numbers it may have launched, so that a driver
@@ -27,48 +26,6 @@ const HeartbeatEvery = 5 * time.Second
 // heartbeatEvery is HeartbeatEvery, shorter in tests.
 var heartbeatEvery = HeartbeatEvery
 
-// StaleAfter is how long after its last heartbeat a running driver's
-// record means the driver is gone (Attach takes the job over without
-// WithForce).
-const StaleAfter = 30 * time.Second
-
-// Driver states in a record.
-const (
-	stateRunning   = "running"
-	stateDone      = "done"
-	stateTakenOver = "taken-over"
-	stateDetached  = "detached" // an Attach that failed
-)
-
-// DriverRecord is a driver's record of a job, at jobs/<job>/drivers/<epoch>.
-type DriverRecord struct {
-	Epoch   int       `json:"epoch"`
-	Host    string    `json:"host"`
-	PID     int       `json:"pid"`
-	Started time.Time `json:"started"`
-	Beat    time.Time `json:"beat"` // the last heartbeat
-	State   string    `json:"state"`
-	// Ceiling bounds the attempt numbers the driver launched: every
-	// attempt was below it.
-	Ceiling int `json:"attempt_ceiling"`
-	// Done and Failed count the calls when the driver finished.
-	Done   int `json:"done,omitempty"`
-	Failed int `json:"failed,omitempty"`
-}
-
-// Live reports whether the record is of a driver still running the job:
-// not finished, a heartbeat within StaleAfter of now, and, for a driver of
-// this machine, its process still there.
-func (d DriverRecord) Live(now time.Time) bool {
-	if d.State != stateRunning || now.Sub(d.Beat) >= StaleAfter {
-		return false
-	}
-	if host, err := os.Hostname(); err == nil && host == d.Host && processGone(d.PID) {
-		return false
-	}
-	return true
-}
-
 // ErrJobRunning is returned by Attach for a job whose driver is alive.
 var ErrJobRunning = errors.New("wren: the job's driver is still running it")
 
@@ -76,64 +33,29 @@ var ErrJobRunning = errors.New("wren: the job's driver is still running it")
 // (with WithForce) while this one ran it.
 var ErrTakenOver = errors.New("wren: another driver took the job over")
 
-// ReadDrivers returns a job's driver records, by epoch.
-func ReadDrivers(ctx context.Context, st blob.Store, job string) ([]DriverRecord, error) {
-	var keys []string
-	err := retry.Store(ctx, func(ctx context.Context) (err error) {
-		keys, err = blob.Keys(ctx, st, worker.DriverPrefix(job))
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	var out []DriverRecord
-	for _, k := range keys {
-		if _, ok := worker.ParseCallName(strings.TrimPrefix(k, worker.DriverPrefix(job))); !ok {
-			continue
-		}
-		var b []byte
-		err := retry.Store(ctx, func(ctx context.Context) (err error) {
-			b, err = blob.ReadAll(ctx, st, k)
-			return err
-		})
-		if errors.Is(err, blob.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		var d DriverRecord
-		if err := json.Unmarshal(b, &d); err != nil {
-			return nil, fmt.Errorf("wren: job %s: driver record %s: %w", job, k, err)
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
 // record returns this driver's record as of now; r.mu is not held.
-func (r *run) record0(state string, done, failed int) DriverRecord {
+func (r *run) record0(state string, done, failed int) job.Driver {
 	host, _ := os.Hostname()
 	r.ceilMu.Lock()
 	ceiling := int(r.ceiling)
 	r.ceilMu.Unlock()
-	return DriverRecord{Epoch: r.epoch, Host: host, PID: os.Getpid(), Started: r.began.UTC(), Beat: time.Now().UTC(),
+	return job.Driver{Epoch: r.epoch, Host: host, PID: os.Getpid(), Started: r.began.UTC(), Beat: time.Now().UTC(),
 		State: state, Ceiling: ceiling, Done: done, Failed: failed}
 }
 
 // claim creates this driver's record: it fails with blob.ErrExists when
 // another driver took the epoch first.
 func (r *run) claim(ctx context.Context) error {
-	b, _ := json.Marshal(r.record0(stateRunning, 0, 0))
-	err := putRetry(ctx, r.store, worker.DriverKey(r.id, r.epoch), b, blob.PutOptions{IfNotExist: true, Ephemeral: true})
+	b, _ := json.Marshal(r.record0(job.StateRunning, 0, 0))
+	err := putRetry(ctx, r.store, job.DriverKey(r.id, r.epoch), b, blob.PutOptions{IfNotExist: true, Ephemeral: true})
 	if errors.Is(err, blob.ErrExists) {
 		// Ours, if a first try was stored and its answer lost.
 		var got []byte
 		if rerr := retry.Store(ctx, func(ctx context.Context) (err error) {
-			got, err = blob.ReadAll(ctx, r.store, worker.DriverKey(r.id, r.epoch))
+			got, err = blob.ReadAll(ctx, r.store, job.DriverKey(r.id, r.epoch))
 			return err
 		}); rerr == nil {
-			var d DriverRecord
+			var d job.Driver
 			if json.Unmarshal(got, &d) == nil && d.PID == os.Getpid() && d.Started.Equal(r.began.UTC()) {
 				return nil
 			}
@@ -145,7 +67,7 @@ func (r *run) claim(ctx context.Context) error {
 // writeRecord rewrites this driver's record.
 func (r *run) writeRecord(ctx context.Context, state string, done, failed int) error {
 	b, _ := json.Marshal(r.record0(state, done, failed))
-	return putRetry(ctx, r.store, worker.DriverKey(r.id, r.epoch), b, blob.PutOptions{Ephemeral: true})
+	return putRetry(ctx, r.store, job.DriverKey(r.id, r.epoch), b, blob.PutOptions{Ephemeral: true})
 }
 
 // raiseCeiling records, before an attempt numbered top is launched, that
@@ -161,7 +83,7 @@ func (r *run) raiseCeiling(top int) {
 	r.ceilMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
 	defer cancel()
-	if err := r.writeRecord(ctx, stateRunning, 0, 0); err != nil {
+	if err := r.writeRecord(ctx, job.StateRunning, 0, 0); err != nil {
 		r.log.Warn("record the attempt ceiling", "err", err)
 	}
 }
@@ -179,10 +101,10 @@ func (r *run) heartbeat() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(r.ctx, HeartbeatEvery)
-		if err := r.writeRecord(ctx, stateRunning, 0, 0); err != nil && r.ctx.Err() == nil {
+		if err := r.writeRecord(ctx, job.StateRunning, 0, 0); err != nil && r.ctx.Err() == nil {
 			r.log.Warn("heartbeat", "err", err)
 		}
-		if ds, err := ReadDrivers(ctx, r.store, r.id); err == nil {
+		if ds, err := job.ReadDrivers(ctx, r.store, r.id); err == nil {
 			for _, d := range ds {
 				if d.Epoch > r.epoch {
 					cancel()

@@ -13,6 +13,7 @@ import (
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/offheap"
 	"github.com/wrenml/wren/internal/retry"
+	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -42,7 +43,7 @@ type run struct {
 	task      string
 	n         int
 	cfg       mapConfig
-	code      string // the binary remote workers run (worker.Invocation.Code)
+	code      string // the binary remote workers run (job.Invocation.Code)
 	maxOutput int64
 	inlineMax int64
 	ctx       context.Context
@@ -58,7 +59,7 @@ type run struct {
 	calls      []callState
 	res        []callResult
 	errs       map[int]*CallError
-	outKeys    map[int]string // outputs not under worker.OutputKey
+	outKeys    map[int]string // outputs not under job.OutputKey
 	arena      arena
 	workers    []string
 	workerIdx  map[string]uint32
@@ -263,7 +264,7 @@ func (r *run) dispatch() {
 }
 
 // pop takes the next chunk with calls still to do and prepares its invocation.
-func (r *run) pop() (*worker.Invocation, *flight) {
+func (r *run) pop() (*job.Invocation, *flight) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
@@ -277,7 +278,7 @@ func (r *run) pop() (*worker.Invocation, *flight) {
 			}
 		}
 		r.queue.take()
-		inv := &worker.Invocation{
+		inv := &job.Invocation{
 			Store: r.store.URL(), Job: r.id, Task: r.task, Code: r.code,
 			Timeout: r.cfg.timeout, MaxOutput: r.maxOutput, InlineMax: r.inlineMax,
 		}
@@ -290,7 +291,7 @@ func (r *run) pop() (*worker.Invocation, *flight) {
 				continue
 			}
 			record := !r.cfg.retryErrors || int(cs.failures) >= r.cfg.retries
-			inv.Calls = append(inv.Calls, worker.Call{Index: int(c), Attempt: int(cs.next), RecordErrors: record, In: r.inputRef(int(c))})
+			inv.Calls = append(inv.Calls, job.Call{Index: int(c), Attempt: int(cs.next), RecordErrors: record, In: r.inputRef(int(c))})
 			fl.calls = append(fl.calls, c)
 			cs.next++
 			cs.inFlight++
@@ -314,7 +315,7 @@ func (r *run) hasPending() bool {
 	return !r.queue.empty()
 }
 
-func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
+func (r *run) invoke(inv *job.Invocation, fl *flight, lease worker.Lease) {
 	defer r.flights.Done()
 	defer r.ex.sem.Release(1)
 	// An attempt number at or above the ceiling recorded in the store is
@@ -337,7 +338,7 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 			fmt.Errorf("invocation ran past %d x timeout %v", len(inv.Calls), r.cfg.timeout))
 		defer c2()
 	}
-	var reply *worker.Reply
+	var reply *job.Reply
 	var err error
 	if lease != nil {
 		reply, err = lease.Invoke(ctx, inv)
@@ -349,7 +350,7 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 	delete(r.running, fl)
 	r.mu.Unlock()
 
-	var byCall map[int]*worker.Status
+	var byCall map[int]*job.Status
 	r.mu.Lock()
 	_, bills := r.ex.backend.(worker.Biller)
 	if reply != nil || !bills {
@@ -368,7 +369,7 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 			r.billedEstimated += d
 			r.estimatedInvokes++
 		}
-		byCall = make(map[int]*worker.Status, len(reply.Statuses))
+		byCall = make(map[int]*job.Status, len(reply.Statuses))
 		for i := range reply.Statuses {
 			s := &reply.Statuses[i]
 			byCall[s.Call] = s
@@ -396,7 +397,7 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 		case s != nil && s.Won:
 			r.complete(c.Index, s)
 			continue
-		case s != nil && s.Error != nil && !c.RecordErrors && s.Error.Kind != worker.KindStore:
+		case s != nil && s.Error != nil && !c.RecordErrors && s.Error.Kind != job.KindStore:
 			// A retryable error the worker did not record.
 			r.retry(c.Index, s, nil)
 			continue
@@ -413,7 +414,7 @@ func (r *run) invoke(inv *worker.Invocation, fl *flight, lease worker.Lease) {
 			r.complete(c.Index, &stored)
 		case rerr != nil:
 			r.retry(c.Index, nil, fmt.Errorf("read status: %w", rerr))
-		case s != nil && s.Error != nil && s.Error.Kind == worker.KindStore:
+		case s != nil && s.Error != nil && s.Error.Kind == job.KindStore:
 			r.mu.Lock()
 			r.storeErrs[c.Index] = s.Error.Message
 			r.lastWorker[c.Index] = s.Worker
@@ -447,7 +448,7 @@ func (r *run) release(c int) {
 
 // retry handles an attempt that produced no stored status: lost (cause set)
 // or failed with an unrecorded, retryable error (s set).
-func (r *run) retry(c int, s *worker.Status, cause error) {
+func (r *run) retry(c int, s *job.Status, cause error) {
 	r.mu.Lock()
 	cs := &r.calls[c]
 	if s != nil {
@@ -487,12 +488,12 @@ func (r *run) retry(c int, s *worker.Status, cause error) {
 	r.mu.Unlock()
 	// Out of attempts: record the loss so the store tells the whole story,
 	// unless a late attempt recorded a result meanwhile.
-	kind := worker.KindLost
+	kind := job.KindLost
 	if errors.Is(cause, ErrStore) {
-		kind = worker.KindStore
+		kind = job.KindStore
 	}
-	ls := worker.Status{Call: c, Attempt: -1, Worker: "driver",
-		Error: &worker.Error{Kind: kind, Message: "no attempt recorded a result: " + describe(s, cause)}}
+	ls := job.Status{Call: c, Attempt: -1, Worker: "driver",
+		Error: &job.Error{Kind: kind, Message: "no attempt recorded a result: " + describe(s, cause)}}
 	if s != nil {
 		ls = *s
 	}
@@ -508,7 +509,7 @@ func (r *run) retry(c int, s *worker.Status, cause error) {
 // maxInterrupts is how many interrupted attempts a call gets for free.
 const maxInterrupts = 5
 
-func describe(s *worker.Status, cause error) string {
+func describe(s *job.Status, cause error) string {
 	if s != nil && s.Error != nil {
 		return string(s.Error.Kind) + ": " + s.Error.Message
 	}
@@ -518,7 +519,7 @@ func describe(s *worker.Status, cause error) string {
 	return "unknown"
 }
 
-func (r *run) complete(c int, s *worker.Status) {
+func (r *run) complete(c int, s *job.Status) {
 	if s.OK {
 		r.finish(c, s, nil)
 		return
@@ -528,7 +529,7 @@ func (r *run) complete(c int, s *worker.Status) {
 }
 
 // finish marks a call done exactly once, from whichever attempt got there first.
-func (r *run) finish(c int, s *worker.Status, e *CallError) {
+func (r *run) finish(c int, s *job.Status, e *CallError) {
 	r.mu.Lock()
 	cs := &r.calls[c]
 	if cs.done() {
@@ -619,19 +620,19 @@ func (r *run) writeSummary() {
 	defer cancel()
 	if errors.Is(context.Cause(r.ctx), ErrTakenOver) {
 		// The driver that took over writes the summary.
-		if err := r.writeRecord(ctx, stateTakenOver, js.Done, js.Failed); err != nil {
+		if err := r.writeRecord(ctx, job.StateTakenOver, js.Done, js.Failed); err != nil {
 			r.log.Warn("write the driver's record", "err", err)
 		}
 		return
 	}
 	b, err := json.Marshal(js)
 	if err == nil {
-		err = putRetry(ctx, r.store, worker.SummaryKey(r.id), b, blob.PutOptions{Ephemeral: true})
+		err = putRetry(ctx, r.store, job.SummaryKey(r.id), b, blob.PutOptions{Ephemeral: true})
 	}
 	if err != nil {
 		r.log.Warn("write the job's summary", "err", err)
 	}
-	if err := r.writeRecord(ctx, stateDone, js.Done, js.Failed); err != nil {
+	if err := r.writeRecord(ctx, job.StateDone, js.Done, js.Failed); err != nil {
 		r.log.Warn("write the driver's record", "err", err)
 	}
 }
@@ -642,7 +643,7 @@ func (r *run) sweepOutputs() {
 	defer cancel()
 	var keys []string
 	err := retry.Store(ctx, func(ctx context.Context) (err error) {
-		keys, err = blob.Keys(ctx, r.store, worker.OutputPrefix(r.id))
+		keys, err = blob.Keys(ctx, r.store, job.OutputPrefix(r.id))
 		return err
 	})
 	if err != nil {
@@ -690,7 +691,7 @@ func (r *run) abort(cause error) {
 	}
 	for c := range r.n {
 		if !r.isDone(c) {
-			r.finish(c, nil, &CallError{Kind: worker.KindCancelled, Message: msg, Err: cause})
+			r.finish(c, nil, &CallError{Kind: job.KindCancelled, Message: msg, Err: cause})
 		}
 	}
 }
@@ -753,10 +754,10 @@ func (r *run) speculate() {
 	}
 }
 
-// readStatus is worker.ReadStatus tried again after a transient fault.
-func readStatus(ctx context.Context, st blob.Store, job string, call int) (s worker.Status, ok bool, err error) {
+// readStatus is job.ReadStatus tried again after a transient fault.
+func readStatus(ctx context.Context, st blob.Store, jobID string, call int) (s job.Status, ok bool, err error) {
 	err = retry.Store(ctx, func(ctx context.Context) (err error) {
-		s, ok, err = worker.ReadStatus(ctx, st, job, call)
+		s, ok, err = job.ReadStatus(ctx, st, jobID, call)
 		return err
 	})
 	return s, ok, err
@@ -768,10 +769,10 @@ func putRetry(ctx context.Context, st blob.Store, key string, b []byte, opts blo
 }
 
 // writeDriverStatus records a driver-side verdict, unless a worker's status is there.
-func writeDriverStatus(ctx context.Context, st blob.Store, job string, s *worker.Status) error {
+func writeDriverStatus(ctx context.Context, st blob.Store, jobID string, s *job.Status) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	return putRetry(context.WithoutCancel(ctx), st, worker.StatusKey(job, s.Call), b, blob.PutOptions{IfNotExist: true, Ephemeral: true})
+	return putRetry(context.WithoutCancel(ctx), st, job.StatusKey(jobID, s.Call), b, blob.PutOptions{IfNotExist: true, Ephemeral: true})
 }

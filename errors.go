@@ -1,37 +1,30 @@
 package wren
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/wrenml/wren/worker"
+	"github.com/wrenml/wren/job"
 )
 
-// Sentinels matched (with errors.Is) by a *CallError of the same kind.
-var (
-	ErrTimeout   = errors.New("wren: call timed out")
-	ErrPanic     = errors.New("wren: call panicked")
-	ErrLost      = errors.New("wren: call lost")
-	ErrCancelled = errors.New("wren: call cancelled")
-	ErrTooLarge  = errors.New("wren: payload too large")
-	ErrDecode    = errors.New("wren: input could not be decoded")
-	ErrUnknown   = errors.New("wren: unknown task")
+// The kinds of call failure, as errors: errors.Is(err, wren.ErrTimeout)
+// matches a *CallError of that kind. They are the protocol's kinds
+// themselves (job.KindTimeout is wren.ErrTimeout): one vocabulary from the
+// worker's status to the caller.
+const (
+	ErrFunction  = job.KindError       // the function returned an error
+	ErrTimeout   = job.KindTimeout     // the call ran past its timeout
+	ErrPanic     = job.KindPanic       // the function panicked
+	ErrLost      = job.KindLost        // no attempt recorded a result
+	ErrCancelled = job.KindCancelled   // the job was cancelled first
+	ErrTooLarge  = job.KindTooLarge    // an input or output over its cap
+	ErrDecode    = job.KindDecode      // the input could not be read or decoded
+	ErrEncode    = job.KindEncode      // the output could not be encoded
+	ErrUnknown   = job.KindUnknownTask // no function registered under the task's name
 	// ErrStore matches a call whose worker could never read its input or
 	// record its result (the store failed on every attempt).
-	ErrStore = errors.New("wren: store error")
+	ErrStore = job.KindStore
 )
-
-var kindSentinel = map[worker.ErrorKind]error{
-	worker.KindTimeout:     ErrTimeout,
-	worker.KindPanic:       ErrPanic,
-	worker.KindLost:        ErrLost,
-	worker.KindCancelled:   ErrCancelled,
-	worker.KindTooLarge:    ErrTooLarge,
-	worker.KindDecode:      ErrDecode,
-	worker.KindUnknownTask: ErrUnknown,
-	worker.KindStore:       ErrStore,
-}
 
 // CallError is the failure of one call: the worker's message, the stack of a
 // panic, and how many attempts were made.
@@ -39,7 +32,7 @@ type CallError struct {
 	Job      string
 	Task     string
 	Call     int
-	Kind     worker.ErrorKind
+	Kind     job.ErrorKind
 	Message  string
 	Stack    string // the panicking goroutine's stack, for KindPanic
 	Attempts int    // attempts launched for the call
@@ -80,7 +73,7 @@ func (e *CallError) Error() string {
 func (e *CallError) Unwrap() error { return e.Err }
 
 // Is matches the sentinel of the error's kind (ErrTimeout, ErrPanic, ...).
-func (e *CallError) Is(target error) bool { return kindSentinel[e.Kind] == target }
+func (e *CallError) Is(target error) bool { k, ok := target.(job.ErrorKind); return ok && k == e.Kind }
 
 // JobError reports the calls of a job that failed. errors.As finds each
 // *CallError through it.

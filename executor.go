@@ -2,8 +2,6 @@ package wren
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +18,7 @@ import (
 	"github.com/wrenml/wren/blob/fileblob"
 	_ "github.com/wrenml/wren/blob/memblob" // mem:// URLs for tests
 	_ "github.com/wrenml/wren/blob/s3blob"  // s3:// URLs
+	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -343,14 +342,6 @@ func executableHash() string {
 	if err != nil {
 		return ""
 	}
-	f, err := os.Open(exe)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return ""
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	h, _ := job.HashFile(exe)
+	return h
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob/fileblob"
 	"github.com/wrenml/wren/internal/testenv"
-	"github.com/wrenml/wren/worker"
+	jobpkg "github.com/wrenml/wren/job"
 )
 
 var (
@@ -203,7 +203,7 @@ func TestInputWriteFails(t *testing.T) {
 				t.Fatalf("err = %v, want calls %v failed", err, c.failed)
 			}
 			for k, ce := range je.Failed {
-				if ce.Call != c.failed[k] || ce.Kind != worker.KindStore {
+				if ce.Call != c.failed[k] || ce.Kind != jobpkg.KindStore {
 					t.Fatalf("failure %d: %v, want call %d failed with a store error", k, ce, c.failed[k])
 				}
 			}
@@ -237,7 +237,7 @@ func TestTransientInputRead(t *testing.T) {
 		}
 		_, err = f.Result(testCtx(t))
 		var ce *wren.CallError
-		if !errors.As(err, &ce) || ce.Kind != worker.KindStore || ce.Attempts != 3 || errors.Is(err, wren.ErrDecode) || !strings.Contains(err.Error(), "injected") {
+		if !errors.As(err, &ce) || ce.Kind != jobpkg.KindStore || ce.Attempts != 3 || errors.Is(err, wren.ErrDecode) || !strings.Contains(err.Error(), "injected") {
 			t.Fatalf("err = %v, want a store error after 3 attempts", err)
 		}
 	})

@@ -12,12 +12,12 @@ import (
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/offheap"
 	"github.com/wrenml/wren/internal/retry"
-	"github.com/wrenml/wren/worker"
+	"github.com/wrenml/wren/job"
 )
 
 // inputs locates each call's input in the store: a range of a pack object
-// (the inputs of consecutive calls, worker.EncodePack) or an object of its
-// own (worker.InputKey). 16 bytes a call.
+// (the inputs of consecutive calls, job.EncodePack) or an object of its
+// own (job.InputKey). 16 bytes a call.
 type inputs struct {
 	refs  []inputRef
 	packs []packInfo
@@ -31,7 +31,7 @@ type inputRef struct {
 type packInfo struct {
 	first   int32 // the first call it holds
 	size    int64 // the object's size
-	single  bool  // one call's input, under worker.InputKey
+	single  bool  // one call's input, under job.InputKey
 	written bool
 }
 
@@ -97,7 +97,7 @@ func planInputs(enc *encoded, n int, maxPacked int64, chunk int) []inputGroup {
 const maxPackBytes = 16 << 20
 
 // ref returns call c's input reference for an invocation; r.mu is held.
-func (r *run) inputRef(c int) *worker.InputRef {
+func (r *run) inputRef(c int) *job.InputRef {
 	ref := r.in.refs[c]
 	if ref.pack < 0 {
 		return nil
@@ -106,7 +106,7 @@ func (r *run) inputRef(c int) *worker.InputRef {
 	if p.single {
 		return nil
 	}
-	return &worker.InputRef{Pack: worker.PackKey(r.id, int(p.first)), Off: int64(ref.off), Len: int64(ref.n), Size: p.size, CRC: ref.crc}
+	return &job.InputRef{Pack: job.PackKey(r.id, int(p.first)), Off: int64(ref.off), Len: int64(ref.n), Size: p.size, CRC: ref.crc}
 }
 
 // inputWritten reports whether call c's input is in the store; r.mu is held.
@@ -132,7 +132,7 @@ func (r *run) prepareInputs(enc *encoded, groups []inputGroup) {
 		off := int64(0)
 		for c := grp.lo; c < grp.hi; c++ {
 			in := enc.input(c)
-			r.in.refs[c] = inputRef{off: uint32(off), n: uint32(len(in)), crc: worker.Checksum(in), pack: int32(g)}
+			r.in.refs[c] = inputRef{off: uint32(off), n: uint32(len(in)), crc: job.Checksum(in), pack: int32(g)}
 			off += int64(len(in))
 		}
 		// The pack's size is known once it is encoded (writeInputs), before
@@ -155,16 +155,16 @@ func (r *run) writeInputs(enc *encoded, groups []inputGroup) {
 			var key string
 			var data []byte
 			if grp.pack {
-				key = worker.PackKey(r.id, grp.lo)
+				key = job.PackKey(r.id, grp.lo)
 				calls := make([]int, 0, grp.hi-grp.lo)
 				ins := make([][]byte, 0, grp.hi-grp.lo)
 				for c := grp.lo; c < grp.hi; c++ {
 					calls = append(calls, c)
 					ins = append(ins, enc.input(c))
 				}
-				data, _ = worker.EncodePack(key, calls, ins)
+				data, _ = job.EncodePack(key, calls, ins)
 			} else {
-				key, data = worker.InputKey(r.id, grp.lo), enc.input(grp.lo)
+				key, data = job.InputKey(r.id, grp.lo), enc.input(grp.lo)
 			}
 			// The driver holds the only copy of an input: it tries harder
 			// than a worker does (about 7 s of tries).
@@ -174,7 +174,7 @@ func (r *run) writeInputs(enc *encoded, groups []inputGroup) {
 			if err != nil {
 				if r.ctx.Err() == nil {
 					for c := grp.lo; c < grp.hi; c++ {
-						r.finish(c, nil, &CallError{Kind: worker.KindStore, Message: fmt.Sprintf("write input %d: %v", c, err), Err: err})
+						r.finish(c, nil, &CallError{Kind: job.KindStore, Message: fmt.Sprintf("write input %d: %v", c, err), Err: err})
 					}
 					r.signal() // the dispatcher may be waiting for these inputs
 				}
@@ -204,7 +204,7 @@ func (r *run) readInputs(ctx context.Context) error {
 	var keys []blob.Attrs
 	err := retry.Store(ctx, func(ctx context.Context) error {
 		keys = keys[:0]
-		for a, err := range r.store.List(ctx, worker.InputPrefix(r.id)) {
+		for a, err := range r.store.List(ctx, job.InputPrefix(r.id)) {
 			if err != nil {
 				return err
 			}
@@ -217,25 +217,25 @@ func (r *run) readInputs(ctx context.Context) error {
 	}
 	type found struct {
 		pack packInfo
-		idx  *worker.PackIndex
+		idx  *job.PackIndex
 	}
 	out := make([]found, len(keys))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(32)
 	for i, a := range keys {
-		name := a.Key[len(worker.InputPrefix(r.id)):]
+		name := a.Key[len(job.InputPrefix(r.id)):]
 		g.Go(func() error {
-			if first, ok := worker.ParseCallName(name); ok && !hasPrefix(name, "pack-") {
+			if first, ok := job.ParseCallName(name); ok && !hasPrefix(name, "pack-") {
 				if first < r.n {
 					out[i] = found{pack: packInfo{first: int32(first), size: a.Size, single: true, written: true}}
 				}
 				return nil
 			}
-			first, ok := worker.ParseCallName(name[len("pack-"):])
+			first, ok := job.ParseCallName(name[len("pack-"):])
 			if !ok || !hasPrefix(name, "pack-") || first >= r.n {
 				return nil // not the layout's: ignored
 			}
-			var idx *worker.PackIndex
+			var idx *job.PackIndex
 			err := retry.Store(gctx, func(ctx context.Context) (err error) {
 				idx, err = readPackIndex(ctx, r.store, a.Key, a.Size)
 				return err
@@ -263,7 +263,7 @@ func (r *run) readInputs(ctx context.Context) error {
 		for k, c := range f.idx.Calls {
 			ref := f.idx.Refs[k]
 			if c < 0 || c >= r.n || ref.Off+ref.Len > f.pack.size || ref.Off > 1<<32-1 || ref.Len > 1<<32-1 {
-				return fmt.Errorf("wren: job %s: %w: pack %d holds call %d at [%d, +%d)", r.id, worker.ErrBadPack, f.pack.first, c, ref.Off, ref.Len)
+				return fmt.Errorf("wren: job %s: %w: pack %d holds call %d at [%d, +%d)", r.id, job.ErrBadPack, f.pack.first, c, ref.Off, ref.Len)
 			}
 			r.in.refs[c] = inputRef{off: uint32(ref.Off), n: uint32(ref.Len), crc: ref.CRC, pack: p}
 		}
@@ -275,27 +275,27 @@ func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 
 // readPackIndex reads a pack's index from its end: the trailer, then the
 // index.
-func readPackIndex(ctx context.Context, st blob.Store, key string, size int64) (*worker.PackIndex, error) {
-	tail := int64(4 + len(worker.PackMagic))
+func readPackIndex(ctx context.Context, st blob.Store, key string, size int64) (*job.PackIndex, error) {
+	tail := int64(4 + len(job.PackMagic))
 	if size < tail {
-		return nil, fmt.Errorf("%w: %d bytes", worker.ErrBadPack, size)
+		return nil, fmt.Errorf("%w: %d bytes", job.ErrBadPack, size)
 	}
 	t, _, err := blob.ReadRange(ctx, st, key, size-tail, tail)
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(t)) != tail || string(t[4:]) != worker.PackMagic {
-		return nil, fmt.Errorf("%w: no %s trailer", worker.ErrBadPack, worker.PackMagic)
+	if int64(len(t)) != tail || string(t[4:]) != job.PackMagic {
+		return nil, fmt.Errorf("%w: no %s trailer", job.ErrBadPack, job.PackMagic)
 	}
 	il := int64(binary.LittleEndian.Uint32(t))
 	if il > size-tail {
-		return nil, fmt.Errorf("%w: an index of %d bytes in %d", worker.ErrBadPack, il, size)
+		return nil, fmt.Errorf("%w: an index of %d bytes in %d", job.ErrBadPack, il, size)
 	}
 	b, _, err := blob.ReadRange(ctx, st, key, size-tail-il, il+tail)
 	if err != nil {
 		return nil, err
 	}
-	idx, err := worker.DecodePackIndex(b, size)
+	idx, err := job.DecodePackIndex(b, size)
 	if err != nil {
 		return nil, err
 	}

@@ -3,8 +3,6 @@ package wren
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +16,7 @@ import (
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/offheap"
 	"github.com/wrenml/wren/internal/retry"
+	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -91,42 +90,6 @@ const (
 	Always
 )
 
-// Manifest describes a job; it is stored at jobs/<id>/manifest.json.
-type Manifest struct {
-	Job     string    `json:"job"`
-	Task    string    `json:"task"`
-	Calls   int       `json:"calls"`
-	Codec   string    `json:"codec"`
-	Code    string    `json:"code"` // SHA-256 of the driver's binary
-	Backend string    `json:"backend"`
-	Created time.Time `json:"created"`
-	// Settings are the map's, which a driver that attaches keeps; nil in
-	// manifests of earlier versions.
-	Settings *JobSettings `json:"settings,omitempty"`
-}
-
-// JobSettings are a map's settings as they were resolved.
-type JobSettings struct {
-	ChunkSize         int           `json:"chunk_size"`
-	Timeout           time.Duration `json:"timeout"`
-	Retries           int           `json:"retries"`
-	RetryErrors       bool          `json:"retry_errors"`
-	Speculation       bool          `json:"speculation"`
-	SpeculationFactor float64       `json:"speculation_factor"`
-	MaxOutputBytes    int64         `json:"max_output_bytes"`
-	MaxInlineOutput   int64         `json:"max_inline_output"`
-}
-
-// ManifestKey is where a job's manifest is stored.
-func ManifestKey(job string) string { return worker.ManifestKey(job) }
-
-// NewJobID returns a fresh, sortable job ID such as "20261127-103512-3fa9c1".
-func NewJobID() string {
-	var b [3]byte
-	rand.Read(b[:])
-	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
-}
-
 // Job is a running or finished map: one future per input, in input order.
 // It is safe for concurrent use.
 type Job[Out any] struct {
@@ -171,9 +134,9 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	cfg := t.config(ex, opts)
 	id := cfg.jobID
 	if id == "" {
-		id = NewJobID()
+		id = job.NewID()
 	}
-	if err := ValidateJobID(id); err != nil {
+	if err := job.ValidateID(id); err != nil {
 		return nil, err
 	}
 	// Encode everything first: a bad input stops the job before it starts.
@@ -200,14 +163,14 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 		}
 		code = h
 	}
-	m := Manifest{Job: id, Task: t.name, Calls: len(inputs), Codec: t.codec.Name(), Code: code, Backend: ex.backend.Name(), Created: time.Now().UTC(),
-		Settings: &JobSettings{ChunkSize: cfg.chunkSize, Timeout: cfg.timeout, Retries: cfg.retries, RetryErrors: cfg.retryErrors,
+	m := job.Manifest{Job: id, Task: t.name, Calls: len(inputs), Codec: t.codec.Name(), Code: code, Backend: ex.backend.Name(), Created: time.Now().UTC(),
+		Settings: &job.Settings{ChunkSize: cfg.chunkSize, Timeout: cfg.timeout, Retries: cfg.retries, RetryErrors: cfg.retryErrors,
 			Speculation: cfg.speculation, SpeculationFactor: cfg.specFactor, MaxOutputBytes: ex.opts.MaxOutputBytes, MaxInlineOutput: ex.opts.MaxInlineOutput}}
 	mb, _ := json.MarshalIndent(m, "", "  ")
 	if err := writeManifest(ctx, st, id, mb); err != nil {
 		return nil, err
 	}
-	if err := putRetry(ctx, st, worker.CodeKey(id), []byte(m.Code), blob.PutOptions{Ephemeral: true}); err != nil {
+	if err := putRetry(ctx, st, job.CodeKey(id), []byte(m.Code), blob.PutOptions{Ephemeral: true}); err != nil {
 		return nil, fmt.Errorf("wren: job %s: %w", id, err)
 	}
 	r := newRun(ctx, ex, st, id, t.name, len(inputs), cfg)
@@ -236,12 +199,12 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 
 // writeManifest creates a job's manifest; it fails if the job exists.
 func writeManifest(ctx context.Context, st blob.Store, id string, mb []byte) error {
-	err := putRetry(ctx, st, ManifestKey(id), mb, blob.PutOptions{IfNotExist: true, Ephemeral: true})
+	err := putRetry(ctx, st, job.ManifestKey(id), mb, blob.PutOptions{IfNotExist: true, Ephemeral: true})
 	if errors.Is(err, blob.ErrExists) {
 		// Ours, if a first try was stored but its answer was lost.
 		var b []byte
 		rerr := retry.Store(ctx, func(ctx context.Context) (err error) {
-			b, err = blob.ReadAll(ctx, st, ManifestKey(id))
+			b, err = blob.ReadAll(ctx, st, job.ManifestKey(id))
 			return err
 		})
 		if rerr == nil && bytes.Equal(b, mb) {
@@ -257,33 +220,6 @@ func writeManifest(ctx context.Context, st blob.Store, id string, mb []byte) err
 	}
 	return nil
 }
-
-// ReadManifest reads a job's manifest from a store.
-func ReadManifest(ctx context.Context, st blob.Store, id string) (Manifest, error) {
-	var m Manifest
-	if err := ValidateJobID(id); err != nil {
-		return m, err
-	}
-	var b []byte
-	err := retry.Store(ctx, func(ctx context.Context) (err error) {
-		b, err = blob.ReadAll(ctx, st, ManifestKey(id))
-		return err
-	})
-	if err != nil {
-		return m, fmt.Errorf("wren: job %s: %w", id, err)
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("wren: job %s: manifest: %w", id, err)
-	}
-	if m.Calls < 0 || m.Job != id {
-		return m, fmt.Errorf("wren: job %s: a manifest of job %q with %d calls", id, m.Job, m.Calls)
-	}
-	return m, nil
-}
-
-// ValidateJobID returns an error when id cannot name a job: it must be one
-// key segment, so that the job's objects stay under jobs/<id>/.
-func ValidateJobID(id string) error { return worker.ValidateJobID(id) }
 
 // Call runs the task once, as a job of one call.
 func (t *Task[In, Out]) Call(ctx context.Context, ex *Executor, in In, opts ...MapOption) (*Future[Out], error) {
@@ -476,7 +412,7 @@ func (j *Job[Out]) CallStats(i int) (c CallStats, ok bool) {
 func (j *Job[Out]) Clean(ctx context.Context) error {
 	// The store itself, not the job's counting view: a store that deletes
 	// a prefix at once (fileblob) or in batches (S3) does so.
-	_, err := blob.DeletePrefix(ctx, j.r.ex.store, worker.JobPrefix(j.r.id))
+	_, err := blob.DeletePrefix(ctx, j.r.ex.store, job.JobPrefix(j.r.id))
 	return err
 }
 

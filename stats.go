@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -133,7 +134,7 @@ func (r *run) stats(perCall bool) JobStats {
 }
 
 // callStats derives a call's timings from its stored status.
-func callStats(i int, s *worker.Status, submitted time.Time) CallStats {
+func callStats(i int, s *job.Status, submitted time.Time) CallStats {
 	t := func(ns int64) time.Time { return time.Unix(0, ns) }
 	c := CallStats{
 		Call: i, Attempt: s.Attempt, Attempts: s.Attempt + 1, Worker: s.Worker, OK: s.OK,
@@ -161,20 +162,20 @@ func callStats(i int, s *worker.Status, submitted time.Time) CallStats {
 // job run by another process (wren jobs show). Attempt counts are those of
 // the winning attempts; Wall runs from submission to the last output.
 func ReadJobStats(ctx context.Context, st blob.Store, id string) (JobStats, error) {
-	m, err := ReadManifest(ctx, st, id)
+	m, err := job.ReadManifest(ctx, st, id)
 	if err != nil {
 		return JobStats{}, err
 	}
 	// The statuses that exist, read 64 at a time.
-	keys, err := blob.Keys(ctx, st, worker.StatusPrefix(id))
+	keys, err := blob.Keys(ctx, st, job.StatusPrefix(id))
 	if err != nil {
 		return JobStats{}, fmt.Errorf("wren: job %s: %w", id, err)
 	}
-	statuses := make([]*worker.Status, m.Calls)
+	statuses := make([]*job.Status, m.Calls)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
 	for _, k := range keys {
-		i, ok := worker.ParseCallName(strings.TrimPrefix(k, worker.StatusPrefix(id)))
+		i, ok := job.ParseCallName(strings.TrimPrefix(k, job.StatusPrefix(id)))
 		if !ok || i >= m.Calls {
 			continue
 		}
@@ -215,7 +216,7 @@ func ReadJobStats(ctx context.Context, st blob.Store, id string) (JobStats, erro
 	}
 	js.Wall = last.Sub(m.Created)
 	// The driver's summary, when it wrote one: requests, attempts, billing.
-	if b, err := blob.ReadAll(ctx, st, worker.SummaryKey(id)); err == nil {
+	if b, err := blob.ReadAll(ctx, st, job.SummaryKey(id)); err == nil {
 		var sum JobStats
 		if json.Unmarshal(b, &sum) == nil {
 			js.Requests, js.DriverRequests, js.Billing = sum.Requests, sum.DriverRequests, sum.Billing

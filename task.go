@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -114,7 +115,7 @@ func (t *Task[In, Out]) Name() string { return t.name }
 func (t *Task[In, Out]) handle(ctx context.Context, data []byte) ([]byte, error) {
 	var in In
 	if err := t.codec.Unmarshal(data, &in); err != nil {
-		return nil, worker.Classify(worker.KindDecode, fmt.Errorf("decode input for task %q (%s): %w", t.name, t.codec.Name(), err))
+		return nil, job.Classify(job.KindDecode, fmt.Errorf("decode input for task %q (%s): %w", t.name, t.codec.Name(), err))
 	}
 	out, err := t.fn(ctx, in)
 	if err != nil {
@@ -122,7 +123,7 @@ func (t *Task[In, Out]) handle(ctx context.Context, data []byte) ([]byte, error)
 	}
 	b, err := t.codec.Marshal(out)
 	if err != nil {
-		return nil, worker.Classify(worker.KindEncode, fmt.Errorf("encode output of task %q (%s): %w", t.name, t.codec.Name(), err))
+		return nil, job.Classify(job.KindEncode, fmt.Errorf("encode output of task %q (%s): %w", t.name, t.codec.Name(), err))
 	}
 	return b, nil
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/testenv"
-	"github.com/wrenml/wren/worker"
+	jobpkg "github.com/wrenml/wren/job"
 )
 
 // TestRequestsPerCall: small inputs go in packs and small outputs inline,
@@ -51,7 +51,7 @@ func TestRequestsPerCall(t *testing.T) {
 			if drv.Gets != 0 || drv.Lists != 0 {
 				t.Fatalf("the driver read %d objects and listed %d times on the happy path", drv.Gets, drv.Lists)
 			}
-			if outs, _ := blob.Keys(context.Background(), ex.Store(), worker.OutputPrefix(job.ID())); len(outs) != c.wantOutputFiles {
+			if outs, _ := blob.Keys(context.Background(), ex.Store(), jobpkg.OutputPrefix(job.ID())); len(outs) != c.wantOutputFiles {
 				t.Fatalf("%d output objects for small outputs", len(outs))
 			}
 		})
@@ -76,7 +76,7 @@ func TestLargeOutputsHaveTheirOwnObject(t *testing.T) {
 		if len(got[i]) != n {
 			t.Fatalf("output %d has %d bytes, want %d", i, len(got[i]), n)
 		}
-		s, ok, err := worker.ReadStatus(context.Background(), ex.Store(), job.ID(), i)
+		s, ok, err := jobpkg.ReadStatus(context.Background(), ex.Store(), job.ID(), i)
 		if err != nil || !ok {
 			t.Fatal(ok, err)
 		}
@@ -143,11 +143,11 @@ func TestCallLogs(t *testing.T) {
 			t.Errorf("the error's log lacks %q: %q", want, ce.Log)
 		}
 	}
-	b, err := blob.ReadAll(context.Background(), ex.Store(), worker.LogKey(job.ID(), 0, 0))
+	b, err := blob.ReadAll(context.Background(), ex.Store(), jobpkg.LogKey(job.ID(), 0, 0))
 	if err != nil || !strings.Contains(string(b), "stdout of call 7") || !strings.Contains(string(b), "stderr of call 7") || strings.Contains(string(b), "call -3") {
 		t.Fatalf("log of call 0: %q, %v", b, err)
 	}
-	if ce.LogKey != worker.LogKey(job.ID(), 1, 0) {
+	if ce.LogKey != jobpkg.LogKey(job.ID(), 1, 0) {
 		t.Fatalf("LogKey %q", ce.LogKey)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/testenv"
+	jobpkg "github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -118,7 +119,7 @@ func TestExecutors(t *testing.T) {
 				}
 				for k, idx := range []int{1, 3} {
 					ce := je.Failed[k]
-					if ce.Call != idx || ce.Kind != worker.KindError || !strings.Contains(ce.Message, "multiple of 3") || ce.Attempts != 1 {
+					if ce.Call != idx || ce.Kind != jobpkg.KindError || !strings.Contains(ce.Message, "multiple of 3") || ce.Attempts != 1 {
 						t.Fatalf("failure %d = %+v", k, ce)
 					}
 				}
@@ -159,13 +160,13 @@ func TestExecutors(t *testing.T) {
 func assertExactlyOnce(t *testing.T, st blob.Store, job string, n int) {
 	t.Helper()
 	ctx := context.Background()
-	outs, err := blob.Keys(ctx, st, worker.OutputPrefix(job))
+	outs, err := blob.Keys(ctx, st, jobpkg.OutputPrefix(job))
 	if err != nil {
 		t.Fatal(err)
 	}
 	named := []string{}
 	for i := range n {
-		s, ok, err := worker.ReadStatus(ctx, st, job, i)
+		s, ok, err := jobpkg.ReadStatus(ctx, st, job, i)
 		if err != nil || !ok || !s.OK || (s.Output == "") == (s.Inline == nil) {
 			t.Fatalf("call %d: status %+v ok=%v err=%v", i, s, ok, err)
 		}
@@ -278,8 +279,8 @@ func TestLostReported(t *testing.T) {
 	if !errors.As(err, &ce) || !errors.Is(err, wren.ErrLost) || ce.Attempts != 2 || !errors.Is(err, worker.ErrWorkerDied) {
 		t.Fatalf("err = %v, want a lost CallError after 2 attempts caused by a dead worker", err)
 	}
-	s, ok, _ := worker.ReadStatus(context.Background(), ex.Store(), job.ID(), 0)
-	if !ok || s.Error == nil || s.Error.Kind != worker.KindLost {
+	s, ok, _ := jobpkg.ReadStatus(context.Background(), ex.Store(), job.ID(), 0)
+	if !ok || s.Error == nil || s.Error.Kind != jobpkg.KindLost {
 		t.Fatalf("stored status = %+v, %v; want the driver's lost record", s, ok)
 	}
 }

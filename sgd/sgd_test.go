@@ -18,9 +18,9 @@ import (
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/redisserver"
 	"github.com/wrenml/wren/internal/testenv"
+	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/linear"
 	"github.com/wrenml/wren/ps"
-	"github.com/wrenml/wren/worker"
 )
 
 func TestMain(m *testing.M) {
@@ -206,7 +206,7 @@ func TestBadInput(t *testing.T) {
 // remoteBackend is a worker.Remote that runs nothing.
 type remoteBackend struct{}
 
-func (remoteBackend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.Reply, error) {
+func (remoteBackend) Invoke(ctx context.Context, inv *job.Invocation) (*job.Reply, error) {
 	return nil, errors.New("no remote workers here")
 }
 func (remoteBackend) Parallelism() int { return 1 }
@@ -312,7 +312,7 @@ func TestJobCredentials(t *testing.T) {
 			t.Errorf("%s holds the server's password", p)
 		}
 		if strings.Contains(p, "/in/pack-") {
-			idx, err := worker.ReadPackIndex(b)
+			idx, err := job.ReadPackIndex(b)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/job"
 )
 
 // Metrics are what an objective reports; the sweep ranks trials by
@@ -191,7 +192,7 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 	opts.Prefix = strings.TrimSuffix(opts.Prefix, "/")
 	st := ex.Store()
 	s := &sweep{ctx: ctx, ex: ex, obj: objective, opts: opts, st: st, prev: prev, start: time.Now(),
-		done: make(chan Trial, len(trials)), quit: make(chan struct{}), runID: "tune-" + wren.NewJobID(),
+		done: make(chan Trial, len(trials)), quit: make(chan struct{}), runID: "tune-" + job.NewID(),
 		res: &Results{Prefix: opts.Prefix, Metric: opts.Metric, Mode: opts.Mode, Space: fp}}
 	head, _ := json.Marshal(s.res)
 	if err := blob.PutBytes(ctx, st, opts.Prefix+"/sweep.json", head, blob.PutOptions{}); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/blob/fileblob"
+	"github.com/wrenml/wren/job"
 )
 
 // TestStatusGroupCommit: statuses written together share one object on
@@ -23,14 +24,14 @@ func TestStatusGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another attempt (5) already holds call 1.
-	if err := writeStatus(ctx, st, "j", &Status{Call: 1, Attempt: 5, OK: true, Inline: []byte("theirs")}); err != nil {
+	if err := writeStatus(ctx, st, "j", &job.Status{Call: 1, Attempt: 5, OK: true, Inline: []byte("theirs")}); err != nil {
 		t.Fatal(err)
 	}
-	inv := &Invocation{Store: st.URL(), Job: "j", Task: "t", InlineMax: 8}
-	rep := &Reply{}
+	inv := &job.Invocation{Store: st.URL(), Job: "j", Task: "t", InlineMax: 8}
+	rep := &job.Reply{}
 	var ws []*callWrite
 	for i, out := range []string{"zero", "one, too long to inline", "two"} {
-		ws = append(ws, &callWrite{ctx: ctx, st: st, inv: inv, c: Call{Index: i, RecordErrors: true}, s: &Status{Call: i, Started: 1}, out: []byte(out), rep: rep})
+		ws = append(ws, &callWrite{ctx: ctx, st: st, inv: inv, c: job.Call{Index: i, RecordErrors: true}, s: &job.Status{Call: i, Started: 1}, out: []byte(out), rep: rep})
 	}
 	writeCalls(ws)
 	for i, want := range []bool{true, false, true} {
@@ -41,19 +42,19 @@ func TestStatusGroupCommit(t *testing.T) {
 	if len(rep.Statuses) != 3 {
 		t.Fatalf("%d statuses in the reply", len(rep.Statuses))
 	}
-	if _, err := st.Stat(ctx, OutputKey("j", 1, 0)); err == nil {
+	if _, err := st.Stat(ctx, job.OutputKey("j", 1, 0)); err == nil {
 		t.Fatal("the losing attempt's output was kept")
 	}
 	for i, want := range []string{"zero", "theirs", "two"} {
-		s, ok, err := ReadStatus(ctx, st, "j", i)
+		s, ok, err := job.ReadStatus(ctx, st, "j", i)
 		if err != nil || !ok || s.Call != i || string(s.Inline) != want {
 			t.Fatalf("status %d: %+v, %v, %v", i, s, ok, err)
 		}
 	}
 	// Calls 0 and 2 share one file.
 	var a, b syscall.Stat_t
-	syscall.Stat(filepath.Join(dir, StatusKey("j", 0)), &a)
-	syscall.Stat(filepath.Join(dir, StatusKey("j", 2)), &b)
+	syscall.Stat(filepath.Join(dir, job.StatusKey("j", 0)), &a)
+	syscall.Stat(filepath.Join(dir, job.StatusKey("j", 2)), &b)
 	if a.Ino != b.Ino || a.Nlink != 2 {
 		t.Fatalf("statuses 0 and 2: inodes %d and %d, %d links", a.Ino, b.Ino, a.Nlink)
 	}

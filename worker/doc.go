@@ -5,7 +5,7 @@
 // processes re-executed from the driver's binary (Local) and goroutines
 // (InProcess).
 //
-// The driver and the worker share nothing but the store and the Invocation
-// they exchange as JSON. A Status in the store is the truth about a call;
+// The driver and the worker share nothing but the store and the job.Invocation
+// they exchange as JSON. A job.Status in the store is the truth about a call;
 // replies from a backend are a shortcut, never trusted over the store.
 package worker

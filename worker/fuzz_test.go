@@ -9,13 +9,13 @@ import (
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/blob/memblob"
-	"github.com/wrenml/wren/worker"
+	"github.com/wrenml/wren/job"
 )
 
 // FuzzParseInvocation: no payload makes the parser panic, and every
 // invocation it accepts names only keys inside its job's prefix.
 func FuzzParseInvocation(f *testing.F) {
-	good, _ := json.Marshal(worker.Invocation{Store: "file:///tmp/s", Job: "20261128-1-ab", Task: "t", Calls: []worker.Call{{Index: 3, Attempt: 1, RecordErrors: true}}, Timeout: 5})
+	good, _ := json.Marshal(job.Invocation{Store: "file:///tmp/s", Job: "20261128-1-ab", Task: "t", Calls: []job.Call{{Index: 3, Attempt: 1, RecordErrors: true}}, Timeout: 5})
 	f.Add(good)
 	for _, s := range []string{
 		`{"store":"mem://x","job":"../../etc","task":"t","calls":[{"i":0}]}`,
@@ -34,19 +34,19 @@ func FuzzParseInvocation(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		inv, err := worker.ParseInvocation(data)
+		inv, err := job.ParseInvocation(data)
 		if err != nil {
 			return
 		}
-		prefix := worker.JobPrefix(inv.Job)
-		if k := inv.CallsKey; k != "" && (blob.ValidateKey(k) != nil || !strings.HasPrefix(k, worker.InvocationPrefix(inv.Job)) || strings.Contains(k, "..")) {
+		prefix := job.JobPrefix(inv.Job)
+		if k := inv.CallsKey; k != "" && (blob.ValidateKey(k) != nil || !strings.HasPrefix(k, job.InvocationPrefix(inv.Job)) || strings.Contains(k, "..")) {
 			t.Fatalf("accepted invocation names calls object %q", k)
 		}
-		if inv.Code != "" && !worker.IsHash(inv.Code) {
+		if inv.Code != "" && !job.IsHash(inv.Code) {
 			t.Fatalf("accepted code hash %q", inv.Code)
 		}
 		for _, c := range inv.Calls {
-			for _, k := range []string{worker.InputKey(inv.Job, c.Index), worker.OutputKey(inv.Job, c.Index, c.Attempt), worker.StatusKey(inv.Job, c.Index)} {
+			for _, k := range []string{job.InputKey(inv.Job, c.Index), job.OutputKey(inv.Job, c.Index, c.Attempt), job.StatusKey(inv.Job, c.Index)} {
 				if err := blob.ValidateKey(k); err != nil || !strings.HasPrefix(k, prefix) || strings.Contains(strings.TrimPrefix(k, prefix), "..") {
 					t.Fatalf("accepted invocation names key %q (%v)", k, err)
 				}
@@ -72,29 +72,29 @@ func TestInvocationCallsObject(t *testing.T) {
 		"code a hash":        {`{"store":"mem://x","job":"j","task":"t","code":"` + strings.Repeat("ab", 32) + `","calls":[{"i":0}]}`, true},
 		"code in upper case": {`{"store":"mem://x","job":"j","task":"t","code":"` + strings.Repeat("AB", 32) + `","calls":[{"i":0}]}`, false},
 	} {
-		if _, err := worker.ParseInvocation([]byte(c.payload)); (err == nil) != c.ok {
+		if _, err := job.ParseInvocation([]byte(c.payload)); (err == nil) != c.ok {
 			t.Errorf("%s: err = %v", name, err)
 		}
 	}
 	ctx := context.Background()
 	st := memblob.New()
-	inv, err := worker.ParseInvocation([]byte(`{"store":"mem://x","job":"j","task":"t","calls_key":"jobs/j/invocations/000000.0"}`))
+	inv, err := job.ParseInvocation([]byte(`{"store":"mem://x","job":"j","task":"t","calls_key":"jobs/j/invocations/000000.0"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{`not json`, `[]`, `[{"i":-1}]`, `[{"i":0,"in":{"k":"jobs/other/in/pack-000000","o":0,"n":1,"s":9}}]`} {
 		blob.PutBytes(ctx, st, inv.CallsKey, []byte(bad), blob.PutOptions{})
 		cp := *inv
-		if err := worker.LoadCalls(ctx, st, &cp); err == nil {
+		if err := job.LoadCalls(ctx, st, &cp); err == nil {
 			t.Errorf("calls object %s accepted", bad)
 		}
 	}
 	blob.PutBytes(ctx, st, inv.CallsKey, []byte(`[{"i":4,"a":1},{"i":5}]`), blob.PutOptions{})
-	if err := worker.LoadCalls(ctx, st, inv); err != nil || len(inv.Calls) != 2 || inv.Calls[1].Index != 5 || inv.CallsKey != "" {
+	if err := job.LoadCalls(ctx, st, inv); err != nil || len(inv.Calls) != 2 || inv.Calls[1].Index != 5 || inv.CallsKey != "" {
 		t.Fatalf("loaded %+v, %v", inv, err)
 	}
-	missing := &worker.Invocation{Store: "mem://x", Job: "j", Task: "t", CallsKey: "jobs/j/invocations/gone"}
-	if err := worker.LoadCalls(ctx, st, missing); !errors.Is(err, blob.ErrNotFound) {
+	missing := &job.Invocation{Store: "mem://x", Job: "j", Task: "t", CallsKey: "jobs/j/invocations/gone"}
+	if err := job.LoadCalls(ctx, st, missing); !errors.Is(err, blob.ErrNotFound) {
 		t.Fatalf("a missing calls object: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"github.com/wrenml/wren/job"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -42,12 +43,12 @@ func (b *InProcess) Slots() int { return b.n }
 
 // Invoke implements Backend. When ctx ends first, the goroutine is abandoned
 // with its context cancelled.
-func (b *InProcess) Invoke(ctx context.Context, inv *Invocation) (*Reply, error) {
+func (b *InProcess) Invoke(ctx context.Context, inv *job.Invocation) (*job.Reply, error) {
 	if err := b.sem.Acquire(ctx, 1); err != nil {
 		return nil, err
 	}
 	type result struct {
-		r   *Reply
+		r   *job.Reply
 		err error
 	}
 	done := make(chan result, 1)

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wrenml/wren/job"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -216,7 +217,7 @@ func (p *proc) exitReason() string {
 // Invoke implements Backend: it runs inv in a worker process, starting one
 // if needed. If ctx ends first the process is killed; another invocation it
 // held then fails with ErrInterrupted.
-func (l *Local) Invoke(ctx context.Context, inv *Invocation) (*Reply, error) {
+func (l *Local) Invoke(ctx context.Context, inv *job.Invocation) (*job.Reply, error) {
 	lease, err := l.Lease(ctx)
 	if err != nil {
 		return nil, err
@@ -255,7 +256,7 @@ func (ls *localLease) Release() {
 	})
 }
 
-func (ls *localLease) Invoke(ctx context.Context, inv *Invocation) (*Reply, error) {
+func (ls *localLease) Invoke(ctx context.Context, inv *job.Invocation) (*job.Reply, error) {
 	defer ls.Release()
 	l, p := ls.l, ls.p
 	msg, err := json.Marshal(inv)
@@ -315,7 +316,7 @@ func (l *Local) died(p *proc) error {
 }
 
 type localReply struct {
-	Reply
+	job.Reply
 	Seq     uint64 `json:"seq"`
 	Free    bool   `json:"free,omitempty"` // computing is over; writes follow
 	Err     string `json:"err,omitempty"`
@@ -681,11 +682,11 @@ func ServeLocal(ctx context.Context, lookup Lookup) error {
 	sc.Buffer(make([]byte, 64<<10), 256<<20)
 	for sc.Scan() {
 		var r localReply
-		var inv *Invocation
+		var inv *job.Invocation
 		seqText, body, _ := bytes.Cut(sc.Bytes(), []byte(" "))
 		seq, err := strconv.ParseUint(string(seqText), 10, 64)
 		if err == nil {
-			inv, err = ParseInvocation(body)
+			inv, err = job.ParseInvocation(body)
 		}
 		r.Seq = seq
 		if err != nil {
@@ -693,7 +694,7 @@ func ServeLocal(ctx context.Context, lookup Lookup) error {
 			enqueue(func() { send(&r) })
 			continue
 		}
-		err = run(ctx, inv, lookup, env, wr, func(rep *Reply) {
+		err = run(ctx, inv, lookup, env, wr, func(rep *job.Reply) {
 			r.Reply = *rep
 			r.Exiting = env.Stuck()
 			send(&r)

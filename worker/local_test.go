@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wrenml/wren/internal/testenv"
+	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -99,7 +100,7 @@ func TestLocalReplacesDeadProcesses(t *testing.T) {
 	b := selfBackend(t, 2)
 	defer b.Close()
 	inv := func() error {
-		_, err := b.Invoke(context.Background(), &worker.Invocation{Store: url, Job: "j", Task: "echo", Calls: []worker.Call{{Index: 0}}})
+		_, err := b.Invoke(context.Background(), &job.Invocation{Store: url, Job: "j", Task: "echo", Calls: []job.Call{{Index: 0}}})
 		return err
 	}
 	for round := range 3 {

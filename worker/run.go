@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/retry"
+	"github.com/wrenml/wren/job"
 )
 
 // Env is what a worker keeps between invocations: open stores and its name.
@@ -62,9 +62,9 @@ func (e *Env) store(ctx context.Context, url string) (blob.Store, error) {
 // returned only when the invocation as a whole cannot run (bad store URL);
 // a call that cannot record its result is left without status, so the
 // driver sees it as lost and retries it.
-func Run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env) (*Reply, error) {
-	var rep *Reply
-	err := run(ctx, inv, lookup, env, syncWriter{ctx}, func(r *Reply) { rep = r })
+func Run(ctx context.Context, inv *job.Invocation, lookup Lookup, env *Env) (*job.Reply, error) {
+	var rep *job.Reply
+	err := run(ctx, inv, lookup, env, syncWriter{ctx}, func(r *job.Reply) { rep = r })
 	return rep, err
 }
 
@@ -83,12 +83,12 @@ type writer interface {
 type callWrite struct {
 	ctx context.Context
 	st  blob.Store
-	inv *Invocation
-	c   Call
-	s   *Status
+	inv *job.Invocation
+	c   job.Call
+	s   *job.Status
 	out []byte
 	log []byte // what the function printed
-	rep *Reply
+	rep *job.Reply
 }
 
 // syncWriter writes each call at once.
@@ -163,7 +163,7 @@ const maxStatusBatch = 64
 
 // run is Run with the writes handed to w. done receives the reply after the
 // last write.
-func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, w writer, done func(*Reply)) error {
+func run(ctx context.Context, inv *job.Invocation, lookup Lookup, env *Env, w writer, done func(*job.Reply)) error {
 	if err := inv.Validate(); err != nil {
 		return err
 	}
@@ -171,20 +171,20 @@ func run(ctx context.Context, inv *Invocation, lookup Lookup, env *Env, w writer
 	if err != nil {
 		return fmt.Errorf("worker: job %s: %w", inv.Job, err)
 	}
-	if err := LoadCalls(ctx, st, inv); err != nil {
+	if err := job.LoadCalls(ctx, st, inv); err != nil {
 		return err
 	}
 	h, known := lookup(inv.Task)
-	rep := &Reply{Statuses: make([]Status, 0, len(inv.Calls))}
+	rep := &job.Reply{Statuses: make([]job.Status, 0, len(inv.Calls))}
 	inputs := &inputReader{st: st, inv: inv, env: env}
 	for i, c := range inv.Calls {
 		if ctx.Err() != nil || env.Stuck() {
 			break
 		}
-		s := &Status{Call: c.Index, Attempt: c.Attempt, Worker: env.Name, Dispatched: inv.Dispatched, Started: now()}
+		s := &job.Status{Call: c.Index, Attempt: c.Attempt, Worker: env.Name, Dispatched: inv.Dispatched, Started: now()}
 		var out []byte
 		if !known {
-			s.Error = &Error{Kind: KindUnknownTask, Message: fmt.Sprintf("unknown task %q: not registered in this binary (is the worker running the driver's binary, and does it register the task at package level?)", inv.Task)}
+			s.Error = &job.Error{Kind: job.KindUnknownTask, Message: fmt.Sprintf("unknown task %q: not registered in this binary (is the worker running the driver's binary, and does it register the task at package level?)", inv.Task)}
 		} else {
 			out = compute(ctx, inputs, i, h, s, env)
 		}
@@ -213,7 +213,7 @@ const readAhead = 256 << 10
 // checked against their CRC-32C before use.
 type inputReader struct {
 	st  blob.Store
-	inv *Invocation
+	inv *job.Invocation
 	env *Env
 }
 
@@ -231,7 +231,7 @@ type span struct {
 // them: the same store, pack key and pack size. (A job cleaned and run
 // again under its ID writes new packs under the same keys: the caller
 // checks the bytes' checksum and reads the store when they differ.)
-func (e *Env) cached(st blob.Store, ref *InputRef) []byte {
+func (e *Env) cached(st blob.Store, ref *job.InputRef) []byte {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	sp := e.span
@@ -249,14 +249,14 @@ func (r *inputReader) read(ctx context.Context, i int) ([]byte, int, error) {
 		var in []byte
 		err := retry.Store(ctx, func(ctx context.Context) (err error) {
 			gets++
-			in, err = blob.ReadAll(ctx, r.st, InputKey(r.inv.Job, c.Index))
+			in, err = blob.ReadAll(ctx, r.st, job.InputKey(r.inv.Job, c.Index))
 			return err
 		})
 		return in, gets, err
 	}
 	ref := c.In
 	b := r.env.cached(r.st, ref)
-	if b != nil && Checksum(b) != ref.CRC {
+	if b != nil && job.Checksum(b) != ref.CRC {
 		b = nil // another pack under the same key: read it again
 	}
 	if b == nil {
@@ -279,17 +279,17 @@ func (r *inputReader) read(ctx context.Context, i int) ([]byte, int, error) {
 		case err != nil:
 			return nil, gets, err
 		case size != ref.Size:
-			return nil, gets, fmt.Errorf("%w: job %s, call %d: %s holds %d bytes, its index says %d", ErrBadPack, r.inv.Job, c.Index, ref.Pack, size, ref.Size)
+			return nil, gets, fmt.Errorf("%w: job %s, call %d: %s holds %d bytes, its index says %d", job.ErrBadPack, r.inv.Job, c.Index, ref.Pack, size, ref.Size)
 		case int64(len(data)) != end-ref.Off:
-			return nil, gets, fmt.Errorf("%w: job %s, call %d: %s is truncated (%d of %d bytes from %d)", ErrBadPack, r.inv.Job, c.Index, ref.Pack, len(data), end-ref.Off, ref.Off)
+			return nil, gets, fmt.Errorf("%w: job %s, call %d: %s is truncated (%d of %d bytes from %d)", job.ErrBadPack, r.inv.Job, c.Index, ref.Pack, len(data), end-ref.Off, ref.Off)
 		}
 		r.env.mu.Lock()
 		r.env.span = span{st: r.st, key: ref.Pack, size: ref.Size, off: ref.Off, data: data}
 		r.env.mu.Unlock()
 		b = data[:ref.Len]
 	}
-	if Checksum(b) != ref.CRC {
-		return nil, gets, fmt.Errorf("%w: job %s, call %d: input bytes [%d, +%d) of %s do not match their checksum", ErrBadPack, r.inv.Job, c.Index, ref.Off, ref.Len, ref.Pack)
+	if job.Checksum(b) != ref.CRC {
+		return nil, gets, fmt.Errorf("%w: job %s, call %d: input bytes [%d, +%d) of %s do not match their checksum", job.ErrBadPack, r.inv.Job, c.Index, ref.Off, ref.Len, ref.Pack)
 	}
 	return b, gets, nil
 }
@@ -298,7 +298,7 @@ func now() int64 { return time.Now().UnixNano() }
 
 // compute reads a call's input and runs the function; it returns the encoded
 // output, or records an error in s.
-func compute(ctx context.Context, inputs *inputReader, i int, h Handler, s *Status, env *Env) []byte {
+func compute(ctx context.Context, inputs *inputReader, i int, h Handler, s *job.Status, env *Env) []byte {
 	inv, c := inputs.inv, inputs.inv.Calls[i]
 	t0 := time.Now()
 	in, gets, err := inputs.read(ctx, i)
@@ -308,12 +308,12 @@ func compute(ctx context.Context, inputs *inputReader, i int, h Handler, s *Stat
 	switch {
 	case errors.Is(err, blob.ErrNotFound):
 		// Permanent: the job's input is gone (cleaned, or another store).
-		s.Error = &Error{Kind: KindDecode, Message: fmt.Sprintf("read input of call %d: %v", c.Index, err)}
+		s.Error = &job.Error{Kind: job.KindDecode, Message: fmt.Sprintf("read input of call %d: %v", c.Index, err)}
 		return nil
 	case err != nil:
 		// Transient (a 503, a dropped connection, a pack truncated in
 		// transit): never recorded, the driver retries the call.
-		s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("read input of call %d: %v", c.Index, err)}
+		s.Error = &job.Error{Kind: job.KindStore, Message: fmt.Sprintf("read input of call %d: %v", c.Index, err)}
 		return nil
 	}
 	s.ComputeStart = now()
@@ -333,13 +333,13 @@ func compute(ctx context.Context, inputs *inputReader, i int, h Handler, s *Stat
 	if err != nil {
 		s.Error = classify(err)
 		if inv.Timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
-			s.Error.Kind = KindTimeout
+			s.Error.Kind = job.KindTimeout
 			s.Error.Message = fmt.Sprintf("call %d timed out after %v: %s", c.Index, inv.Timeout, s.Error.Message)
 		}
 		return nil
 	}
 	if inv.MaxOutput > 0 && int64(len(out)) > inv.MaxOutput {
-		s.Error = &Error{Kind: KindTooLarge, Message: fmt.Sprintf("output of call %d is %d bytes, over the cap of %d bytes", c.Index, len(out), inv.MaxOutput)}
+		s.Error = &job.Error{Kind: job.KindTooLarge, Message: fmt.Sprintf("output of call %d is %d bytes, over the cap of %d bytes", c.Index, len(out), inv.MaxOutput)}
 		return nil
 	}
 	return out
@@ -375,7 +375,7 @@ func writeCalls(ws []*callWrite) {
 func writeOutput(cw *callWrite) bool {
 	s, c, inv := cw.s, cw.c, cw.inv
 	if len(cw.log) > 0 {
-		key := LogKey(inv.Job, c.Index, c.Attempt)
+		key := job.LogKey(inv.Job, c.Index, c.Attempt)
 		err := retry.Store(cw.ctx, func(ctx context.Context) error {
 			s.Puts++
 			return blob.PutBytes(ctx, cw.st, key, cw.log, blob.PutOptions{Ephemeral: true})
@@ -395,13 +395,13 @@ func writeOutput(cw *callWrite) bool {
 				s.Inline = []byte{}
 			}
 		} else {
-			key := OutputKey(inv.Job, c.Index, c.Attempt)
+			key := job.OutputKey(inv.Job, c.Index, c.Attempt)
 			err := retry.Store(cw.ctx, func(ctx context.Context) error {
 				s.Puts++
 				return blob.PutBytes(ctx, cw.st, key, cw.out, blob.PutOptions{Ephemeral: true})
 			})
 			if err != nil {
-				s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("write output of call %d: %v", c.Index, err)}
+				s.Error = &job.Error{Kind: job.KindStore, Message: fmt.Sprintf("write output of call %d: %v", c.Index, err)}
 				return false // no status: the driver retries the call
 			}
 			s.Output = key
@@ -413,7 +413,7 @@ func writeOutput(cw *callWrite) bool {
 	}
 	// A store error is never recorded: it says nothing about the call, and
 	// the driver retries it.
-	return s.Error == nil || (c.RecordErrors && s.Error.Kind != KindStore)
+	return s.Error == nil || (c.RecordErrors && s.Error.Kind != job.KindStore)
 }
 
 // maxBatchBytes bounds the statuses written together as one object.
@@ -428,7 +428,7 @@ func writeStatuses(ws []*callWrite) {
 	var single []*callWrite
 	if _, ok := ws[0].st.(blob.SharedPutter); ok && len(ws) > 1 {
 		for len(ws) > 0 {
-			var batch []Status
+			var batch []job.Status
 			size := 0
 			n := 0
 			for n < len(ws) {
@@ -453,7 +453,7 @@ func writeStatuses(ws []*callWrite) {
 			}
 			keys := make([]string, n)
 			for i, cw := range group {
-				keys[i] = StatusKey(cw.inv.Job, cw.c.Index)
+				keys[i] = job.StatusKey(cw.inv.Job, cw.c.Index)
 			}
 			group[0].s.Puts++ // one object for the group
 			errs := blob.PutShared(context.WithoutCancel(group[0].ctx), group[0].st, keys, data, blob.PutOptions{IfNotExist: true, Ephemeral: true})
@@ -475,7 +475,7 @@ func writeStatuses(ws []*callWrite) {
 		cw.s.Puts++ // the status
 		if err := writeStatus(cw.ctx, cw.st, cw.inv.Job, cw.s); err != nil {
 			// Not recorded: the driver will see the call as lost.
-			cw.s.Error = &Error{Kind: KindStore, Message: err.Error()}
+			cw.s.Error = &job.Error{Kind: job.KindStore, Message: err.Error()}
 			cw.s.OK = false
 			cw.s.Inline = nil
 		}
@@ -487,10 +487,10 @@ func writeStatuses(ws []*callWrite) {
 // win leaves this attempt's output unreferenced.
 func settleExists(cw *callWrite) {
 	ctx := context.WithoutCancel(cw.ctx)
-	stored, ok, err := ReadStatus(ctx, cw.st, cw.inv.Job, cw.c.Index)
+	stored, ok, err := job.ReadStatus(ctx, cw.st, cw.inv.Job, cw.c.Index)
 	switch {
 	case err != nil:
-		cw.s.Error = &Error{Kind: KindStore, Message: fmt.Sprintf("worker: status of call %d exists but cannot be read: %v", cw.c.Index, err)}
+		cw.s.Error = &job.Error{Kind: job.KindStore, Message: fmt.Sprintf("worker: status of call %d exists but cannot be read: %v", cw.c.Index, err)}
 		cw.s.OK = false
 		cw.s.Inline = nil
 	case ok && stored.Attempt == cw.s.Attempt:
@@ -502,22 +502,22 @@ func settleExists(cw *callWrite) {
 	}
 }
 
-func classify(err error) *Error {
-	var pe *PanicError
+func classify(err error) *job.Error {
+	var pe *job.PanicError
 	if errors.As(err, &pe) {
-		return &Error{Kind: KindPanic, Message: pe.Error(), Stack: pe.Stack}
+		return &job.Error{Kind: job.KindPanic, Message: pe.Error(), Stack: pe.Stack}
 	}
-	var ke *ClassifiedError
+	var ke *job.ClassifiedError
 	if errors.As(err, &ke) {
-		return &Error{Kind: ke.Kind, Message: err.Error()}
+		return &job.Error{Kind: ke.Kind, Message: err.Error()}
 	}
-	return &Error{Kind: KindError, Message: err.Error()}
+	return &job.Error{Kind: job.KindError, Message: err.Error()}
 }
 
 // errStuck marks a function that ignored its cancelled context.
 var errStuck = errors.New("function did not return after its context was cancelled")
 
-// invoke runs h with a timeout, turning a panic into a *PanicError. A
+// invoke runs h with a timeout, turning a panic into a *job.PanicError. A
 // function that ignores its timeout is abandoned after StuckGrace and the
 // env is marked stuck.
 func invoke(ctx context.Context, h Handler, in []byte, timeout time.Duration, env *Env) ([]byte, error) {
@@ -556,17 +556,17 @@ func invoke(ctx context.Context, h Handler, in []byte, timeout time.Duration, en
 	}
 }
 
-// callSafely runs h, recovering a panic into a *PanicError with the stack.
+// callSafely runs h, recovering a panic into a *job.PanicError with the stack.
 func callSafely(ctx context.Context, h Handler, in []byte) (out []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: string(debug.Stack())}
+			err = &job.PanicError{Value: r, Stack: string(debug.Stack())}
 		}
 	}()
 	return h(ctx, in)
 }
 
-func writeStatus(ctx context.Context, st blob.Store, job string, s *Status) error {
+func writeStatus(ctx context.Context, st blob.Store, jobID string, s *job.Status) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -575,13 +575,13 @@ func writeStatus(ctx context.Context, st blob.Store, job string, s *Status) erro
 	// complete and should not be lost.
 	wctx := context.WithoutCancel(ctx)
 	err = retry.Store(wctx, func(ctx context.Context) error {
-		return blob.PutBytes(ctx, st, StatusKey(job, s.Call), b, blob.PutOptions{IfNotExist: true, Ephemeral: true})
+		return blob.PutBytes(ctx, st, job.StatusKey(jobID, s.Call), b, blob.PutOptions{IfNotExist: true, Ephemeral: true})
 	})
 	if errors.Is(err, blob.ErrExists) {
 		// Either another attempt won, or this one did and the answer was
 		// lost (a put stored on its first try and retried, by us or by the
 		// store's client, finds its own status). The stored status decides.
-		stored, ok, rerr := ReadStatus(wctx, st, job, s.Call)
+		stored, ok, rerr := job.ReadStatus(wctx, st, jobID, s.Call)
 		if rerr != nil {
 			return fmt.Errorf("worker: status of call %d exists but cannot be read: %w", s.Call, rerr)
 		}
@@ -600,34 +600,4 @@ func writeStatus(ctx context.Context, st blob.Store, job string, s *Status) erro
 	}
 	s.Won = true
 	return nil
-}
-
-// ReadStatus reads a call's stored status; ok is false when there is none.
-// The object may hold the statuses of several calls written together (a
-// JSON array); the call's own is returned.
-func ReadStatus(ctx context.Context, st blob.Store, job string, call int) (s Status, ok bool, err error) {
-	b, err := blob.ReadAll(ctx, st, StatusKey(job, call))
-	if errors.Is(err, blob.ErrNotFound) {
-		return s, false, nil
-	}
-	if err != nil {
-		return s, false, err
-	}
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '[' {
-		var batch []Status
-		if err := json.Unmarshal(b, &batch); err != nil {
-			return s, false, fmt.Errorf("worker: status of call %d of job %s: %w", call, job, err)
-		}
-		for _, x := range batch {
-			if x.Call == call {
-				return x, true, nil
-			}
-		}
-		return s, false, fmt.Errorf("worker: status of call %d of job %s: a batch of %d statuses without it", call, job, len(batch))
-	}
-	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&s); err != nil {
-		return s, false, fmt.Errorf("worker: status of call %d of job %s: %w", call, job, err)
-	}
-	return s, true, nil
 }

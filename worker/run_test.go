@@ -15,6 +15,7 @@ import (
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/blob/memblob"
+	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -65,7 +66,7 @@ func setup(t *testing.T, n int) (*recorder, string) {
 	}
 	rec := &recorder{Store: st.(*memblob.Store)}
 	for i := range n {
-		if err := blob.PutBytes(context.Background(), st, worker.InputKey("j", i), []byte("in"), blob.PutOptions{}); err != nil {
+		if err := blob.PutBytes(context.Background(), st, job.InputKey("j", i), []byte("in"), blob.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -76,8 +77,8 @@ func TestRunStatusLast(t *testing.T) {
 	rec, url := setup(t, 2)
 	env := &worker.Env{Name: "w1"}
 	// Run reads through the URL; record through the same underlying store.
-	rep, err := worker.Run(context.Background(), &worker.Invocation{Store: url, Job: "j", Task: "echo",
-		Calls: []worker.Call{{Index: 0, Attempt: 0, RecordErrors: true}, {Index: 1, Attempt: 3, RecordErrors: true}}}, lookup, env)
+	rep, err := worker.Run(context.Background(), &job.Invocation{Store: url, Job: "j", Task: "echo",
+		Calls: []job.Call{{Index: 0, Attempt: 0, RecordErrors: true}, {Index: 1, Attempt: 3, RecordErrors: true}}}, lookup, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestRunStatusLast(t *testing.T) {
 	if strings.Join(keys, ",") != strings.Join(want, ",") {
 		t.Fatalf("keys = %v, want %v", keys, want)
 	}
-	s, ok, err := worker.ReadStatus(context.Background(), rec, "j", 1)
+	s, ok, err := job.ReadStatus(context.Background(), rec, "j", 1)
 	if !ok || err != nil || s.Output != "jobs/j/out/000001.3" || s.Attempt != 3 || s.Worker != "w1" || s.BytesRead != 2 || s.BytesWritten != 2 {
 		t.Fatalf("status = %+v, %v, %v", s, ok, err)
 	}
@@ -102,13 +103,13 @@ func TestRunLateAttemptChangesNothing(t *testing.T) {
 	st, url := setup(t, 1)
 	ctx := context.Background()
 	env := &worker.Env{Name: "w"}
-	inv := func(attempt int) *worker.Invocation {
-		return &worker.Invocation{Store: url, Job: "j", Task: "echo", Calls: []worker.Call{{Index: 0, Attempt: attempt, RecordErrors: true}}}
+	inv := func(attempt int) *job.Invocation {
+		return &job.Invocation{Store: url, Job: "j", Task: "echo", Calls: []job.Call{{Index: 0, Attempt: attempt, RecordErrors: true}}}
 	}
 	if _, err := worker.Run(ctx, inv(0), lookup, env); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := blob.ReadAll(ctx, st, worker.StatusKey("j", 0))
+	before, _ := blob.ReadAll(ctx, st, job.StatusKey("j", 0))
 	rep, err := worker.Run(ctx, inv(1), lookup, env)
 	if err != nil {
 		t.Fatal(err)
@@ -116,11 +117,11 @@ func TestRunLateAttemptChangesNothing(t *testing.T) {
 	if rep.Statuses[0].Won {
 		t.Fatal("a late attempt claims to have won")
 	}
-	after, _ := blob.ReadAll(ctx, st, worker.StatusKey("j", 0))
+	after, _ := blob.ReadAll(ctx, st, job.StatusKey("j", 0))
 	if string(before) != string(after) {
 		t.Fatal("a late attempt changed the status")
 	}
-	if _, err := st.Stat(ctx, worker.OutputKey("j", 0, 1)); !errors.Is(err, blob.ErrNotFound) {
+	if _, err := st.Stat(ctx, job.OutputKey("j", 0, 1)); !errors.Is(err, blob.ErrNotFound) {
 		t.Fatalf("the losing attempt's output is still there: %v", err)
 	}
 }
@@ -131,25 +132,25 @@ func TestRunErrors(t *testing.T) {
 		record  bool
 		timeout time.Duration
 		max     int64
-		kind    worker.ErrorKind
+		kind    job.ErrorKind
 		msg     string
 		stored  bool
 		stuck   bool
 	}{
-		{task: "fail", record: true, kind: worker.KindError, msg: "nope", stored: true},
-		{task: "fail", record: false, kind: worker.KindError, msg: "nope", stored: false},
-		{task: "panic", record: true, kind: worker.KindPanic, msg: "index out of range", stored: true},
-		{task: "nosuch", record: true, kind: worker.KindUnknownTask, msg: `unknown task "nosuch"`, stored: true},
-		{task: "slow", record: true, timeout: 50 * time.Millisecond, kind: worker.KindTimeout, msg: "timed out after 50ms", stored: true},
-		{task: "stuck", record: true, timeout: 50 * time.Millisecond, kind: worker.KindTimeout, msg: "did not return", stored: true, stuck: true},
-		{task: "big", record: true, max: 10, kind: worker.KindTooLarge, msg: "100 bytes, over the cap of 10", stored: true},
+		{task: "fail", record: true, kind: job.KindError, msg: "nope", stored: true},
+		{task: "fail", record: false, kind: job.KindError, msg: "nope", stored: false},
+		{task: "panic", record: true, kind: job.KindPanic, msg: "index out of range", stored: true},
+		{task: "nosuch", record: true, kind: job.KindUnknownTask, msg: `unknown task "nosuch"`, stored: true},
+		{task: "slow", record: true, timeout: 50 * time.Millisecond, kind: job.KindTimeout, msg: "timed out after 50ms", stored: true},
+		{task: "stuck", record: true, timeout: 50 * time.Millisecond, kind: job.KindTimeout, msg: "did not return", stored: true, stuck: true},
+		{task: "big", record: true, max: 10, kind: job.KindTooLarge, msg: "100 bytes, over the cap of 10", stored: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.task+"-"+string(tc.kind), func(t *testing.T) {
 			st, url := setup(t, 1)
 			env := &worker.Env{}
-			rep, err := worker.Run(context.Background(), &worker.Invocation{Store: url, Job: "j", Task: tc.task, Timeout: tc.timeout, MaxOutput: tc.max,
-				Calls: []worker.Call{{Index: 0, RecordErrors: tc.record}}}, lookup, env)
+			rep, err := worker.Run(context.Background(), &job.Invocation{Store: url, Job: "j", Task: tc.task, Timeout: tc.timeout, MaxOutput: tc.max,
+				Calls: []job.Call{{Index: 0, RecordErrors: tc.record}}}, lookup, env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,10 +158,10 @@ func TestRunErrors(t *testing.T) {
 			if s.OK || s.Error == nil || s.Error.Kind != tc.kind || !strings.Contains(s.Error.Message, tc.msg) {
 				t.Fatalf("status = %+v (error %+v)", s, s.Error)
 			}
-			if tc.kind == worker.KindPanic && !strings.Contains(s.Error.Stack, "run_test.go") {
+			if tc.kind == job.KindPanic && !strings.Contains(s.Error.Stack, "run_test.go") {
 				t.Fatalf("panic stack lacks the panicking frame:\n%s", s.Error.Stack)
 			}
-			_, ok, _ := worker.ReadStatus(context.Background(), st, "j", 0)
+			_, ok, _ := job.ReadStatus(context.Background(), st, "j", 0)
 			if ok != tc.stored {
 				t.Fatalf("status stored = %v, want %v", ok, tc.stored)
 			}
@@ -175,7 +176,7 @@ func TestRunErrors(t *testing.T) {
 }
 
 func TestRunBadStore(t *testing.T) {
-	_, err := worker.Run(context.Background(), &worker.Invocation{Store: "bogus://x", Job: "j", Task: "echo", Calls: []worker.Call{{}}}, lookup, &worker.Env{})
+	_, err := worker.Run(context.Background(), &job.Invocation{Store: "bogus://x", Job: "j", Task: "echo", Calls: []job.Call{{}}}, lookup, &worker.Env{})
 	if err == nil || !strings.Contains(err.Error(), "bogus://x") {
 		t.Fatalf("err = %v, want one naming the URL", err)
 	}
@@ -183,11 +184,11 @@ func TestRunBadStore(t *testing.T) {
 
 func TestRunMissingInput(t *testing.T) {
 	_, url := setup(t, 0)
-	rep, err := worker.Run(context.Background(), &worker.Invocation{Store: url, Job: "j", Task: "echo", Calls: []worker.Call{{Index: 5, RecordErrors: true}}}, lookup, &worker.Env{})
+	rep, err := worker.Run(context.Background(), &job.Invocation{Store: url, Job: "j", Task: "echo", Calls: []job.Call{{Index: 5, RecordErrors: true}}}, lookup, &worker.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := rep.Statuses[0].Error; e == nil || e.Kind != worker.KindDecode || !strings.Contains(e.Message, "call 5") {
+	if e := rep.Statuses[0].Error; e == nil || e.Kind != job.KindDecode || !strings.Contains(e.Message, "call 5") {
 		t.Fatalf("status error = %+v", e)
 	}
 }
@@ -198,19 +199,19 @@ func TestLocalNotAWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	_, err = b.Invoke(context.Background(), &worker.Invocation{Job: "j", Task: "echo", Calls: []worker.Call{{}}})
+	_, err = b.Invoke(context.Background(), &job.Invocation{Job: "j", Task: "echo", Calls: []job.Call{{}}})
 	if !errors.Is(err, worker.ErrNotWorker) || !strings.Contains(err.Error(), "wren.Init") {
 		t.Fatalf("err = %v, want a hint about wren.Init", err)
 	}
 }
 
 func TestStatusJSON(t *testing.T) {
-	for _, s := range []worker.Status{
+	for _, s := range []job.Status{
 		{Call: 3, Attempt: 1, OK: true, Output: "o", Worker: "w", Puts: 2, Gets: 1},
 		{Call: 4, OK: true, Inline: []byte{0, 1, 2, 255}, Worker: "w"},
 	} {
 		b, _ := json.Marshal(s)
-		var back worker.Status
+		var back job.Status
 		if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, s) {
 			t.Fatalf("round trip: %+v, %v", back, err)
 		}
@@ -224,16 +225,16 @@ func TestStatusJSON(t *testing.T) {
 func TestPackedInputs(t *testing.T) {
 	ctx := context.Background()
 	rec, url := setup(t, 0)
-	key := worker.PackKey("j", 0)
-	pack, refs := worker.EncodePack(key, []int{0, 1, 2}, [][]byte{[]byte("zero"), []byte("one"), []byte("two")})
-	idx, err := worker.ReadPackIndex(pack)
+	key := job.PackKey("j", 0)
+	pack, refs := job.EncodePack(key, []int{0, 1, 2}, [][]byte{[]byte("zero"), []byte("one"), []byte("two")})
+	idx, err := job.ReadPackIndex(pack)
 	if err != nil || len(idx.Refs) != 3 || idx.Refs[2] != refs[2] {
 		t.Fatalf("index %+v, %v", idx, err)
 	}
-	calls := func() []worker.Call {
-		var cs []worker.Call
+	calls := func() []job.Call {
+		var cs []job.Call
 		for i := range refs {
-			cs = append(cs, worker.Call{Index: i, RecordErrors: true, In: &refs[i]})
+			cs = append(cs, job.Call{Index: i, RecordErrors: true, In: &refs[i]})
 		}
 		return cs
 	}
@@ -243,7 +244,7 @@ func TestPackedInputs(t *testing.T) {
 		}
 	}
 	put(pack)
-	rep, err := worker.Run(ctx, &worker.Invocation{Store: url, Job: "j", Task: "echo", Calls: calls(), InlineMax: 1 << 10}, lookup, &worker.Env{Name: "w"})
+	rep, err := worker.Run(ctx, &job.Invocation{Store: url, Job: "j", Task: "echo", Calls: calls(), InlineMax: 1 << 10}, lookup, &worker.Env{Name: "w"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,16 +271,16 @@ func TestPackedInputs(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			put(c.data)
-			rec.Delete(ctx, worker.StatusKey("j", 1))
-			rep, err := worker.Run(ctx, &worker.Invocation{Store: url, Job: "j", Task: "echo", Calls: calls()[1:2]}, lookup, &worker.Env{})
+			rec.Delete(ctx, job.StatusKey("j", 1))
+			rep, err := worker.Run(ctx, &job.Invocation{Store: url, Job: "j", Task: "echo", Calls: calls()[1:2]}, lookup, &worker.Env{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			e := rep.Statuses[0].Error
-			if e == nil || e.Kind != worker.KindStore || !strings.Contains(e.Message, c.want) || !strings.Contains(e.Message, "job j, call 1") {
+			if e == nil || e.Kind != job.KindStore || !strings.Contains(e.Message, c.want) || !strings.Contains(e.Message, "job j, call 1") {
 				t.Fatalf("status error %+v", e)
 			}
-			if _, ok, _ := worker.ReadStatus(ctx, rec, "j", 1); ok {
+			if _, ok, _ := job.ReadStatus(ctx, rec, "j", 1); ok {
 				t.Fatal("a store error was recorded as the call's status")
 			}
 		})

@@ -12,7 +12,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
-	"github.com/wrenml/wren/worker"
+	"github.com/wrenml/wren/job"
 )
 
 func openFlagStore(ctx context.Context, name string, args []string, extra func(*flag.FlagSet)) (blob.Store, *flag.FlagSet, error) {
@@ -31,27 +31,27 @@ func openFlagStore(ctx context.Context, name string, args []string, extra func(*
 // jobIDs lists the jobs in a store from their manifests.
 func jobIDs(ctx context.Context, st blob.Store) ([]string, error) {
 	var ids []string
-	for a, err := range st.List(ctx, worker.JobsRoot) {
+	for a, err := range st.List(ctx, job.JobsRoot) {
 		if err != nil {
 			return nil, err
 		}
-		if rest, ok := strings.CutSuffix(strings.TrimPrefix(a.Key, worker.JobsRoot), "/"+worker.ManifestName); ok && !strings.Contains(rest, "/") {
+		if rest, ok := strings.CutSuffix(strings.TrimPrefix(a.Key, job.JobsRoot), "/"+job.ManifestName); ok && !strings.Contains(rest, "/") {
 			ids = append(ids, rest)
 		}
 	}
 	return ids, nil
 }
 
-func readManifest(ctx context.Context, st blob.Store, id string) (wren.Manifest, error) {
-	return wren.ReadManifest(ctx, st, id)
+func readManifest(ctx context.Context, st blob.Store, id string) (job.Manifest, error) {
+	return job.ReadManifest(ctx, st, id)
 }
 
 // jobState says what became of a job, from its drivers' records: done,
 // failed (done with failed calls), running (its driver's heartbeat is
 // fresh), or orphaned (its driver died: another program may attach to
 // it); and how many calls are done.
-func jobState(ctx context.Context, st blob.Store, m wren.Manifest) (state string, done int, err error) {
-	drivers, err := wren.ReadDrivers(ctx, st, m.Job)
+func jobState(ctx context.Context, st blob.Store, m job.Manifest) (state string, done int, err error) {
+	drivers, err := job.ReadDrivers(ctx, st, m.Job)
 	if err != nil {
 		return "", 0, err
 	}
@@ -64,7 +64,7 @@ func jobState(ctx context.Context, st blob.Store, m wren.Manifest) (state string
 			return "done", last.Done, nil
 		}
 	}
-	keys, err := blob.Keys(ctx, st, worker.StatusPrefix(m.Job))
+	keys, err := blob.Keys(ctx, st, job.StatusPrefix(m.Job))
 	if err != nil {
 		return "", 0, err
 	}
@@ -129,7 +129,7 @@ func jobsShow(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("job %s: task %s, %d calls, codec %s, backend %s, created %s, %s\n", m.Job, m.Task, m.Calls, m.Codec, m.Backend, m.Created.Format("2006-01-02 15:04:05"), state)
-	drivers, err := wren.ReadDrivers(ctx, st, id)
+	drivers, err := job.ReadDrivers(ctx, st, id)
 	if err != nil {
 		return err
 	}
@@ -183,10 +183,10 @@ func jobsClean(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	for _, id := range ids {
-		if err := wren.ValidateJobID(id); err != nil {
+		if err := job.ValidateID(id); err != nil {
 			return err
 		}
-		n, err := blob.DeletePrefix(ctx, st, worker.JobPrefix(id))
+		n, err := blob.DeletePrefix(ctx, st, job.JobPrefix(id))
 		if err != nil {
 			return err
 		}
@@ -218,24 +218,24 @@ func jobsLogs(ctx context.Context, args []string) error {
 		return fmt.Errorf("usage: wren jobs logs [-store URL] JOB [CALL]")
 	}
 	id := fs.Arg(0)
-	if err := wren.ValidateJobID(id); err != nil {
+	if err := job.ValidateID(id); err != nil {
 		return err
 	}
-	prefix := worker.LogPrefix(id)
+	prefix := job.LogPrefix(id)
 	if fs.NArg() == 2 {
 		call, err := strconv.Atoi(fs.Arg(1))
 		if err != nil || call < 0 {
 			return fmt.Errorf("jobs logs: call %q: want a call index", fs.Arg(1))
 		}
 		// Every attempt of the call: logs/<call>.<attempt>.
-		prefix = strings.TrimSuffix(worker.LogKey(id, call, 0), "0")
+		prefix = strings.TrimSuffix(job.LogKey(id, call, 0), "0")
 	}
 	keys, err := blob.Keys(ctx, st, prefix)
 	if err != nil {
 		return err
 	}
 	if len(keys) == 0 {
-		fmt.Printf("no output kept for %s (the calls printed nothing, or the job ran in process)\n", strings.TrimPrefix(prefix, worker.JobsRoot))
+		fmt.Printf("no output kept for %s (the calls printed nothing, or the job ran in process)\n", strings.TrimPrefix(prefix, job.JobsRoot))
 		return nil
 	}
 	for _, k := range keys {
@@ -243,7 +243,7 @@ func jobsLogs(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		name := strings.TrimPrefix(k, worker.LogPrefix(id))
+		name := strings.TrimPrefix(k, job.LogPrefix(id))
 		call, attempt, _ := strings.Cut(name, ".")
 		n, _ := strconv.Atoi(call)
 		fmt.Printf("=== call %d, attempt %s\n%s", n, attempt, b)

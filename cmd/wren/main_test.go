@@ -13,7 +13,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
-	"github.com/wrenml/wren/worker"
+	jobpkg "github.com/wrenml/wren/job"
 )
 
 func TestMain(m *testing.M) {
@@ -90,10 +90,10 @@ func TestJobsCommands(t *testing.T) {
 	if _, err := job2.Results(ctx); err != nil {
 		t.Fatal(err)
 	}
-	dead := wren.DriverRecord{Epoch: 0, Host: "elsewhere", PID: 1, State: "running", Beat: time.Now().Add(-time.Hour)}
+	dead := jobpkg.Driver{Epoch: 0, Host: "elsewhere", PID: 1, State: "running", Beat: time.Now().Add(-time.Hour)}
 	b, _ := json.Marshal(dead)
-	blob.PutBytes(ctx, ex.Store(), worker.DriverKey("job-two", 0), b, blob.PutOptions{})
-	ex.Store().Delete(ctx, worker.StatusKey("job-two", 1))
+	blob.PutBytes(ctx, ex.Store(), jobpkg.DriverKey("job-two", 0), b, blob.PutOptions{})
+	ex.Store().Delete(ctx, jobpkg.StatusKey("job-two", 1))
 	ls := capture(t, "jobs", "ls", "-store", dir)
 	if !strings.Contains(ls, "job-one") || !strings.Contains(ls, "bench.spin") || !strings.Contains(ls, "STATE") {
 		t.Fatalf("jobs ls:\n%s", ls)

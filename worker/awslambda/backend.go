@@ -23,6 +23,7 @@ import (
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/retry"
+	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -71,7 +72,7 @@ type Options struct {
 	// fails with a 5xx before running it; 0 means 10.
 	MaxTries int
 	// MaxPayload is the largest invocation payload sent as it is; a larger
-	// one keeps its calls in the store (worker.Invocation.CallsKey). 0
+	// one keeps its calls in the store (job.Invocation.CallsKey). 0
 	// means Lambda's limit: MaxPayload for synchronous invocations,
 	// MaxAsyncPayload for Event ones.
 	MaxPayload int
@@ -315,7 +316,7 @@ func (b *Backend) FunctionTimeout() time.Duration {
 // returned as an error, and the calls' statuses in the store decide what
 // happened; an invocation that does not answer within the function's
 // timeout is given up, so its calls are retried.
-func (b *Backend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.Reply, error) {
+func (b *Backend) Invoke(ctx context.Context, inv *job.Invocation) (*job.Reply, error) {
 	var iv *invoker
 	select {
 	case iv = <-b.tokens:
@@ -349,12 +350,12 @@ func (b *Backend) Invoke(ctx context.Context, inv *worker.Invocation) (*worker.R
 	// costs: the function's timeout when it timed out or never answered
 	// (Lambda bills a timed-out invocation for the whole timeout), else
 	// the time the driver waited for it.
-	billed := func(timedOut bool) *worker.Reply {
+	billed := func(timedOut bool) *job.Reply {
 		d := time.Since(sent)
 		if timedOut {
 			d = timeout
 		}
-		return &worker.Reply{BilledNanos: int64(d), Estimated: true}
+		return &job.Reply{BilledNanos: int64(d), Estimated: true}
 	}
 	for try := 0; ; try++ {
 		sent = time.Now()
@@ -417,9 +418,9 @@ const MaxAsyncPayload = 1 << 20
 
 // payload encodes inv for the function. An invocation over the payload
 // limit (MaxPayload, MaxAsyncPayload for Event invocations) keeps its
-// calls in the store (worker.Invocation.CallsKey), which the worker reads:
+// calls in the store (job.Invocation.CallsKey), which the worker reads:
 // a large chunk is never an error.
-func (b *Backend) payload(ctx context.Context, inv *worker.Invocation) ([]byte, error) {
+func (b *Backend) payload(ctx context.Context, inv *job.Invocation) ([]byte, error) {
 	payload, err := json.Marshal(inv)
 	if err != nil {
 		return nil, fmt.Errorf("awslambda: encode invocation: %w", err)
@@ -438,14 +439,14 @@ func (b *Backend) payload(ctx context.Context, inv *worker.Invocation) ([]byte, 
 	if err != nil {
 		return nil, fmt.Errorf("awslambda: encode calls: %w", err)
 	}
-	if len(calls) > worker.MaxCallsObject {
-		return nil, fmt.Errorf("%w: awslambda: invocation of %d calls is %d bytes, over %d even in the store: use a smaller ChunkSize", worker.ErrPermanent, len(inv.Calls), len(calls), worker.MaxCallsObject)
+	if len(calls) > job.MaxCallsObject {
+		return nil, fmt.Errorf("%w: awslambda: invocation of %d calls is %d bytes, over %d even in the store: use a smaller ChunkSize", worker.ErrPermanent, len(inv.Calls), len(calls), job.MaxCallsObject)
 	}
 	st, err := b.store(ctx, inv.Store)
 	if err != nil {
 		return nil, err
 	}
-	key := worker.InvocationKey(inv.Job, inv.Calls[0].Index, inv.Calls[0].Attempt)
+	key := job.InvocationKey(inv.Job, inv.Calls[0].Index, inv.Calls[0].Attempt)
 	err = retry.Store(ctx, func(ctx context.Context) error {
 		return blob.PutBytes(ctx, st, key, calls, blob.PutOptions{Ephemeral: true})
 	})
@@ -544,7 +545,7 @@ type functionError struct {
 	Type    string `json:"errorType"`
 }
 
-func decodeReply(fn string, out *lambda.InvokeOutput) (*worker.Reply, error) {
+func decodeReply(fn string, out *lambda.InvokeOutput) (*job.Reply, error) {
 	var fe functionError
 	if out.FunctionError != nil {
 		json.Unmarshal(out.Payload, &fe)
@@ -558,7 +559,7 @@ func decodeReply(fn string, out *lambda.InvokeOutput) (*worker.Reply, error) {
 	if json.Unmarshal(out.Payload, &fe) == nil && fe.Message != "" {
 		return nil, fmt.Errorf("awslambda: function %s failed: %s %s", fn, fe.Type, fe.Message)
 	}
-	var rep worker.Reply
+	var rep job.Reply
 	if err := json.Unmarshal(out.Payload, &rep); err != nil {
 		msg := fmt.Sprintf("awslambda: function %s answered %.200q", fn, out.Payload)
 		if strings.Contains(string(out.Payload), "timed out") {
@@ -573,19 +574,19 @@ func decodeReply(fn string, out *lambda.InvokeOutput) (*worker.Reply, error) {
 // the store and returns them as its reply (the statuses this attempt wrote
 // marked Won), billed from the calls' own times (estimated: the runtime's
 // duration is not reported for an Event invocation).
-func (b *Backend) await(ctx context.Context, inv *worker.Invocation) (*worker.Reply, error) {
-	rep := &worker.Reply{Estimated: true}
+func (b *Backend) await(ctx context.Context, inv *job.Invocation) (*job.Reply, error) {
+	rep := &job.Reply{Estimated: true}
 	st, err := b.store(ctx, inv.Store)
 	if err != nil {
 		return rep, err
 	}
-	left := append([]worker.Call(nil), inv.Calls...)
+	left := append([]job.Call(nil), inv.Calls...)
 	wait := 250 * time.Millisecond
 	var first, last int64
 	for {
-		var still []worker.Call
+		var still []job.Call
 		for _, c := range left {
-			s, ok, err := worker.ReadStatus(ctx, st, inv.Job, c.Index)
+			s, ok, err := job.ReadStatus(ctx, st, inv.Job, c.Index)
 			switch {
 			case err != nil && ctx.Err() == nil:
 				still = append(still, c) // a store blip: look again

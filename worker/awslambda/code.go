@@ -16,7 +16,7 @@ import (
 	"strings"
 
 	"github.com/wrenml/wren/blob"
-	"github.com/wrenml/wren/worker"
+	"github.com/wrenml/wren/job"
 )
 
 // Architectures a function may run on, as Lambda names them.
@@ -124,7 +124,7 @@ func upload(ctx context.Context, st blob.Store, path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("awslambda: hash %s: %w", path, err)
 	}
-	key := worker.BinaryKey(hash)
+	key := job.BinaryKey(hash)
 	if _, err := st.Stat(ctx, key); err == nil {
 		return hash, nil
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/emulator"
 	"github.com/wrenml/wren/internal/testenv"
+	jobpkg "github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 	"github.com/wrenml/wren/worker/awslambda"
 	"github.com/wrenml/wren/worker/awslambda/internal/e2e"
@@ -160,7 +161,7 @@ func TestMapOnEmulators(t *testing.T) {
 		}
 		check(t, got, 200)
 		for i := range 200 {
-			s, ok, err := worker.ReadStatus(context.Background(), ex.Store(), job.ID(), i)
+			s, ok, err := jobpkg.ReadStatus(context.Background(), ex.Store(), job.ID(), i)
 			if err != nil || !ok || !s.OK || s.Attempt != 0 {
 				t.Fatalf("call %d: status %+v, %v, %v", i, s, ok, err)
 			}
@@ -360,7 +361,7 @@ func TestRefusedCode(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The object under the binary's hash is replaced by other bytes.
-		if err := blob.PutBytes(ctx, ex.Store(), worker.BinaryKey(hash), []byte("#!/bin/sh\necho not the binary\n"), blob.PutOptions{}); err != nil {
+		if err := blob.PutBytes(ctx, ex.Store(), jobpkg.BinaryKey(hash), []byte("#!/bin/sh\necho not the binary\n"), blob.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		f, err := e2e.Square.Call(ctx, ex, e2e.In{X: 2, Dir: dir})
@@ -480,7 +481,7 @@ func TestLargeInvocations(t *testing.T) {
 			t.Fatalf("async %v: %v", async, err)
 		}
 		check(t, got, 75)
-		keys, err := blob.Keys(ctxFor(t), ex.Store(), worker.InvocationPrefix(job.ID()))
+		keys, err := blob.Keys(ctxFor(t), ex.Store(), jobpkg.InvocationPrefix(job.ID()))
 		if err != nil || len(keys) != 3 {
 			t.Fatalf("async %v: calls objects %v, %v; want one per invocation of 30, 30 and 15 calls", async, keys, err)
 		}

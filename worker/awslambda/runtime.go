@@ -20,6 +20,7 @@ import (
 
 	"github.com/wrenml/wren/blob"
 	_ "github.com/wrenml/wren/blob/s3blob" // the store of remote workers
+	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -137,10 +138,10 @@ func (rt *Runtime) Fetches() int {
 	return rt.fetches
 }
 
-// Handle runs one invocation (a worker.Invocation as JSON) and returns the
-// worker.Reply.
-func (rt *Runtime) Handle(ctx context.Context, payload json.RawMessage) (*worker.Reply, error) {
-	inv, err := worker.ParseInvocation(payload)
+// Handle runs one invocation (a job.Invocation as JSON) and returns the
+// job.Reply.
+func (rt *Runtime) Handle(ctx context.Context, payload json.RawMessage) (*job.Reply, error) {
+	inv, err := job.ParseInvocation(payload)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +183,7 @@ func (rt *Runtime) logger() *slog.Logger {
 
 // worker returns the local worker process running the invocation's job's
 // binary, fetching the binary if needed.
-func (rt *Runtime) worker(ctx context.Context, inv *worker.Invocation) (*worker.Local, error) {
+func (rt *Runtime) worker(ctx context.Context, inv *job.Invocation) (*worker.Local, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	st, ok := rt.stores[inv.Store]
@@ -203,7 +204,7 @@ func (rt *Runtime) worker(ctx context.Context, inv *worker.Invocation) (*worker.
 	key := codeKey{inv.Store, inv.Job}
 	hash, ok := rt.codes[key]
 	if !ok || (inv.Code != "" && hash != inv.Code) {
-		b, err := blob.ReadAll(ctx, st, worker.CodeKey(inv.Job))
+		b, err := blob.ReadAll(ctx, st, job.CodeKey(inv.Job))
 		if err != nil {
 			return nil, fmt.Errorf("wren-lambda: code of job %s: %w", inv.Job, err)
 		}
@@ -244,7 +245,7 @@ var ErrBadCode = errors.New("wren-lambda: the job's binary does not match its ha
 // fetch returns the path of the binary with the given hash, downloading it
 // into the cache unless it is there.
 func (rt *Runtime) fetch(ctx context.Context, st blob.Store, hash string) (string, error) {
-	if !worker.IsHash(hash) {
+	if !job.IsHash(hash) {
 		return "", fmt.Errorf("wren-lambda: bad code hash %q", hash)
 	}
 	dir := rt.CacheDir
@@ -258,7 +259,7 @@ func (rt *Runtime) fetch(ctx context.Context, st blob.Store, hash string) (strin
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	r, err := st.Get(ctx, worker.BinaryKey(hash))
+	r, err := st.Get(ctx, job.BinaryKey(hash))
 	if err != nil {
 		return "", fmt.Errorf("wren-lambda: fetch the job's binary: %w", err)
 	}
@@ -277,7 +278,7 @@ func (rt *Runtime) fetch(ctx context.Context, st blob.Store, hash string) (strin
 		return "", fmt.Errorf("wren-lambda: fetch the job's binary: %w", err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
-		return "", fmt.Errorf("%w: %s has SHA-256 %s", ErrBadCode, worker.BinaryKey(hash), got)
+		return "", fmt.Errorf("%w: %s has SHA-256 %s", ErrBadCode, job.BinaryKey(hash), got)
 	}
 	if err := os.Chmod(f.Name(), 0o755); err != nil {
 		return "", err

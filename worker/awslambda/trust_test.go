@@ -22,7 +22,7 @@ import (
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/emulator"
 	"github.com/wrenml/wren/internal/testenv"
-	"github.com/wrenml/wren/worker"
+	jobpkg "github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker/awslambda"
 	"github.com/wrenml/wren/worker/awslambda/internal/e2e"
 )
@@ -89,13 +89,13 @@ func TestWarmContainerRunsTheJobsOwnBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := blob.DeletePrefix(context.Background(), st, worker.JobPrefix("same-id")); err != nil {
+	if _, err := blob.DeletePrefix(context.Background(), st, jobpkg.JobPrefix("same-id")); err != nil {
 		t.Fatal(err)
 	}
 	want(squares(t, emus, a, other, "same-id", 5), 1000)
 	// And again with the same binary (the warm worker process read the
 	// first run's inputs under the same keys).
-	if _, err := blob.DeletePrefix(context.Background(), st, worker.JobPrefix("same-id")); err != nil {
+	if _, err := blob.DeletePrefix(context.Background(), st, jobpkg.JobPrefix("same-id")); err != nil {
 		t.Fatal(err)
 	}
 	want(squares(t, emus, a, other, "same-id", 6), 1000)
@@ -166,7 +166,7 @@ func TestAllowedStore(t *testing.T) {
 	client := lambda.NewFromConfig(awsConfig(), func(o *lambda.Options) { o.BaseEndpoint = aws.String(emus[0].URL) })
 	invoke := func(store string) string {
 		t.Helper()
-		inv := worker.Invocation{Store: store, Job: "allowed", Task: "e2e.square", Calls: []worker.Call{{Index: 0, Attempt: 7}}}
+		inv := jobpkg.Invocation{Store: store, Job: "allowed", Task: "e2e.square", Calls: []jobpkg.Call{{Index: 0, Attempt: 7}}}
 		payload, _ := json.Marshal(inv)
 		out, err := client.Invoke(ctxFor(t), &lambda.InvokeInput{FunctionName: aws.String("function"), Payload: payload})
 		if err != nil {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package wren
+package job
 
 import (
 	"errors"

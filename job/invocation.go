@@ -1,4 +1,4 @@
-package worker
+package job
 
 import (
 	"context"
@@ -56,31 +56,31 @@ const MaxCallsPerInvocation = 1 << 20
 func (inv *Invocation) Validate() error {
 	switch {
 	case inv == nil:
-		return errors.New("worker: no invocation")
+		return errors.New("job: no invocation")
 	case inv.Store == "":
-		return errors.New("worker: invocation without a store URL")
+		return errors.New("job: invocation without a store URL")
 	case inv.Task == "":
-		return errors.New("worker: invocation without a task")
+		return errors.New("job: invocation without a task")
 	case inv.CallsKey != "" && len(inv.Calls) > 0:
-		return errors.New("worker: invocation with both calls and a calls object")
+		return errors.New("job: invocation with both calls and a calls object")
 	case inv.CallsKey == "" && (len(inv.Calls) == 0 || len(inv.Calls) > MaxCallsPerInvocation):
-		return fmt.Errorf("worker: invocation of %d calls (1 to %d)", len(inv.Calls), MaxCallsPerInvocation)
+		return fmt.Errorf("job: invocation of %d calls (1 to %d)", len(inv.Calls), MaxCallsPerInvocation)
 	case inv.Code != "" && !IsHash(inv.Code):
-		return fmt.Errorf("worker: invocation with a bad code hash %.80q", inv.Code)
+		return fmt.Errorf("job: invocation with a bad code hash %.80q", inv.Code)
 	case inv.Timeout < 0 || inv.MaxOutput < 0 || inv.InlineMax < 0:
-		return errors.New("worker: invocation with a negative timeout or output cap")
+		return errors.New("job: invocation with a negative timeout or output cap")
 	}
-	if err := ValidateJobID(inv.Job); err != nil {
+	if err := ValidateID(inv.Job); err != nil {
 		return err
 	}
 	if inv.CallsKey != "" {
 		if rest, ok := strings.CutPrefix(inv.CallsKey, InvocationPrefix(inv.Job)); !ok || rest == "" || strings.Contains(rest, "/") || blob.ValidateKey(inv.CallsKey) != nil {
-			return fmt.Errorf("worker: calls object %.200q outside job %s's invocations", inv.CallsKey, inv.Job)
+			return fmt.Errorf("job: calls object %.200q outside job %s's invocations", inv.CallsKey, inv.Job)
 		}
 	}
 	for _, c := range inv.Calls {
 		if c.Index < 0 || c.Attempt < 0 {
-			return fmt.Errorf("worker: call %d attempt %d: negative", c.Index, c.Attempt)
+			return fmt.Errorf("job: call %d attempt %d: negative", c.Index, c.Attempt)
 		}
 		if c.In != nil {
 			if err := c.In.check(inv.Job); err != nil {
@@ -112,14 +112,14 @@ func LoadCalls(ctx context.Context, st blob.Store, inv *Invocation) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("worker: job %s: read calls %s: %w", inv.Job, inv.CallsKey, err)
+		return fmt.Errorf("job: job %s: read calls %s: %w", inv.Job, inv.CallsKey, err)
 	}
 	if len(b) > MaxCallsObject {
-		return fmt.Errorf("worker: job %s: calls object %s over %d bytes", inv.Job, inv.CallsKey, MaxCallsObject)
+		return fmt.Errorf("job: job %s: calls object %s over %d bytes", inv.Job, inv.CallsKey, MaxCallsObject)
 	}
 	var calls []Call
 	if err := json.Unmarshal(b, &calls); err != nil {
-		return fmt.Errorf("worker: job %s: calls object %s: %w", inv.Job, inv.CallsKey, err)
+		return fmt.Errorf("job: job %s: calls object %s: %w", inv.Job, inv.CallsKey, err)
 	}
 	loaded := *inv
 	loaded.Calls, loaded.CallsKey = calls, ""
@@ -130,11 +130,11 @@ func LoadCalls(ctx context.Context, st blob.Store, inv *Invocation) error {
 	return nil
 }
 
-// ValidateJobID returns an error when id cannot name a job: it must be one
+// ValidateID returns an error when id cannot name a job: it must be one
 // key segment, so that the job's objects stay under jobs/<id>/.
-func ValidateJobID(id string) error {
+func ValidateID(id string) error {
 	if id == "" || strings.Contains(id, "/") || blob.ValidateKey(JobPrefix(id)+"x") != nil {
-		return fmt.Errorf("worker: bad job ID %q", id)
+		return fmt.Errorf("job: bad job ID %q", id)
 	}
 	return nil
 }
@@ -143,7 +143,7 @@ func ValidateJobID(id string) error {
 func ParseInvocation(data []byte) (*Invocation, error) {
 	var inv Invocation
 	if err := json.Unmarshal(data, &inv); err != nil {
-		return nil, fmt.Errorf("worker: bad invocation: %w", err)
+		return nil, fmt.Errorf("job: bad invocation: %w", err)
 	}
 	if err := inv.Validate(); err != nil {
 		return nil, err
@@ -198,6 +198,35 @@ const (
 	KindCancelled   ErrorKind = "cancelled"    // the driver was cancelled before the call finished
 	KindStore       ErrorKind = "store"        // the worker could not write its result
 )
+
+// Error makes a kind an error of its own, so that errors.Is(err,
+// KindTimeout) matches a failure of that kind (wren.ErrTimeout is the same
+// value).
+func (k ErrorKind) Error() string {
+	switch k {
+	case KindError:
+		return "wren: the function failed"
+	case KindPanic:
+		return "wren: call panicked"
+	case KindTimeout:
+		return "wren: call timed out"
+	case KindDecode:
+		return "wren: input could not be decoded"
+	case KindEncode:
+		return "wren: output could not be encoded"
+	case KindTooLarge:
+		return "wren: payload too large"
+	case KindUnknownTask:
+		return "wren: unknown task"
+	case KindLost:
+		return "wren: call lost"
+	case KindCancelled:
+		return "wren: call cancelled"
+	case KindStore:
+		return "wren: store error"
+	}
+	return "wren: call failed: " + string(k)
+}
 
 // Status is the record of a finished call, written last and atomically to
 // jobs/<job>/status/<call>; the first attempt to write it wins.
@@ -264,73 +293,6 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
-
-// Handler runs one call on encoded bytes: decode the input, run the user's
-// function, encode the output.
-type Handler func(ctx context.Context, in []byte) ([]byte, error)
-
-// Lookup finds the handler registered under a task name.
-type Lookup func(task string) (Handler, bool)
-
-// ErrWorkerDied reports that a worker process or sandbox ended before it
-// answered; the calls it held have no status and will be retried.
-var ErrWorkerDied = errors.New("worker: worker died")
-
-// ErrPermanent marks a backend error that no retry can fix (a missing
-// function, a denied permission, a call timeout longer than the function's):
-// the driver stops the job with it instead of retrying its calls.
-var ErrPermanent = errors.New("worker: permanent backend error")
-
-// ErrInterrupted reports an invocation stopped by the backend for a reason
-// of another invocation's (its process was killed because that one was
-// cancelled or timed out). The driver retries its calls without counting a
-// failure.
-var ErrInterrupted = errors.New("worker: interrupted")
-
-// Backend runs invocations somewhere: worker processes, goroutines, Lambda.
-// Implementations are safe for concurrent use.
-type Backend interface {
-	// Invoke runs inv and returns when the worker has answered, or with an
-	// error when it could not (the worker died, the context ended). When ctx
-	// ends, the backend stops the worker it was using.
-	Invoke(ctx context.Context, inv *Invocation) (*Reply, error)
-	// Parallelism is the number of calls the backend computes at once.
-	Parallelism() int
-	// Slots is the number of invocations the backend accepts at once
-	// (Parallelism, or more when workers overlap writes with computing).
-	Slots() int
-	// Name identifies the backend in logs and stats ("local", "inprocess", "lambda").
-	Name() string
-	// Close stops every worker.
-	Close() error
-}
-
-// Remote is a Backend whose workers run elsewhere (AWS Lambda) and fetch
-// the job's binary from the store.
-type Remote interface {
-	Backend
-	// Prepare is called before a job's first invocation: it checks that the
-	// workers can reach the store st, makes the binary that runs the job's
-	// calls available in it (CodeKey), and returns the binary's SHA-256.
-	Prepare(ctx context.Context, st blob.Store) (codeHash string, err error)
-}
-
-// Leaser is a Backend that can reserve a worker before an invocation is
-// ready, so that a driver hands out its queue in order, each invocation to
-// the first free worker.
-type Leaser interface {
-	Backend
-	// Lease waits for a free worker and reserves it.
-	Lease(ctx context.Context) (Lease, error)
-}
-
-// Lease is a reserved worker: Invoke runs one invocation on it and frees
-// it; Release frees it unused. Either may be called once; further calls do
-// nothing.
-type Lease interface {
-	Invoke(ctx context.Context, inv *Invocation) (*Reply, error)
-	Release()
-}
 
 func callName(call int) string {
 	s := strconv.Itoa(call)

@@ -1,4 +1,4 @@
-package worker
+package job
 
 import (
 	"bytes"
@@ -71,7 +71,7 @@ func EncodePack(key string, calls []int, inputs [][]byte) ([]byte, []InputRef) {
 
 // ErrBadPack reports a pack object that is truncated, of the wrong size or
 // whose bytes do not match their checksum.
-var ErrBadPack = errors.New("worker: bad input pack")
+var ErrBadPack = errors.New("job: bad input pack")
 
 // ReadPackIndex reads the index at the end of a whole pack object.
 func ReadPackIndex(pack []byte) (*PackIndex, error) {
@@ -112,7 +112,7 @@ func DecodePackIndex(tail []byte, size int64) (*PackIndex, error) {
 // check validates a ref against its job before any read.
 func (r *InputRef) check(job string) error {
 	if r.Off < 0 || r.Len < 0 || r.Off+r.Len > r.Size || len(r.Pack) <= len(InputPrefix(job)) || r.Pack[:len(InputPrefix(job))] != InputPrefix(job) {
-		return fmt.Errorf("worker: input ref %+v outside job %s", *r, job)
+		return fmt.Errorf("job: input ref %+v outside job %s", *r, job)
 	}
 	return nil
 }

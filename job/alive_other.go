@@ -1,6 +1,6 @@
 //go:build !unix
 
-package wren
+package job
 
 // processGone cannot tell here: a driver is taken as alive until its
 // heartbeat is stale.
