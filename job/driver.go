@@ -95,4 +95,3 @@ func ReadDrivers(ctx context.Context, st blob.Store, id string) ([]Driver, error
 	}
 	return out, nil
 }
-
