@@ -18,6 +18,7 @@ import (
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/internal/emulator"
 	"github.com/wrenml/wren/worker/awslambda"
+	"github.com/wrenml/wren/worker/remote"
 )
 
 // benchLambda runs maps through the real runtime under 1 and N AWS Lambda
@@ -53,7 +54,7 @@ func benchLambda(ctx context.Context, args []string) error {
 		return err
 	}
 	env := []string{"AWS_ACCESS_KEY_ID=wren-bench", "AWS_SECRET_ACCESS_KEY=wren-bench-secret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "TMPDIR=" + dir,
-		awslambda.EnvAllowedStore + "=" + lambdaBenchStore(srv.Endpoint)}
+		remote.EnvAllowedStore + "=" + lambdaBenchStore(srv.Endpoint)}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v) // the driver's S3 client reads them too

@@ -25,6 +25,7 @@ import (
 	"github.com/wrenml/wren/internal/retry"
 	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
+	"github.com/wrenml/wren/worker/remote"
 )
 
 // DefaultFunction is the function name when Options.Function is empty.
@@ -108,8 +109,7 @@ type Backend struct {
 	tokens chan *invoker // one per invocation that may be in flight
 
 	mu         sync.Mutex
-	code       string // the binary's path and hash, once chosen
-	codeHash   string
+	binary     remote.Code // the binary the workers run
 	throttled  int
 	configured bool          // the function's configuration was read
 	timeout    time.Duration // the function's timeout
@@ -158,7 +158,9 @@ func New(cfg aws.Config, opts Options) (*Backend, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	b := &Backend{opts: opts, timeout: opts.FunctionTimeout, memory: opts.MemoryMB}
+	goarch, _ := goArch(opts.Arch)
+	b := &Backend{opts: opts, timeout: opts.FunctionTimeout, memory: opts.MemoryMB,
+		binary: remote.Code{Executable: opts.Executable, GOARCH: goarch, Stderr: opts.Stderr}}
 	if b.timeout == 0 {
 		b.timeout = DefaultTimeout
 	}
@@ -230,31 +232,14 @@ func (b *Backend) Prepare(ctx context.Context, st blob.Store) (string, error) {
 		return "", err
 	}
 	if b.allowed != nil {
-		if err := CheckStore(u, b.allowed); err != nil {
+		if err := remote.CheckStore(u, b.allowed); err != nil {
 			return "", fmt.Errorf("%w: awslambda: function %s: %w (deploy it for this store: wren deploy -store ...)", worker.ErrPermanent, b.opts.Function, err)
 		}
 	}
-	if b.code == "" {
-		exe := b.opts.Executable
-		if exe == "" {
-			var err error
-			if exe, err = os.Executable(); err != nil {
-				return "", fmt.Errorf("awslambda: find own executable: %w", err)
-			}
-			wd, _ := os.Getwd()
-			if exe, err = binaryFor(ctx, exe, b.opts.Arch, wd, b.opts.Stderr); err != nil {
-				return "", err
-			}
-		} else if err := CheckBinary(exe, b.opts.Arch); err != nil {
-			return "", err
-		}
-		b.code = exe
-	}
-	hash, err := upload(ctx, st, b.code)
+	hash, err := b.binary.Prepare(ctx, st)
 	if err != nil {
 		return "", err
 	}
-	b.codeHash = hash
 	return hash, nil
 }
 
@@ -295,7 +280,7 @@ func (b *Backend) configure(ctx context.Context) error {
 	}
 	b.allowed = []string{}
 	if out.Environment != nil {
-		b.allowed = strings.Fields(out.Environment.Variables[EnvAllowedStore])
+		b.allowed = strings.Fields(out.Environment.Variables[remote.EnvAllowedStore])
 	}
 	b.configured = true
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/wrenml/wren/worker/remote"
 )
 
 // RuntimePackage is the runtime's main package, which Deploy builds.
@@ -42,7 +43,7 @@ type DeployOptions struct {
 	// Store is the one store whose jobs the function runs,
 	// s3://bucket/prefix (with ?endpoint=URL only for an S3-compatible
 	// server); required. It goes into the function's configuration
-	// (EnvAllowedStore): the runtime refuses every invocation naming
+	// (remote.EnvAllowedStore): the runtime refuses every invocation naming
 	// another, so whoever can invoke the function cannot make it run code
 	// from elsewhere. Policy grants the role exactly this prefix.
 	Store string
@@ -203,7 +204,7 @@ func Deploy(ctx context.Context, c LambdaAPI, o DeployOptions) (*DeployResult, e
 		return nil, errors.New("awslambda: no deployment package")
 	}
 	res := &DeployResult{Function: o.Function, Store: o.Store, Memory: o.Memory, Timeout: o.Timeout, Arch: o.Arch}
-	env := &types.Environment{Variables: map[string]string{EnvAllowedStore: o.Store}}
+	env := &types.Environment{Variables: map[string]string{remote.EnvAllowedStore: o.Store}}
 	arch := []types.Architecture{types.Architecture(o.Arch)}
 	cur, err := c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(o.Function)})
 	var nf *types.ResourceNotFoundException
@@ -251,13 +252,13 @@ func Deploy(ctx context.Context, c LambdaAPI, o DeployOptions) (*DeployResult, e
 	}
 	var curStore string
 	if cfg.Environment != nil {
-		curStore = cfg.Environment.Variables[EnvAllowedStore]
+		curStore = cfg.Environment.Variables[remote.EnvAllowedStore]
 	}
 	if int(aws.ToInt32(cfg.MemorySize)) != o.Memory || time.Duration(aws.ToInt32(cfg.Timeout))*time.Second != o.Timeout || (o.Role != "" && aws.ToString(cfg.Role) != o.Role) || curStore != o.Store {
 		if cfg.Environment != nil {
 			// Keep the function's other variables.
 			for k, v := range cfg.Environment.Variables {
-				if k != EnvAllowedStore {
+				if k != remote.EnvAllowedStore {
 					env.Variables[k] = v
 				}
 			}

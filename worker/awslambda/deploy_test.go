@@ -20,6 +20,7 @@ import (
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/blob/s3blob"
 	"github.com/wrenml/wren/worker"
+	"github.com/wrenml/wren/worker/remote"
 )
 
 // fakeLambda is an in-memory Lambda control plane (the emulator has none):
@@ -187,7 +188,7 @@ func TestDeployIdempotent(t *testing.T) {
 		if f.pendingPolls != 0 {
 			t.Fatalf("step %d: returned before the update finished", i)
 		}
-		if got := f.fn.Environment.Variables[EnvAllowedStore]; got != oo.Store {
+		if got := f.fn.Environment.Variables[remote.EnvAllowedStore]; got != oo.Store {
 			t.Fatalf("step %d: the function allows %q, want %q", i, got, oo.Store)
 		}
 		// Lambda's own retries of Event invocations off, queued events
@@ -239,7 +240,7 @@ func TestBuildRuntime(t *testing.T) {
 		exe := filepath.Join(t.TempDir(), "bootstrap")
 		b, _ := io.ReadAll(r)
 		os.WriteFile(exe, b, 0o755)
-		if err := CheckBinary(exe, arch); err != nil {
+		if err := remote.CheckBinary(exe, map[string]string{ArchX86: "amd64", ArchARM: "arm64"}[arch]); err != nil {
 			t.Fatalf("%s: %v", arch, err)
 		}
 	}
@@ -285,7 +286,7 @@ func TestFunctionConfiguration(t *testing.T) {
 		t.Fatalf("timeout before a job: %v", b.FunctionTimeout())
 	}
 	_, err = b.Prepare(ctx, open("other-bucket", "wren"))
-	if !errors.Is(err, worker.ErrPermanent) || !errors.Is(err, ErrStoreNotAllowed) || !strings.Contains(err.Error(), "s3://my-bucket/wren") {
+	if !errors.Is(err, worker.ErrPermanent) || !errors.Is(err, remote.ErrStoreNotAllowed) || !strings.Contains(err.Error(), "s3://my-bucket/wren") {
 		t.Fatalf("a store the function does not allow: %v", err)
 	}
 	if b.FunctionTimeout() != 900*time.Second || b.Bill(worker.Usage{Billed: time.Second}).MemoryMB != 3008 {

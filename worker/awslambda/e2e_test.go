@@ -28,6 +28,7 @@ import (
 	"github.com/wrenml/wren/worker"
 	"github.com/wrenml/wren/worker/awslambda"
 	"github.com/wrenml/wren/worker/awslambda/internal/e2e"
+	"github.com/wrenml/wren/worker/remote"
 )
 
 var (
@@ -77,7 +78,7 @@ func setup(t *testing.T, emulators int) *env {
 	s3 := testenv.StartS3(t)
 	s3.CreateBucket(t, "jobs")
 	e := &env{store: "s3://jobs/wren?endpoint=" + s3.Endpoint, job: job, dir: t.TempDir()}
-	e.emus = testenv.StartEmulators(t, emulators, bootstrap, "TMPDIR="+t.TempDir(), awslambda.EnvAllowedStore+"="+e.store)
+	e.emus = testenv.StartEmulators(t, emulators, bootstrap, "TMPDIR="+t.TempDir(), remote.EnvAllowedStore+"="+e.store)
 	return e
 }
 
@@ -138,7 +139,7 @@ func check(t *testing.T, got []int, n int) {
 func fetches(es []*emulator.Emulator) int {
 	n := 0
 	for _, e := range es {
-		n += strings.Count(e.Output(), "wren-lambda: fetched code")
+		n += strings.Count(e.Output(), "wren-runtime: fetched code")
 	}
 	return n
 }
@@ -426,7 +427,7 @@ func TestBadSetups(t *testing.T) {
 	}
 	t.Run("function timeout", func(t *testing.T) {
 		bootstrap, _ := binaries(t)
-		short := testenv.StartEmulators(t, 1, bootstrap, "TMPDIR="+t.TempDir(), "AWS_LAMBDA_FUNCTION_TIMEOUT=2", awslambda.EnvAllowedStore+"="+e.store)
+		short := testenv.StartEmulators(t, 1, bootstrap, "TMPDIR="+t.TempDir(), "AWS_LAMBDA_FUNCTION_TIMEOUT=2", remote.EnvAllowedStore+"="+e.store)
 		ex := e.executor(t, awslambda.Options{Emulators: emulator.URLs(short), FunctionTimeout: 2 * time.Second, LostGrace: 5 * time.Second}, wren.Options{Retries: -1})
 		f, err := e2e.Square.Call(ctxFor(t), ex, e2e.In{X: 4, Mode: "slow", D: 4 * time.Second, Dir: dir})
 		if err != nil {
@@ -500,7 +501,7 @@ func TestRebuild(t *testing.T) {
 	if msg, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, msg)
 	}
-	if err := awslambda.CheckBinary(drv, awslambda.ArchX86); err == nil {
+	if err := remote.CheckBinary(drv, "amd64"); err == nil {
 		t.Skip("this toolchain links a cgo build statically; nothing to rebuild") // not on Debian's gcc
 	}
 	wd, _ := os.Getwd()

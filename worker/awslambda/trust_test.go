@@ -25,6 +25,7 @@ import (
 	jobpkg "github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker/awslambda"
 	"github.com/wrenml/wren/worker/awslambda/internal/e2e"
+	"github.com/wrenml/wren/worker/remote"
 )
 
 // offsetBinary builds the tests' job binary with e2e.Offset set: it
@@ -74,7 +75,7 @@ func TestWarmContainerRunsTheJobsOwnBinary(t *testing.T) {
 	s3.CreateBucket(t, "tenant2")
 	a, b := "s3://jobs/wren?endpoint="+s3.Endpoint, "s3://tenant2/wren?endpoint="+s3.Endpoint
 	// One emulator: every invocation lands in the same warm container.
-	emus := testenv.StartEmulators(t, 1, bootstrap, "TMPDIR="+t.TempDir(), awslambda.EnvAllowedStore+"="+a+" "+b)
+	emus := testenv.StartEmulators(t, 1, bootstrap, "TMPDIR="+t.TempDir(), remote.EnvAllowedStore+"="+a+" "+b)
 	want := func(got []int, off int) {
 		t.Helper()
 		for i, v := range got {
@@ -158,7 +159,7 @@ func TestAllowedStore(t *testing.T) {
 	proxy := newCountingProxy(t, s3.Endpoint)
 	attacker := newCountingProxy(t, "")
 	allowed := "s3://jobs/wren?endpoint=" + proxy.URL
-	emus := testenv.StartEmulators(t, 1, bootstrap, "TMPDIR="+t.TempDir(), awslambda.EnvAllowedStore+"="+allowed)
+	emus := testenv.StartEmulators(t, 1, bootstrap, "TMPDIR="+t.TempDir(), remote.EnvAllowedStore+"="+allowed)
 	// The allowed store runs jobs.
 	if got := squares(t, emus, allowed, job, "allowed", 3); got[2] != 4 {
 		t.Fatalf("results %v", got)
@@ -203,7 +204,7 @@ func TestAllowedStore(t *testing.T) {
 		t.Fatalf("the allowed store with other parameters refused: %s", out)
 	}
 	// A function deployed without an allowed store runs nothing.
-	none := testenv.StartEmulators(t, 1, bootstrap, "TMPDIR="+t.TempDir(), awslambda.EnvAllowedStore+"=")
+	none := testenv.StartEmulators(t, 1, bootstrap, "TMPDIR="+t.TempDir(), remote.EnvAllowedStore+"=")
 	b, err := awslambda.New(awsConfig(), awslambda.Options{Emulators: emulator.URLs(none), Executable: job, FunctionTimeout: 30e9})
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +217,7 @@ func TestAllowedStore(t *testing.T) {
 	if _, err := f.Result(ctxFor(t)); err == nil || !strings.Contains(err.Error(), "allows no store") {
 		t.Fatalf("err = %v, want the function's refusal", err)
 	}
-	if !errors.Is(awslambda.CheckStore(allowed, nil), awslambda.ErrStoreNotAllowed) {
+	if !errors.Is(remote.CheckStore(allowed, nil), remote.ErrStoreNotAllowed) {
 		t.Fatal("CheckStore with nothing allowed")
 	}
 }

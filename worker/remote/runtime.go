@@ -1,4 +1,4 @@
-package awslambda
+package remote
 
 import (
 	"context"
@@ -16,18 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/wrenml/wren/blob"
-	_ "github.com/wrenml/wren/blob/s3blob" // the store of remote workers
 	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )
-
-// MaxReply is the largest reply the runtime returns (Lambda's response
-// limit is 6 MB); a bigger one goes back without its inline outputs, which
-// the driver then reads from the statuses in the store.
-const MaxReply = 5 << 20
 
 // EnvAllowedStore is the environment variable of the function's
 // configuration that names the store whose jobs the runtime runs
@@ -38,13 +30,14 @@ const EnvAllowedStore = "WREN_ALLOWED_STORE"
 
 // ErrStoreNotAllowed reports an invocation naming a store other than the
 // ones the function was deployed for.
-var ErrStoreNotAllowed = errors.New("wren-lambda: store not allowed")
+var ErrStoreNotAllowed = errors.New("remote: store not allowed")
 
-// Runtime is the generic function: it runs any job's calls by fetching the
-// job's binary from the store (once per binary and container, cached in a
-// directory, SHA-256 checked) and running it as a local worker process that
-// stays alive between warm invocations. It is safe for concurrent use,
-// though Lambda sends one invocation at a time.
+// Runtime is the generic remote worker: it runs any job's calls by
+// fetching the job's binary from the store (once per binary and container,
+// cached in a directory, SHA-256 checked) and running it as a local worker
+// process that stays alive between invocations (Lambda's warm containers).
+// A remote backend's function hands it each invocation's payload (Handle).
+// It is safe for concurrent use.
 //
 // Whoever may invoke the function chooses the invocation's payload, so the
 // runtime takes nothing in it on trust: it runs jobs only from the stores
@@ -60,8 +53,8 @@ type Runtime struct {
 	Allowed []string
 	// CacheDir keeps fetched binaries; "" means $TMPDIR/wren-code.
 	CacheDir string
-	// Output receives the worker processes' stdout and stderr (CloudWatch on
-	// Lambda); nil means os.Stderr.
+	// Output receives the worker processes' stdout and stderr (the
+	// platform's log: CloudWatch on Lambda); nil means os.Stderr.
 	Output io.Writer
 	// Logger receives runtime events; nil means slog.Default().
 	Logger *slog.Logger
@@ -72,13 +65,6 @@ type Runtime struct {
 	hash    string             // the binary the worker runs
 	local   *worker.Local
 	fetches int
-}
-
-// Serve runs the runtime under the Lambda runtime API (lambda.Start); it
-// does not return. cmd/wren-lambda calls it.
-func Serve() {
-	rt := &Runtime{Allowed: strings.Fields(os.Getenv(EnvAllowedStore))}
-	lambda.Start(rt.Handle)
 }
 
 // codeKey names a job in a store: job IDs are unique only within one.
@@ -115,6 +101,11 @@ func storeIdentity(raw string) (string, error) {
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
 		return "", fmt.Errorf("store URL %q: %v", redact(raw), err)
+	}
+	for k, v := range q {
+		if len(v) > 1 {
+			return "", fmt.Errorf("store URL %q: parameter %q given %d times", redact(raw), k, len(v))
+		}
 	}
 	id := u.Scheme + "://" + strings.ToLower(u.Host) + "/" + strings.Trim(u.Path, "/")
 	if ep := q.Get("endpoint"); ep != "" || q.Has("endpoint") {
@@ -156,21 +147,12 @@ func (rt *Runtime) Handle(ctx context.Context, payload json.RawMessage) (*job.Re
 	rep, err := lw.Invoke(ctx, inv)
 	if err != nil {
 		if dl, ok := ctx.Deadline(); ok && ctx.Err() != nil {
-			return nil, fmt.Errorf("wren-lambda: job %s: the function's timeout ended the invocation after %v, during its calls: raise the function's timeout (wren deploy -timeout) or give the calls less work: %w",
+			return nil, fmt.Errorf("wren-runtime: job %s: the function's timeout ended the invocation after %v, during its calls: raise the function's timeout (wren deploy -timeout) or give the calls less work: %w",
 				inv.Job, dl.Sub(start).Round(time.Millisecond), err)
 		}
-		return nil, fmt.Errorf("wren-lambda: job %s: %w", inv.Job, err)
+		return nil, fmt.Errorf("wren-runtime: job %s: %w", inv.Job, err)
 	}
 	rep.RuntimeNanos = int64(time.Since(start))
-	if b, _ := json.Marshal(rep); len(b) > MaxReply {
-		// Too big for Lambda's answer: the driver reads these statuses
-		// from the store (a status without Won is read there).
-		for i := range rep.Statuses {
-			if rep.Statuses[i].Inline != nil {
-				rep.Statuses[i].Inline, rep.Statuses[i].Won = nil, false
-			}
-		}
-	}
 	return rep, nil
 }
 
@@ -190,7 +172,7 @@ func (rt *Runtime) worker(ctx context.Context, inv *job.Invocation) (*worker.Loc
 	if !ok {
 		var err error
 		if st, err = blob.Open(ctx, inv.Store); err != nil {
-			return nil, fmt.Errorf("wren-lambda: store of job %s: %w", inv.Job, err)
+			return nil, fmt.Errorf("wren-runtime: store of job %s: %w", inv.Job, err)
 		}
 		if rt.stores == nil {
 			rt.stores = map[string]blob.Store{}
@@ -206,7 +188,7 @@ func (rt *Runtime) worker(ctx context.Context, inv *job.Invocation) (*worker.Loc
 	if !ok || (inv.Code != "" && hash != inv.Code) {
 		b, err := blob.ReadAll(ctx, st, job.CodeKey(inv.Job))
 		if err != nil {
-			return nil, fmt.Errorf("wren-lambda: code of job %s: %w", inv.Job, err)
+			return nil, fmt.Errorf("wren-runtime: code of job %s: %w", inv.Job, err)
 		}
 		hash = strings.TrimSpace(string(b))
 		if rt.codes == nil {
@@ -215,7 +197,7 @@ func (rt *Runtime) worker(ctx context.Context, inv *job.Invocation) (*worker.Loc
 		rt.codes[key] = hash
 	}
 	if inv.Code != "" && hash != inv.Code {
-		return nil, fmt.Errorf("wren-lambda: job %s: its code object names binary %s, the invocation expects %s", inv.Job, hash, inv.Code)
+		return nil, fmt.Errorf("wren-runtime: job %s: its code object names binary %s, the invocation expects %s", inv.Job, hash, inv.Code)
 	}
 	if rt.local != nil && rt.hash == hash {
 		return rt.local, nil
@@ -240,13 +222,13 @@ func (rt *Runtime) worker(ctx context.Context, inv *job.Invocation) (*worker.Loc
 }
 
 // ErrBadCode reports a binary whose content does not match its hash.
-var ErrBadCode = errors.New("wren-lambda: the job's binary does not match its hash")
+var ErrBadCode = errors.New("wren-runtime: the job's binary does not match its hash")
 
 // fetch returns the path of the binary with the given hash, downloading it
 // into the cache unless it is there.
 func (rt *Runtime) fetch(ctx context.Context, st blob.Store, hash string) (string, error) {
 	if !job.IsHash(hash) {
-		return "", fmt.Errorf("wren-lambda: bad code hash %q", hash)
+		return "", fmt.Errorf("wren-runtime: bad code hash %q", hash)
 	}
 	dir := rt.CacheDir
 	if dir == "" {
@@ -261,7 +243,7 @@ func (rt *Runtime) fetch(ctx context.Context, st blob.Store, hash string) (strin
 	}
 	r, err := st.Get(ctx, job.BinaryKey(hash))
 	if err != nil {
-		return "", fmt.Errorf("wren-lambda: fetch the job's binary: %w", err)
+		return "", fmt.Errorf("wren-runtime: fetch the job's binary: %w", err)
 	}
 	defer r.Close()
 	f, err := os.CreateTemp(dir, ".fetch-*")
@@ -275,7 +257,7 @@ func (rt *Runtime) fetch(ctx context.Context, st blob.Store, hash string) (strin
 		err = cerr
 	}
 	if err != nil {
-		return "", fmt.Errorf("wren-lambda: fetch the job's binary: %w", err)
+		return "", fmt.Errorf("wren-runtime: fetch the job's binary: %w", err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
 		return "", fmt.Errorf("%w: %s has SHA-256 %s", ErrBadCode, job.BinaryKey(hash), got)
@@ -287,7 +269,7 @@ func (rt *Runtime) fetch(ctx context.Context, st blob.Store, hash string) (strin
 		return "", err
 	}
 	rt.fetches++
-	rt.logger().Info("wren-lambda: fetched the job's binary", "hash", hash, "bytes", n)
-	fmt.Fprintf(os.Stderr, "wren-lambda: fetched code %s (%d bytes)\n", hash, n)
+	rt.logger().Info("wren-runtime: fetched the job's binary", "hash", hash, "bytes", n)
+	fmt.Fprintf(os.Stderr, "wren-runtime: fetched code %s (%d bytes)\n", hash, n)
 	return path, nil
 }
