@@ -10,9 +10,9 @@ import (
 func TestCheckStore(t *testing.T) {
 	allowed := []string{"s3://jobs/wren?endpoint=http://10.0.0.5:9000", "s3://other/team-a"}
 	for u, ok := range map[string]bool{
-		"s3://jobs/wren?endpoint=http://10.0.0.5:9000":                              true,
-		"s3://jobs/wren/?endpoint=http://10.0.0.5:9000/&region=us-east-1":           true,
-		"s3://JOBS/wren?endpoint=http://10.0.0.5:9000&path_style=true":              true,
+		"s3://jobs/wren?endpoint=http://10.0.0.5:9000":                    true,
+		"s3://jobs/wren/?endpoint=http://10.0.0.5:9000/&region=us-east-1": true,
+		"s3://JOBS/wren?endpoint=http://10.0.0.5:9000&path_style=true":    true,
 		"s3://other/team-a":                                                         true,
 		"s3://other/team-a?region=eu-west-1":                                        true,
 		"s3://jobs/wren":                                                            false, // no endpoint: AWS, not the server allowed
