@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -46,8 +47,10 @@ const (
 type Options struct {
 	// Backend runs invocations; nil means local worker processes
 	// (worker.NewLocal) with Parallelism processes. The executor closes a
-	// backend it created, not one given here.
+	// backend it created, and one given here only with CloseBackend.
 	Backend worker.Backend
+	// CloseBackend makes Close close the Backend given.
+	CloseBackend bool
 	// Store is the blob store's URL (file:///abs/dir, s3://bucket/prefix) or
 	// a directory path; "" means DefaultStore. Ignored when BlobStore is set.
 	Store string
@@ -238,7 +241,7 @@ func NewExecutor(ctx context.Context, opts Options) (*Executor, error) {
 		ex.store, ex.ownStore = s, true
 	}
 	if opts.Backend != nil {
-		ex.backend = opts.Backend
+		ex.backend, ex.ownBackend = opts.Backend, opts.CloseBackend
 	} else {
 		b, err := worker.NewLocal(worker.LocalOptions{Parallelism: opts.Parallelism, Logger: ex.opts.Logger})
 		if err != nil {
@@ -268,6 +271,19 @@ func OpenStore(ctx context.Context, s string) (blob.Store, error) {
 		return fileblob.Open(s)
 	}
 	return blob.Open(ctx, s)
+}
+
+func init() {
+	worker.RegisterBackend(worker.BackendType{
+		Name: "inprocess",
+		Doc:  "goroutines of the driver's process, for debugging (no isolation)",
+		New: func(ctx context.Context, s worker.Settings, parallelism int) (worker.Backend, error) {
+			if parallelism <= 0 {
+				parallelism = runtime.NumCPU()
+			}
+			return InProcess(parallelism), nil
+		},
+	})
 }
 
 // InProcess returns a backend that runs calls on n goroutines of this

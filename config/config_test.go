@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/worker"
 	"github.com/wrenml/wren/worker/awslambda"
 )
 
@@ -33,10 +34,10 @@ func TestOrder(t *testing.T) {
 	}{
 		{c.Store, "s3://from-env/p", "store", "environment WREN_STORE"},
 		{c.Backend, "lambda", "backend", "environment WREN_BACKEND"},
-		{c.Lambda.Function, "fn-file", "lambda.function", "file " + file},
-		{c.Lambda.Memory, 3008, "lambda.memory", "file " + file},
-		{c.Lambda.Timeout, 60 * time.Second, "lambda.timeout", "file " + file},
-		{c.Lambda.Arch, "x86_64", "lambda.arch", "default"},
+		{c.Get("lambda.function"), "fn-file", "lambda.function", "file " + file},
+		{c.Get("lambda.memory"), "3008", "lambda.memory", "file " + file},
+		{c.Get("lambda.timeout"), "60s", "lambda.timeout", "file " + file},
+		{c.Get("lambda.arch"), "x86_64", "lambda.arch", "default"},
 	} {
 		if tc.got != tc.want || c.Source(tc.key) != tc.src {
 			t.Errorf("%s = %v from %q, want %v from %q", tc.key, tc.got, c.Source(tc.key), tc.want, tc.src)
@@ -106,14 +107,14 @@ func TestExecutorParallelism(t *testing.T) {
 		cfg, opt int
 		want     int
 	}{
-		{BackendInProcess, 0, 0, runtime.NumCPU()},
-		{BackendInProcess, 3, 0, 3},
-		{BackendInProcess, 3, 5, 5},
-		{BackendInProcess, 0, 7, 7},
-		{BackendInProcess, 0, 1, 1},
-		{BackendLocal, 0, 0, runtime.NumCPU()},
-		{BackendLocal, 3, 0, 3},
-		{BackendLocal, 3, 5, 5},
+		{"inprocess", 0, 0, runtime.NumCPU()},
+		{"inprocess", 3, 0, 3},
+		{"inprocess", 3, 5, 5},
+		{"inprocess", 0, 7, 7},
+		{"inprocess", 0, 1, 1},
+		{"local", 0, 0, runtime.NumCPU()},
+		{"local", 3, 0, 3},
+		{"local", 3, 5, 5},
 	} {
 		t.Run(fmt.Sprintf("%s/config=%d/opt=%d", c.backend, c.cfg, c.opt), func(t *testing.T) {
 			cfg, err := load(env(map[string]string{"WREN_BACKEND": c.backend, "WREN_PARALLELISM": strconv.Itoa(c.cfg)}), "")
@@ -141,14 +142,35 @@ func TestLambdaOneDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := c.LambdaOptions(); o.FunctionTimeout != 0 || o.MemoryMB != 0 || c.Lambda.Timeout != awslambda.DefaultTimeout {
-		t.Fatalf("defaults: %+v (config timeout %v)", o, c.Lambda.Timeout)
+	o, err := awslambda.OptionsFrom(c.BackendSettings("lambda"), 0)
+	if err != nil || o.FunctionTimeout != 0 || o.MemoryMB != 0 || c.Get("lambda.timeout") != awslambda.DefaultTimeout.String() || o.MaxInFlight != 1000 {
+		t.Fatalf("defaults: %+v, %v (config timeout %v)", o, err, c.Get("lambda.timeout"))
 	}
 	c, err = load(env(map[string]string{"WREN_LAMBDA_TIMEOUT": "60s", "WREN_LAMBDA_MEMORY": "512"}), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := c.LambdaOptions(); o.FunctionTimeout != time.Minute || o.MemoryMB != 512 {
-		t.Fatalf("set: %+v", o)
+	if o, err := awslambda.OptionsFrom(c.BackendSettings("lambda"), 7); err != nil || o.FunctionTimeout != time.Minute || o.MemoryMB != 512 || o.MaxInFlight != 7 {
+		t.Fatalf("set: %+v, %v", o, err)
+	}
+}
+
+// TestBackendsByName: every registered backend type is a valid
+// configuration, its settings come from the file and the environment
+// under its name, and an unknown backend is an error naming the known.
+func TestBackendsByName(t *testing.T) {
+	var names []string
+	for _, bt := range worker.BackendTypes() {
+		names = append(names, bt.Name)
+		if _, err := load(env(map[string]string{"WREN_BACKEND": bt.Name}), ""); err != nil {
+			t.Errorf("backend %s: %v", bt.Name, err)
+		}
+	}
+	if strings.Join(names, ",") != "inprocess,lambda,local" {
+		t.Fatalf("backends %v", names)
+	}
+	_, err := load(env(map[string]string{"WREN_BACKEND": "kubernetes"}), "")
+	if err == nil || !strings.Contains(err.Error(), "inprocess, lambda, local") {
+		t.Fatalf("unknown backend: %v", err)
 	}
 }

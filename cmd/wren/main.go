@@ -19,7 +19,7 @@
 //	wren jobs clean  [-store URL] [-all] [JOB...]
 //	wren jobs logs   [-store URL] JOB [CALL]
 //	wren config      (the effective configuration and where each value came from)
-//	wren deploy      [-function F] [-role ARN] [-memory MB] [-timeout D] [-arch A] [-print-policy] [-delete]
+//	wren deploy      [-backend NAME] [the backend's flags: lambda: -store URL -function F -role ARN -memory MB -timeout D -arch A -print-policy -delete]
 //
 // Benchmarks print one JSON object on stdout. The store defaults to
 // $WREN_STORE, else ./.wren.
@@ -77,7 +77,7 @@ const usage = `usage:
   wren jobs clean  [-store URL] [-all] [JOB...]
   wren jobs logs   [-store URL] JOB [CALL]
   wren config
-  wren deploy      [-function F] [-role ARN] [-memory MB] [-timeout D] [-arch x86_64|arm64] [-print-policy [-store s3://b/p]] [-delete]
+  wren deploy      [-backend NAME] (lambda: -store s3://b/p [-function F] [-role ARN] [-memory MB] [-timeout D] [-arch x86_64|arm64] [-print-policy] [-delete])
 environment: WREN_STORE (default store), WREN_BACKEND, WREN_LAMBDA_* (see wren config),
 WREN_CONFIG (config file, default ~/.config/wren/config.yaml), WREN_LOG (debug, info, warn, error)`
 

@@ -242,3 +242,29 @@ func TestBenchTuneJSON(t *testing.T) {
 		t.Fatalf("%s", out)
 	}
 }
+
+// TestDeployByName: wren deploy runs the deploy verb of the backend it is
+// given, the configured one, or the one backend that has one; a backend
+// without one says so.
+func TestDeployByName(t *testing.T) {
+	t.Setenv("WREN_CONFIG", filepath.Join(t.TempDir(), "none.yaml"))
+	os.WriteFile(os.Getenv("WREN_CONFIG"), nil, 0o644)
+	for _, args := range [][]string{
+		{"deploy", "-print-policy", "-store", "s3://my-bucket/wren"},
+		{"deploy", "-backend", "lambda", "-print-policy", "-store", "s3://my-bucket/wren"},
+	} {
+		out := capture(t, args...)
+		if !strings.Contains(out, `"arn:aws:s3:::my-bucket/wren/*"`) {
+			t.Fatalf("wren %v:\n%s", args, out)
+		}
+	}
+	if err := run(context.Background(), []string{"deploy", "-backend", "local", "-print-policy"}); err == nil || !strings.Contains(err.Error(), "nothing to deploy") {
+		t.Fatalf("deploy of the local backend: %v", err)
+	}
+	if err := run(context.Background(), []string{"deploy", "-backend", "nope"}); err == nil || !strings.Contains(err.Error(), `no backend "nope"`) {
+		t.Fatalf("deploy of an unknown backend: %v", err)
+	}
+	if err := run(context.Background(), []string{"deploy", "-print-policy", "-store", "./.wren"}); err == nil || !strings.Contains(err.Error(), "s3://bucket/prefix") {
+		t.Fatalf("a policy for a local store: %v", err)
+	}
+}
