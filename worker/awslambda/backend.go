@@ -308,7 +308,35 @@ func (b *Backend) Invoke(ctx context.Context, inv *job.Invocation) (*job.Reply, 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { b.tokens <- iv }()
+	if len(b.opts.Emulators) == 0 {
+		defer func() { b.tokens <- iv }()
+		return b.invoke(ctx, iv, inv)
+	}
+	// An emulator runs one invocation at a time, and a request given up
+	// does not stop the function it started (as on Lambda): the emulator
+	// is free again only when its answer came, so the request runs to its
+	// end, apart from a caller that stopped waiting.
+	type result struct {
+		rep *job.Reply
+		err error
+	}
+	done := make(chan result, 1)
+	sent := time.Now()
+	go func() {
+		defer func() { b.tokens <- iv }()
+		rep, err := b.invoke(context.WithoutCancel(ctx), iv, inv)
+		done <- result{rep, err}
+	}()
+	select {
+	case r := <-done:
+		return r.rep, r.err
+	case <-ctx.Done():
+		return &job.Reply{BilledNanos: int64(time.Since(sent)), Estimated: true}, context.Cause(ctx)
+	}
+}
+
+// invoke runs inv on the invoker's function.
+func (b *Backend) invoke(ctx context.Context, iv *invoker, inv *job.Invocation) (*job.Reply, error) {
 	inv.Dispatched = time.Now().UnixNano()
 	timeout := b.FunctionTimeout()
 	if inv.Timeout > 0 && time.Duration(len(inv.Calls))*inv.Timeout > timeout {

@@ -29,6 +29,7 @@ import (
 	"github.com/wrenml/wren/worker/awslambda"
 	"github.com/wrenml/wren/worker/awslambda/internal/e2e"
 	"github.com/wrenml/wren/worker/remote"
+	"github.com/wrenml/wren/worker/workertest"
 )
 
 var (
@@ -72,13 +73,13 @@ type env struct {
 	dir   string // shared with the functions, for the tasks' marker files
 }
 
-func setup(t *testing.T, emulators int) *env {
+func setup(t *testing.T, emulators int, envs ...string) *env {
 	t.Helper()
 	bootstrap, job := binaries(t)
 	s3 := testenv.StartS3(t)
 	s3.CreateBucket(t, "jobs")
 	e := &env{store: "s3://jobs/wren?endpoint=" + s3.Endpoint, job: job, dir: t.TempDir()}
-	e.emus = testenv.StartEmulators(t, emulators, bootstrap, "TMPDIR="+t.TempDir(), remote.EnvAllowedStore+"="+e.store)
+	e.emus = testenv.StartEmulators(t, emulators, bootstrap, append([]string{"TMPDIR=" + t.TempDir(), remote.EnvAllowedStore + "=" + e.store}, envs...)...)
 	return e
 }
 
@@ -526,4 +527,31 @@ func TestRebuild(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestConformance runs the backend conformance suite on the runtime under
+// three emulators.
+func TestConformance(t *testing.T) {
+	e := setup(t, 3, "AWS_LAMBDA_FUNCTION_TIMEOUT=20")
+	// One backend for every test: an emulator still running an
+	// invocation given up (a superseded attempt) must get no other.
+	b, err := awslambda.New(awsConfig(), awslambda.Options{Emulators: emulator.URLs(e.emus), Executable: e.job, FunctionTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	workertest.Run(t, workertest.Env{
+		Executor: func(t *testing.T, o wren.Options) *wren.Executor {
+			o.Backend, o.Store, o.Progress = b, e.store, wren.ProgressOff
+			ex, err := wren.NewExecutor(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ex.Close() })
+			return ex
+		},
+		Dir:         func(t *testing.T) string { return t.TempDir() },
+		Parallelism: 3,
+		Isolated:    true,
+		Logs:        true,
+	})
 }

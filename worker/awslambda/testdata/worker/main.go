@@ -9,6 +9,7 @@ import (
 
 	"github.com/wrenml/wren"
 	_ "github.com/wrenml/wren/worker/awslambda/internal/e2e"
+	_ "github.com/wrenml/wren/worker/workertest" // the backend conformance suite's tasks
 )
 
 func main() {
