@@ -1,7 +1,6 @@
 package featurize
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,7 +16,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
-	"github.com/wrenml/wren/internal/npy"
+	"github.com/wrenml/wren/dataset"
 )
 
 // Options describe a featurization of an image tree.
@@ -145,9 +144,6 @@ func (r runRecord) diff(now runRecord) string {
 	return ""
 }
 
-// ShardName returns the base name of shard i's objects ("shard-00007").
-func ShardName(i int) string { return fmt.Sprintf("shard-%05d", i) }
-
 // featurizeShard is the task: featurize a group of images into one shard.
 var featurizeShard = wren.Register("featurize.shard", runShard)
 
@@ -206,34 +202,14 @@ func runShard(ctx context.Context, t shardTask) (ShardResult, error) {
 	}
 	res.Images = len(files)
 	res.FilesSHA256 = FilesHash(t.Files)
-	base := ShardName(t.Shard)
-	var b bytes.Buffer
-	if err := npy.Write(&b, feats, len(files), g.Dim()); err != nil {
-		return res, err
-	}
-	if err := blob.PutBytes(ctx, out, base+".npy", b.Bytes(), blob.PutOptions{}); err != nil {
-		return res, err
-	}
-	b.Reset()
-	if err := npy.Write(&b, labels); err != nil {
-		return res, err
-	}
-	if err := blob.PutBytes(ctx, out, base+".labels.npy", b.Bytes(), blob.PutOptions{}); err != nil {
-		return res, err
-	}
-	list := strings.Join(files, "\n")
-	if len(files) > 0 {
-		list += "\n"
-	}
-	if err := blob.PutBytes(ctx, out, base+".files.txt", []byte(list), blob.PutOptions{}); err != nil {
-		return res, err
-	}
-	// Last: the marker that makes the shard complete.
 	if res.Failed == nil {
 		res.Failed = []Failure{}
 	}
-	mb, _ := json.MarshalIndent(res, "", "  ")
-	if err := blob.PutBytes(ctx, out, base+".json", mb, blob.PutOptions{}); err != nil {
+	if files == nil {
+		files = []string{} // an empty list, still written
+	}
+	// The shard's objects, its .json (res) last: complete or absent.
+	if err := dataset.WriteShard(ctx, out, "", t.Shard, feats, g.Dim(), labels, files, res); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -326,7 +302,7 @@ func Run(ctx context.Context, ex *wren.Executor, job Options) (*Report, error) {
 	if err := checkRun(ctx, out, rec); err != nil {
 		return nil, err
 	}
-	if err := blob.PutBytes(ctx, out, "classes.txt", []byte(strings.Join(classes, "\n")+"\n"), blob.PutOptions{}); err != nil {
+	if err := dataset.WriteClasses(ctx, out, "", classes); err != nil {
 		return nil, fmt.Errorf("featurize: write classes: %w", err)
 	}
 	var tasks []shardTask
@@ -417,7 +393,7 @@ func checkRun(ctx context.Context, out blob.Store, rec runRecord) error {
 // readShardResult reads a shard's completion marker.
 func readShardResult(ctx context.Context, st blob.Store, shard int) (ShardResult, bool) {
 	var r ShardResult
-	b, err := blob.ReadAll(ctx, st, ShardName(shard)+".json")
+	b, err := blob.ReadAll(ctx, st, dataset.ShardName(shard)+".json")
 	if err != nil || json.Unmarshal(b, &r) != nil {
 		return r, false
 	}

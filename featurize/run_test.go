@@ -20,6 +20,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/dataset"
 	"github.com/wrenml/wren/internal/npy"
 )
 
@@ -170,7 +171,7 @@ func TestRunTree(t *testing.T) {
 	st, _ := wren.OpenStore(ctx, out)
 	total := 0
 	for s := range rep.Shards {
-		base := ShardName(s)
+		base := dataset.ShardName(s)
 		fb, err := blob.ReadAll(ctx, st, base+".npy")
 		if err != nil {
 			t.Fatal(err)
@@ -217,7 +218,7 @@ func TestRunTree(t *testing.T) {
 		t.Fatalf("rerun: %+v, %v", rep2, err)
 	}
 	// Losing a shard's marker recomputes just that shard.
-	st.Delete(ctx, ShardName(2)+".json")
+	st.Delete(ctx, dataset.ShardName(2)+".json")
 	rep3, err := Run(ctx, ex, job)
 	if err != nil || rep3.Resumed != 4 || rep3.JobID == "" || rep3.Images != 18 {
 		t.Fatalf("partial rerun: %+v, %v", rep3, err)

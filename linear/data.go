@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +11,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/wrenml/wren/blob"
-	"github.com/wrenml/wren/internal/npy"
+	"github.com/wrenml/wren/dataset"
 )
 
 // Errors for bad data; check with errors.Is.
@@ -95,60 +93,30 @@ func checkLabels(y []int32, classes, row0 int) error {
 	return nil
 }
 
-// shardMeta is what featurize writes in shard-NNNNN.json.
-type shardMeta struct {
-	Images int `json:"images"`
-	Dim    int `json:"dim"`
-}
-
-// Load opens the feature shards under prefix (as written by package
-// featurize: shard-NNNNN.json marks a complete shard, with .npy features and
-// .labels.npy labels beside it). Nothing but the shards' metadata is read
-// now; the fits stream the shards.
+// Load opens the feature shards under prefix (package dataset's dense
+// shards, as featurize writes them). Nothing but the shards' metadata is
+// read now; the fits stream the shards.
 func Load(ctx context.Context, store blob.Store, prefix string) (*Dataset, error) {
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
-	keys, err := blob.Keys(ctx, store, prefix)
+	l, err := dataset.List(ctx, store, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("linear: list %q: %w", prefix, err)
+		return nil, fmt.Errorf("linear: %w", dataErr(err))
 	}
-	ds := &Dataset{store: store}
-	for _, k := range keys {
-		rest := strings.TrimPrefix(k, prefix)
-		if !strings.HasPrefix(rest, "shard-") || !strings.HasSuffix(rest, ".json") || strings.Contains(rest, "/") {
-			continue
-		}
-		b, err := blob.ReadAll(ctx, store, k)
-		if err != nil {
-			return nil, err
-		}
-		var m shardMeta
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrBadData, k, err)
-		}
-		if m.Images == 0 {
-			continue
-		}
-		if ds.Dim != 0 && m.Dim != ds.Dim {
-			return nil, fmt.Errorf("%w: %s has %d features, earlier shards %d", ErrMismatch, k, m.Dim, ds.Dim)
-		}
-		ds.Dim = m.Dim
-		ds.shards = append(ds.shards, shardRef{base: strings.TrimSuffix(k, ".json"), n: m.Images})
-		ds.N += m.Images
+	if l.Format != dataset.Dense {
+		return nil, fmt.Errorf("linear: %w: the shards under %q are libsvm text (read them with ReadLibSVM)", ErrEmpty, prefix)
 	}
-	if ds.N == 0 {
-		return nil, fmt.Errorf("%w: no complete shard under %q", ErrEmpty, prefix)
+	ds := &Dataset{store: store, Dim: l.Dim, N: l.N}
+	for _, sh := range l.Shards {
+		ds.shards = append(ds.shards, shardRef{base: sh.Base, n: sh.N})
 	}
-	if b, err := blob.ReadAll(ctx, store, prefix+"classes.txt"); err == nil {
-		ds.ClassNames = strings.Fields(string(b))
-		ds.Classes = len(ds.ClassNames)
+	if l.Classes != nil {
+		ds.ClassNames = l.Classes
+		ds.Classes = len(l.Classes)
 	} else {
 		// No class table: one pass over the labels.
 		for _, s := range ds.shards {
-			y, err := ds.readLabels(ctx, s)
+			y, err := dataset.ReadLabels(ctx, store, s.base)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("linear: %w", dataErr(err))
 			}
 			for _, v := range y {
 				ds.Classes = max(ds.Classes, int(v)+1)
@@ -158,16 +126,18 @@ func Load(ctx context.Context, store blob.Store, prefix string) (*Dataset, error
 	return ds, nil
 }
 
-func (ds *Dataset) readLabels(ctx context.Context, s shardRef) ([]int32, error) {
-	b, err := blob.ReadAll(ctx, ds.store, s.base+".labels.npy")
-	if err != nil {
-		return nil, err
+// dataErr marks a dataset error with this package's sentinel of the same
+// meaning, keeping both.
+func dataErr(err error) error {
+	switch {
+	case errors.Is(err, dataset.ErrEmpty):
+		return fmt.Errorf("%w: %w", ErrEmpty, err)
+	case errors.Is(err, dataset.ErrMismatch):
+		return fmt.Errorf("%w: %w", ErrMismatch, err)
+	case errors.Is(err, dataset.ErrBadData):
+		return fmt.Errorf("%w: %w", ErrBadData, err)
 	}
-	y, _, err := npy.Read[int32](bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s.labels.npy: %v", ErrBadData, s.base, err)
-	}
-	return y, nil
+	return err
 }
 
 // chunks calls fn with consecutive blocks of rows: the in-memory matrix in
@@ -200,30 +170,16 @@ func (ds *Dataset) chunks(ctx context.Context, fn func(m *matrix, row0 int) erro
 }
 
 func (ds *Dataset) readShard(ctx context.Context, s shardRef, row0 int) (*matrix, error) {
-	b, err := blob.ReadAll(ctx, ds.store, s.base+".npy")
+	x32, y, err := dataset.ReadShard(ctx, ds.store, s.base, ds.Dim)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("linear: %w", dataErr(err))
 	}
-	x32, shape, err := npy.Read[float32](bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s.npy: %v", ErrBadData, s.base, err)
-	}
-	if len(shape) != 2 || shape[0] != s.n || shape[1] != ds.Dim {
-		return nil, fmt.Errorf("%w: %s.npy has shape %v, want (%d, %d)", ErrMismatch, s.base, shape, s.n, ds.Dim)
+	if len(y) != s.n {
+		return nil, fmt.Errorf("%w: %s has %d rows, its metadata says %d", ErrMismatch, s.base, len(y), s.n)
 	}
 	x := make([]float64, len(x32))
 	for i, v := range x32 {
 		x[i] = float64(v)
-	}
-	if err := checkFinite(x, ds.Dim, row0); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.base, err)
-	}
-	y, err := ds.readLabels(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	if len(y) != s.n {
-		return nil, fmt.Errorf("%w: %s has %d labels for %d rows", ErrBadData, s.base, len(y), s.n)
 	}
 	if err := checkLabels(y, ds.Classes, row0); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.base, err)
@@ -466,18 +422,4 @@ func (ds *Dataset) Each(ctx context.Context, fn func(i int, r Row) error) error 
 		}
 		return nil
 	})
-}
-
-// Shards lists the bases of the complete feature shards under prefix
-// ("prefix/shard-00007"), in order, as Load finds them.
-func Shards(ctx context.Context, store blob.Store, prefix string) ([]string, error) {
-	ds, err := Load(ctx, store, prefix)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(ds.shards))
-	for i, s := range ds.shards {
-		out[i] = s.base
-	}
-	return out, nil
 }

@@ -1,72 +1,53 @@
 package sgd
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 
 	"github.com/wrenml/wren/blob"
-	"github.com/wrenml/wren/internal/npy"
+	"github.com/wrenml/wren/dataset"
 	"github.com/wrenml/wren/linear"
 )
 
-// Shard formats.
+// Shard formats (package dataset's).
 const (
-	formatNPY    = "npy"    // featurize's: shard-N.npy (float32 n x dim), shard-N.labels.npy, shard-N.json
-	formatLibSVM = "libsvm" // text, one example a line
+	formatNPY    = dataset.Dense
+	formatLibSVM = dataset.LibSVM
 )
 
-// libsvmSuffixes name libsvm/svmlight shard objects.
-var libsvmSuffixes = []string{".libsvm", ".svmlight", ".svm"}
-
-// dataset is the training data as the driver found it.
-type dataset struct {
+// data is the training data as the driver found it.
+type data struct {
 	format string
-	shards []string // npy: bases; libsvm: object keys
+	shards []string // dense: bases; libsvm: object keys
 	dim    int
 }
 
-// findData lists the shards under prefix: featurize's format if any
-// complete shard is there, else libsvm objects.
-func findData(ctx context.Context, st blob.Store, prefix string, features int) (*dataset, error) {
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
+// findData lists the shards under prefix (dataset.List): dense shards, or
+// libsvm objects, whose width features must give.
+func findData(ctx context.Context, st blob.Store, prefix string, features int) (*data, error) {
+	l, err := dataset.List(ctx, st, prefix)
+	if errors.Is(err, dataset.ErrEmpty) || errors.Is(err, dataset.ErrMismatch) || errors.Is(err, dataset.ErrBadData) {
+		return nil, fmt.Errorf("%w: %w", ErrBadData, err)
 	}
-	if bases, err := linear.Shards(ctx, st, prefix); err == nil {
-		ds, _ := linear.Load(ctx, st, prefix)
-		if features > 0 && features != ds.Dim {
-			return nil, fmt.Errorf("%w: the shards under %q have %d features, the model %d", ErrBadData, prefix, ds.Dim, features)
-		}
-		return &dataset{format: formatNPY, shards: bases, dim: ds.Dim}, nil
-	} else if !errors.Is(err, linear.ErrEmpty) {
+	if err != nil {
 		return nil, fmt.Errorf("sgd: data %q: %w", prefix, err)
 	}
-	keys, err := blob.Keys(ctx, st, prefix)
-	if err != nil {
-		return nil, fmt.Errorf("sgd: list %q: %w", prefix, err)
+	d := &data{format: l.Format, dim: l.Dim}
+	for _, sh := range l.Shards {
+		d.shards = append(d.shards, sh.Base)
 	}
-	var shards []string
-	for _, k := range keys {
-		for _, s := range libsvmSuffixes {
-			if strings.HasSuffix(k, s) {
-				shards = append(shards, k)
-				break
-			}
-		}
-	}
-	if len(shards) == 0 {
-		return nil, fmt.Errorf("%w: no shards under %q (featurize's shard-N.npy, or libsvm objects ending in .libsvm, .svmlight or .svm)", ErrBadData, prefix)
-	}
-	if features <= 0 {
+	switch {
+	case l.Format == dataset.Dense && features > 0 && features != l.Dim:
+		return nil, fmt.Errorf("%w: the shards under %q have %d features, the model %d", ErrBadData, prefix, l.Dim, features)
+	case l.Format == dataset.LibSVM && features <= 0:
 		return nil, fmt.Errorf("%w: libsvm shards under %q: Config.Features must give the model's number of features", ErrBadData, prefix)
+	case l.Format == dataset.LibSVM:
+		d.dim = features
 	}
-	return &dataset{format: formatLibSVM, shards: shards, dim: features}, nil
+	return d, nil
 }
 
 // block is one shard in memory: labels and features, dense or compressed.
@@ -105,31 +86,14 @@ func readShard(ctx context.Context, st blob.Store, format, key string, dim int, 
 }
 
 func readNPY(ctx context.Context, st blob.Store, base string, dim int) (*block, error) {
-	xb, err := blob.ReadAll(ctx, st, base+".npy")
+	x, labels, err := dataset.ReadShard(ctx, st, base, dim)
+	if errors.Is(err, dataset.ErrBadData) || errors.Is(err, dataset.ErrMismatch) {
+		return nil, fmt.Errorf("%w: %w", ErrBadData, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("sgd: shard %s: %w", base, err)
+		return nil, fmt.Errorf("sgd: %w", err)
 	}
-	x, shape, err := npy.Read[float32](bytes.NewReader(xb))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s.npy: %v", ErrBadData, base, err)
-	}
-	if len(shape) != 2 || shape[1] != dim {
-		return nil, fmt.Errorf("%w: %s.npy has shape %v, the model %d features", ErrBadData, base, shape, dim)
-	}
-	yb, err := blob.ReadAll(ctx, st, base+".labels.npy")
-	if err != nil {
-		return nil, fmt.Errorf("sgd: shard %s: %w", base, err)
-	}
-	labels, _, err := npy.Read[int32](bytes.NewReader(yb))
-	if err != nil || len(labels) != shape[0] {
-		return nil, fmt.Errorf("%w: %s.labels.npy: %d labels for %d rows (%v)", ErrBadData, base, len(labels), shape[0], err)
-	}
-	for i, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("%w: %s: example %d, feature %d is %v", ErrBadData, base, i/dim, i%dim, v)
-		}
-	}
-	b := &block{n: shape[0], dim: dim, dense: x, y: make([]float64, len(labels))}
+	b := &block{n: len(labels), dim: dim, dense: x, y: make([]float64, len(labels))}
 	for i, l := range labels {
 		b.y[i] = float64(l)
 	}
@@ -169,65 +133,43 @@ func readLibSVM(ctx context.Context, st blob.Store, key string, dim int) (*block
 	return b, err
 }
 
-// WriteShards writes a dataset as n shards under prefix in the store, in
-// featurize's format (shard-N.npy float32 features, shard-N.labels.npy,
-// shard-N.json last), or in libsvm text (shard-N.libsvm, one-based) when
-// rows are too wide to store densely (over 65536 features, or a shard over
-// 256 MiB): the formats Train reads.
+// WriteShards writes a dataset as n shards under prefix in the store
+// (package dataset's formats): dense (shard-N.npy, .labels.npy, .json
+// last), or libsvm text (shard-N.libsvm, one-based) when rows are too wide
+// to store densely (over 65536 features, or a shard over 256 MiB): the
+// formats Train reads.
 func WriteShards(ctx context.Context, st blob.Store, prefix string, ds *linear.Dataset, n int) error {
 	if n < 1 || n > ds.N {
 		return fmt.Errorf("sgd: %d shards of %d examples", n, ds.N)
 	}
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
 	per := (ds.N + n - 1) / n
 	var x []float32
 	var y []int32
-	var text bytes.Buffer
-	// Dense npy unless the rows are too wide to hold densely.
+	var text []byte
+	// Dense unless the rows are too wide to hold densely.
 	sparse := ds.Dim > 1<<16 || int64(per)*int64(ds.Dim)*4 > 256<<20
 	shard := 0
 	flush := func() error {
-		base := fmt.Sprintf("%sshard-%05d", prefix, shard)
+		i := shard
 		shard++
 		if sparse {
-			defer text.Reset()
-			return blob.PutBytes(ctx, st, base+".libsvm", text.Bytes(), blob.PutOptions{})
+			defer func() { text = text[:0] }()
+			return dataset.WriteLibSVM(ctx, st, prefix, i, text)
 		}
 		defer func() { x, y = x[:0], y[:0] }()
-		var b bytes.Buffer
-		if err := npy.Write(&b, x, len(y), ds.Dim); err != nil {
-			return err
-		}
-		if err := blob.PutBytes(ctx, st, base+".npy", b.Bytes(), blob.PutOptions{}); err != nil {
-			return err
-		}
-		b.Reset()
-		npy.Write(&b, y)
-		if err := blob.PutBytes(ctx, st, base+".labels.npy", b.Bytes(), blob.PutOptions{}); err != nil {
-			return err
-		}
-		meta, _ := json.Marshal(map[string]any{"shard": shard - 1, "images": len(y), "dim": ds.Dim, "failed": []any{}})
-		return blob.PutBytes(ctx, st, base+".json", meta, blob.PutOptions{})
+		return dataset.WriteShard(ctx, st, prefix, i, x, ds.Dim, y, nil, nil)
 	}
 	count := 0
+	var idx []int32
+	var val []float64
 	err := ds.Each(ctx, func(i int, r linear.Row) error {
 		if sparse {
-			w := bufio.NewWriter(&text)
-			w.WriteString(strconv.Itoa(int(r.Label)))
-			if r.Dense != nil {
-				for j, v := range r.Dense {
-					if v != 0 {
-						fmt.Fprintf(w, " %d:%g", j+1, v)
-					}
-				}
+			idx, val = idx[:0], val[:0]
+			for j, v := range r.Dense {
+				idx, val = append(idx, int32(j)), append(val, v)
 			}
-			for k, j := range r.Idx {
-				fmt.Fprintf(w, " %d:%g", j+1, r.Val[k])
-			}
-			w.WriteByte('\n')
-			w.Flush()
+			idx, val = append(idx, r.Idx...), append(val, r.Val...)
+			text = dataset.AppendLibSVM(text, float64(r.Label), idx, val)
 		} else {
 			if r.Dense != nil {
 				for _, v := range r.Dense {

@@ -1,15 +1,14 @@
 package sgd
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/dataset"
 )
 
 // SparseSpec describes a generated sparse binary problem.
@@ -69,7 +68,9 @@ func GenerateSparse(ctx context.Context, st blob.Store, prefix string, spec Spar
 		support = append(support, j)
 	}
 	per := (spec.Examples + spec.Shards - 1) / spec.Shards
-	var text bytes.Buffer
+	var text []byte
+	var idx32 []int32
+	var vals []float64
 	feats := map[int]float64{}
 	shard := 0
 	for i := range spec.Examples {
@@ -87,21 +88,20 @@ func GenerateSparse(ctx context.Context, st blob.Store, prefix string, spec Spar
 			score += hidden[j] * v
 		}
 		slices.Sort(idx)
+		label := 0.0
 		if score > 0 {
-			text.WriteString("1")
-		} else {
-			text.WriteString("0")
+			label = 1
 		}
+		idx32, vals = idx32[:0], vals[:0]
 		for _, j := range idx {
-			text.WriteString(" " + strconv.Itoa(j+1) + ":" + strconv.FormatFloat(feats[j], 'g', 6, 64))
+			idx32, vals = append(idx32, int32(j)), append(vals, feats[j])
 		}
-		text.WriteByte('\n')
+		text = dataset.AppendLibSVM(text, label, idx32, vals)
 		if (i+1)%per == 0 || i == spec.Examples-1 {
-			key := fmt.Sprintf("%sshard-%05d.libsvm", prefix, shard)
-			if err := blob.PutBytes(ctx, st, key, text.Bytes(), blob.PutOptions{}); err != nil {
+			if err := dataset.WriteLibSVM(ctx, st, prefix, shard, text); err != nil {
 				return nil, err
 			}
-			text.Reset()
+			text = text[:0]
 			shard++
 		}
 	}
