@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -393,4 +394,35 @@ func DeletePrefix(ctx context.Context, s Store, prefix string) (int, error) {
 		return n, err
 	}
 	return n, nil
+}
+
+// shared holds the stores Shared opened, by URL.
+var shared sync.Map
+
+// Shared returns the store a URL opens (Open), opened once per process and
+// kept for its life (a directory path means its file:// store), so that a worker process opens each store once
+// whatever its calls do (the worker runtime, featurize, sgd and mapreduce
+// calls all go through it). Callers must not Close it. A failed open is
+// not kept: the next call tries again.
+func Shared(ctx context.Context, url string) (Store, error) {
+	if !strings.Contains(url, "://") {
+		// A directory: the file:// store of its absolute path.
+		abs, err := filepath.Abs(url)
+		if err != nil {
+			return nil, fmt.Errorf("blob: store %q: %w", url, err)
+		}
+		url = "file://" + filepath.ToSlash(abs)
+	}
+	if s, ok := shared.Load(url); ok {
+		return s.(Store), nil
+	}
+	s, err := Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := shared.LoadOrStore(url, s); loaded {
+		s.Close()
+		return prev.(Store), nil
+	}
+	return s, nil
 }

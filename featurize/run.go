@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
@@ -147,22 +146,9 @@ func (r runRecord) diff(now runRecord) string {
 // featurizeShard is the task: featurize a group of images into one shard.
 var featurizeShard = wren.Register("featurize.shard", runShard)
 
-var stores sync.Map // URL -> blob.Store, per worker process
-
-func openStore(ctx context.Context, url string) (blob.Store, error) {
-	if s, ok := stores.Load(url); ok {
-		return s.(blob.Store), nil
-	}
-	s, err := wren.OpenStore(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	if prev, loaded := stores.LoadOrStore(url, s); loaded {
-		s.Close()
-		return prev.(blob.Store), nil
-	}
-	return s, nil
-}
+// openStore opens a store by URL or directory once per worker process
+// (blob.Shared).
+func openStore(ctx context.Context, u string) (blob.Store, error) { return blob.Shared(ctx, u) }
 
 func runShard(ctx context.Context, t shardTask) (ShardResult, error) {
 	res := ShardResult{Shard: t.Shard}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
 )
 
@@ -150,9 +149,10 @@ func eachLine(ctx context.Context, st blob.Store, r Range, maxLine int, fn func(
 	return nil
 }
 
-// storeOf opens an input or output URL.
+// storeOf opens an input or output URL, once per process (blob.Shared:
+// never closed).
 func storeOf(ctx context.Context, u string) (blob.Store, error) {
-	st, err := wren.OpenStore(ctx, strings.TrimSuffix(u, "/"))
+	st, err := blob.Shared(ctx, strings.TrimSuffix(u, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("mapreduce: %w", err)
 	}

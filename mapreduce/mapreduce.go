@@ -171,7 +171,6 @@ func (m *Mapper[In, K, V]) run(ctx context.Context, t mapTask) (mapResult, error
 	if err != nil {
 		return mapResult{}, err
 	}
-	defer in.Close()
 	vc := codecFor[V]()
 	var comb *Reducer[K, V]
 	if t.Combiner != "" {
@@ -352,7 +351,6 @@ func reducePartition[K ~string, V any](ctx context.Context, t reduceTask, vc val
 	if err != nil {
 		return reduceResult{}, err
 	}
-	defer st.Close()
 	// Parallel, pipelined reads: every run is fetched in chunks ahead of
 	// the merge (the paper names serial shuffle reads as why its word
 	// count trailed Spark), and memory stays a few chunks per run whatever
@@ -571,7 +569,6 @@ func (r *Result[K, V]) All(ctx context.Context) iter.Seq2[KV[K, V], error] {
 			yield(KV[K, V]{}, err)
 			return
 		}
-		defer st.Close()
 		vc := codecFor[V]()
 		for _, p := range r.Partitions {
 			b, err := blob.ReadAll(ctx, st, p)
@@ -652,16 +649,13 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 		if err == nil {
 			err = fmt.Errorf("mapreduce: the output %s already holds %s (a job writes to an empty place)", job.Output, a.Key)
 		}
-		out.Close()
 		return nil, err
 	}
-	out.Close()
 	in, err := storeOf(ctx, job.Input.URL)
 	if err != nil {
 		return nil, err
 	}
 	objs, total, err := listInput(ctx, in, job.Input.record)
-	in.Close()
 	if err != nil {
 		return nil, err
 	}

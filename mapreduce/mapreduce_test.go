@@ -616,7 +616,7 @@ func TestRedisShuffleCredentials(t *testing.T) {
 	}
 	rec := &recordingStore{Store: st}
 	ex := executor(t, wren.Options{BlobStore: rec})
-	shuffle := "redis://" + strings.Join(testenv.Addrs(servers), ",") + "?password=" + password
+	shuffle := "redis://" + password + "@" + strings.Join(testenv.Addrs(servers), ",")
 	res, err := mapreduce.Run(ctx, ex, mapreduce.Job[string, string, int]{
 		Input: mapreduce.Lines(in), Map: tokenize, Reduce: sum, Partitions: 3, SplitSize: 64 << 10, Shuffle: shuffle,
 	})
@@ -639,18 +639,18 @@ func TestRedisShuffleCredentials(t *testing.T) {
 	if bytes.Contains(written, []byte(password)) {
 		t.Fatal("the server's password went into the store")
 	}
-	cred := regexp.MustCompile(`password=([0-9a-f]{32})&username=(wren-job-[0-9a-f]{16})`)
+	cred := regexp.MustCompile(`redis://(wren-job-[0-9a-f]{16}):([0-9a-f]{32})@`)
 	creds := cred.FindAllSubmatch(written, -1)
 	if len(creds) == 0 {
 		t.Fatal("no job credential found in the tasks' inputs")
 	}
 	for _, c := range creds {
 		for _, s := range servers {
-			rc := redis.NewClient(&redis.Options{Addr: s.Addr, Username: string(c[2]), Password: string(c[1]), MaxRetries: -1})
+			rc := redis.NewClient(&redis.Options{Addr: s.Addr, Username: string(c[1]), Password: string(c[2]), MaxRetries: -1})
 			err := rc.Ping(ctx).Err()
 			rc.Close()
 			if err == nil {
-				t.Fatalf("the job's credential %s still authenticates on %s", c[2], s.Addr)
+				t.Fatalf("the job's credential %s still authenticates on %s", c[1], s.Addr)
 			}
 		}
 	}

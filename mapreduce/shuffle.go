@@ -4,17 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/redisacl"
+	"github.com/wrenml/wren/internal/redisaddr"
 )
 
 // ErrCorrupt reports a shuffle or output object that is not what a map
@@ -38,12 +36,12 @@ type shuffle interface {
 }
 
 // openShuffle opens a shuffle store: a blob store URL (file://, s3://, a
-// directory) or redis://host:port[,host:port...][?password=P].
+// directory) or redis://[user:password@]host:port[,host:port...].
 func openShuffle(ctx context.Context, u string) (shuffle, error) {
 	if strings.HasPrefix(u, "redis://") {
 		return openRedis(ctx, u)
 	}
-	st, err := wren.OpenStore(ctx, u)
+	st, err := blob.Shared(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("mapreduce: shuffle store: %w", err)
 	}
@@ -76,13 +74,13 @@ func (b blobShuffle) free(ctx context.Context) (int64, error) { return -1, nil }
 func (b blobShuffle) forWorkers(ctx context.Context, url, prefix string) (string, func(context.Context) error, error) {
 	return url, func(context.Context) error { return nil }, nil
 }
-func (b blobShuffle) close() error { return b.st.Close() }
+func (b blobShuffle) close() error { return nil } // a shared store stays open
 
-// redisShuffle keeps map outputs as Redis values, hashed over the shards.
+// redisShuffle keeps map outputs as Redis values, placed on the shards by
+// redisaddr.ShardOf.
 type redisShuffle struct {
-	shards   []*redis.Client
-	addrs    []string
-	password bool // the driver authenticates with a password
+	addr   redisaddr.Addr
+	shards []redis.UniversalClient
 }
 
 // workerCommands are what a map or reduce call runs on a Redis shuffle.
@@ -94,55 +92,38 @@ func (r *redisShuffle) forWorkers(ctx context.Context, raw, prefix string) (stri
 		servers[i] = redisacl.Server{C: c}
 	}
 	g, err := redisacl.Create(ctx, servers, redisacl.Spec{Keys: []string{prefix + "*"}, Commands: workerCommands})
-	if errors.Is(err, redisacl.ErrACL) && !r.password {
+	if errors.Is(err, redisacl.ErrACL) && r.addr.Password == "" {
 		// Nothing secret to keep: the workers connect as the driver does.
 		return raw, func(context.Context) error { return nil }, nil
 	}
 	if err != nil {
 		return "", nil, fmt.Errorf("mapreduce: credentials for the job's shuffle (the server's own password is never given to workers): %w", err)
 	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		g.Revoke(ctx)
-		return "", nil, err
-	}
-	u.RawQuery = url.Values{"username": {g.User}, "password": {g.Password}}.Encode()
-	return u.String(), g.Revoke, nil
+	a := r.addr
+	a.Username, a.Password = g.User, g.Password
+	return a.String(), g.Revoke, nil
 }
 
 func openRedis(ctx context.Context, raw string) (*redisShuffle, error) {
-	u, err := url.Parse(raw)
+	a, err := redisaddr.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("mapreduce: shuffle %q: %w", raw, err)
+		return nil, fmt.Errorf("mapreduce: shuffle: %w", err)
 	}
-	q := u.Query()
-	for k := range q {
-		if k != "password" && k != "username" {
-			return nil, fmt.Errorf("mapreduce: shuffle URL parameter %q (known: username, password)", k)
-		}
+	if a.Cluster {
+		return nil, fmt.Errorf("mapreduce: shuffle %s: a Redis Cluster is not supported (give the servers as shards)", a.Redacted())
 	}
-	r := &redisShuffle{password: q.Get("password") != ""}
-	for _, a := range strings.Split(u.Host, ",") {
-		if a == "" {
-			continue
-		}
-		c := redis.NewClient(&redis.Options{Addr: a, Username: q.Get("username"), Password: q.Get("password"),
-			MaxRetries: 2, DialerRetries: 2, DialTimeout: 2 * time.Second})
+	r := &redisShuffle{addr: a, shards: a.Clients(redis.Options{MaxRetries: 2, DialerRetries: 2, DialTimeout: 2 * time.Second})}
+	for i, c := range r.shards {
 		if err := c.Ping(ctx).Err(); err != nil {
 			r.close()
-			return nil, fmt.Errorf("mapreduce: shuffle Redis %s: %w", a, err)
+			return nil, fmt.Errorf("mapreduce: shuffle Redis %s: %w", a.Hosts[i], err)
 		}
-		r.shards = append(r.shards, c)
-		r.addrs = append(r.addrs, a)
-	}
-	if len(r.shards) == 0 {
-		return nil, fmt.Errorf("mapreduce: shuffle %q names no Redis server", raw)
 	}
 	return r, nil
 }
 
-func (r *redisShuffle) shard(key string) *redis.Client {
-	return r.shards[xxhash.Sum64String(key)%uint64(len(r.shards))]
+func (r *redisShuffle) shard(key string) redis.UniversalClient {
+	return r.shards[redisaddr.ShardOf(key, len(r.shards))]
 }
 
 func (r *redisShuffle) put(ctx context.Context, key string, data []byte) error {
@@ -194,7 +175,7 @@ func (r *redisShuffle) free(ctx context.Context) (int64, error) {
 	for i, c := range r.shards {
 		info, err := c.Info(ctx, "memory").Result()
 		if err != nil {
-			return 0, fmt.Errorf("mapreduce: shuffle Redis %s: %w", r.addrs[i], err)
+			return 0, fmt.Errorf("mapreduce: shuffle Redis %s: %w", r.addr.Hosts[i], err)
 		}
 		var used, maxm int64
 		for _, line := range strings.Split(info, "\n") {

@@ -146,7 +146,6 @@ func Splitters(ctx context.Context, input string, n int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
 	objs, total, err := listInput(ctx, st, RecordSize)
 	if err != nil {
 		return nil, err
@@ -233,7 +232,6 @@ func Sort(ctx context.Context, ex *wren.Executor, job SortJob) (*Result[string, 
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
 	objs, total, err := listInput(ctx, st, RecordSize)
 	if err != nil {
 		return nil, err
@@ -280,7 +278,6 @@ var summarize = wren.Register("mapreduce.sort.summary", func(ctx context.Context
 	if err != nil {
 		return Summary{}, err
 	}
-	defer st.Close()
 	data, err := blob.ReadAll(ctx, st, t.Key)
 	if err != nil {
 		return Summary{}, err
@@ -337,7 +334,6 @@ func Validate(ctx context.Context, ex *wren.Executor, output, input string) (*Re
 			return nil, err
 		}
 		keys, err := blob.Keys(ctx, st, "")
-		st.Close()
 		if err != nil {
 			return nil, err
 		}

@@ -17,10 +17,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/wrenml/wren/internal/redisaddr"
 	"github.com/wrenml/wren/internal/redisserver"
 )
 
@@ -136,24 +136,19 @@ func Open(ctx context.Context, opts Options) (*Client, error) {
 		s.opts.Addrs = opts.Addrs
 		opts.Logger.Info("ps: started a local redis-server", "addr", l.Addr)
 	}
-	if opts.Cluster {
-		c := redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs: opts.Addrs, Username: opts.Username, Password: opts.Password, TLSConfig: opts.TLSConfig,
-			DialTimeout: opts.DialTimeout, ReadTimeout: opts.ReadTimeout, WriteTimeout: opts.WriteTimeout,
-			PoolSize: opts.PoolSize, MaxRetries: -1,
-		})
-		s.shards = []*shard{{addr: "cluster " + strings.Join(opts.Addrs, ","), c: c}}
-	} else {
-		for _, a := range opts.Addrs {
-			c := redis.NewClient(&redis.Options{
-				Addr: a, Username: opts.Username, Password: opts.Password, TLSConfig: opts.TLSConfig,
-				DialTimeout: opts.DialTimeout, ReadTimeout: opts.ReadTimeout, WriteTimeout: opts.WriteTimeout,
-				PoolSize: opts.PoolSize,
-				// A push must never be applied twice: no automatic retries.
-				MaxRetries: -1,
-			})
-			s.shards = append(s.shards, &shard{addr: a, c: c})
+	addr := redisaddr.Addr{Hosts: opts.Addrs, Username: opts.Username, Password: opts.Password, Cluster: opts.Cluster}
+	clients := addr.Clients(redis.Options{
+		TLSConfig: opts.TLSConfig, DialTimeout: opts.DialTimeout, ReadTimeout: opts.ReadTimeout, WriteTimeout: opts.WriteTimeout,
+		PoolSize: opts.PoolSize,
+		// A push must never be applied twice: no automatic retries.
+		MaxRetries: -1,
+	})
+	for i, c := range clients {
+		name := opts.Addrs[min(i, len(opts.Addrs)-1)]
+		if opts.Cluster {
+			name = "cluster " + strings.Join(opts.Addrs, ",")
 		}
+		s.shards = append(s.shards, &shard{addr: name, c: c})
 	}
 	for _, sh := range s.shards {
 		if err := sh.c.Ping(ctx).Err(); err != nil {
@@ -234,12 +229,28 @@ func metaKey(name string) string         { return "wps:{" + name + "}:meta" }
 func versionKey(name string) string      { return "wps:{" + name + "}:version" }
 
 // shardOf places a key by its hash tag.
-func (s *Client) shardOf(key string) int {
-	if len(s.shards) == 1 {
-		return 0
+func (s *Client) shardOf(key string) int { return redisaddr.ShardOf(key, len(s.shards)) }
+
+// ParseURL reads a parameter server's address,
+// redis://[user:password@]host:port[,host:port...][?cluster=1&tls=1] (one
+// URL for the shards, as the command line and workers take it), into the
+// options that reach it.
+func ParseURL(raw string) (Options, error) {
+	a, err := redisaddr.Parse(raw)
+	if err != nil {
+		return Options{}, fmt.Errorf("ps: %w", err)
 	}
-	i, j := strings.IndexByte(key, '{'), strings.IndexByte(key, '}')
-	return int(xxhash.Sum64String(key[i+1:j]) % uint64(len(s.shards)))
+	o := Options{Addrs: a.Hosts, Username: a.Username, Password: a.Password, Cluster: a.Cluster}
+	if a.TLS {
+		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return o, nil
+}
+
+// URL formats the options' address as ParseURL reads it (a custom
+// TLSConfig's roots do not travel in it: tls=1 uses the system's).
+func (o Options) URL() string {
+	return redisaddr.Addr{Hosts: o.Addrs, Username: o.Username, Password: o.Password, Cluster: o.Cluster, TLS: o.TLSConfig != nil}.String()
 }
 
 type meta struct {

@@ -330,11 +330,12 @@ func TestJobCredentials(t *testing.T) {
 		t.Fatalf("%d worker inputs found in the store, want 2", len(inputs))
 	}
 	for _, in := range inputs {
-		if in.PS.Username == "" || in.PS.Password == "" || in.PS.Password == password {
-			t.Fatalf("worker credentials %q/%q", in.PS.Username, in.PS.Password)
+		o, err := ps.ParseURL(in.PS.URL)
+		if err != nil || o.Username == "" || o.Password == "" || o.Password == password {
+			t.Fatalf("worker credentials %q/%q, %v", o.Username, o.Password, err)
 		}
-		for _, a := range in.PS.Addrs {
-			c := redis.NewClient(&redis.Options{Addr: a, Username: in.PS.Username, Password: in.PS.Password, MaxRetries: -1})
+		for _, a := range o.Addrs {
+			c := redis.NewClient(&redis.Options{Addr: a, Username: o.Username, Password: o.Password, MaxRetries: -1})
 			err := c.Ping(ctx).Err()
 			c.Close()
 			if err == nil {

@@ -196,7 +196,7 @@ func Train(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Config
 	}
 	for w := range in {
 		in[w] = workerIn{
-			PS:    conn{Addrs: o.Addrs, Cluster: o.Cluster, Username: o.Username, Password: o.Password, BlockSize: m.BlockSize()},
+			PS:    conn{URL: o.URL(), BlockSize: m.BlockSize()},
 			Model: cfg.Model, Dim: data.dim, K: k, Loss: cfg.Loss.Name(),
 			Store: st.URL(), Format: data.format, Epochs: cfg.Epochs, Deadline: deadline,
 			Batch: cfg.BatchSize, LR: cfg.LR, L2: cfg.L2, Seed: cfg.Seed, Worker: w, LocalSteps: cfg.LocalSteps,

@@ -15,12 +15,10 @@ import (
 )
 
 // conn is what a worker needs to reach the parameter server (it travels in
-// each call's input).
+// each call's input): its URL, with the job's own credentials (ps.Grant).
 type conn struct {
-	Addrs              []string
-	Cluster            bool
-	Username, Password string
-	BlockSize          int
+	URL       string
+	BlockSize int
 }
 
 // workerIn is a worker's assignment.
@@ -64,12 +62,16 @@ var workerTask = wren.Register("sgd.worker", func(ctx context.Context, in worker
 	if err != nil {
 		return WorkerStats{}, err
 	}
-	st, err := wren.OpenStore(ctx, in.Store)
+	st, err := blob.Shared(ctx, in.Store)
 	if err != nil {
 		return WorkerStats{}, err
 	}
-	defer st.Close()
-	c, err := ps.Open(ctx, ps.Options{Addrs: in.PS.Addrs, Cluster: in.PS.Cluster, Username: in.PS.Username, Password: in.PS.Password, BlockSize: in.PS.BlockSize})
+	po, err := ps.ParseURL(in.PS.URL)
+	if err != nil {
+		return WorkerStats{}, err
+	}
+	po.BlockSize = in.PS.BlockSize
+	c, err := ps.Open(ctx, po)
 	if err != nil {
 		return WorkerStats{}, err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/internal/retry"
 )
@@ -19,11 +18,10 @@ func (p Params) LoadCheckpoint(ctx context.Context) (state []byte, held int, err
 	if p.Store == "" || p.Ckpt == "" {
 		return nil, 0, errors.New("tune: these parameters have no checkpoint place (not from a sweep)")
 	}
-	st, err := wren.OpenStore(ctx, p.Store)
+	st, err := blob.Shared(ctx, p.Store)
 	if err != nil {
 		return nil, 0, fmt.Errorf("tune: checkpoint store: %w", err)
 	}
-	defer st.Close()
 	for _, c := range []struct {
 		key    string
 		budget int
@@ -57,11 +55,10 @@ func (p Params) SaveCheckpoint(ctx context.Context, state []byte) error {
 	if p.Store == "" || p.Ckpt == "" {
 		return errors.New("tune: these parameters have no checkpoint place (not from a sweep)")
 	}
-	st, err := wren.OpenStore(ctx, p.Store)
+	st, err := blob.Shared(ctx, p.Store)
 	if err != nil {
 		return fmt.Errorf("tune: checkpoint store: %w", err)
 	}
-	defer st.Close()
 	err = retry.Store(ctx, func(ctx context.Context) error {
 		return blob.PutBytes(ctx, st, p.CheckpointKey(), state, blob.PutOptions{IfNotExist: true})
 	})

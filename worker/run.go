@@ -15,14 +15,14 @@ import (
 	"github.com/wrenml/wren/job"
 )
 
-// Env is what a worker keeps between invocations: open stores and its name.
+// Env is what a worker keeps between invocations: its name, the input
+// bytes it read last, its calls' captured output.
 // The zero value is ready to use; it is safe for concurrent use.
 type Env struct {
 	// Name identifies the worker in statuses ("local-3", a Lambda request ID).
 	Name   string
 	mu     sync.Mutex
 	stuck  atomic.Bool
-	stores map[string]blob.Store
 	span   span           // the pack bytes read last
 	logs   map[int][]byte // a call's captured output, until written
 	// capture, when set, collects what each call prints (ServeLocal).
@@ -38,21 +38,9 @@ func (e *Env) Stuck() bool { return e.stuck.Load() }
 // context is cancelled before the worker gives up on it.
 const StuckGrace = 200 * time.Millisecond
 
+// store opens a job's store once per process (blob.Shared).
 func (e *Env) store(ctx context.Context, url string) (blob.Store, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if s, ok := e.stores[url]; ok {
-		return s, nil
-	}
-	s, err := blob.Open(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	if e.stores == nil {
-		e.stores = map[string]blob.Store{}
-	}
-	e.stores[url] = s
-	return s, nil
+	return blob.Shared(ctx, url)
 }
 
 // Run executes an invocation: for each call, read its input, run the

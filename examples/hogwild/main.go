@@ -30,7 +30,7 @@ func main() {
 	wren.Init()
 	workers := flag.Int("workers", 4, "HOGWILD! workers")
 	epochs := flag.Int("epochs", 5, "epochs over each worker's shards")
-	redis := flag.String("redis", "", "Redis shards host:port,... (default: start a local redis-server)")
+	redis := flag.String("ps", os.Getenv("WREN_PS"), "the parameter server, redis://[user:password@]host:port[,host:port][?cluster=1] (default: $WREN_PS, else a local redis-server)")
 	store := flag.String("store", "", "wren's store (default: $WREN_STORE, the config file, else ./.wren)")
 	plotPath := flag.String("plot", "loss.png", "where to plot the loss and accuracy curves")
 	baseline := flag.Bool("baseline", true, "also train the sequential baseline, for comparison")
@@ -64,7 +64,10 @@ func run(ctx context.Context, workers, epochs int, redis, store, plotPath string
 	}
 	opts := ps.Options{}
 	if redis != "" {
-		opts.Addrs = strings.Split(redis, ",")
+		var err error
+		if opts, err = ps.ParseURL(redis); err != nil {
+			return err
+		}
 	}
 	client, err := ps.Open(ctx, opts)
 	if err != nil {
