@@ -20,11 +20,11 @@ import (
 // The zero value is ready to use; it is safe for concurrent use.
 type Env struct {
 	// Name identifies the worker in statuses ("local-3", a Lambda request ID).
-	Name   string
-	mu     sync.Mutex
-	stuck  atomic.Bool
-	span   span           // the pack bytes read last
-	logs   map[int][]byte // a call's captured output, until written
+	Name  string
+	mu    sync.Mutex
+	stuck atomic.Bool
+	span  span           // the pack bytes read last
+	logs  map[int][]byte // a call's captured output, until written
 	// capture, when set, collects what each call prints (ServeLocal).
 	capture *capturer
 }

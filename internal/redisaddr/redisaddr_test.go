@@ -8,12 +8,12 @@ import (
 
 func TestParse(t *testing.T) {
 	for raw, want := range map[string]Addr{
-		"redis://127.0.0.1:6379":                          {Hosts: []string{"127.0.0.1:6379"}},
-		"redis://a:1,b:2,c:3":                             {Hosts: []string{"a:1", "b:2", "c:3"}},
-		"redis://user:pw@a:1,b:2?cluster=1":               {Hosts: []string{"a:1", "b:2"}, Username: "user", Password: "pw", Cluster: true},
-		"redis://secret@a:1":                              {Hosts: []string{"a:1"}, Password: "secret"},
-		"rediss://a:1":                                    {Hosts: []string{"a:1"}, TLS: true},
-		"redis://a:1?tls=1&cluster=0":                     {Hosts: []string{"a:1"}, TLS: true},
+		"redis://127.0.0.1:6379":                           {Hosts: []string{"127.0.0.1:6379"}},
+		"redis://a:1,b:2,c:3":                              {Hosts: []string{"a:1", "b:2", "c:3"}},
+		"redis://user:pw@a:1,b:2?cluster=1":                {Hosts: []string{"a:1", "b:2"}, Username: "user", Password: "pw", Cluster: true},
+		"redis://secret@a:1":                               {Hosts: []string{"a:1"}, Password: "secret"},
+		"rediss://a:1":                                     {Hosts: []string{"a:1"}, TLS: true},
+		"redis://a:1?tls=1&cluster=0":                      {Hosts: []string{"a:1"}, TLS: true},
 		"redis://wren-job-ab:p%40ss@[::1]:6379,[::1]:6380": {Hosts: []string{"[::1]:6379", "[::1]:6380"}, Username: "wren-job-ab", Password: "p@ss"},
 	} {
 		a, err := Parse(raw)
