@@ -22,8 +22,8 @@
 //
 // # Storage layout
 //
-// A job's objects live under jobs/<job>/ in the store (worker/layout.go
-// spells them): manifest.json, code (the SHA-256 of the binary),
+// A job's objects live under jobs/<job>/ in the store (package job spells
+// them): manifest.json, code (the SHA-256 of the binary),
 // in/pack-<call> (the encoded inputs of a run of calls in one object, with
 // an index; an input over Options.MaxPackedInput gets in/<call>),
 // out/<call>.<attempt> (an attempt's output, when it is over
@@ -52,5 +52,22 @@
 //
 // The default backend runs worker processes re-executed from the driver's
 // binary (package worker), one per CPU. InProcess runs calls on goroutines,
-// for debugging. Tests that map tasks call Init from TestMain.
+// for debugging. Remote backends (worker/awslambda) run the same binary
+// elsewhere; backends register by name (worker.RegisterBackend) and
+// package config builds them from settings. Tests that map tasks call Init
+// from TestMain.
+//
+// # Conventions
+//
+// The packages share these rules. A component's settings are an Options
+// struct (wren.Options, sgd.Options, tune.Options, featurize.Options, ...)
+// whose zero value works: a numeric field at 0 takes its documented
+// default, a negative value turns the feature off (Retries -1: none; L2 -1:
+// no penalty), and a default may itself be "none" (Timeout 0: no limit).
+// A package that runs maps takes MapOptions, which mean what the
+// executor's fields mean. A function that runs a job is a verb (Map,
+// Train, Sweep, featurize.Run, mapreduce.Run) and returns what it made (a
+// Job, an sgd.Result, tune.Results, a featurize.Report, a
+// mapreduce.Result). API docs state behaviour; measurements are in the
+// README and the benchmarks.
 package wren

@@ -61,7 +61,8 @@ type Options struct {
 	// runtime.NumCPU(). With a Backend given, a positive value caps the
 	// invocations in flight across all jobs of the executor instead.
 	Parallelism int
-	// Timeout bounds each call; 0 (or -1) means no limit. A call past its timeout is
+	// Timeout bounds each call; 0 means the default, no limit (-1 too). A
+	// call past its timeout is
 	// stopped (its worker process killed if the function ignores its context)
 	// and fails with KindTimeout. Map's WithTimeout overrides it per job.
 	Timeout time.Duration

@@ -74,11 +74,14 @@ func RegisterReduce[K ~string, V any](name string, fn ReduceFunc[K, V]) *Reducer
 	return r
 }
 
+// Format is how a job writes its output partitions.
+type Format int
+
 // Output formats of a job's partitions.
 const (
 	// OutputRuns writes records (key, value) sorted by key, in the
 	// package's run format; Result reads them.
-	OutputRuns = iota
+	OutputRuns Format = iota
 	// OutputText writes "key\tvalue\n" lines.
 	OutputText
 	// OutputValues writes the values' bytes one after another (a sort's
@@ -108,7 +111,7 @@ type Job[In any, K ~string, V any] struct {
 	// mapreduce/<job>/out in the executor's store.
 	Output string
 	// Format is OutputRuns (default), OutputText or OutputValues.
-	Format int
+	Format Format
 	// SplitSize is the input bytes per map call; 0 means a quarter of
 	// each worker's share of the input (so that calls balance), within
 	// 1 MiB to 32 MiB.
@@ -147,7 +150,7 @@ type reduceTask struct {
 	Objects   []string
 	Offsets   [][2]int64 // per object: the partition's range
 	Output    string
-	Format    int
+	Format    Format
 }
 
 type reduceResult struct {
@@ -512,7 +515,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func encodeOut(dst []byte, format int, key string, val []byte, v any) []byte {
+func encodeOut(dst []byte, format Format, key string, val []byte, v any) []byte {
 	switch format {
 	case OutputText:
 		dst = append(dst, key...)
@@ -541,7 +544,7 @@ type Result[K ~string, V any] struct {
 	// MapStats and ReduceStats are the stages' wren job stats (per-call
 	// timings, retries, speculation, store requests).
 	MapStats, ReduceStats wren.JobStats
-	format                int
+	format                Format
 }
 
 // PlotTimeline draws both stages' calls on one timeline, one lane per

@@ -43,7 +43,7 @@ func findData(ctx context.Context, st blob.Store, prefix string, features int) (
 	case l.Format == dataset.Dense && features > 0 && features != l.Dim:
 		return nil, fmt.Errorf("%w: the shards under %q have %d features, the model %d", ErrBadData, prefix, l.Dim, features)
 	case l.Format == dataset.LibSVM && features <= 0:
-		return nil, fmt.Errorf("%w: libsvm shards under %q: Config.Features must give the model's number of features", ErrBadData, prefix)
+		return nil, fmt.Errorf("%w: libsvm shards under %q: Options.Features must give the model's number of features", ErrBadData, prefix)
 	case l.Format == dataset.LibSVM:
 		d.dim = features
 	}

@@ -6,7 +6,7 @@
 // model from the server, records the curve and checkpoints it.
 //
 //	srv, _ := ps.Open(ctx, ps.Options{})          // or the addresses of Redis shards
-//	run, err := sgd.Train(ctx, ex, srv, sgd.Config{
+//	run, err := sgd.Train(ctx, ex, srv, sgd.Options{
 //		Model: "mnist", Loss: sgd.Softmax{Classes: 10}, Data: "features/train",
 //		Workers: 4, Epochs: 5, BatchSize: 100, LR: sgd.InvScaling(1, 0.3), L2: 1e-5,
 //		Eval: test, Checkpoint: "checkpoints/mnist",

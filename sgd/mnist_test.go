@@ -25,7 +25,7 @@ func TestHogwildMNIST(t *testing.T) {
 	if err := WriteShards(ctx, ex.Store(), "mnist", train, 12); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Model: "mnist", Loss: Softmax{Classes: 10}, Data: "mnist", Workers: 4, Epochs: 3, BatchSize: 100, LocalSteps: 4,
+	cfg := Options{Model: "mnist", Loss: Softmax{Classes: 10}, Data: "mnist", Workers: 4, Epochs: 3, BatchSize: 100, LocalSteps: 4,
 		LR: InvScaling(1.0, 0.3), L2: 1e-5, Seed: 1, Eval: test}
 	seq, err := TrainLocal(ctx, ex.Store(), cfg)
 	if err != nil {

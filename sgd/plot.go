@@ -19,9 +19,9 @@ import (
 // PlotLoss draws the evaluation curve, the loss above and the accuracy
 // below, against the seconds since training began, and saves it; the format
 // follows the extension (.png, .svg, .pdf).
-func (r *Run) PlotLoss(path string) error {
+func (r *Result) PlotLoss(path string) error {
 	if len(r.Curve) == 0 {
-		return errors.New("sgd: no evaluations to plot (set Config.Eval)")
+		return errors.New("sgd: no evaluations to plot (set Options.Eval)")
 	}
 	loss, acc := make(plotter.XYs, len(r.Curve)), make(plotter.XYs, len(r.Curve))
 	for i, p := range r.Curve {

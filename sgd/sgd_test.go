@@ -103,7 +103,7 @@ func TestLossesConverge(t *testing.T) {
 			if err := WriteShards(ctx, ex.Store(), prefix, ds, 4); err != nil {
 				t.Fatal(err)
 			}
-			cfg := Config{Model: c.loss.Name(), Loss: c.loss, Data: prefix, Epochs: 5, BatchSize: 20, LR: c.lr, Seed: 1, Eval: ds, Workers: 2}
+			cfg := Options{Model: c.loss.Name(), Loss: c.loss, Data: prefix, Epochs: 5, BatchSize: 20, LR: c.lr, Seed: 1, Eval: ds, Workers: 2}
 			local, err := TrainLocal(ctx, ex.Store(), cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -147,17 +147,17 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]struct {
-		cfg  Config
+		cfg  Options
 		want string
 	}{
-		"malformed line":  {Config{Model: "a", Loss: Logistic{}, Data: "bad/line", Features: 10}, "line 2"},
-		"index too large": {Config{Model: "b", Loss: Logistic{}, Data: "bad/index", Features: 10}, "beyond dim 10"},
-		"labels":          {Config{Model: "c", Loss: Softmax{Classes: 3}, Data: "bad/labels", Features: 10}, "outside the 3 classes"},
-		"no features":     {Config{Model: "d", Loss: Logistic{}, Data: "bad/line"}, "Config.Features"},
-		"diverges":        {Config{Model: "e", Loss: Squared{}, Data: "good", Epochs: 50, LR: Constant(1e6)}, "diverged"},
-		"no data":         {Config{Model: "f", Loss: Logistic{}, Data: "nothing"}, "no shards"},
-		"bad rate":        {Config{Model: "g", Loss: Logistic{}, Data: "good", LR: Constant(-1)}, "learning rate"},
-		"more workers":    {Config{Model: "h", Loss: Logistic{}, Data: "good", Workers: 3}, "1 shards for 3 workers"},
+		"malformed line":  {Options{Model: "a", Loss: Logistic{}, Data: "bad/line", Features: 10}, "line 2"},
+		"index too large": {Options{Model: "b", Loss: Logistic{}, Data: "bad/index", Features: 10}, "beyond dim 10"},
+		"labels":          {Options{Model: "c", Loss: Softmax{Classes: 3}, Data: "bad/labels", Features: 10}, "outside the 3 classes"},
+		"no features":     {Options{Model: "d", Loss: Logistic{}, Data: "bad/line"}, "Options.Features"},
+		"diverges":        {Options{Model: "e", Loss: Squared{}, Data: "good", Epochs: 50, LR: Constant(1e6)}, "diverged"},
+		"no data":         {Options{Model: "f", Loss: Logistic{}, Data: "nothing"}, "no shards"},
+		"bad rate":        {Options{Model: "g", Loss: Logistic{}, Data: "good", LR: Constant(-1)}, "learning rate"},
+		"more workers":    {Options{Model: "h", Loss: Logistic{}, Data: "good", Workers: 3}, "1 shards for 3 workers"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Train(ctx, ex, client, c.cfg)
@@ -177,7 +177,7 @@ func TestBadInput(t *testing.T) {
 		b[len(b)-1], b[len(b)-2], b[len(b)-3], b[len(b)-4] = 0x7f, 0xc0, 0, 0
 		copy(b[len(b)-4:], []byte{0, 0, 0xc0, 0x7f})
 		blob.PutBytes(ctx, st, "nan/shard-00000.npy", b, blob.PutOptions{})
-		if _, err := TrainLocal(ctx, st, Config{Model: "n", Loss: Logistic{}, Data: "nan"}); err == nil || !strings.Contains(err.Error(), "NaN") {
+		if _, err := TrainLocal(ctx, st, Options{Model: "n", Loss: Logistic{}, Data: "nan"}); err == nil || !strings.Contains(err.Error(), "NaN") {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -185,7 +185,7 @@ func TestBadInput(t *testing.T) {
 		if _, err := client.Create(ctx, "taken", 3, ps.Zeros); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Train(ctx, ex, client, Config{Model: "taken", Loss: Logistic{}, Data: "good"})
+		_, err := Train(ctx, ex, client, Options{Model: "taken", Loss: Logistic{}, Data: "good"})
 		if !errors.Is(err, ErrModelSize) {
 			t.Fatalf("err = %v", err)
 		}
@@ -196,7 +196,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer rex.Close()
-		_, err = Train(ctx, rex, client, Config{Model: "r", Loss: Logistic{}, Data: "good"})
+		_, err = Train(ctx, rex, client, Options{Model: "r", Loss: Logistic{}, Data: "good"})
 		if err == nil || !strings.Contains(err.Error(), "loopback") {
 			t.Fatalf("err = %v", err)
 		}
@@ -227,9 +227,9 @@ func TestResumeAndKilledWorker(t *testing.T) {
 	if err := WriteShards(ctx, ex.Store(), "data", ds, 4); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Model: "m", Loss: Softmax{Classes: 3}, Data: "data", Epochs: 30, BatchSize: 10, LR: InvScaling(0.2, 0.3), Eval: ds, EvalEvery: 100 * time.Millisecond, Checkpoint: "ckpt/m", CheckpointEvery: 200 * time.Millisecond, Workers: 2}
+	cfg := Options{Model: "m", Loss: Softmax{Classes: 3}, Data: "data", Epochs: 30, BatchSize: 10, LR: InvScaling(0.2, 0.3), Eval: ds, EvalEvery: 100 * time.Millisecond, Checkpoint: "ckpt/m", CheckpointEvery: 200 * time.Millisecond, Workers: 2}
 	done := make(chan struct{})
-	var run *Run
+	var run *Result
 	var err error
 	go func() {
 		defer close(done)
@@ -297,7 +297,7 @@ func TestJobCredentials(t *testing.T) {
 	if err := WriteShards(ctx, ex.Store(), "data/creds", ds, 2); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Model: "creds", Loss: Logistic{}, Data: "data/creds", Epochs: 2, BatchSize: 20, Workers: 2, Seed: 1}
+	cfg := Options{Model: "creds", Loss: Logistic{}, Data: "data/creds", Epochs: 2, BatchSize: 20, Workers: 2, Seed: 1}
 	if _, err := Train(ctx, ex, client, cfg); err != nil {
 		t.Fatal(err)
 	}

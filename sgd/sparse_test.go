@@ -30,7 +30,7 @@ func TestSparseRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Model: "sparse", Loss: Logistic{}, Data: "sparse", Features: spec.Features, Workers: 2, Epochs: 5, BatchSize: 50, LocalSteps: 2, LR: Constant(0.5), Seed: 1}
+	cfg := Options{Model: "sparse", Loss: Logistic{}, Data: "sparse", Features: spec.Features, Workers: 2, Epochs: 5, BatchSize: 50, LocalSteps: 2, LR: Constant(0.5), Seed: 1}
 	run, err := Train(ctx, ex, client, cfg)
 	if err != nil {
 		t.Fatal(err)

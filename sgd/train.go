@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,9 +19,9 @@ import (
 	"github.com/wrenml/wren/worker"
 )
 
-// Config describes a training run. Zero values take the documented
+// Options describes a training run. Zero values take the documented
 // defaults.
-type Config struct {
+type Options struct {
 	// Model names the model on the parameter server (required). A model of
 	// that name and size is trained further; one of another size is an
 	// error.
@@ -45,14 +46,13 @@ type Config struct {
 	BatchSize int
 	// LocalSteps is how many minibatches a worker takes on its local copy
 	// before it pushes their summed update (and pulls the model); 0 means
-	// 8. Pushes overlap the next minibatches' computing. (Measured on MNIST
-	// softmax with 2 workers on 2 cores: 4 steps 162k examples/s, 8 steps
-	// 207k, 16 steps 237k, the same accuracy; 1 step lets the parameter
-	// server's CPU dominate.)
+	// 8. Pushes overlap the next minibatches' computing; with 1, the
+	// parameter server's CPU can dominate (see the README's figures).
 	LocalSteps int
 	// LR is the learning rate schedule; zero means InvScaling(0.5, 0.5).
 	LR Schedule
-	// L2 is the penalty (L2/2)|W|^2 (not on the intercepts).
+	// L2 is the penalty (L2/2)|W|^2 (not on the intercepts); 0 means
+	// DefaultL2, a negative value none (as linear's L2 options).
 	L2 float64
 	// Seed makes the shuffles reproducible.
 	Seed uint64
@@ -67,9 +67,17 @@ type Config struct {
 	// Initial, when set, is TrainLocal's starting model ((Features+1) x
 	// outputs values, as Run.Params returns them), to continue a run.
 	Initial []float64
+	// MapOptions adjust the workers' map (a timeout, retries, progress).
+	// The workers' calls are one an invocation and never speculative
+	// whatever the executor's options: a straggling HOGWILD! worker is the
+	// normal case, and a second copy would push its updates twice.
+	MapOptions []wren.MapOption
 	// Logger receives progress; nil means slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultL2 is the penalty when Options.L2 is 0.
+const DefaultL2 = 1e-5
 
 // Point is one evaluation during training.
 type Point struct {
@@ -79,8 +87,8 @@ type Point struct {
 	Accuracy float64       `json:"accuracy"`
 }
 
-// Run is a finished training run.
-type Run struct {
+// Result is a finished training run (Train, TrainLocal, Resume).
+type Result struct {
 	Name              string // the model's name on the parameter server
 	Loss              Loss
 	Dim               int
@@ -97,12 +105,12 @@ type Run struct {
 // ErrModelSize reports a model already on the server with another size.
 var ErrModelSize = errors.New("sgd: a model of another size is on the server")
 
-func (c *Config) defaults(ex *wren.Executor) error {
+func (c *Options) defaults(ex *wren.Executor) error {
 	switch {
 	case c.Model == "":
-		return errors.New("sgd: Config.Model is required")
+		return errors.New("sgd: Options.Model is required")
 	case c.Loss == nil:
-		return errors.New("sgd: Config.Loss is required")
+		return errors.New("sgd: Options.Loss is required")
 	}
 	if c.Workers <= 0 {
 		c.Workers = 1
@@ -131,8 +139,13 @@ func (c *Config) defaults(ex *wren.Executor) error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if math.IsNaN(c.L2) || c.L2 < 0 {
+	switch {
+	case math.IsNaN(c.L2) || math.IsInf(c.L2, 0):
 		return fmt.Errorf("sgd: L2 %v", c.L2)
+	case c.L2 == 0:
+		c.L2 = DefaultL2
+	case c.L2 < 0:
+		c.L2 = 0
 	}
 	return c.LR.validate()
 }
@@ -141,7 +154,7 @@ func (c *Config) defaults(ex *wren.Executor) error {
 // from the executor's store and pulling, computing and pushing against the
 // model on the parameter server without locks, while the driver evaluates
 // and checkpoints the model.
-func Train(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Config) (*Run, error) {
+func Train(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Options) (*Result, error) {
 	if err := cfg.defaults(ex); err != nil {
 		return nil, err
 	}
@@ -205,9 +218,10 @@ func Train(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Config
 	for i, s := range data.shards {
 		in[i%cfg.Workers].Shards = append(in[i%cfg.Workers].Shards, s)
 	}
-	run := &Run{Name: cfg.Model, Loss: cfg.Loss, Dim: data.dim, client: client}
+	run := &Result{Name: cfg.Model, Loss: cfg.Loss, Dim: data.dim, client: client}
 	start := time.Now()
-	job, err := workerTask.Map(ctx, ex, in)
+	mopts := append(slices.Clone(cfg.MapOptions), wren.WithChunkSize(1), wren.WithSpeculation(-1))
+	job, err := workerTask.Map(ctx, ex, in, mopts...)
 	if err != nil {
 		return nil, err
 	}
@@ -278,9 +292,9 @@ func Train(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Config
 
 // Resume restores the model from a checkpoint (replacing the one on the
 // server) and trains it further with cfg.
-func Resume(ctx context.Context, ex *wren.Executor, client *ps.Client, checkpoint string, cfg Config) (*Run, error) {
+func Resume(ctx context.Context, ex *wren.Executor, client *ps.Client, checkpoint string, cfg Options) (*Result, error) {
 	if cfg.Model == "" {
-		return nil, errors.New("sgd: Config.Model is required")
+		return nil, errors.New("sgd: Options.Model is required")
 	}
 	if err := client.Delete(ctx, cfg.Model); err != nil {
 		return nil, err
@@ -293,7 +307,7 @@ func Resume(ctx context.Context, ex *wren.Executor, client *ps.Client, checkpoin
 
 // TrainLocal is the sequential baseline: the same losses, data and
 // schedule, one plain Go loop over every shard, the model in memory.
-func TrainLocal(ctx context.Context, st blob.Store, cfg Config) (*Run, error) {
+func TrainLocal(ctx context.Context, st blob.Store, cfg Options) (*Result, error) {
 	if err := cfg.defaults(nil); err != nil {
 		return nil, err
 	}
@@ -319,7 +333,7 @@ func TrainLocal(ctx context.Context, st blob.Store, cfg Config) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := &Run{Name: cfg.Model, Loss: cfg.Loss, Dim: data.dim, params: p.w, Examples: ws.Examples, Workers: []WorkerStats{ws}}
+	run := &Result{Name: cfg.Model, Loss: cfg.Loss, Dim: data.dim, params: p.w, Examples: ws.Examples, Workers: []WorkerStats{ws}}
 	run.Wall = time.Since(start)
 	run.ExamplesPerSecond = float64(run.Examples) / run.Wall.Seconds()
 	if cfg.Eval != nil {
@@ -334,7 +348,7 @@ func TrainLocal(ctx context.Context, st blob.Store, cfg Config) (*Run, error) {
 	return run, nil
 }
 
-func (r *Run) evaluate(ctx context.Context, m *ps.Model, ds *linear.Dataset, t time.Duration) (Point, error) {
+func (r *Result) evaluate(ctx context.Context, m *ps.Model, ds *linear.Dataset, t time.Duration) (Point, error) {
 	v, err := m.Version(ctx)
 	if err != nil {
 		return Point{}, err
@@ -411,7 +425,7 @@ func evaluate(ctx context.Context, w []float64, loss Loss, dim int, ds *linear.D
 // Model returns the trained model as a linear.Model (Predict, Evaluate,
 // Save): binary losses become two classes whose score difference is the
 // model's score.
-func (r *Run) Model(ctx context.Context) (*linear.Model, error) {
+func (r *Result) Model(ctx context.Context) (*linear.Model, error) {
 	w := r.params
 	if w == nil {
 		m, err := r.client.Model(ctx, r.Name)
@@ -450,10 +464,10 @@ func (r *Run) Model(ctx context.Context) (*linear.Model, error) {
 
 // Params returns TrainLocal's model values ((Features+1) x outputs: W by
 // feature, then the intercepts); nil for a run on the parameter server.
-func (r *Run) Params() []float64 { return r.params }
+func (r *Result) Params() []float64 { return r.params }
 
 // String summarises the run.
-func (r *Run) String() string {
+func (r *Result) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%s, %d features): %d examples in %v (%.0f examples/s) on %d workers", r.Name, r.Loss.Name(), r.Dim, r.Examples, r.Wall.Round(time.Millisecond), r.ExamplesPerSecond, len(r.Workers))
 	if r.Final != (Point{}) {

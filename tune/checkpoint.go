@@ -15,17 +15,17 @@ import (
 // checkpoint of the rung it was promoted from (held == Resumed()), else nil
 // and 0 (a first run, or a trial that never saved one).
 func (p Params) LoadCheckpoint(ctx context.Context) (state []byte, held int, err error) {
-	if p.Store == "" || p.Ckpt == "" {
+	if p.store == "" || p.ckpt == "" {
 		return nil, 0, errors.New("tune: these parameters have no checkpoint place (not from a sweep)")
 	}
-	st, err := blob.Shared(ctx, p.Store)
+	st, err := blob.Shared(ctx, p.store)
 	if err != nil {
 		return nil, 0, fmt.Errorf("tune: checkpoint store: %w", err)
 	}
 	for _, c := range []struct {
 		key    string
 		budget int
-	}{{p.CheckpointKey(), p.B}, {p.ResumeKey(), p.Prev}} {
+	}{{p.CheckpointKey(), p.budget}, {p.ResumeKey(), p.prev}} {
 		if c.key == "" {
 			continue
 		}
@@ -41,8 +41,8 @@ func (p Params) LoadCheckpoint(ctx context.Context) (state []byte, held int, err
 			return nil, 0, fmt.Errorf("tune: read checkpoint %s: %w", c.key, err)
 		}
 	}
-	if p.Prev > 0 {
-		return nil, 0, fmt.Errorf("tune: trial %d was promoted from budget %d but its checkpoint %s is missing", p.ID, p.Prev, p.ResumeKey())
+	if p.prev > 0 {
+		return nil, 0, fmt.Errorf("tune: trial %d was promoted from budget %d but its checkpoint %s is missing", p.ID, p.prev, p.ResumeKey())
 	}
 	return nil, 0, nil
 }
@@ -52,10 +52,10 @@ func (p Params) LoadCheckpoint(ctx context.Context) (state []byte, held int, err
 // first, the stored one stays and SaveCheckpoint returns nil. Objects are
 // written atomically, so a stored checkpoint is always complete.
 func (p Params) SaveCheckpoint(ctx context.Context, state []byte) error {
-	if p.Store == "" || p.Ckpt == "" {
+	if p.store == "" || p.ckpt == "" {
 		return errors.New("tune: these parameters have no checkpoint place (not from a sweep)")
 	}
-	st, err := blob.Shared(ctx, p.Store)
+	st, err := blob.Shared(ctx, p.store)
 	if err != nil {
 		return fmt.Errorf("tune: checkpoint store: %w", err)
 	}

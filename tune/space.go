@@ -1,6 +1,8 @@
 package tune
 
 import (
+	"bytes"
+	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -189,17 +191,76 @@ func (s Space) trials(samples int, seed uint64, maxTrials int) ([]Params, error)
 	return out, nil
 }
 
-// Params are one trial's parameter values, as its objective sees them.
+// Params are one trial's parameter values, as its objective sees them:
+// the values (Float, Int, String), the run's budget and checkpoints
+// (Budget, Resumed, LoadCheckpoint, SaveCheckpoint). They travel to the
+// workers whole, whatever the objective's codec (GobEncode, MarshalJSON).
 type Params struct {
-	ID     int
-	Num    map[string]float64
-	Str    map[string]string
-	B      int    // the budget of this run (ASHA), 0 without
-	Prev   int    // the budget a checkpoint of this trial already holds
-	Ckpt   string // prefix of the trial's checkpoints in Store, one per budget
-	Store  string // the executor's store URL
-	Metric string
+	// ID numbers the trial in its sweep.
+	ID int
+	// Num and Str are the numeric and categorical values, by name.
+	Num map[string]float64
+	Str map[string]string
+
+	budget int    // the budget of this run (ASHA), 0 without
+	prev   int    // the budget a checkpoint of this trial already holds
+	ckpt   string // prefix of the trial's checkpoints in store, one per budget
+	store  string // the executor's store URL
+	metric string // the sweep's metric
 }
+
+// paramsWire is Params as it is encoded.
+type paramsWire struct {
+	ID     int                `json:"id"`
+	Num    map[string]float64 `json:"num,omitempty"`
+	Str    map[string]string  `json:"str,omitempty"`
+	Budget int                `json:"budget,omitempty"`
+	Prev   int                `json:"prev,omitempty"`
+	Ckpt   string             `json:"ckpt,omitempty"`
+	Store  string             `json:"store,omitempty"`
+	Metric string             `json:"metric,omitempty"`
+}
+
+func (p Params) wire() paramsWire {
+	return paramsWire{p.ID, p.Num, p.Str, p.budget, p.prev, p.ckpt, p.store, p.metric}
+}
+
+func (p *Params) set(w paramsWire) {
+	*p = Params{ID: w.ID, Num: w.Num, Str: w.Str, budget: w.Budget, prev: w.Prev, ckpt: w.Ckpt, store: w.Store, metric: w.Metric}
+}
+
+// GobEncode implements gob.GobEncoder.
+func (p Params) GobEncode() ([]byte, error) {
+	var b bytes.Buffer
+	err := gob.NewEncoder(&b).Encode(p.wire())
+	return b.Bytes(), err
+}
+
+// GobDecode implements gob.GobDecoder.
+func (p *Params) GobDecode(b []byte) error {
+	var w paramsWire
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&w); err != nil {
+		return err
+	}
+	p.set(w)
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler.
+func (p Params) MarshalJSON() ([]byte, error) { return json.Marshal(p.wire()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (p *Params) UnmarshalJSON(b []byte) error {
+	var w paramsWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	p.set(w)
+	return nil
+}
+
+// Metric is the metric the sweep ranks by.
+func (p Params) Metric() string { return p.metric }
 
 // ErrMissingParam is what a Params getter panics with (wrapped) when the
 // space has no such parameter: a programming error, reported as the
@@ -247,27 +308,27 @@ func (p Params) String(name string) string {
 
 // Budget is the budget of this run (epochs, say) with early stopping; 0
 // without.
-func (p Params) Budget() int { return p.B }
+func (p Params) Budget() int { return p.budget }
 
 // Resumed is the budget of the checkpoint this run continues from
 // (ResumeKey): an objective that checkpoints trains from it instead of from
 // scratch. 0 for a trial's first run.
-func (p Params) Resumed() int { return p.Prev }
+func (p Params) Resumed() int { return p.prev }
 
 // CheckpointKey is where this run keeps its state in the executor's store
 // (StoreURL): one key per trial and budget, written once (SaveCheckpoint),
 // so that a lost attempt, a retry, a speculative duplicate or a resumed
 // sweep never trains from another budget's state. The trial's next rung
 // continues from it (ResumeKey).
-func (p Params) CheckpointKey() string { return checkpointKey(p.Ckpt, p.B) }
+func (p Params) CheckpointKey() string { return checkpointKey(p.ckpt, p.budget) }
 
 // ResumeKey is the checkpoint of budget Resumed() that this run continues
 // from; "" for a trial's first run.
 func (p Params) ResumeKey() string {
-	if p.Prev <= 0 {
+	if p.prev <= 0 {
 		return ""
 	}
-	return checkpointKey(p.Ckpt, p.Prev)
+	return checkpointKey(p.ckpt, p.prev)
 }
 
 func checkpointKey(prefix string, budget int) string {
@@ -278,7 +339,7 @@ func checkpointKey(prefix string, budget int) string {
 }
 
 // StoreURL is the executor's store, for CheckpointKey.
-func (p Params) StoreURL() string { return p.Store }
+func (p Params) StoreURL() string { return p.store }
 
 // Label renders the parameters as name=value pairs, sorted by name.
 func (p Params) Label() string {

@@ -199,8 +199,8 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 		return nil, fmt.Errorf("tune: %w", err)
 	}
 	for i := range trials {
-		trials[i].Store, trials[i].Metric = st.URL(), opts.Metric
-		trials[i].Ckpt = fmt.Sprintf("%s/checkpoints/%06d", opts.Prefix, trials[i].ID)
+		trials[i].store, trials[i].metric = st.URL(), opts.Metric
+		trials[i].ckpt = fmt.Sprintf("%s/checkpoints/%06d", opts.Prefix, trials[i].ID)
 	}
 	// Runs still finishing when the sweep returns (an error, a cancel)
 	// deliver to nobody: quit releases them.
@@ -255,7 +255,7 @@ type sweep struct {
 func (s *sweep) run(trials []Params, b, prevB int) error {
 	var todo []Params
 	for _, p := range trials {
-		p.B, p.Prev = b, prevB
+		p.budget, p.prev = b, prevB
 		if t, ok := s.prev[fmt.Sprint(p.key(), "@", b)]; ok && t.OK() {
 			t.Reused, t.ID, t.key = true, p.ID, p.key()
 			s.mu.Lock()

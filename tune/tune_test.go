@@ -272,3 +272,41 @@ func TestResume(t *testing.T) {
 var Fast = wren.Register("tune-test.fast", func(ctx context.Context, p tune.Params) (tune.Metrics, error) {
 	return tune.Metrics{"y": p.Float("x")}, nil
 })
+
+// TestParamsTravel: a trial's parameters reach the objective whole
+// through either codec, the run's budget and checkpoints included.
+func TestParamsTravel(t *testing.T) {
+	ex := executor(t, wren.Options{Backend: wren.InProcess(2)})
+	for _, codec := range []wren.Codec{wren.Gob, wren.JSON} {
+		name := "tune-test.echo-" + codec.Name()
+		obj := echoes[name]
+		res, err := tune.Sweep(context.Background(), ex, obj, tune.Space{"x": tune.Grid(1, 2), "s": tune.Labels("a")},
+			tune.Options{Metric: "budget", ASHA: &tune.ASHA{MinBudget: 2, MaxBudget: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range res.Trials {
+			if !tr.OK() || tr.Metrics["budget"] != 2 || tr.Metrics["x"] != tr.Num["x"] || tr.Metrics["store"] != 1 || tr.Metrics["metric"] != 1 {
+				t.Fatalf("%s: trial %+v", codec.Name(), tr)
+			}
+		}
+	}
+}
+
+var echoes = map[string]*wren.Task[tune.Params, tune.Metrics]{}
+
+func init() {
+	for _, codec := range []wren.Codec{wren.Gob, wren.JSON} {
+		name := "tune-test.echo-" + codec.Name()
+		echoes[name] = wren.Register(name, func(ctx context.Context, p tune.Params) (tune.Metrics, error) {
+			m := tune.Metrics{"budget": float64(p.Budget()), "x": p.Float("x")}
+			if p.StoreURL() != "" && strings.HasSuffix(p.CheckpointKey(), "budget-000002") {
+				m["store"] = 1
+			}
+			if p.Metric() == "budget" && p.String("s") == "a" {
+				m["metric"] = 1
+			}
+			return m, nil
+		}, wren.WithCodec(codec))
+	}
+}

@@ -64,9 +64,9 @@ func benchSGD(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
-	base := sgd.Config{Loss: sgd.Softmax{Classes: 10}, Data: "mnist", Epochs: *epochs, BatchSize: *batch, LocalSteps: *localSteps,
+	base := sgd.Options{Loss: sgd.Softmax{Classes: 10}, Data: "mnist", Epochs: *epochs, BatchSize: *batch, LocalSteps: *localSteps,
 		LR: sgd.InvScaling(*eta0, *power), L2: 1e-5, Seed: 1, Eval: test}
-	entry := func(r *sgd.Run, workers int) map[string]any {
+	entry := func(r *sgd.Result, workers int) map[string]any {
 		return map[string]any{"workers": workers, "examples_per_s": round(r.ExamplesPerSecond, 4), "test_accuracy": round(r.Final.Accuracy, 4),
 			"test_loss": round(r.Final.Loss, 4), "epochs": *epochs, "seconds": round(r.Wall.Seconds(), 4)}
 	}
@@ -96,7 +96,7 @@ func benchSGD(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		scfg := sgd.Config{Model: "sparse", Loss: sgd.Logistic{}, Data: "sparse", Features: 1 << 20, Workers: 2, Epochs: 3, BatchSize: 50, LocalSteps: 2, LR: sgd.Constant(0.5), Seed: 1}
+		scfg := sgd.Options{Model: "sparse", Loss: sgd.Logistic{}, Data: "sparse", Features: 1 << 20, Workers: 2, Epochs: 3, BatchSize: 50, LocalSteps: 2, LR: sgd.Constant(0.5), Seed: 1}
 		sr, err := sgd.Train(ctx, ex, client, scfg)
 		if err != nil {
 			return err

@@ -76,7 +76,7 @@ func run(ctx context.Context, workers, epochs int, redis, store, plotPath string
 	defer client.Close()
 	model := "mnist-softmax"
 	client.Delete(ctx, model) // start from zeros
-	tc := sgd.Config{Model: model, Loss: sgd.Softmax{Classes: 10}, Data: data, Workers: workers, Epochs: epochs, BatchSize: 100,
+	tc := sgd.Options{Model: model, Loss: sgd.Softmax{Classes: 10}, Data: data, Workers: workers, Epochs: epochs, BatchSize: 100,
 		LR: sgd.InvScaling(1.0, 0.3), L2: 1e-5, Seed: 1, Eval: test, EvalEvery: 250 * time.Millisecond}
 	fmt.Printf("HOGWILD! softmax on MNIST (60000 x 784): %d workers, %d epochs, parameter server %s\n", workers, epochs, strings.Join(client.Addrs(), ","))
 	r, err := sgd.Train(ctx, ex, client, tc)

@@ -77,7 +77,7 @@ var SGD = wren.Register("sweep.sgd", func(ctx context.Context, p tune.Params) (t
 	if err != nil {
 		return nil, err
 	}
-	cfg := sgd.Config{Model: "sweep", Loss: sgd.Softmax{Classes: 10}, Data: p.String("data"), BatchSize: 100,
+	cfg := sgd.Options{Model: "sweep", Loss: sgd.Softmax{Classes: 10}, Data: p.String("data"), BatchSize: 100,
 		Epochs: p.Budget() - held, LR: sgd.InvScaling(p.Float("lr"), 0.3), L2: p.Float("l2"), Seed: 1, Eval: d[1]}
 	if state != nil {
 		cfg.Initial = floats(state)
