@@ -18,7 +18,6 @@ import (
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/blob/fileblob"
 	_ "github.com/wrenml/wren/blob/memblob" // mem:// URLs for tests
-	_ "github.com/wrenml/wren/blob/s3blob"  // s3:// URLs
 	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/worker"
 )

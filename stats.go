@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -78,6 +79,37 @@ func (j *Job[Out]) Stats() JobStats { return j.r.stats(true) }
 // Summary is Stats without PerCall: the counts, wall time, requests and
 // billing, in memory that does not grow with the job.
 func (j *Job[Out]) Summary() JobStats { return j.r.stats(false) }
+
+// AllCallStats yields the timings of every call finished so far, by index,
+// as CallStats would return them. It holds no lock while it yields, and
+// costs no memory per call.
+func (j *Job[Out]) AllCallStats() iter.Seq[CallStats] {
+	return func(yield func(CallStats) bool) {
+		r := j.r
+		for i := range r.n {
+			r.mu.Lock()
+			cs := &r.calls[i]
+			ok := cs.done() && cs.flags&flagTimed != 0
+			var c CallStats
+			if ok {
+				c = r.callStats(i)
+			}
+			r.mu.Unlock()
+			if ok && !yield(c) {
+				return
+			}
+		}
+	}
+}
+
+// Summary returns the stats without PerCall, as Job.Summary does.
+func (s JobStats) Summary() JobStats {
+	s.PerCall = nil
+	return s
+}
+
+// AllCallStats yields PerCall.
+func (s JobStats) AllCallStats() iter.Seq[CallStats] { return slices.Values(s.PerCall) }
 
 func (r *run) summary() JobStats { return r.stats(false) }
 

@@ -18,8 +18,10 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
+	_ "github.com/wrenml/wren/blob/s3blob" // the local-s3 executor
 	"github.com/wrenml/wren/internal/testenv"
 	jobpkg "github.com/wrenml/wren/job"
+	"github.com/wrenml/wren/timeline"
 	"github.com/wrenml/wren/worker"
 )
 
@@ -537,8 +539,20 @@ func TestTimelineAndProgress(t *testing.T) {
 	if _, err := job.Results(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
+	// AllCallStats yields what Stats holds, holding no lock while it
+	// yields (a loop body may ask the job for more).
+	var all []wren.CallStats
+	for c := range job.AllCallStats() {
+		if one, ok := job.CallStats(c.Call); !ok || one != c || job.Summary().Done != 20 {
+			t.Fatalf("call %d: %v %+v", c.Call, ok, one)
+		}
+		all = append(all, c)
+	}
+	if st := job.Stats(); !slices.Equal(all, st.PerCall) || len(all) != 20 {
+		t.Fatalf("AllCallStats yields %d calls, Stats %d", len(all), len(st.PerCall))
+	}
 	path := filepath.Join(t.TempDir(), "timeline.png")
-	if err := job.PlotTimeline(path); err != nil {
+	if err := timeline.Plot(job, path); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
@@ -588,7 +602,7 @@ func TestDispatchOrder(t *testing.T) {
 // format, from the job and from stats read back from the store.
 func TestTimelineAggregate(t *testing.T) {
 	ex := newExecutor(t, wren.Options{ChunkSize: 50})
-	in := make([]time.Duration, wren.LaneCalls+2000)
+	in := make([]time.Duration, timeline.LaneCalls+2000)
 	for i := range in {
 		in[i] = 200 * time.Microsecond
 	}
@@ -602,7 +616,7 @@ func TestTimelineAggregate(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{"agg.png", "agg.svg", "agg.pdf"} {
 		path := filepath.Join(dir, name)
-		if err := job.PlotTimeline(path); err != nil {
+		if err := timeline.Plot(job, path); err != nil {
 			t.Fatal(err)
 		}
 		if fi, err := os.Stat(path); err != nil || fi.Size() < 5000 {
@@ -625,7 +639,7 @@ func TestTimelineAggregate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rs.PlotTimeline(filepath.Join(dir, "from-store.png")); err != nil {
+	if err := timeline.Plot(rs, filepath.Join(dir, "from-store.png")); err != nil {
 		t.Fatal(err)
 	}
 	if out := os.Getenv("WREN_TEST_TIMELINE"); out != "" {

@@ -174,10 +174,21 @@ func RegisterScheme(scheme string, o Opener) {
 	openers[scheme] = o
 }
 
+// driverPackages are the packages of wren's own drivers, named in the error
+// of a URL whose driver the program did not link.
+var driverPackages = map[string]string{
+	"file": "github.com/wrenml/wren/blob/fileblob",
+	"mem":  "github.com/wrenml/wren/blob/memblob",
+	"s3":   "github.com/wrenml/wren/blob/s3blob",
+}
+
 // Open opens the store a URL names, for example "file:///data/wren" or
 // "s3://bucket/prefix?endpoint=http://127.0.0.1:9000". The driver must be
-// linked in (import _ "github.com/wrenml/wren/blob/fileblob"); the root
-// package wren links both standard drivers.
+// linked in: the root package wren links fileblob and memblob; s3blob
+// comes with the Lambda backend and package config, or by
+// import _ "github.com/wrenml/wren/blob/s3blob". Without its driver, a
+// URL of one of wren's schemes fails with ErrUnknownScheme and the import
+// to add.
 func Open(ctx context.Context, rawURL string) (Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -187,6 +198,9 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 	o := openers[u.Scheme]
 	openersMu.RUnlock()
 	if o == nil {
+		if pkg, ok := driverPackages[u.Scheme]; ok {
+			return nil, fmt.Errorf("blob: open %q: %w %q: the program does not link its driver; add import _ %q", rawURL, ErrUnknownScheme, u.Scheme, pkg)
+		}
 		return nil, fmt.Errorf("blob: open %q: %w %q (known: %s)", rawURL, ErrUnknownScheme, u.Scheme, strings.Join(Schemes(), ", "))
 	}
 	s, err := o(ctx, u)

@@ -2,6 +2,8 @@ package blob_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/wrenml/wren/blob"
@@ -27,5 +29,23 @@ func TestShared(t *testing.T) {
 	}
 	if _, err := blob.Shared(ctx, "nosuchscheme://x"); err == nil {
 		t.Fatal("an unknown scheme opened")
+	}
+}
+
+// TestOpenUnlinkedDriver: a URL of one of wren's schemes whose driver the
+// program did not link (this test binary links fileblob only) fails with
+// the import to add; an unknown scheme lists the known ones.
+func TestOpenUnlinkedDriver(t *testing.T) {
+	ctx := context.Background()
+	for url, want := range map[string]string{
+		"s3://bucket/prefix?endpoint=http://127.0.0.1:1": `add import _ "github.com/wrenml/wren/blob/s3blob"`,
+		"mem://x":     `add import _ "github.com/wrenml/wren/blob/memblob"`,
+		"gs://bucket": "(known: file)",
+		"":            "(known: file)",
+	} {
+		_, err := blob.Open(ctx, url)
+		if !errors.Is(err, blob.ErrUnknownScheme) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(%q): %v, want ErrUnknownScheme and %s", url, err, want)
+		}
 	}
 }

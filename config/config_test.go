@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -150,8 +151,39 @@ func TestLambdaOneDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o, err := awslambda.OptionsFrom(c.BackendSettings("lambda"), 7); err != nil || o.FunctionTimeout != time.Minute || o.MemoryMB != 512 || o.MaxInFlight != 7 {
+	if o, err := awslambda.OptionsFrom(c.BackendSettings("lambda"), 7); err != nil || o.FunctionTimeout != time.Minute || o.MemoryMB != 512 || o.MaxInFlight != 7 || o.Emulators != nil {
 		t.Fatalf("set: %+v, %v", o, err)
+	}
+}
+
+// TestLambdaEmulators: WREN_LAMBDA_EMULATORS lists emulators to invoke
+// instead of AWS; anything but http(s) URLs is refused when the
+// configuration loads.
+func TestLambdaEmulators(t *testing.T) {
+	for v, want := range map[string][]string{
+		"http://127.0.0.1:9001":                     {"http://127.0.0.1:9001"},
+		" http://127.0.0.1:9001 , https://h:9002/,": {"http://127.0.0.1:9001", "https://h:9002/"},
+		"":                                  nil,
+		"127.0.0.1:9001":                    nil, // refused
+		"ftp://h:1":                         nil, // refused
+		",":                                 nil, // refused
+		"http://127.0.0.1:9001,http://[::1": nil, // refused
+		"http:///nohost":                    nil, // refused
+	} {
+		c, err := load(env(map[string]string{"WREN_BACKEND": "lambda", "WREN_LAMBDA_EMULATORS": v}), "")
+		if want == nil && v != "" {
+			if err == nil || !strings.Contains(err.Error(), "WREN_LAMBDA_EMULATORS") {
+				t.Errorf("%q: %v", v, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		o, err := awslambda.OptionsFrom(c.BackendSettings("lambda"), 0)
+		if err != nil || !slices.Equal(o.Emulators, want) {
+			t.Errorf("%q: %q, %v", v, o.Emulators, err)
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/worker"
 )
 
 // MapFunc maps one input to key-value pairs through emit. Lines come as
@@ -547,16 +548,51 @@ type Result[K ~string, V any] struct {
 	format                Format
 }
 
-// PlotTimeline draws both stages' calls on one timeline, one lane per
-// worker (see wren.JobStats.PlotTimeline): the reduce calls start where
-// the map calls end.
-func (r *Result[K, V]) PlotTimeline(path string) error {
-	s := r.MapStats
-	s.Job = strings.TrimSuffix(s.Job, "-map")
-	s.Task = fmt.Sprintf("%d map + %d reduce", r.MapStats.Calls, r.ReduceStats.Calls)
-	s.Calls += r.ReduceStats.Calls
-	s.PerCall = slices.Concat(r.MapStats.PerCall, r.ReduceStats.PerCall)
-	return s.PlotTimeline(path)
+// Stats returns both stages as one job: the calls of the map stage then
+// those of the reduce stage, their counts, store requests and billing
+// added, and the job's wall time. Drawn with timeline.Plot, the reduce
+// calls start where the map calls end.
+func (r *Result[K, V]) Stats() wren.JobStats {
+	m, rd := r.MapStats, r.ReduceStats
+	s := m
+	s.Job = strings.TrimSuffix(m.Job, "-map")
+	s.Task = fmt.Sprintf("%d map + %d reduce", m.Calls, rd.Calls)
+	s.Calls += rd.Calls
+	s.Done += rd.Done
+	s.Failed += rd.Failed
+	s.Attempts += rd.Attempts
+	s.Retried += rd.Retried
+	s.Speculative += rd.Speculative
+	s.Wall = r.Wall
+	s.Requests = addRequests(m.Requests, rd.Requests)
+	s.DriverRequests = addRequests(m.DriverRequests, rd.DriverRequests)
+	s.Billing = addBilling(m.Billing, rd.Billing)
+	s.Errors = slices.Concat(m.Errors, rd.Errors)
+	s.PerCall = slices.Concat(m.PerCall, rd.PerCall)
+	return s
+}
+
+func addRequests(a, b wren.Requests) wren.Requests {
+	return wren.Requests{
+		Puts: a.Puts + b.Puts, Gets: a.Gets + b.Gets, Lists: a.Lists + b.Lists, Deletes: a.Deletes + b.Deletes,
+		BytesPut: a.BytesPut + b.BytesPut, BytesGot: a.BytesGot + b.BytesGot,
+	}
+}
+
+// addBilling adds two stages' bills; the suggested memory size, a
+// property of one stage's calls, is left out.
+func addBilling(a, b *worker.Billing) *worker.Billing {
+	if a == nil || b == nil {
+		if a != nil {
+			return a
+		}
+		return b
+	}
+	return &worker.Billing{
+		Invocations: a.Invocations + b.Invocations, Billed: a.Billed + b.Billed,
+		EstimatedBilled: a.EstimatedBilled + b.EstimatedBilled, EstimatedInvocations: a.EstimatedInvocations + b.EstimatedInvocations,
+		MemoryMB: a.MemoryMB, GBSeconds: a.GBSeconds + b.GBSeconds, USD: a.USD + b.USD,
+	}
 }
 
 // All yields the output's records (OutputRuns format), partition by

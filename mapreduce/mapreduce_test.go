@@ -23,6 +23,7 @@ import (
 	"github.com/wrenml/wren/internal/redisserver"
 	"github.com/wrenml/wren/internal/testenv"
 	"github.com/wrenml/wren/mapreduce"
+	"github.com/wrenml/wren/timeline"
 )
 
 func TestMain(m *testing.M) {
@@ -205,6 +206,17 @@ func TestWordCountZipf(t *testing.T) {
 	checkCounts(t, got, want)
 	if res.Records != int64(len(want)) || len(res.Partitions) != 5 {
 		t.Errorf("Result: %d records in %d partitions, want %d in 5", res.Records, len(res.Partitions), len(want))
+	}
+	// Both stages as one job, drawn on one timeline.
+	all := res.Stats()
+	m, r := res.MapStats, res.ReduceStats
+	if all.Calls != m.Calls+r.Calls || r.Calls != 5 || len(all.PerCall) != all.Calls || all.Done != all.Calls ||
+		all.Requests.Puts != m.Requests.Puts+r.Requests.Puts || all.Wall != res.Wall || strings.HasSuffix(all.Job, "-map") {
+		t.Errorf("Stats: %d calls (%d per-call, %d done), %d puts, wall %v, job %q; map %d calls %d puts, reduce %d calls %d puts, wall %v",
+			all.Calls, len(all.PerCall), all.Done, all.Requests.Puts, all.Wall, all.Job, m.Calls, m.Requests.Puts, r.Calls, r.Requests.Puts, res.Wall)
+	}
+	if err := timeline.Plot(res.Stats(), filepath.Join(t.TempDir(), "wordcount.svg")); err != nil {
+		t.Error(err)
 	}
 	if left := shuffleLeft(t, ex); len(left) > 0 {
 		t.Errorf("the shuffle objects outlive the job: %q", left[:min(3, len(left))])

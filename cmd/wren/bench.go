@@ -22,6 +22,7 @@ import (
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/config"
+	"github.com/wrenml/wren/timeline"
 )
 
 // Spin is the bench task: a CPU-busy loop of the given length (not a sleep).
@@ -63,7 +64,7 @@ func benchMap(ctx context.Context, args []string) error {
 	chunk := fs.Int("chunk", 1, "calls per invocation")
 	store := fs.String("store", "", "store URL or directory (default: a temporary directory)")
 	statsPath := fs.String("stats", "", "write the job's per-call stats as JSON to this file")
-	timeline := fs.String("timeline", "", "plot the job's timeline to this file (.png, .svg, .pdf)")
+	timelinePath := fs.String("timeline", "", "plot the job's timeline to this file (.png, .svg, .pdf)")
 	cpuProfile := fs.String("cpuprofile", "", "write the driver's CPU profile of the wren map to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -200,7 +201,7 @@ func benchMap(ctx context.Context, args []string) error {
 	}
 	out["limit_calls_per_s"] = round(limit, 4)
 	out["limit_ratio"] = round(float64(*tasks)/wall.Seconds()/limit, 4)
-	if *statsPath != "" || *timeline != "" || *tasks <= 100000 {
+	if *statsPath != "" || *timelinePath != "" || *tasks <= 100000 {
 		full := job.Stats()
 		out["median_start_ms"] = ms(full.Median(func(c wren.CallStats) time.Duration { return c.Start }))
 		out["median_setup_ms"] = ms(full.Median(func(c wren.CallStats) time.Duration { return c.Setup }))
@@ -215,8 +216,8 @@ func benchMap(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		if *timeline != "" {
-			if err := job.PlotTimeline(*timeline); err != nil {
+		if *timelinePath != "" {
+			if err := timeline.Plot(job, *timelinePath); err != nil {
 				return err
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/job"
+	"github.com/wrenml/wren/timeline"
 )
 
 func openFlagStore(ctx context.Context, name string, args []string, extra func(*flag.FlagSet)) (blob.Store, *flag.FlagSet, error) {
@@ -109,9 +110,9 @@ func jobsList(ctx context.Context, args []string) error {
 }
 
 func jobsShow(ctx context.Context, args []string) error {
-	var timeline string
+	var timelinePath string
 	st, fs, err := openFlagStore(ctx, "jobs show", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&timeline, "timeline", "", "plot the job's timeline to this file (.png, .svg, .pdf)")
+		fs.StringVar(&timelinePath, "timeline", "", "plot the job's timeline to this file (.png, .svg, .pdf)")
 	})
 	if err != nil {
 		return err
@@ -156,11 +157,11 @@ func jobsShow(ctx context.Context, args []string) error {
 	}
 	fmt.Println("status counts:", counts)
 	fmt.Println(js)
-	if timeline != "" {
-		if err := js.PlotTimeline(timeline); err != nil {
+	if timelinePath != "" {
+		if err := timeline.Plot(js, timelinePath); err != nil {
 			return err
 		}
-		fmt.Println("timeline:", timeline)
+		fmt.Println("timeline:", timelinePath)
 	}
 	return nil
 }

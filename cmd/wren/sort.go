@@ -11,6 +11,7 @@ import (
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/config"
 	"github.com/wrenml/wren/mapreduce"
+	"github.com/wrenml/wren/timeline"
 )
 
 // sortCmd generates, sorts or validates sort-benchmark records.
@@ -31,7 +32,7 @@ func sortCmd(ctx context.Context, args []string) error {
 	parts := fs.Int("partitions", 0, "output partitions (default one per 64 MiB, at least one per worker)")
 	shuffle := fs.String("shuffle", "", "shuffle store: a store URL or redis://host:port,... (default: wren's store)")
 	store := fs.String("store", "", "wren's store (default: $WREN_STORE, the config file, else ./.wren)")
-	timeline := fs.String("timeline", "", "plot the sort's timeline to this file")
+	timelinePath := fs.String("timeline", "", "plot the sort's timeline to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,11 +95,11 @@ func sortCmd(ctx context.Context, args []string) error {
 	fmt.Printf("sorted %d records (%.1f MB) into %d partitions in %v (%.1f MB/s; map %v, reduce %v)\n",
 		res.Records, mb, len(res.Partitions), res.Wall.Round(time.Millisecond), mb/res.Wall.Seconds(),
 		res.MapWall.Round(time.Millisecond), res.ReduceWall.Round(time.Millisecond))
-	if *timeline != "" {
-		if err := res.PlotTimeline(*timeline); err != nil {
+	if *timelinePath != "" {
+		if err := timeline.Plot(res.Stats(), *timelinePath); err != nil {
 			return err
 		}
-		fmt.Println("timeline:", *timeline)
+		fmt.Println("timeline:", *timelinePath)
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/wrenml/wren/config"
 	"github.com/wrenml/wren/featurize"
 	"github.com/wrenml/wren/linear"
+	"github.com/wrenml/wren/timeline"
 )
 
 func main() {
@@ -109,7 +110,7 @@ func run(ctx context.Context, in, out, synth, store string, size, perCall, paral
 	}
 	fmt.Println("features:", out)
 	if timelinePath != "" && job != nil {
-		if err := job.PlotTimeline(timelinePath); err != nil {
+		if err := timeline.Plot(job, timelinePath); err != nil {
 			return err
 		}
 		fmt.Println("timeline:", timelinePath)

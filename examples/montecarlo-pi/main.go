@@ -20,6 +20,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/config"
+	"github.com/wrenml/wren/timeline"
 )
 
 // Darts is the input of one call.
@@ -49,20 +50,20 @@ func main() {
 	tasks := flag.Int("tasks", 1000, "number of calls")
 	darts := flag.Int("darts", 1_000_000, "darts per call")
 	store := flag.String("store", "", "blob store: a directory or a URL (file://, s3://) (default: $WREN_STORE, the config file, else ./.wren)")
-	timeline := flag.String("timeline", "timeline-pi.png", "where to plot the job's timeline")
+	timelinePath := flag.String("timeline", "timeline-pi.png", "where to plot the job's timeline")
 	parallel := flag.Int("parallel", 0, "worker processes (0: one per CPU)")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *tasks, *darts, *store, *timeline, *parallel); err != nil {
+	if err := run(ctx, *tasks, *darts, *store, *timelinePath, *parallel); err != nil {
 		fmt.Fprintln(os.Stderr, "montecarlo-pi:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, tasks, darts int, store, timeline string, parallel int) error {
+func run(ctx context.Context, tasks, darts int, store, timelinePath string, parallel int) error {
 	// WREN_BACKEND, WREN_STORE, ... or ~/.config/wren/config.yaml choose
 	// the backend (local processes, or AWS Lambda) and the store; flags win.
 	cfg, err := config.Load()
@@ -96,10 +97,10 @@ func run(ctx context.Context, tasks, darts int, store, timeline string, parallel
 	// The standard error of the estimate: 4 sqrt(p(1-p)/n), p = pi/4.
 	se := 4 * math.Sqrt(pi/4*(1-pi/4)/n)
 	fmt.Printf("pi ~ %.6f (+/- %.6f; error %.2g) from %d darts in %d calls, %v\n", pi, se, math.Abs(pi-math.Pi), int64(n), tasks, time.Since(start).Round(time.Millisecond))
-	if err := job.PlotTimeline(timeline); err != nil {
+	if err := timeline.Plot(job, timelinePath); err != nil {
 		return err
 	}
-	fmt.Println("timeline:", timeline)
+	fmt.Println("timeline:", timelinePath)
 	fmt.Println(job.Stats())
 	return job.Clean(ctx)
 }

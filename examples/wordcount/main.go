@@ -27,6 +27,7 @@ import (
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/config"
 	"github.com/wrenml/wren/mapreduce"
+	"github.com/wrenml/wren/timeline"
 )
 
 // Tokenize emits (word, 1) for every word of a line.
@@ -166,7 +167,7 @@ func run(ctx context.Context, o options) error {
 		fmt.Println("counts:", o.csv)
 	}
 	if o.timeline != "" {
-		if err := res.PlotTimeline(o.timeline); err != nil {
+		if err := timeline.Plot(res.Stats(), o.timeline); err != nil {
 			return err
 		}
 		fmt.Println("timeline:", o.timeline)

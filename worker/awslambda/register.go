@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -50,6 +52,30 @@ var settings = []worker.Setting{
 		return nil
 	}},
 	{Key: "role", Env: "WREN_LAMBDA_ROLE", Doc: "the execution role's ARN, for wren deploy"},
+	{Key: "emulators", Env: "WREN_LAMBDA_EMULATORS", Doc: "comma-separated base URLs of Lambda Runtime Interface Emulators to invoke instead of AWS (a job on one machine)", Check: func(v string) error {
+		_, err := emulatorURLs(v)
+		return err
+	}},
+}
+
+// emulatorURLs reads the emulators setting: http(s) base URLs, comma-separated.
+func emulatorURLs(v string) ([]string, error) {
+	var out []string
+	for f := range strings.SplitSeq(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		u, err := url.Parse(f)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%q is not an http(s) URL", f)
+		}
+		out = append(out, f)
+	}
+	if len(out) == 0 && strings.TrimSpace(v) != "" {
+		return nil, errors.New("no URL")
+	}
+	return out, nil
 }
 
 func positive(v string) error {
@@ -97,6 +123,9 @@ func OptionsFrom(s worker.Settings, parallelism int) (Options, error) {
 			return o, err
 		}
 	}
+	if o.Emulators, err = emulatorURLs(s.String("emulators")); err != nil {
+		return o, fmt.Errorf("awslambda: emulators: %w", err)
+	}
 	return o, nil
 }
 
@@ -108,6 +137,9 @@ func newFromSettings(ctx context.Context, s worker.Settings, parallelism int) (w
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("awslambda: AWS configuration: %w", err)
+	}
+	if len(o.Emulators) > 0 && awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1" // the emulator ignores it; the SDK wants one to sign
 	}
 	return New(awsCfg, o)
 }

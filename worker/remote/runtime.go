@@ -241,6 +241,7 @@ func (rt *Runtime) fetch(ctx context.Context, st blob.Store, hash string) (strin
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
+	start := time.Now()
 	r, err := st.Get(ctx, job.BinaryKey(hash))
 	if err != nil {
 		return "", fmt.Errorf("wren-runtime: fetch the job's binary: %w", err)
@@ -269,7 +270,8 @@ func (rt *Runtime) fetch(ctx context.Context, st blob.Store, hash string) (strin
 		return "", err
 	}
 	rt.fetches++
-	rt.logger().Info("wren-runtime: fetched the job's binary", "hash", hash, "bytes", n)
-	fmt.Fprintf(os.Stderr, "wren-runtime: fetched code %s (%d bytes)\n", hash, n)
+	took := time.Since(start)
+	rt.logger().Info("wren-runtime: fetched the job's binary", "hash", hash, "bytes", n, "took", took)
+	fmt.Fprintf(os.Stderr, "wren-runtime: fetched code %s (%d bytes in %v)\n", hash, n, took.Round(time.Microsecond))
 	return path, nil
 }

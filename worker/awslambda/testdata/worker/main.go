@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/wrenml/wren"
+	_ "github.com/wrenml/wren/blob/s3blob" // the jobs' store, as in the driver
 	_ "github.com/wrenml/wren/worker/awslambda/internal/e2e"
 	_ "github.com/wrenml/wren/worker/workertest" // the backend conformance suite's tasks
 )

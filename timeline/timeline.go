@@ -1,8 +1,17 @@
-package wren
+// Package timeline draws a job's calls over time, as the PyWren paper's
+// figures do: up to LaneCalls calls as bars, one lane per worker, with each
+// call's start, setup, compute and output phases in their own colours; a
+// larger job in aggregate (calls in flight per phase over time, and each
+// worker's share of time computing), which stays readable at any size.
+//
+// It is apart from the root package so that a program that never draws a
+// plot does not link gonum/plot and its fonts.
+package timeline
 
 import (
 	"fmt"
 	"image/color"
+	"io"
 	"iter"
 	"os"
 	"path/filepath"
@@ -15,6 +24,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/wrenml/wren"
 )
 
 // Colours of the timeline's phases.
@@ -29,64 +40,45 @@ var phaseColors = []struct {
 }
 
 // LaneCalls is the most calls a timeline draws one by one; past it, the
-// timeline shows the job in aggregate (calls in flight per phase over
-// time, and each worker's utilisation over time), which stays readable
-// at any size.
+// timeline shows the job in aggregate.
 const LaneCalls = 3000
 
-// PlotTimeline draws the job's calls and saves the plot; the format follows
-// the file extension (.png, .svg, .pdf). Up to LaneCalls calls are drawn as
-// horizontal bars, one lane per worker, with each call's start, setup,
-// compute and output phases in their own colours; a larger job is drawn
-// in aggregate, as the paper does for its large maps.
-func (j *Job[Out]) PlotTimeline(path string) error {
-	r := j.r
-	r.mu.Lock()
+// Source is what a timeline draws: a job's summary and its finished calls.
+// A *wren.Job and a wren.JobStats (for example one read back from the
+// store by wren.ReadJobStats) are sources.
+type Source interface {
+	Summary() wren.JobStats
+	AllCallStats() iter.Seq[wren.CallStats]
+}
+
+// Plot draws the source's finished calls and saves the plot to path; the
+// format follows the file extension (.png, .svg, .pdf). The time axis
+// starts when the calls were submitted.
+func Plot(src Source, path string) error {
+	sum := src.Summary()
+	each := src.AllCallStats()
 	n := 0
-	for i := range r.calls {
-		if r.calls[i].done() && r.calls[i].flags&flagTimed != 0 {
-			n++
-		}
-	}
-	r.mu.Unlock()
-	each := func(yield func(CallStats) bool) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for i := range r.calls {
-			if r.calls[i].done() && r.calls[i].flags&flagTimed != 0 {
-				if !yield(r.callStats(i)) {
-					return
-				}
-			}
-		}
-	}
-	return plotTimeline(r.id, r.task, r.n, r.submitted, n, each, path)
-}
-
-// PlotTimeline draws the stats' calls as PlotTimeline on a Job does.
-func (s JobStats) PlotTimeline(path string) error {
 	var t0 time.Time
-	if len(s.PerCall) > 0 {
-		t0 = s.PerCall[0].Submitted
+	for c := range each {
+		n++
+		if !c.Submitted.IsZero() && (t0.IsZero() || c.Submitted.Before(t0)) {
+			t0 = c.Submitted
+		}
 	}
-	return plotTimeline(s.Job, s.Task, s.Calls, t0, len(s.PerCall), slices.Values(s.PerCall), path)
-}
-
-func plotTimeline(job, task string, calls int, t0 time.Time, n int, each iter.Seq[CallStats], path string) error {
 	if n == 0 {
-		return fmt.Errorf("wren: job %s: no finished calls to plot", job)
+		return fmt.Errorf("timeline: job %s: no finished calls to plot", sum.Job)
 	}
 	if n > LaneCalls {
-		return plotAggregate(job, task, calls, t0, each, path)
+		return plotAggregate(sum.Job, sum.Task, sum.Calls, t0, each, path)
 	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("job %s: %s, %d calls", job, task, calls)
+	p.Title.Text = fmt.Sprintf("job %s: %s, %d calls", sum.Job, sum.Task, sum.Calls)
 	p.X.Label.Text = "seconds since submit"
 	p.Y.Label.Text = "worker"
 	var workers []string
 	lane := map[string]int{}
 	cs := slices.Collect(each)
-	slices.SortFunc(cs, func(a, b CallStats) int { return a.Started.Compare(b.Started) })
+	slices.SortFunc(cs, func(a, b wren.CallStats) int { return a.Started.Compare(b.Started) })
 	for _, c := range cs {
 		if _, ok := lane[c.Worker]; !ok {
 			lane[c.Worker] = len(workers)
@@ -109,11 +101,37 @@ func plotTimeline(job, task string, calls int, t0 time.Time, n int, each iter.Se
 	}
 	p.Legend.Top = true
 	h := vg.Length(max(4, min(12, 1+0.25*float64(len(workers))))) * vg.Inch
-	return p.Save(10*vg.Inch, h, path)
+	c, err := p.WriterTo(10*vg.Inch, h, format(path))
+	if err != nil {
+		return fmt.Errorf("timeline: %s: %w", path, err)
+	}
+	return save(path, c)
+}
+
+// format is the plot format a file name asks for: its extension.
+func format(path string) string {
+	return strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
+}
+
+// save writes a drawn plot to path, leaving no file when it fails.
+func save(path string, c io.WriterTo) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("timeline: %w", err)
+	}
+	_, err = c.WriteTo(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("timeline: %s: %w", path, err)
+	}
+	return nil
 }
 
 type timelinePlotter struct {
-	calls []CallStats
+	calls []wren.CallStats
 	lane  map[string]int
 	t0    time.Time
 }
@@ -167,7 +185,7 @@ const (
 // plotAggregate draws a large job: above, how many calls were in each
 // phase over time (stacked); below, each worker's share of time spent
 // computing, per time bin. Two passes over the calls, no per-call memory.
-func plotAggregate(job, task string, calls int, t0 time.Time, each iter.Seq[CallStats], path string) error {
+func plotAggregate(job, task string, calls int, t0 time.Time, each iter.Seq[wren.CallStats], path string) error {
 	// Pass 1: the time span and the workers.
 	var end float64
 	workers := map[string]int{}
@@ -278,10 +296,9 @@ func plotAggregate(job, task string, calls int, t0 time.Time, each iter.Seq[Call
 	}
 
 	const w, h = 10 * vg.Inch, 9 * vg.Inch
-	format := strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
-	c, err := draw.NewFormattedCanvas(w, h, format)
+	c, err := draw.NewFormattedCanvas(w, h, format(path))
 	if err != nil {
-		return fmt.Errorf("wren: timeline %s: %w", path, err)
+		return fmt.Errorf("timeline: %s: %w", path, err)
 	}
 	dc := draw.New(c)
 	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(4), PadY: vg.Points(12)}
@@ -289,15 +306,7 @@ func plotAggregate(job, task string, calls int, t0 time.Time, each iter.Seq[Call
 	canvases := plot.Align(plots, tiles, dc)
 	top.Draw(canvases[0][0])
 	bottom.Draw(canvases[1][0])
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := c.WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return save(path, c)
 }
 
 // compareWorkers orders worker names with their numbers as numbers
