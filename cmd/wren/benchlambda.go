@@ -23,12 +23,14 @@ import (
 
 // benchLambda runs maps through the real runtime under 1 and N AWS Lambda
 // Runtime Interface Emulators, with the store on an S3-compatible server
-// on loopback, and prints one JSON object per emulator count.
+// on loopback, and prints one JSON object per emulator count, after one
+// about the binaries a job ships (benchBinaries).
 func benchLambda(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench lambda", flag.ContinueOnError)
 	emus := fs.String("emulators", "1,4", "emulator counts to measure")
 	calls := fs.Int("calls", 400, "calls per map")
 	taskMS := fs.Float64("task-ms", 0, "CPU-busy milliseconds per call")
+	binaries := fs.Bool("binaries", true, "first report the binaries' sizes and examples/montecarlo-pi on a cold and a warm container")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +42,7 @@ func benchLambda(ctx context.Context, args []string) error {
 	// The runtime, and this program as the job's binary: both static.
 	wd, _ := os.Getwd()
 	bootstrap, job := filepath.Join(dir, "bootstrap"), filepath.Join(dir, "wren")
-	if err := emulator.Build(wd, awslambda.RuntimePackage, bootstrap); err != nil {
+	if err := emulator.Build(wd, awslambda.RuntimePackage, bootstrap, "-trimpath", "-ldflags=-s -w"); err != nil { // as wren deploy builds it
 		return fmt.Errorf("bench lambda: build the runtime: %w", err)
 	}
 	if err := emulator.Build(wd, "github.com/wrenml/wren/cmd/wren", job); err != nil {
@@ -53,11 +55,20 @@ func benchLambda(ctx context.Context, args []string) error {
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bench")}); err != nil {
 		return err
 	}
-	env := []string{"AWS_ACCESS_KEY_ID=wren-bench", "AWS_SECRET_ACCESS_KEY=wren-bench-secret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "TMPDIR=" + dir,
-		remote.EnvAllowedStore + "=" + lambdaBenchStore(srv.Endpoint)}
-	for _, kv := range env {
+	awsEnv := []string{"AWS_ACCESS_KEY_ID=wren-bench", "AWS_SECRET_ACCESS_KEY=wren-bench-secret", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"}
+	for _, kv := range awsEnv {
 		k, v, _ := strings.Cut(kv, "=")
 		os.Setenv(k, v) // the driver's S3 client reads them too
+	}
+	env := append(awsEnv, "TMPDIR="+dir, remote.EnvAllowedStore+"="+lambdaBenchStore(srv.Endpoint))
+	if *binaries {
+		out, err := benchBinaries(ctx, wd, dir, bootstrap, job, s3c, srv.Endpoint, env)
+		if err != nil {
+			return err
+		}
+		if err := printJSON(out); err != nil {
+			return err
+		}
 	}
 	d := time.Duration(*taskMS * float64(time.Millisecond))
 	for _, f := range strings.Split(*emus, ",") {

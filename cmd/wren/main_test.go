@@ -53,6 +53,43 @@ func TestBenchMapJSON(t *testing.T) {
 	}
 }
 
+// TestBenchLambdaJSON: wren bench lambda reports the binaries a job ships
+// and montecarlo-pi on a cold and a warm emulator container, then the
+// runtime's invocation rate.
+func TestBenchLambdaJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds four programs and runs Lambda emulators")
+	}
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_EC2_METADATA_DISABLED"} {
+		t.Setenv(k, os.Getenv(k)) // the bench sets them; restored after
+	}
+	out := capture(t, "bench", "lambda", "-emulators", "1", "-calls", "20")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 JSON lines, got %q", out)
+	}
+	var bin, run map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &bin); err != nil {
+		t.Fatalf("not JSON: %q", lines[0])
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &run); err != nil {
+		t.Fatalf("not JSON: %q", lines[1])
+	}
+	for _, k := range []string{"minimal_bytes", "montecarlo_pi_bytes", "montecarlo_pi_stripped_bytes", "runtime_bytes", "wren_cli_bytes",
+		"raw_put_ms", "raw_get_ms", "upload_ms", "fetch_ms", "montecarlo_pi_cold_s", "montecarlo_pi_warm_s"} {
+		if v, ok := bin[k].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v in %s", k, bin[k], lines[0])
+		}
+	}
+	// The root links neither plots nor S3; stripping saves something.
+	if bin["minimal_bytes"].(float64) >= bin["montecarlo_pi_bytes"].(float64)/2 || bin["montecarlo_pi_stripped_bytes"].(float64) >= bin["montecarlo_pi_bytes"].(float64) {
+		t.Errorf("implausible sizes: %s", lines[0])
+	}
+	if run["calls"].(float64) != 20 || run["invocations_per_s"].(float64) <= 0 {
+		t.Errorf("implausible: %s", lines[1])
+	}
+}
+
 func TestBenchStoreJSON(t *testing.T) {
 	out := capture(t, "bench", "store", "-store", t.TempDir(), "-size", "1MiB", "-reps", "2")
 	var m map[string]any

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -161,9 +162,9 @@ func StartS3() *S3 {
 func (s *S3) Close() { s.srv.Close() }
 
 // Build builds a main package as a static linux executable (CGO_ENABLED=0)
-// at out, from dir.
-func Build(dir, pkg, out string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+// at out, from dir, with go build's flags before the package.
+func Build(dir, pkg, out string, flags ...string) error {
+	cmd := exec.Command("go", slices.Concat([]string{"build", "-o", out}, flags, []string{pkg})...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
