@@ -57,6 +57,14 @@
 // package config builds them from settings. Tests that map tasks call Init
 // from TestMain.
 //
+// # What a program links
+//
+// The package links the local store (file://) and the memory store
+// (mem://), not the AWS SDK nor a plotting library: package config and the
+// Lambda backend link the S3 driver (blob/s3blob), and package timeline
+// draws a job's timeline. A store URL whose driver the program does not
+// link fails with the import to add.
+//
 // # Conventions
 //
 // The packages share these rules. A component's settings are an Options

@@ -9,6 +9,11 @@
 //	                          &path_style=true reach a server on loopback
 //	mem://name                an in-memory store for tests (package memblob)
 //
+// A driver registers its scheme when its package is linked (a blank
+// import); Open of a URL of one of wren's schemes whose driver is not
+// linked fails with ErrUnknownScheme and the import to add. Shared opens a
+// URL once per process, for the workers' functions.
+//
 // Every driver passes the conformance suite in package blobtest: atomic
 // puts, conditional puts (PutOptions.IfNotExist), streaming gets, lexical
 // listing, idempotent deletes and key validation (ValidateKey), so keys that
