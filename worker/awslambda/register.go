@@ -31,7 +31,7 @@ var settings = []worker.Setting{
 	{Key: "timeout", Env: "WREN_LAMBDA_TIMEOUT", Default: DefaultTimeout.String(), Doc: "the function's timeout (wren deploy sets it; the backend reads the deployed one unless this is set)", Check: func(v string) error {
 		d, err := worker.ParseDuration(v)
 		if err == nil && (d < time.Second || d > 15*time.Minute) {
-			err = errors.New("Lambda takes 1s to 15m")
+			err = errors.New("the Lambda limit is 1s to 15m")
 		}
 		return err
 	}},
@@ -41,7 +41,7 @@ var settings = []worker.Setting{
 		case err != nil:
 			return errors.New("want an integer")
 		case n < 128 || n > 10240:
-			return errors.New("Lambda takes 128 to 10240")
+			return errors.New("the Lambda limit is 128 to 10240")
 		}
 		return nil
 	}},
