@@ -71,8 +71,8 @@ test-s3: deps $(WEED)
 ## test runs their seed corpora, testdata/fuzz and f.Add, as plain tests)
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./internal/npy:FuzzRead ./linear:FuzzReadLibSVM ./featurize:FuzzDecode \
-	./featurize:FuzzPNM ./worker:FuzzParseInvocation ./blob/s3blob:FuzzParseURL \
-	./mapreduce:FuzzRunReader
+	./featurize:FuzzPNM ./job:FuzzParseInvocation ./blob/s3blob:FuzzParseURL \
+	./mapreduce:FuzzRunReader ./job:FuzzReadPackIndex ./internal/redisaddr:FuzzParse
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \

@@ -283,6 +283,12 @@ type ClassifiedError struct {
 func (e *ClassifiedError) Error() string { return e.Err.Error() }
 func (e *ClassifiedError) Unwrap() error { return e.Err }
 
+// Is makes errors.Is(err, kind) true of an error classified as kind.
+func (e *ClassifiedError) Is(target error) bool {
+	k, ok := target.(ErrorKind)
+	return ok && k == e.Kind
+}
+
 // Classify returns err marked with kind.
 func Classify(kind ErrorKind, err error) error { return &ClassifiedError{Kind: kind, Err: err} }
 

@@ -82,7 +82,7 @@ func Parse(raw string) (Addr, error) {
 			continue
 		}
 		host, port, err := net.SplitHostPort(h)
-		if err != nil || host == "" {
+		if err != nil || host == "" || strings.IndexFunc(host, badHostRune) >= 0 {
 			return a, fmt.Errorf("%w: host %q: want host:port", ErrBadURL, h)
 		}
 		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
@@ -114,6 +114,11 @@ func Parse(raw string) (Addr, error) {
 		}
 	}
 	return a, nil
+}
+
+// badHostRune is a rune no host name or IP address holds.
+func badHostRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' || r == ':')
 }
 
 // String formats the address as the URL Parse reads back.

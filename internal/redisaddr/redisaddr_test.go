@@ -2,6 +2,7 @@ package redisaddr
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -54,4 +55,38 @@ func TestShardOf(t *testing.T) {
 	if len(seen) != 4 {
 		t.Fatalf("100 keys on %d of 4 shards", len(seen))
 	}
+}
+
+// FuzzParse: no URL makes Parse panic; an accepted one formats to a URL
+// that parses back to the same address, and its redacted form holds no
+// password.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"redis://127.0.0.1:6379",
+		"redis://u:p%40ss@h1:1,h2:2?cluster=1&tls=1",
+		"rediss://:secret@[::1]:6380",
+		"redis://h:1?cluster=1&cluster=0",
+		"redis://h",
+		"redis://h:1,,h:2",
+		"http://h:1",
+		"",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		a, err := Parse(raw)
+		if err != nil {
+			return
+		}
+		if len(a.Hosts) == 0 {
+			t.Fatalf("%q: accepted with no host", raw)
+		}
+		b, err := Parse(a.String())
+		if err != nil || !reflect.DeepEqual(a, b) {
+			t.Fatalf("%q -> %q -> %+v, %v; want %+v", raw, a.String(), b, err, a)
+		}
+		if a.Password != "" && strings.Contains(a.Redacted(), a.Password) && !strings.Contains(a.Redacted(), "xxxxx") {
+			t.Fatalf("%q: redacted %q shows the password", raw, a.Redacted())
+		}
+	})
 }
