@@ -1,5 +1,5 @@
-// Package dataset is the one writer and reader of feature shards in a blob
-// store: what featurize writes, linear fits on and sgd trains on.
+// Package dataset is the one writer, lister and reader of feature shards in
+// a blob store: what featurize writes, linear fits on and sgd trains on.
 //
 // A prefix holds shards of one of two formats:
 //
@@ -15,7 +15,8 @@
 //
 // WriteShard and WriteLibSVM write; List finds the shards under a prefix;
 // ReadShard reads a dense shard, checked (shapes, finite values, label
-// count).
+// count); Listing.Stream reads them all in order, a few ahead of the
+// consumer, in memory that does not grow with the dataset.
 package dataset
 
 import (
@@ -24,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"strconv"
 	"strings"
@@ -285,4 +287,72 @@ func WriteLibSVM(ctx context.Context, st blob.Store, prefix string, i int, text 
 	return retry.Store(ctx, func(ctx context.Context) error {
 		return blob.PutBytes(ctx, st, dir(prefix)+ShardName(i)+".libsvm", text, blob.PutOptions{})
 	})
+}
+
+// Rows is one dense shard as Stream yields it.
+type Rows struct {
+	Shard Shard
+	X     []float32 // Shard.N x Listing.Dim, row-major
+	Y     []int32
+}
+
+// Stream reads the listing's dense shards in order, each checked as
+// ReadShard checks it and against its listed size, with up to ahead
+// shards read in parallel ahead of the one yielded (0 means 2): a pass
+// over a dataset of any size holds ahead+1 shards, and the store's latency
+// is hidden behind the consumer's work. It stops at the first error, which
+// it yields; a consumer that stops early cancels the reads ahead.
+func (l *Listing) Stream(ctx context.Context, st blob.Store, ahead int) iter.Seq2[Rows, error] {
+	return func(yield func(Rows, error) bool) {
+		if l.Format != Dense {
+			yield(Rows{}, fmt.Errorf("%w: Stream reads dense shards; these are libsvm text", ErrMismatch))
+			return
+		}
+		if ahead <= 0 {
+			ahead = 2
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		type result struct {
+			rows Rows
+			err  error
+		}
+		// The reads in flight, in shard order; each answers once on its
+		// own buffered channel, so none blocks when the consumer leaves.
+		queue := make(chan chan result, ahead)
+		go func() {
+			defer close(queue)
+			for _, sh := range l.Shards {
+				ch := make(chan result, 1)
+				select {
+				case queue <- ch:
+				case <-ctx.Done():
+					return
+				}
+				go func() {
+					x, y, err := ReadShard(ctx, st, sh.Base, l.Dim)
+					if err == nil && len(y) != sh.N {
+						err = fmt.Errorf("%w: %s has %d examples, its metadata says %d", ErrBadData, sh.Base, len(y), sh.N)
+					}
+					ch <- result{Rows{Shard: sh, X: x, Y: y}, err}
+				}()
+			}
+		}()
+		for ch := range queue {
+			r := <-ch
+			if err := ctx.Err(); err != nil && r.err == nil {
+				r.err = err
+			}
+			if r.err != nil {
+				yield(Rows{}, r.err)
+				return
+			}
+			if !yield(r.rows, nil) {
+				return
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			yield(Rows{}, err)
+		}
+	}
 }

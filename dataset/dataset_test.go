@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/blob/memblob"
@@ -118,5 +120,94 @@ func TestLibSVM(t *testing.T) {
 	l, err := dataset.List(ctx, st, "sparse")
 	if err != nil || l.Format != dataset.LibSVM || len(l.Shards) != 2 || l.Shards[1].Base != "sparse/shard-00003.libsvm" {
 		t.Fatalf("listing %+v, %v", l, err)
+	}
+}
+
+// TestStream: shards come in order whatever the read-ahead; a consumer
+// that stops early leaves no read running; a bad shard stops the stream
+// with its error; libsvm listings and a cancelled context are errors.
+func TestStream(t *testing.T) {
+	ctx := context.Background()
+	st := memblob.New()
+	const shards, dim = 7, 3
+	for i := range shards {
+		n := 1 + i%3
+		x := make([]float32, n*dim)
+		y := make([]int32, n)
+		for k := range x {
+			x[k] = float32(i)
+		}
+		if err := dataset.WriteShard(ctx, st, "d", i, x, dim, y, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := dataset.List(ctx, st, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	for _, ahead := range []int{-1, 0, 1, 2, shards, 100} {
+		i := 0
+		for r, err := range l.Stream(ctx, st, ahead) {
+			if err != nil {
+				t.Fatalf("ahead %d: %v", ahead, err)
+			}
+			if r.Shard != l.Shards[i] || len(r.Y) != r.Shard.N || len(r.X) != r.Shard.N*dim || r.X[0] != float32(i) {
+				t.Fatalf("ahead %d: shard %d is %+v", ahead, i, r.Shard)
+			}
+			i++
+		}
+		if i != shards {
+			t.Fatalf("ahead %d: %d shards", ahead, i)
+		}
+		for range l.Stream(ctx, st, ahead) {
+			break
+		}
+	}
+	waitGoroutines(t, before)
+
+	// A shard whose labels were lost after listing.
+	st.Delete(ctx, l.Shards[3].Base+".labels.npy")
+	i := 0
+	var last error
+	for _, err := range l.Stream(ctx, st, 2) {
+		if err != nil {
+			last = err
+			break
+		}
+		i++
+	}
+	if i != 3 || !errors.Is(last, blob.ErrNotFound) {
+		t.Fatalf("%d shards, then %v", i, last)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	n := 0
+	for _, err := range l.Stream(cctx, st, 2) {
+		if n++; !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled: %v", err)
+		}
+	}
+	if n != 1 {
+		t.Fatalf("a cancelled stream yielded %d times, want its error once", n)
+	}
+	lib := &dataset.Listing{Format: dataset.LibSVM, Shards: []dataset.Shard{{Base: "x.svm"}}}
+	for _, err := range lib.Stream(ctx, st, 2) {
+		if !errors.Is(err, dataset.ErrMismatch) {
+			t.Fatalf("libsvm: %v", err)
+		}
+	}
+	waitGoroutines(t, before)
+}
+
+// waitGoroutines waits for the goroutines to fall back to n.
+func waitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines, %d before", runtime.NumGoroutine(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

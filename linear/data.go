@@ -155,38 +155,31 @@ func (ds *Dataset) chunks(ctx context.Context, fn func(m *matrix, row0 int) erro
 		}
 		return nil
 	}
-	row0 := 0
+	// The next shards are read while this one is used.
+	l := &dataset.Listing{Format: dataset.Dense, Dim: ds.Dim}
 	for _, s := range ds.shards {
-		m, err := ds.readShard(ctx, s, row0)
+		l.Shards = append(l.Shards, dataset.Shard{Base: s.base, N: s.n})
+	}
+	row0 := 0
+	for r, err := range l.Stream(ctx, ds.store, 2) {
 		if err != nil {
-			return err
+			return fmt.Errorf("linear: %w", dataErr(err))
 		}
+		x := make([]float64, len(r.X))
+		for i, v := range r.X {
+			x[i] = float64(v)
+		}
+		if err := checkLabels(r.Y, ds.Classes, row0); err != nil {
+			return fmt.Errorf("%s: %w", r.Shard.Base, err)
+		}
+		m := newMatrix(x, len(r.Y), ds.Dim)
+		m.y = r.Y
 		if err := fn(m, row0); err != nil {
 			return err
 		}
 		row0 += m.n
 	}
 	return nil
-}
-
-func (ds *Dataset) readShard(ctx context.Context, s shardRef, row0 int) (*matrix, error) {
-	x32, y, err := dataset.ReadShard(ctx, ds.store, s.base, ds.Dim)
-	if err != nil {
-		return nil, fmt.Errorf("linear: %w", dataErr(err))
-	}
-	if len(y) != s.n {
-		return nil, fmt.Errorf("%w: %s has %d rows, its metadata says %d", ErrMismatch, s.base, len(y), s.n)
-	}
-	x := make([]float64, len(x32))
-	for i, v := range x32 {
-		x[i] = float64(v)
-	}
-	if err := checkLabels(y, ds.Classes, row0); err != nil {
-		return nil, fmt.Errorf("%s: %w", s.base, err)
-	}
-	m := newMatrix(x, s.n, ds.Dim)
-	m.y = y
-	return m, nil
 }
 
 // materialize returns the whole dataset in memory.
