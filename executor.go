@@ -297,6 +297,25 @@ func (e *Executor) Store() blob.Store { return e.store }
 // Backend returns the executor's backend.
 func (e *Executor) Backend() worker.Backend { return e.backend }
 
+// CallLimit returns the longest a call of a map with opts can run: the
+// map's timeout (Options.Timeout, WithTimeout) or the backend's own limit
+// (worker.CallLimiter: AWS Lambda's function timeout), whichever is
+// shorter; 0 when neither limits it. Work that may take longer returns
+// before it and continues in another call.
+func (e *Executor) CallLimit(ctx context.Context, opts ...MapOption) (time.Duration, error) {
+	limit := e.config(opts).timeout
+	if cl, ok := e.backend.(worker.CallLimiter); ok {
+		bl, err := cl.CallLimit(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if bl > 0 && (limit <= 0 || bl < limit) {
+			limit = bl
+		}
+	}
+	return max(limit, 0), nil
+}
+
 // Parallelism returns the number of calls the executor's backend computes at once.
 func (e *Executor) Parallelism() int { return e.opts.Parallelism }
 

@@ -110,7 +110,10 @@ type Future[Out any] struct {
 	i   int
 }
 
-func (t *Task[In, Out]) config(ex *Executor, opts []MapOption) mapConfig {
+func (t *Task[In, Out]) config(ex *Executor, opts []MapOption) mapConfig { return ex.config(opts) }
+
+// config is the executor's options as a map's opts adjust them.
+func (ex *Executor) config(opts []MapOption) mapConfig {
 	cfg := mapConfig{
 		chunkSize: ex.opts.ChunkSize, timeout: ex.opts.Timeout, retries: ex.opts.Retries,
 		retryErrors: ex.opts.RetryErrors, speculation: ex.opts.Speculation,

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -355,4 +356,44 @@ func (l *Listing) Stream(ctx context.Context, st blob.Store, ahead int) iter.Seq
 			yield(Rows{}, err)
 		}
 	}
+}
+
+// LibSVMLabels returns the distinct label values of a libsvm text object,
+// sorted: the first field of each line, without parsing the features.
+func LibSVMLabels(ctx context.Context, st blob.Store, key string) ([]float64, error) {
+	var b []byte
+	err := retry.Store(ctx, func(ctx context.Context) (err error) {
+		b, err = blob.ReadAll(ctx, st, key)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %s: %w", key, err)
+	}
+	seen := map[float64]bool{}
+	for n := 1; len(b) > 0; n++ {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if i := bytes.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		f := bytes.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(string(f[0]), 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("%w: %s, line %d: label %q", ErrBadData, key, n, f[0])
+		}
+		seen[v] = true
+	}
+	out := make([]float64, 0, len(seen))
+	for v := range seen {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out, nil
 }

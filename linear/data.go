@@ -39,6 +39,9 @@ type Dataset struct {
 	Dim, Classes, N int
 	// ClassNames are the class names, when the source has them.
 	ClassNames []string
+	// LabelValues are the label values of a libsvm source (class c is
+	// LabelValues[c], sorted); nil when the labels are class indices.
+	LabelValues []float64
 
 	mem    *matrix // in memory
 	store  blob.Store
@@ -215,7 +218,7 @@ func (ds *Dataset) Split(ctx context.Context, frac float64, seed uint64) (*Datas
 		return nil, nil, fmt.Errorf("%w: split of %d rows at %v", ErrEmpty, ds.N, frac)
 	}
 	pick := func(idx []int) *Dataset {
-		return &Dataset{Dim: ds.Dim, Classes: ds.Classes, N: len(idx), ClassNames: ds.ClassNames, mem: m.pick(idx)}
+		return &Dataset{Dim: ds.Dim, Classes: ds.Classes, N: len(idx), ClassNames: ds.ClassNames, LabelValues: ds.LabelValues, mem: m.pick(idx)}
 	}
 	return pick(perm[:k]), pick(perm[k:]), nil
 }
@@ -384,7 +387,7 @@ func ReadLibSVM(r io.Reader, opts LibSVMOptions) (*Dataset, *LibSVMInfo, error) 
 		m = newCSR(n, dim, ptr, idx, val)
 	}
 	m.y = y
-	return &Dataset{Dim: dim, Classes: len(info.Labels), N: n, mem: m}, info, nil
+	return &Dataset{Dim: dim, Classes: len(info.Labels), N: n, LabelValues: info.Labels, mem: m}, info, nil
 }
 
 // Row is one example of a dataset: its class and its features, sparse (Idx

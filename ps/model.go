@@ -191,7 +191,7 @@ func checkScale(scale float64) error {
 // script per block, pipelined per shard), and counts one version. Invalid
 // input (out of range, NaN or Inf) writes nothing. If a shard fails mid-way
 // the error names it; each block is then either fully updated or untouched.
-func (m *Model) Push(ctx context.Context, lo int, deltas []float32, scale float64) error {
+func (m *Model) Push(ctx context.Context, lo int, deltas []float32, scale float64, opts ...PushOption) error {
 	hi := lo + len(deltas)
 	if lo < 0 || hi > m.n {
 		return fmt.Errorf("%w: push [%d, %d) to model %q of length %d", ErrBadInput, lo, hi, m.name, m.n)
@@ -200,6 +200,10 @@ func (m *Model) Push(ctx context.Context, lo int, deltas []float32, scale float6
 		return err
 	}
 	if err := checkFinite(deltas, lo); err != nil {
+		return err
+	}
+	notes, err := m.noteOps(opts)
+	if err != nil {
 		return err
 	}
 	if len(deltas) == 0 {
@@ -214,13 +218,13 @@ func (m *Model) Push(ctx context.Context, lo int, deltas []float32, scale float6
 	}
 	id := newPushID()
 	ops := m.s.scriptOps(denseAdd, []any{fmtScale(scale)}, items, id, versionKey(m.name))
-	return m.s.exec(ctx, "push "+m.name, ops)
+	return m.s.exec(ctx, "push "+m.name, append(ops, notes...))
 }
 
 // PushSparse adds scale*deltas[j] to value idx[j] for every j, atomically per
 // block, in the given order per index (repeated indices add up), and counts
 // one version. Invalid input writes nothing.
-func (m *Model) PushSparse(ctx context.Context, idx []int, deltas []float32, scale float64) error {
+func (m *Model) PushSparse(ctx context.Context, idx []int, deltas []float32, scale float64, opts ...PushOption) error {
 	if len(idx) != len(deltas) {
 		return fmt.Errorf("%w: %d indices and %d deltas", ErrBadInput, len(idx), len(deltas))
 	}
@@ -234,6 +238,10 @@ func (m *Model) PushSparse(ctx context.Context, idx []int, deltas []float32, sca
 		if f := float64(deltas[j]); math.IsNaN(f) || math.IsInf(f, 0) {
 			return fmt.Errorf("%w: delta %v for index %d", ErrBadInput, deltas[j], i)
 		}
+	}
+	notes, err := m.noteOps(opts)
+	if err != nil {
+		return err
 	}
 	if len(idx) == 0 {
 		return nil
@@ -256,7 +264,7 @@ func (m *Model) PushSparse(ctx context.Context, idx []int, deltas []float32, sca
 	}
 	id := newPushID()
 	ops := m.s.scriptOps(sparseAdd, []any{fmtScale(scale)}, items, id, versionKey(m.name))
-	return m.s.exec(ctx, "push "+m.name, ops)
+	return m.s.exec(ctx, "push "+m.name, append(ops, notes...))
 }
 
 // Version returns the number of pushes applied to the model so far (a push

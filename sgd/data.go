@@ -3,13 +3,19 @@ package sgd
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/dataset"
 	"github.com/wrenml/wren/linear"
+	"golang.org/x/sync/errgroup"
 )
 
 // Shard formats (package dataset's).
@@ -20,9 +26,13 @@ const (
 
 // data is the training data as the driver found it.
 type data struct {
-	format string
-	shards []string // dense: bases; libsvm: object keys
-	dim    int
+	format  string
+	shards  []string // dense: bases; libsvm: object keys
+	sizes   []int    // examples per shard (dense; 0 for libsvm)
+	dim     int
+	id      string    // fingerprint: format, width, shards and sizes
+	labels  []float64 // libsvm label values of the classes (decideLabels)
+	classes []string  // class names, for Model
 }
 
 // findData lists the shards under prefix (dataset.List): dense shards, or
@@ -35,9 +45,10 @@ func findData(ctx context.Context, st blob.Store, prefix string, features int) (
 	if err != nil {
 		return nil, fmt.Errorf("sgd: data %q: %w", prefix, err)
 	}
-	d := &data{format: l.Format, dim: l.Dim}
+	d := &data{format: l.Format, dim: l.Dim, classes: l.Classes}
 	for _, sh := range l.Shards {
 		d.shards = append(d.shards, sh.Base)
+		d.sizes = append(d.sizes, sh.N)
 	}
 	switch {
 	case l.Format == dataset.Dense && features > 0 && features != l.Dim:
@@ -47,7 +58,70 @@ func findData(ctx context.Context, st blob.Store, prefix string, features int) (
 	case l.Format == dataset.LibSVM:
 		d.dim = features
 	}
+	h := sha256.New()
+	fmt.Fprintln(h, d.format, d.dim)
+	for i, sh := range d.shards {
+		// Keys relative to the prefix: the same data under another name
+		// (copied, or another store) is the same data.
+		fmt.Fprintln(h, strings.TrimPrefix(sh, prefix), d.sizes[i])
+	}
+	d.id = hex.EncodeToString(h.Sum(nil))[:16]
 	return d, nil
+}
+
+// decideLabels decides, once, how the labels become the loss's classes,
+// for the workers, the evaluation and Model alike: libsvm label values map
+// to classes in sorted order (Options.Labels, else the values the shards
+// hold); dense shards hold class indices; regression takes values.
+func (d *data) decideLabels(ctx context.Context, st blob.Store, cfg *Options) error {
+	classes := cfg.Loss.ClassCount()
+	if cfg.Labels != nil {
+		switch {
+		case classes == 0:
+			return fmt.Errorf("%w: Options.Labels with the %s loss, which trains on label values", ErrBadData, cfg.Loss.Name())
+		case d.format != formatLibSVM:
+			return fmt.Errorf("%w: Options.Labels with dense shards, whose labels are class indices", ErrBadData)
+		}
+		for i, v := range cfg.Labels {
+			if math.IsNaN(v) || math.IsInf(v, 0) || i > 0 && v <= cfg.Labels[i-1] {
+				return fmt.Errorf("%w: Options.Labels %v: want finite values in increasing order", ErrBadData, cfg.Labels)
+			}
+		}
+	}
+	if classes == 0 || d.format != formatLibSVM {
+		return nil
+	}
+	labels := cfg.Labels
+	if labels == nil {
+		// Every shard's label values (their first fields), 8 at a time.
+		found := make([][]float64, len(d.shards))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(8)
+		for i, key := range d.shards {
+			g.Go(func() (err error) {
+				found[i], err = dataset.LibSVMLabels(gctx, st, key)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return fmt.Errorf("sgd: the label values of the data (give Options.Labels to skip reading them): %w", err)
+		}
+		labels = slices.Concat(found...)
+		slices.Sort(labels)
+		labels = slices.Compact(labels)
+	}
+	switch {
+	case classes == 2 && len(labels) != 2:
+		return fmt.Errorf("%w: %d label values %v for the binary %s loss: want 2 (the second is the positive class)", ErrBadData, len(labels), labels, cfg.Loss.Name())
+	case len(labels) > classes || len(labels) < 2:
+		return fmt.Errorf("%w: %d label values %v for the %s loss over %d classes", ErrBadData, len(labels), labels, cfg.Loss.Name(), classes)
+	}
+	d.labels = labels
+	d.classes = make([]string, len(labels))
+	for i, v := range labels {
+		d.classes[i] = strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return nil
 }
 
 // block is one shard in memory: labels and features, dense or compressed.
@@ -63,22 +137,28 @@ type block struct {
 // ErrBadData reports training data that cannot be used.
 var ErrBadData = errors.New("sgd: bad data")
 
-// readShard loads a shard and checks its labels against the loss.
-func readShard(ctx context.Context, st blob.Store, format, key string, dim int, loss Loss) (*block, error) {
+// readShard loads a shard with its labels as the loss takes them: classes
+// (libsvm label values mapped by labels; dense shards hold them already)
+// or, for regression, values.
+func readShard(ctx context.Context, st blob.Store, format, key string, dim int, loss Loss, labels []float64) (*block, error) {
 	var b *block
 	var err error
 	if format == formatNPY {
 		b, err = readNPY(ctx, st, key, dim)
 	} else {
-		b, err = readLibSVM(ctx, st, key, dim)
+		b, err = readLibSVM(ctx, st, key, dim, labels)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if k := loss.ClassCount(); k > 2 {
+	if k := loss.ClassCount(); k >= 2 {
 		for i, y := range b.y {
 			if y != math.Trunc(y) || y < 0 || y >= float64(k) {
-				return nil, fmt.Errorf("%w: %s: example %d has label %v, outside the %d classes", ErrBadData, key, i, y, k)
+				what := "class index"
+				if format == formatLibSVM {
+					what = "label"
+				}
+				return nil, fmt.Errorf("%w: %s: example %d has %s %v, outside the %d classes of the %s loss", ErrBadData, key, i, what, y, k, loss.Name())
 			}
 		}
 	}
@@ -101,8 +181,9 @@ func readNPY(ctx context.Context, st blob.Store, base string, dim int) (*block, 
 }
 
 // readLibSVM parses a libsvm shard (one-based indices, as libsvm writes;
-// zero-based files are detected as scikit-learn does) into compressed rows.
-func readLibSVM(ctx context.Context, st blob.Store, key string, dim int) (*block, error) {
+// zero-based files are detected as scikit-learn does) into compressed rows,
+// each label mapped to its class by labels (nil: kept as a value).
+func readLibSVM(ctx context.Context, st blob.Store, key string, dim int, labels []float64) (*block, error) {
 	data, err := blob.ReadAll(ctx, st, key)
 	if err != nil {
 		return nil, fmt.Errorf("sgd: shard %s: %w", key, err)
@@ -113,7 +194,15 @@ func readLibSVM(ctx context.Context, st blob.Store, key string, dim int) (*block
 	}
 	b := &block{n: ds.N, dim: dim, ptr: []int{0}, y: make([]float64, 0, ds.N)}
 	err = ds.Each(ctx, func(i int, r linear.Row) error {
-		b.y = append(b.y, info.Labels[r.Label])
+		y := info.Labels[r.Label]
+		if labels != nil {
+			c, ok := slices.BinarySearch(labels, y)
+			if !ok {
+				return fmt.Errorf("%w: %s: example %d has label %v, not among the label values %v (Options.Labels)", ErrBadData, key, i, y, labels)
+			}
+			y = float64(c)
+		}
+		b.y = append(b.y, y)
 		if r.Dense != nil {
 			for j, v := range r.Dense {
 				if v != 0 {
@@ -142,12 +231,15 @@ func WriteShards(ctx context.Context, st blob.Store, prefix string, ds *linear.D
 	if n < 1 || n > ds.N {
 		return fmt.Errorf("sgd: %d shards of %d examples", n, ds.N)
 	}
-	per := (ds.N + n - 1) / n
+	// Shard i holds examples [i*N/n, (i+1)*N/n): n shards whose sizes
+	// differ by at most one.
+	end := func(i int) int { return int(int64(i+1) * int64(ds.N) / int64(n)) }
+	most := end(0)
 	var x []float32
 	var y []int32
 	var text []byte
 	// Dense unless the rows are too wide to hold densely.
-	sparse := ds.Dim > 1<<16 || int64(per)*int64(ds.Dim)*4 > 256<<20
+	sparse := ds.Dim > 1<<16 || int64(most+1)*int64(ds.Dim)*4 > 256<<20
 	shard := 0
 	flush := func() error {
 		i := shard
@@ -159,17 +251,20 @@ func WriteShards(ctx context.Context, st blob.Store, prefix string, ds *linear.D
 		defer func() { x, y = x[:0], y[:0] }()
 		return dataset.WriteShard(ctx, st, prefix, i, x, ds.Dim, y, nil, nil)
 	}
-	count := 0
 	var idx []int32
 	var val []float64
 	err := ds.Each(ctx, func(i int, r linear.Row) error {
+		label := float64(r.Label)
+		if ds.LabelValues != nil {
+			label = ds.LabelValues[r.Label]
+		}
 		if sparse {
 			idx, val = idx[:0], val[:0]
 			for j, v := range r.Dense {
 				idx, val = append(idx, int32(j)), append(val, v)
 			}
 			idx, val = append(idx, r.Idx...), append(val, r.Val...)
-			text = dataset.AppendLibSVM(text, float64(r.Label), idx, val)
+			text = dataset.AppendLibSVM(text, label, idx, val)
 		} else {
 			if r.Dense != nil {
 				for _, v := range r.Dense {
@@ -184,17 +279,10 @@ func WriteShards(ctx context.Context, st blob.Store, prefix string, ds *linear.D
 			}
 			y = append(y, r.Label)
 		}
-		count++
-		if count%per == 0 {
+		if i+1 == end(shard) {
 			return flush()
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if count%per != 0 {
-		return flush()
-	}
-	return nil
+	return err
 }

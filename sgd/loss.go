@@ -3,10 +3,12 @@ package sgd
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Loss is a training loss of a linear model with K outputs (scores).
-// Implementations: Logistic, Softmax, Hinge, Squared.
+// Implementations: Logistic, Softmax, Hinge, Squared; a loss of your own
+// trains once registered (RegisterLoss).
 type Loss interface {
 	// Outputs is the number of scores per example (1, or the classes).
 	Outputs() int
@@ -126,22 +128,67 @@ func (Squared) Grad(g, s []float64, y float64) float64 {
 	return 0.5 * d * d
 }
 
+// NewLoss rebuilds a loss on a worker from its name and its number of
+// outputs (the model's columns).
+type NewLoss func(outputs int) (Loss, error)
+
+var (
+	lossMu sync.RWMutex
+	losses = map[string]NewLoss{
+		"logistic": func(int) (Loss, error) { return Logistic{}, nil },
+		"softmax": func(k int) (Loss, error) {
+			if k < 2 {
+				return nil, fmt.Errorf("sgd: softmax over %d classes", k)
+			}
+			return Softmax{Classes: k}, nil
+		},
+		"hinge":   func(int) (Loss, error) { return Hinge{}, nil },
+		"squared": func(int) (Loss, error) { return Squared{}, nil },
+	}
+)
+
+// RegisterLoss makes a loss of the user's trainable: workers rebuild a
+// run's loss from its Name and outputs, so a Loss that Train does not know
+// by name must be registered, under its Name, in the package-level code
+// of the program (a var or init: the workers run the same binary). It
+// panics on an empty name, a nil function or a name registered twice.
+func RegisterLoss(name string, fn NewLoss) {
+	lossMu.Lock()
+	defer lossMu.Unlock()
+	switch {
+	case name == "":
+		panic("sgd: RegisterLoss with an empty name")
+	case fn == nil:
+		panic("sgd: RegisterLoss " + name + " with a nil function")
+	case losses[name] != nil:
+		panic("sgd: RegisterLoss called twice for " + name)
+	}
+	losses[name] = fn
+}
+
 // lossByName rebuilds a loss on a worker.
 func lossByName(name string, k int) (Loss, error) {
-	switch name {
-	case "logistic":
-		return Logistic{}, nil
-	case "softmax":
-		if k < 2 {
-			return nil, fmt.Errorf("sgd: softmax over %d classes", k)
-		}
-		return Softmax{Classes: k}, nil
-	case "hinge":
-		return Hinge{}, nil
-	case "squared":
-		return Squared{}, nil
+	lossMu.RLock()
+	fn := losses[name]
+	lossMu.RUnlock()
+	if fn == nil {
+		return nil, fmt.Errorf("sgd: unknown loss %q: register it with sgd.RegisterLoss at package level", name)
 	}
-	return nil, fmt.Errorf("sgd: unknown loss %q", name)
+	return fn(k)
+}
+
+// checkLoss makes sure workers can rebuild l: registered under its name,
+// it comes back as a loss of the same name and outputs.
+func checkLoss(l Loss) error {
+	got, err := lossByName(l.Name(), l.Outputs())
+	if err != nil {
+		return err
+	}
+	if got.Name() != l.Name() || got.Outputs() != l.Outputs() || got.ClassCount() != l.ClassCount() {
+		return fmt.Errorf("sgd: loss %q rebuilds as %s with %d outputs and %d classes, not %d and %d: check its RegisterLoss function",
+			l.Name(), got.Name(), got.Outputs(), got.ClassCount(), l.Outputs(), l.ClassCount())
+	}
+	return nil
 }
 
 // Schedule is a learning rate as a function of the step (minibatches done

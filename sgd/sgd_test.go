@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/gob"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,8 +142,8 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	put("bad/line/a.libsvm", "1 1:0.5\n0 2:x\n")
-	put("bad/index/a.libsvm", "1 1:0.5 99:1\n")
-	put("bad/labels/a.libsvm", "1 1:0.5\n7 2:1\n")
+	put("bad/index/a.libsvm", "1 1:0.5 99:1\n0 2:1\n")
+	put("bad/labels/a.libsvm", "1 1:0.5\n7 2:1\n3 1:1\n9 1:2\n")
 	ds := problem(200, 5, 1, 1)
 	if err := WriteShards(ctx, st, "good", ds, 1); err != nil {
 		t.Fatal(err)
@@ -152,7 +154,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		"malformed line":  {Options{Model: "a", Loss: Logistic{}, Data: "bad/line", Features: 10}, "line 2"},
 		"index too large": {Options{Model: "b", Loss: Logistic{}, Data: "bad/index", Features: 10}, "beyond dim 10"},
-		"labels":          {Options{Model: "c", Loss: Softmax{Classes: 3}, Data: "bad/labels", Features: 10}, "outside the 3 classes"},
+		"labels":          {Options{Model: "c", Loss: Softmax{Classes: 3}, Data: "bad/labels", Features: 10}, "4 label values"},
 		"no features":     {Options{Model: "d", Loss: Logistic{}, Data: "bad/line"}, "Options.Features"},
 		"diverges":        {Options{Model: "e", Loss: Squared{}, Data: "good", Epochs: 50, LR: Constant(1e6)}, "diverged"},
 		"no data":         {Options{Model: "f", Loss: Logistic{}, Data: "nothing"}, "no shards"},
@@ -292,7 +294,19 @@ func TestJobCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	ex := executor(t, 2)
+	// Every object the driver writes is recorded (the workers' inputs are
+	// deleted with each slice's job); every object left is read too.
+	dir := t.TempDir()
+	inner, err := wren.OpenStore(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingStore{Store: inner}
+	ex, err := wren.NewExecutor(ctx, wren.Options{BlobStore: rec, Parallelism: 2, Progress: wren.ProgressOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
 	ds := problem(400, 5, 1, 4)
 	if err := WriteShards(ctx, ex.Store(), "data/creds", ds, 2); err != nil {
 		t.Fatal(err)
@@ -301,17 +315,12 @@ func TestJobCredentials(t *testing.T) {
 	if _, err := Train(ctx, ex, client, cfg); err != nil {
 		t.Fatal(err)
 	}
-	root := ex.Store().(interface{ Root() string }).Root()
 	var inputs []workerIn
-	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || fi.IsDir() {
-			return nil
-		}
-		b, _ := os.ReadFile(p)
+	check := func(name string, b []byte) {
 		if bytes.Contains(b, []byte(password)) {
-			t.Errorf("%s holds the server's password", p)
+			t.Errorf("%s holds the server's password", name)
 		}
-		if strings.Contains(p, "/in/pack-") {
+		if strings.Contains(name, "/in/pack-") {
 			idx, err := job.ReadPackIndex(b)
 			if err != nil {
 				t.Fatal(err)
@@ -324,10 +333,24 @@ func TestJobCredentials(t *testing.T) {
 				inputs = append(inputs, in)
 			}
 		}
+	}
+	rec.mu.Lock()
+	for k, b := range rec.puts {
+		check(k, b)
+	}
+	rec.mu.Unlock()
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		if bytes.Contains(b, []byte(password)) {
+			t.Errorf("%s holds the server's password", p)
+		}
 		return nil
 	})
 	if len(inputs) != 2 {
-		t.Fatalf("%d worker inputs found in the store, want 2", len(inputs))
+		t.Fatalf("%d worker inputs written to the store, want 2", len(inputs))
 	}
 	for _, in := range inputs {
 		o, err := ps.ParseURL(in.PS.URL)
@@ -343,4 +366,25 @@ func TestJobCredentials(t *testing.T) {
 			}
 		}
 	}
+}
+
+// recordingStore keeps a copy of every object put through it.
+type recordingStore struct {
+	blob.Store
+	mu   sync.Mutex
+	puts map[string][]byte
+}
+
+func (r *recordingStore) Put(ctx context.Context, key string, body io.Reader, o blob.PutOptions) error {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.puts == nil {
+		r.puts = map[string][]byte{}
+	}
+	r.puts[key] = b
+	r.mu.Unlock()
+	return r.Store.Put(ctx, key, bytes.NewReader(b), o)
 }

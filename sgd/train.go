@@ -2,6 +2,9 @@ package sgd
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +20,7 @@ import (
 	"github.com/wrenml/wren/linear"
 	"github.com/wrenml/wren/ps"
 	"github.com/wrenml/wren/worker"
+	"golang.org/x/sync/errgroup"
 )
 
 // Options describes a training run. Zero values take the documented
@@ -54,6 +58,22 @@ type Options struct {
 	// L2 is the penalty (L2/2)|W|^2 (not on the intercepts); 0 means
 	// DefaultL2, a negative value none (as linear's L2 options).
 	L2 float64
+	// Labels are the label values of libsvm data in class order (class c
+	// is Labels[c], sorted; a binary loss's positive class is the second);
+	// nil means the distinct values the shards hold, found by reading their
+	// labels once before training. Dense shards hold class indices and take
+	// none; nor does the squared loss, which trains on the values.
+	Labels []float64
+	// Slice is the longest a worker's call trains before it returns its
+	// position and the driver continues it in another call at once: 0 means
+	// the executor's call limit (the map's timeout, or the backend's own:
+	// AWS Lambda's function timeout) less a tenth (at least 2 s), and no
+	// slices when nothing limits calls; negative: no slices.
+	Slice time.Duration
+	// InitialStep is the learning rate's step each worker starts at: a run
+	// that continues another (TrainLocal with Initial) gives its Steps.
+	// Resume takes it from the checkpoint.
+	InitialStep int64
 	// Seed makes the shuffles reproducible.
 	Seed uint64
 	// Eval, when set, is evaluated on the driver from the parameter server
@@ -74,6 +94,8 @@ type Options struct {
 	MapOptions []wren.MapOption
 	// Logger receives progress; nil means slog.Default().
 	Logger *slog.Logger
+
+	ready bool // defaults applied
 }
 
 // DefaultL2 is the penalty when Options.L2 is 0.
@@ -98,8 +120,15 @@ type Result struct {
 	Wall              time.Duration
 	ExamplesPerSecond float64
 	Workers           []WorkerStats
-	client            *ps.Client
-	params            []float64 // TrainLocal's model
+	// Steps is the learning rate's step the workers reached (the largest):
+	// the InitialStep of a run that continues this one.
+	Steps int64
+	// Run is the run's ID; its positions are in its checkpoints.
+	Run     string
+	client  *ps.Client
+	params  []float64 // TrainLocal's model
+	labels  []float64 // the label values of libsvm classes
+	classes []string
 }
 
 // ErrModelSize reports a model already on the server with another size.
@@ -107,10 +136,17 @@ var ErrModelSize = errors.New("sgd: a model of another size is on the server")
 
 func (c *Options) defaults(ex *wren.Executor) error {
 	switch {
+	case c.ready:
+		return nil
 	case c.Model == "":
 		return errors.New("sgd: Options.Model is required")
 	case c.Loss == nil:
 		return errors.New("sgd: Options.Loss is required")
+	case c.InitialStep < 0:
+		return fmt.Errorf("sgd: InitialStep %d", c.InitialStep)
+	}
+	if err := checkLoss(c.Loss); err != nil {
+		return err
 	}
 	if c.Workers <= 0 {
 		c.Workers = 1
@@ -147,28 +183,45 @@ func (c *Options) defaults(ex *wren.Executor) error {
 	case c.L2 < 0:
 		c.L2 = 0
 	}
-	return c.LR.validate()
+	if err := c.LR.validate(); err != nil {
+		return err
+	}
+	c.ready = true
+	return nil
 }
 
 // Train runs HOGWILD! SGD: Workers wren calls, each streaming its shards
 // from the executor's store and pulling, computing and pushing against the
 // model on the parameter server without locks, while the driver evaluates
-// and checkpoints the model.
+// and checkpoints the model. A worker's call trains for at most a slice
+// (Options.Slice) and returns its position, and the driver continues it in
+// another call at once, so a run outlives the backend's call limit; each
+// push notes the worker's position on the server, so a retried call
+// continues after what the server holds (at most one push window is
+// trained twice when a worker dies after pushing and before noting).
 func Train(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Options) (*Result, error) {
+	return train1(ctx, ex, client, cfg, nil)
+}
+
+// train1 is Train, from the positions of a checkpoint when start is set.
+func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Options, start *checkpointState) (*Result, error) {
 	if err := cfg.defaults(ex); err != nil {
 		return nil, err
 	}
 	o := client.Options()
-	if _, remote := ex.Backend().(worker.Remote); remote {
+	if !worker.WorkersOnThisMachine(ex.Backend()) {
 		for _, a := range o.Addrs {
 			if host, _, err := net.SplitHostPort(a); err == nil && (host == "localhost" || net.ParseIP(host).IsLoopback()) {
-				return nil, fmt.Errorf("sgd: the parameter server %s is on this machine's loopback; remote workers (%s) cannot reach it: give ps.Open the address of a server they can reach", a, ex.Backend().Name())
+				return nil, fmt.Errorf("sgd: the parameter server %s is on this machine's loopback; the %s backend's workers run elsewhere and cannot reach it: give ps.Open the address of a server they can reach", a, ex.Backend().Name())
 			}
 		}
 	}
 	st := ex.Store()
 	data, err := findData(ctx, st, cfg.Data, cfg.Features)
 	if err != nil {
+		return nil, err
+	}
+	if err := data.decideLabels(ctx, st, &cfg); err != nil {
 		return nil, err
 	}
 	if len(data.shards) < cfg.Workers {
@@ -189,6 +242,22 @@ func Train(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Option
 	default:
 		cfg.Logger.Info("sgd: training the model further", "model", cfg.Model)
 	}
+	slice, err := cfg.slice(ctx, ex)
+	if err != nil {
+		return nil, err
+	}
+	// Where each worker starts: a checkpoint's positions, or its shards' start.
+	positions := make([]Position, cfg.Workers)
+	runID := newRunID()
+	if start != nil {
+		runID = start.Run
+	}
+	for w := range positions {
+		positions[w] = Position{Run: runID, Data: data.id, Worker: w, Step: cfg.InitialStep}
+		if start != nil {
+			positions[w] = start.Positions[w]
+		}
+	}
 	// The workers get a Redis user of their own for this model, deleted
 	// when training ends: the server's password never goes into their
 	// inputs (which stay in the store).
@@ -202,29 +271,44 @@ func Train(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Option
 		}
 	}()
 	o = grant.Options
-	in := make([]workerIn, cfg.Workers)
 	var deadline time.Time
 	if cfg.Duration > 0 {
 		deadline = time.Now().Add(cfg.Duration)
 	}
+	in := make([]workerIn, cfg.Workers)
 	for w := range in {
 		in[w] = workerIn{
 			PS:    conn{URL: o.URL(), BlockSize: m.BlockSize()},
-			Model: cfg.Model, Dim: data.dim, K: k, Loss: cfg.Loss.Name(),
-			Store: st.URL(), Format: data.format, Epochs: cfg.Epochs, Deadline: deadline,
+			Model: cfg.Model, Dim: data.dim, K: k, Loss: cfg.Loss.Name(), Labels: data.labels,
+			Store: st.URL(), Format: data.format, Epochs: cfg.Epochs, Deadline: deadline, Slice: slice,
 			Batch: cfg.BatchSize, LR: cfg.LR, L2: cfg.L2, Seed: cfg.Seed, Worker: w, LocalSteps: cfg.LocalSteps,
+			From: positions[w],
 		}
 	}
 	for i, s := range data.shards {
 		in[i%cfg.Workers].Shards = append(in[i%cfg.Workers].Shards, s)
+		in[i%cfg.Workers].Sizes = append(in[i%cfg.Workers].Sizes, data.sizes[i])
 	}
-	run := &Result{Name: cfg.Model, Loss: cfg.Loss, Dim: data.dim, client: client}
-	start := time.Now()
-	mopts := append(slices.Clone(cfg.MapOptions), wren.WithChunkSize(1), wren.WithSpeculation(-1))
-	job, err := workerTask.Map(ctx, ex, in, mopts...)
-	if err != nil {
-		return nil, err
-	}
+	run := &Result{Name: cfg.Model, Loss: cfg.Loss, Dim: data.dim, client: client, Run: runID, labels: data.labels, classes: data.classes}
+	defer func() {
+		names := make([]string, cfg.Workers)
+		for w := range names {
+			names[w] = noteName(runID, w)
+		}
+		if err := m.DeleteNotes(context.WithoutCancel(ctx), names...); err != nil {
+			cfg.Logger.Warn("sgd: delete the workers' position notes", "err", err)
+		}
+	}()
+	// The workers' calls: one an invocation, never speculative, whatever
+	// the executor's options (a straggling worker is HOGWILD!'s normal
+	// case, and a second copy would push its updates twice); no progress
+	// bar per slice unless asked.
+	mopts := slices.Concat([]wren.MapOption{wren.WithProgress(wren.ProgressOff)}, cfg.MapOptions,
+		[]wren.MapOption{wren.WithChunkSize(1), wren.WithSpeculation(-1)})
+	state := &checkpointState{Run: runID, Data: data.id, DataPrefix: cfg.Data, Loss: cfg.Loss.Name(), Dim: data.dim, K: k, Labels: data.labels,
+		Batch: cfg.BatchSize, Seed: cfg.Seed, Workers: cfg.Workers, Positions: positions}
+	var posMu sync.Mutex
+	startT := time.Now()
 	// Evaluate and checkpoint while the workers train.
 	var mu sync.Mutex
 	stop := make(chan struct{})
@@ -246,7 +330,7 @@ func Train(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Option
 				if cfg.Eval == nil {
 					continue
 				}
-				p, err := run.evaluate(ctx, m, cfg.Eval, time.Since(start))
+				p, err := run.evaluate(ctx, m, cfg.Eval, time.Since(startT))
 				if err != nil {
 					cfg.Logger.Warn("sgd: evaluation", "err", err)
 					continue
@@ -256,26 +340,62 @@ func Train(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Option
 				mu.Unlock()
 				cfg.Logger.Info("sgd: evaluation", "t", p.Time.Round(time.Millisecond), "version", p.Version, "loss", p.Loss, "accuracy", p.Accuracy)
 			case <-ckC:
-				if err := m.Checkpoint(ctx, st, cfg.Checkpoint); err != nil {
+				posMu.Lock()
+				snap := state.clone()
+				posMu.Unlock()
+				if err := checkpoint(ctx, st, m, cfg.Checkpoint, snap, true); err != nil {
 					cfg.Logger.Warn("sgd: checkpoint", "err", err)
 				}
 			}
 		}
 	})
-	results, err := job.Results(ctx)
+	run.Workers = make([]WorkerStats, cfg.Workers)
+	g, gctx := errgroup.WithContext(ctx)
+	for w := range in {
+		g.Go(func() error {
+			call := in[w]
+			ws := &run.Workers[w]
+			ws.Worker = w
+			for {
+				f, err := workerTask.Call(gctx, ex, call, mopts...)
+				if err != nil {
+					return err
+				}
+				out, err := f.Result(gctx)
+				f.Job().Clean(context.WithoutCancel(gctx))
+				if err != nil {
+					return fmt.Errorf("worker %d: %w", w, err)
+				}
+				ws.add(out.Stats)
+				posMu.Lock()
+				state.Positions[w] = out.End
+				posMu.Unlock()
+				if out.Done {
+					return nil
+				}
+				if out.End.Step <= call.From.Step {
+					return fmt.Errorf("sgd: worker %d made no progress in a slice of %v", w, slice)
+				}
+				call.From = out.End
+			}
+		})
+	}
+	err = g.Wait()
 	close(stop)
 	bg.Wait()
-	run.Wall = time.Since(start)
+	run.Wall = time.Since(startT)
+	for _, ws := range run.Workers {
+		run.Examples += ws.Examples
+	}
+	for _, p := range state.Positions {
+		run.Steps = max(run.Steps, p.Step)
+	}
 	if err != nil {
 		return run, fmt.Errorf("sgd: training %s: %w", cfg.Model, err)
 	}
-	for _, r := range results {
-		run.Examples += r.Examples
-	}
-	run.Workers = results
 	run.ExamplesPerSecond = float64(run.Examples) / run.Wall.Seconds()
 	if cfg.Checkpoint != "" {
-		if err := m.Checkpoint(ctx, st, cfg.Checkpoint); err != nil {
+		if err := checkpoint(ctx, st, m, cfg.Checkpoint, state, false); err != nil {
 			return run, err
 		}
 	}
@@ -290,19 +410,142 @@ func Train(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Option
 	return run, nil
 }
 
+// slice is the longest a worker call trains (0: no limit).
+func (c *Options) slice(ctx context.Context, ex *wren.Executor) (time.Duration, error) {
+	switch {
+	case c.Slice < 0:
+		return 0, nil
+	case c.Slice > 0:
+		return c.Slice, nil
+	}
+	limit, err := ex.CallLimit(ctx, c.MapOptions...)
+	if err != nil || limit <= 0 {
+		return 0, err
+	}
+	return limit - max(limit/10, min(2*time.Second, limit/2)), nil
+}
+
+// newRunID names a training run: its workers' position notes and its
+// checkpoints' positions carry it.
+func newRunID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// checkpointState is what a checkpoint of Train keeps beside the model
+// (sgd.json): the run, its data and where each worker was, so that Resume
+// continues the run (and its learning rate schedule) where it stopped.
+type checkpointState struct {
+	Run        string     `json:"run"`
+	Data       string     `json:"data"` // the data's fingerprint
+	DataPrefix string     `json:"data_prefix"`
+	Loss       string     `json:"loss"`
+	Dim        int        `json:"dim"`
+	K          int        `json:"outputs"`
+	Labels     []float64  `json:"labels,omitempty"`
+	Batch      int        `json:"batch"`
+	Seed       uint64     `json:"seed"`
+	Workers    int        `json:"workers"`
+	Positions  []Position `json:"positions"`
+}
+
+func (s *checkpointState) clone() *checkpointState {
+	c := *s
+	c.Positions = slices.Clone(s.Positions)
+	return &c
+}
+
+// stateName is the object of a checkpoint's state, beside ps's.
+const stateName = "/sgd.json"
+
+// checkpoint writes the model and the run's state under prefix; while the
+// run trains, each worker's position is the one noted with its last push
+// (fresher than the driver's, which moves a slice at a time).
+func checkpoint(ctx context.Context, st blob.Store, m *ps.Model, prefix string, state *checkpointState, live bool) error {
+	if live {
+		for w := range state.Positions {
+			b, err := m.Note(ctx, noteName(state.Run, w))
+			var p Position
+			if err == nil && json.Unmarshal(b, &p) == nil && p.Run == state.Run && p.Step > state.Positions[w].Step {
+				state.Positions[w] = p
+			}
+		}
+	}
+	if err := m.Checkpoint(ctx, st, prefix); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(state, "", "  ")
+	if err := blob.PutBytes(ctx, st, prefix+stateName, b, blob.PutOptions{}); err != nil {
+		return fmt.Errorf("sgd: checkpoint %s: %w", prefix, err)
+	}
+	return nil
+}
+
 // Resume restores the model from a checkpoint (replacing the one on the
-// server) and trains it further with cfg.
+// server) and continues its run: the workers start where the checkpoint
+// says they were, with their learning-rate steps, and train to cfg.Epochs
+// epochs in all (a run of the same data, workers, batch size and seed;
+// with others, the workers start their shards again and only the schedule
+// continues). A checkpoint of other data is refused, naming both; one
+// written before checkpoints kept positions starts the schedule at 0, and
+// says so.
 func Resume(ctx context.Context, ex *wren.Executor, client *ps.Client, checkpoint string, cfg Options) (*Result, error) {
 	if cfg.Model == "" {
 		return nil, errors.New("sgd: Options.Model is required")
 	}
+	if err := cfg.defaults(ex); err != nil {
+		return nil, err
+	}
+	st := ex.Store()
+	var state *checkpointState
+	b, err := blob.ReadAll(ctx, st, checkpoint+stateName)
+	switch {
+	case errors.Is(err, blob.ErrNotFound):
+		cfg.Logger.Warn("sgd: the checkpoint keeps no positions or step counter (an older checkpoint): the learning rate schedule starts at 0", "checkpoint", checkpoint)
+	case err != nil:
+		return nil, fmt.Errorf("sgd: resume from %s: %w", checkpoint, err)
+	default:
+		state = new(checkpointState)
+		if err := json.Unmarshal(b, state); err != nil {
+			return nil, fmt.Errorf("%w: resume from %s: %s: %v", ErrPosition, checkpoint, stateName[1:], err)
+		}
+		data, err := findData(ctx, st, cfg.Data, cfg.Features)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case state.Data != data.id:
+			return nil, fmt.Errorf("%w: checkpoint %s was trained on %q (data %s); this run's data is %q (data %s)",
+				ErrPosition, checkpoint, state.DataPrefix, state.Data, cfg.Data, data.id)
+		case state.Loss != cfg.Loss.Name():
+			return nil, fmt.Errorf("%w: checkpoint %s was trained with the %s loss, this run's is %s", ErrPosition, checkpoint, state.Loss, cfg.Loss.Name())
+		case len(state.Positions) != state.Workers:
+			return nil, fmt.Errorf("%w: checkpoint %s: %d positions for %d workers", ErrPosition, checkpoint, len(state.Positions), state.Workers)
+		}
+		for w, p := range state.Positions {
+			if p.Run != state.Run || p.Data != state.Data || p.Worker != w {
+				return nil, fmt.Errorf("%w: checkpoint %s: position %d is of run %q, data %s, worker %d; the checkpoint's run is %q, data %s",
+					ErrPosition, checkpoint, w, p.Run, p.Data, p.Worker, state.Run, state.Data)
+			}
+			cfg.InitialStep = max(cfg.InitialStep, p.Step)
+		}
+		if cfg.Labels == nil {
+			cfg.Labels = state.Labels
+		}
+		if state.Workers != cfg.Workers || state.Batch != cfg.BatchSize || state.Seed != cfg.Seed {
+			cfg.Logger.Info("sgd: resuming with other workers, batch size or seed: the shards start again; the learning rate continues",
+				"checkpoint", checkpoint, "step", cfg.InitialStep)
+			state = nil
+		}
+	}
 	if err := client.Delete(ctx, cfg.Model); err != nil {
 		return nil, err
 	}
-	if _, err := client.Restore(ctx, ex.Store(), checkpoint, cfg.Model); err != nil {
+	if _, err := client.Restore(ctx, st, checkpoint, cfg.Model); err != nil {
 		return nil, fmt.Errorf("sgd: resume from %s: %w", checkpoint, err)
 	}
-	return Train(ctx, ex, client, cfg)
+	return train1(ctx, ex, client, cfg, state)
 }
 
 // TrainLocal is the sequential baseline: the same losses, data and
@@ -315,6 +558,9 @@ func TrainLocal(ctx context.Context, st blob.Store, cfg Options) (*Result, error
 	if err != nil {
 		return nil, err
 	}
+	if err := data.decideLabels(ctx, st, &cfg); err != nil {
+		return nil, err
+	}
 	k := cfg.Loss.Outputs()
 	p := &memParams{w: make([]float64, (data.dim+1)*k)}
 	if cfg.Initial != nil {
@@ -323,21 +569,24 @@ func TrainLocal(ctx context.Context, st blob.Store, cfg Options) (*Result, error
 		}
 		copy(p.w, cfg.Initial)
 	}
-	in := workerIn{Model: cfg.Model, Dim: data.dim, K: k, Loss: cfg.Loss.Name(), Format: data.format, Shards: data.shards,
-		Epochs: cfg.Epochs, Batch: cfg.BatchSize, LR: cfg.LR, L2: cfg.L2, Seed: cfg.Seed, LocalSteps: cfg.LocalSteps}
+	runID := newRunID()
+	in := workerIn{Model: cfg.Model, Dim: data.dim, K: k, Loss: cfg.Loss.Name(), Labels: data.labels, Format: data.format, Shards: data.shards, Sizes: data.sizes,
+		Epochs: cfg.Epochs, Batch: cfg.BatchSize, LR: cfg.LR, L2: cfg.L2, Seed: cfg.Seed, LocalSteps: cfg.LocalSteps,
+		From: Position{Run: runID, Data: data.id, Step: cfg.InitialStep}}
 	if cfg.Duration > 0 {
 		in.Deadline = time.Now().Add(cfg.Duration)
 	}
 	start := time.Now()
-	ws, err := train(ctx, st, p, in, cfg.Loss, false)
+	out, err := train(ctx, st, p, in, cfg.Loss, false)
 	if err != nil {
 		return nil, err
 	}
-	run := &Result{Name: cfg.Model, Loss: cfg.Loss, Dim: data.dim, params: p.w, Examples: ws.Examples, Workers: []WorkerStats{ws}}
+	run := &Result{Name: cfg.Model, Loss: cfg.Loss, Dim: data.dim, params: p.w, Examples: out.Stats.Examples, Workers: []WorkerStats{out.Stats},
+		Steps: out.End.Step, Run: runID, labels: data.labels, classes: data.classes}
 	run.Wall = time.Since(start)
 	run.ExamplesPerSecond = float64(run.Examples) / run.Wall.Seconds()
 	if cfg.Eval != nil {
-		pt, err := evaluate(ctx, p.w, cfg.Loss, data.dim, cfg.Eval)
+		pt, err := evaluate(ctx, p.w, cfg.Loss, data.dim, cfg.Eval, data.labels)
 		if err != nil {
 			return nil, err
 		}
@@ -361,24 +610,53 @@ func (r *Result) evaluate(ctx context.Context, m *ps.Model, ds *linear.Dataset, 
 	for i, x := range w32 {
 		w[i] = float64(x)
 	}
-	p, err := evaluate(ctx, w, r.Loss, r.Dim, ds)
+	p, err := evaluate(ctx, w, r.Loss, r.Dim, ds, r.labels)
 	p.Time, p.Version = t, v
 	return p, err
 }
 
 // EvaluateParams returns the mean loss and the accuracy on ds of model
 // values laid out as Run.Params returns them ((features+1) x outputs), for
-// example a checkpoint that needs no more training.
-func EvaluateParams(ctx context.Context, loss Loss, params []float64, ds *linear.Dataset) (Point, error) {
+// example a checkpoint that needs no more training. labels are the label
+// values of the model's classes, as Options.Labels (nil: ds's labels are
+// the model's classes).
+func EvaluateParams(ctx context.Context, loss Loss, params []float64, ds *linear.Dataset, labels ...float64) (Point, error) {
 	k := loss.Outputs()
 	if k <= 0 || len(params)%k != 0 || len(params)/k < 1 {
 		return Point{}, fmt.Errorf("%w: %d model values for %d outputs", ErrModelSize, len(params), k)
 	}
-	return evaluate(ctx, params, loss, len(params)/k-1, ds)
+	if len(labels) == 0 {
+		labels = nil
+	}
+	return evaluate(ctx, params, loss, len(params)/k-1, ds, labels)
+}
+
+// target is the label the loss takes for a row of ds: for classification
+// the model's class (a libsvm value mapped by labels, the model's label
+// values; a class index as it is), for regression the value.
+func target(loss Loss, labels []float64, ds *linear.Dataset, r linear.Row) (float64, error) {
+	v := float64(r.Label)
+	if ds.LabelValues != nil {
+		v = ds.LabelValues[r.Label]
+	}
+	if loss.ClassCount() == 0 || ds.LabelValues == nil {
+		return v, nil
+	}
+	if labels == nil {
+		if v != math.Trunc(v) || v < 0 || v >= float64(loss.ClassCount()) {
+			return 0, fmt.Errorf("%w: the evaluation set has label %v; the model's classes are 0 to %d", ErrBadData, v, loss.ClassCount()-1)
+		}
+		return v, nil
+	}
+	c, ok := slices.BinarySearch(labels, v)
+	if !ok {
+		return 0, fmt.Errorf("%w: the evaluation set has label %v, not among the model's label values %v", ErrBadData, v, labels)
+	}
+	return float64(c), nil
 }
 
 // evaluate computes the mean loss and the accuracy of the model w on ds.
-func evaluate(ctx context.Context, w []float64, loss Loss, dim int, ds *linear.Dataset) (Point, error) {
+func evaluate(ctx context.Context, w []float64, loss Loss, dim int, ds *linear.Dataset, labels []float64) (Point, error) {
 	if ds.Dim != dim {
 		return Point{}, fmt.Errorf("%w: the evaluation set has %d features, the model %d", ErrBadData, ds.Dim, dim)
 	}
@@ -404,13 +682,16 @@ func evaluate(ctx context.Context, w []float64, loss Loss, dim int, ds *linear.D
 				}
 			}
 		}
-		y := float64(r.Label)
+		y, err := target(loss, labels, ds, r)
+		if err != nil {
+			return err
+		}
 		total += loss.Grad(g, s, y)
 		pred := loss.Predict(s)
 		if _, sq := loss.(Squared); sq {
 			pred = math.Round(pred)
 		}
-		if pred == y || (loss.ClassCount() == 2 && (pred > 0) == (y > 0)) {
+		if pred == y {
 			right++
 		}
 		n++
@@ -443,7 +724,7 @@ func (r *Result) Model(ctx context.Context) (*linear.Model, error) {
 	}
 	k := r.Loss.Outputs()
 	classes := max(k, 2)
-	lm := &linear.Model{Kind: "sgd-" + r.Loss.Name(), Dim: r.Dim, Classes: classes, W: make([]float64, r.Dim*classes), B: make([]float64, classes)}
+	lm := &linear.Model{Kind: "sgd-" + r.Loss.Name(), Dim: r.Dim, Classes: classes, ClassNames: r.classes, W: make([]float64, r.Dim*classes), B: make([]float64, classes)}
 	for j := range r.Dim {
 		if k == 1 {
 			lm.W[j*2+1] = w[j]

@@ -2,11 +2,14 @@ package sgd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/wrenml/wren"
@@ -21,80 +24,195 @@ type conn struct {
 	BlockSize int
 }
 
-// workerIn is a worker's assignment.
+// Position is where a worker is in its run: the next minibatch it takes.
+// Shard and row orders are drawn from the run's seed, the worker, the
+// epoch and the shard, so a position is all a worker needs to continue:
+// in the next slice, after a crash (from the last one noted with a push),
+// or from a checkpoint.
+type Position struct {
+	Run    string `json:"run"`  // the run's ID
+	Data   string `json:"data"` // the data's fingerprint: its shards and their sizes
+	Worker int    `json:"worker"`
+	Epoch  int    `json:"epoch"`
+	Block  int    `json:"block"` // index into the epoch's shard order
+	Row    int    `json:"row"`   // offset into the shard's row order
+	// Step is the worker's minibatches so far, counted from the start of
+	// training (across Resume): the learning rate's step.
+	Step int64 `json:"step"`
+	// Examples are the examples whose updates the server holds, in this run.
+	Examples int64 `json:"examples"`
+}
+
+// workerIn is a worker call's assignment.
 type workerIn struct {
 	PS         conn
 	Model      string
 	Dim, K     int
 	Loss       string
+	Labels     []float64 // libsvm label values, class c is Labels[c]; nil: labels are classes (or values, for regression)
 	Store      string
 	Format     string
 	Shards     []string
+	Sizes      []int // examples per shard, as listed (dense; 0 for libsvm)
 	Epochs     int
-	Deadline   time.Time // zero: no time budget
+	Deadline   time.Time     // zero: no time budget
+	Slice      time.Duration // the longest this call trains; 0: no limit
 	Batch      int
 	LR         Schedule
 	L2         float64
 	Seed       uint64
 	Worker     int
 	LocalSteps int
+	From       Position
+}
+
+// workerOut is what a worker call did and where it stopped.
+type workerOut struct {
+	Stats WorkerStats
+	End   Position
+	Done  bool // the worker's epochs or the time budget are used up
 }
 
 // WorkerStats is what one worker did.
 type WorkerStats struct {
 	Worker      int           `json:"worker"`
+	Calls       int           `json:"calls"` // slices (wren calls) it took
 	Examples    int64         `json:"examples"`
 	Steps       int64         `json:"steps"`  // minibatches
 	Pushes      int64         `json:"pushes"` // updates sent to the parameter server
 	BytesPushed int64         `json:"bytes_pushed"`
 	Pull        time.Duration `json:"pull"`
 	Compute     time.Duration `json:"compute"`
-	Push        time.Duration `json:"push"` // waiting for pushes (they overlap computing)
-	Loss        float64       `json:"loss"` // mean training loss of the last epoch
+	Push        time.Duration `json:"push"`    // waiting for pushes (they overlap computing)
+	Loss        float64       `json:"loss"`    // mean training loss of the last epoch trained
+	Resumed     int           `json:"resumed"` // calls that continued from a noted position (after a lost attempt)
+}
+
+// add sums another call's stats into s.
+func (s *WorkerStats) add(o WorkerStats) {
+	s.Calls += o.Calls
+	s.Examples += o.Examples
+	s.Steps += o.Steps
+	s.Pushes += o.Pushes
+	s.BytesPushed += o.BytesPushed
+	s.Pull += o.Pull
+	s.Compute += o.Compute
+	s.Push += o.Push
+	s.Resumed += o.Resumed
+	if o.Steps > 0 {
+		s.Loss = o.Loss
+	}
 }
 
 // ErrDiverged reports a training loss that became NaN or infinite.
 var ErrDiverged = errors.New("sgd: training diverged")
 
-// workerTask is the HOGWILD! worker: wren runs one call per worker.
-var workerTask = wren.Register("sgd.worker", func(ctx context.Context, in workerIn) (WorkerStats, error) {
+// ErrSlice reports a slice too short for one push window: a call could
+// never make progress.
+var ErrSlice = errors.New("sgd: the slice is shorter than one push window")
+
+// ErrPosition reports a position that belongs to another run or other data.
+var ErrPosition = errors.New("sgd: a position of another run")
+
+// workerTask is the HOGWILD! worker: one call trains one slice of a
+// worker's run and returns where it stopped.
+var workerTask = wren.Register("sgd.worker", func(ctx context.Context, in workerIn) (workerOut, error) {
 	loss, err := lossByName(in.Loss, in.K)
 	if err != nil {
-		return WorkerStats{}, err
+		return workerOut{}, err
 	}
 	st, err := blob.Shared(ctx, in.Store)
 	if err != nil {
-		return WorkerStats{}, err
+		return workerOut{}, err
 	}
-	po, err := ps.ParseURL(in.PS.URL)
+	c, err := psConn(ctx, in.PS)
 	if err != nil {
-		return WorkerStats{}, err
+		return workerOut{}, err
 	}
-	po.BlockSize = in.PS.BlockSize
-	c, err := ps.Open(ctx, po)
-	if err != nil {
-		return WorkerStats{}, err
-	}
-	defer c.Close()
 	m, err := c.Model(ctx, in.Model)
 	if err != nil {
-		return WorkerStats{}, err
+		return workerOut{}, err
 	}
-	return train(ctx, st, &psParams{m: m}, in, loss, true)
+	return train(ctx, st, &psParams{m: m, note: noteName(in.From.Run, in.Worker)}, in, loss, true)
 })
 
+// noteName is the parameter-server note of a run's worker: its position,
+// written with each of its pushes.
+func noteName(run string, worker int) string { return run + "/w" + strconv.Itoa(worker) }
+
+// A worker process keeps its connections to parameter servers across
+// calls (a warm Lambda container's next slice reuses them).
+var (
+	connMu sync.Mutex
+	conns  = map[conn]*ps.Client{}
+)
+
+func psConn(ctx context.Context, c conn) (*ps.Client, error) {
+	connMu.Lock()
+	defer connMu.Unlock()
+	if cl, ok := conns[c]; ok {
+		return cl, nil
+	}
+	po, err := ps.ParseURL(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	po.BlockSize = c.BlockSize
+	cl, err := ps.Open(ctx, po)
+	if err != nil {
+		return nil, err
+	}
+	conns[c] = cl
+	return cl, nil
+}
+
+// A worker process keeps the shards of its last assignment in memory: the
+// next slice of the same worker (a warm container) does not read them again.
+var (
+	cacheMu  sync.Mutex
+	cacheKey string
+	cached   []*block
+)
+
+func loadBlocks(ctx context.Context, st blob.Store, in workerIn, loss Loss) ([]*block, error) {
+	key := fmt.Sprint(in.Store, in.Format, in.Dim, in.Loss, in.K, in.Labels, in.Shards)
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if key == cacheKey {
+		return cached, nil
+	}
+	cacheKey, cached = "", nil // let the old ones go before reading the new
+	blocks := make([]*block, len(in.Shards))
+	for i, k := range in.Shards {
+		b, err := readShard(ctx, st, in.Format, k, in.Dim, loss, in.Labels)
+		if err != nil {
+			return nil, err
+		}
+		if i < len(in.Sizes) && in.Sizes[i] > 0 && b.n != in.Sizes[i] {
+			return nil, fmt.Errorf("%w: %s has %d examples, %d when training started", ErrBadData, k, b.n, in.Sizes[i])
+		}
+		blocks[i] = b
+	}
+	cacheKey, cached = key, blocks
+	return blocks, nil
+}
+
 // params is where the model lives: the parameter server, or memory for
-// the sequential baseline.
+// the sequential baseline. A push carries the worker's position after it
+// (nil: none to note).
 type params interface {
 	pull(ctx context.Context, dst []float64) error
 	pullIdx(ctx context.Context, idx []int, dst []float64) error
-	push(ctx context.Context, delta []float64) error
-	pushIdx(ctx context.Context, idx []int, delta []float64) error
+	push(ctx context.Context, delta []float64, pos []byte) error
+	pushIdx(ctx context.Context, idx []int, delta []float64, pos []byte) error
+	// noted returns the position noted with the worker's last push, if any.
+	noted(ctx context.Context) ([]byte, bool, error)
 }
 
 type psParams struct {
-	m   *ps.Model
-	buf []float32
+	m    *ps.Model
+	note string // the note of this worker's position
+	buf  []float32
 }
 
 func (p *psParams) pull(ctx context.Context, dst []float64) error {
@@ -121,20 +239,43 @@ func (p *psParams) pullIdx(ctx context.Context, idx []int, dst []float64) error 
 	return nil
 }
 
-func (p *psParams) push(ctx context.Context, delta []float64) error {
-	d := make([]float32, len(delta))
-	for i, v := range delta {
-		d[i] = float32(v)
+func (p *psParams) opts(pos []byte) []ps.PushOption {
+	if pos == nil || p.note == "" {
+		return nil
 	}
-	return p.m.Push(ctx, 0, d, 1)
+	return []ps.PushOption{ps.WithNote(p.note, pos)}
 }
 
-func (p *psParams) pushIdx(ctx context.Context, idx []int, delta []float64) error {
+func (p *psParams) push(ctx context.Context, delta []float64, pos []byte) error {
 	d := make([]float32, len(delta))
 	for i, v := range delta {
 		d[i] = float32(v)
 	}
-	return p.m.PushSparse(ctx, idx, d, 1)
+	return p.m.Push(ctx, 0, d, 1, p.opts(pos)...)
+}
+
+func (p *psParams) pushIdx(ctx context.Context, idx []int, delta []float64, pos []byte) error {
+	d := make([]float32, len(delta))
+	for i, v := range delta {
+		d[i] = float32(v)
+	}
+	if len(idx) == 0 && pos != nil {
+		// Nothing to add, but the position moves: note it with a push of
+		// nothing (one zero), so that a crash does not replay the steps.
+		idx, d = []int{0}, []float32{0}
+	}
+	return p.m.PushSparse(ctx, idx, d, 1, p.opts(pos)...)
+}
+
+func (p *psParams) noted(ctx context.Context) ([]byte, bool, error) {
+	if p.note == "" {
+		return nil, false, nil
+	}
+	b, err := p.m.Note(ctx, p.note)
+	if errors.Is(err, ps.ErrNoNote) {
+		return nil, false, nil
+	}
+	return b, err == nil, err
 }
 
 // memParams keeps the model in memory (sequential baseline).
@@ -147,18 +288,19 @@ func (p *memParams) pullIdx(ctx context.Context, idx []int, dst []float64) error
 	}
 	return nil
 }
-func (p *memParams) push(ctx context.Context, delta []float64) error {
+func (p *memParams) push(ctx context.Context, delta []float64, _ []byte) error {
 	for i, v := range delta {
 		p.w[i] += v
 	}
 	return nil
 }
-func (p *memParams) pushIdx(ctx context.Context, idx []int, delta []float64) error {
+func (p *memParams) pushIdx(ctx context.Context, idx []int, delta []float64, _ []byte) error {
 	for i, j := range idx {
 		p.w[j] += delta[i]
 	}
 	return nil
 }
+func (p *memParams) noted(context.Context) ([]byte, bool, error) { return nil, false, nil }
 
 // pusher sends updates one at a time in the background, so that a push
 // overlaps the next minibatches' computing.
@@ -177,7 +319,10 @@ func (p *pusher) send(ctx context.Context, f func(context.Context) error) error 
 		t := time.Now()
 		err := f(ctx)
 		p.wait += time.Since(t)
-		return err
+		if err != nil && !errors.Is(err, ps.ErrUnknownOutcome) {
+			return err
+		}
+		return nil
 	}
 	if p.done == nil {
 		p.done = make(chan error, 1)
@@ -202,27 +347,79 @@ func (p *pusher) settle() error {
 	return nil // an update of unknown outcome is dropped: HOGWILD! tolerates it
 }
 
-// train runs a worker's epochs over its shards against params.
-func train(ctx context.Context, st blob.Store, p params, in workerIn, loss Loss, async bool) (WorkerStats, error) {
-	stats := WorkerStats{Worker: in.Worker}
+// order returns a permutation of n drawn from the run's seed and the
+// given coordinates (worker, epoch, shard): the same wherever and whenever
+// a worker continues.
+func order(seed uint64, n int, coords ...int) []int {
+	h := uint64(0x9e3779b97f4a7c15)
+	for _, c := range coords {
+		h = (h ^ uint64(c)) * 0x100000001b3
+		h ^= h >> 29
+	}
+	return rand.New(rand.NewPCG(seed, h)).Perm(n)
+}
+
+// check validates a position against the call's assignment.
+func (pos Position) check(in workerIn, blocks []*block) error {
+	most := 0
+	for _, b := range blocks {
+		most = max(most, b.n)
+	}
+	switch {
+	case pos.Run != in.From.Run || pos.Data != in.From.Data || pos.Worker != in.Worker:
+		return fmt.Errorf("%w: position of run %q, data %q, worker %d; this is run %q, data %q, worker %d",
+			ErrPosition, pos.Run, pos.Data, pos.Worker, in.From.Run, in.From.Data, in.Worker)
+	case pos.Epoch < 0 || pos.Block < 0 || pos.Block >= len(blocks) || pos.Row < 0 || pos.Row >= most || pos.Step < 0 || pos.Examples < 0:
+		return fmt.Errorf("%w: position %+v outside the %d shards of worker %d", ErrPosition, pos, len(blocks), in.Worker)
+	}
+	return nil
+}
+
+// train runs a worker's slice: from in.From (or the position noted with
+// its last push, when an earlier attempt got further) for at most
+// in.Slice, its epochs or until in.Deadline; it returns where it stopped.
+// Positions move on push boundaries: the one returned, and the one noted
+// with each push, is the next minibatch after everything the server holds.
+func train(ctx context.Context, st blob.Store, p params, in workerIn, loss Loss, async bool) (workerOut, error) {
+	out := workerOut{Stats: WorkerStats{Worker: in.Worker, Calls: 1}}
+	stats := &out.Stats
 	k, dim := in.K, in.Dim
 	n := (dim + 1) * k
-	blocks := make([]*block, len(in.Shards))
-	for i, key := range in.Shards {
-		b, err := readShard(ctx, st, in.Format, key, dim, loss)
-		if err != nil {
-			return stats, err
-		}
-		blocks[i] = b
+	blocks, err := loadBlocks(ctx, st, in, loss)
+	if err != nil {
+		return out, err
 	}
-	rng := rand.New(rand.NewPCG(in.Seed, uint64(in.Worker)+1))
+	if len(blocks) == 0 {
+		return out, fmt.Errorf("%w: worker %d has no shard", ErrBadData, in.Worker)
+	}
+	pos := in.From
+	if err := pos.check(in, blocks); err != nil {
+		return out, err
+	}
+	// An earlier attempt of this call may have pushed further before it was
+	// lost: continue after what the server holds.
+	if b, ok, err := p.noted(ctx); err != nil {
+		return out, fmt.Errorf("sgd: worker %d: read its position: %w", in.Worker, err)
+	} else if ok {
+		var np Position
+		if err := json.Unmarshal(b, &np); err != nil {
+			return out, fmt.Errorf("%w: the noted position of worker %d: %v", ErrPosition, in.Worker, err)
+		}
+		if err := np.check(in, blocks); err != nil {
+			return out, err
+		}
+		if np.Step > pos.Step {
+			pos = np
+			stats.Resumed = 1
+		}
+	}
 	dense := n <= 1<<20 // the whole model is pulled; else the touched coordinates
 	var w, delta, grad []float64
 	if dense {
 		w, delta, grad = make([]float64, n), make([]float64, n), make([]float64, n)
 		t := time.Now()
 		if err := p.pull(ctx, w); err != nil {
-			return stats, err
+			return out, err
 		}
 		stats.Pull += time.Since(t)
 	}
@@ -230,69 +427,113 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, loss Loss,
 	s, g := make([]float64, k), make([]float64, k)
 	gradW := map[int]float64{} // sparse: coordinate -> gradient sum
 	pending := map[int]float64{}
-	step := 0
-	local := 0
-	for epoch := 0; epoch < in.Epochs; epoch++ {
-		var epochLoss float64
-		var epochN int64
-		order := rng.Perm(len(blocks))
-		for _, bi := range order {
-			b := blocks[bi]
-			rows := rng.Perm(b.n)
-			for lo := 0; lo < b.n; lo += in.Batch {
-				if err := ctx.Err(); err != nil {
-					return stats, err
-				}
-				if !in.Deadline.IsZero() && time.Now().After(in.Deadline) {
-					pu.settle()
-					stats.Push = pu.wait
-					return stats, nil
-				}
-				batch := rows[lo:min(lo+in.Batch, b.n)]
-				lr := in.LR.At(step)
-				var bl float64
-				var err error
-				if dense {
-					t := time.Now()
-					bl, err = denseStep(b, batch, w, delta, grad, s, g, loss, k, dim, lr, in.L2)
-					stats.Compute += time.Since(t)
-				} else {
-					bl, err = sparseStep(ctx, p, b, batch, pending, gradW, s, g, loss, k, dim, lr, in.L2, &stats)
-				}
-				if err != nil {
-					return stats, err
-				}
-				if math.IsNaN(bl) || math.IsInf(bl, 0) {
-					return stats, fmt.Errorf("%w: worker %d, epoch %d, step %d: the minibatch loss is %v; lower the learning rate", ErrDiverged, in.Worker, epoch, step, bl)
-				}
-				epochLoss += bl
-				epochN += int64(len(batch))
-				stats.Examples += int64(len(batch))
-				stats.Steps++
-				step++
-				local++
-				if local >= in.LocalSteps {
-					local = 0
-					if err := flush(ctx, p, pu, dense, w, delta, pending, &stats); err != nil {
-						return stats, err
-					}
+	local, windowExamples := 0, int64(0)
+	var epochLoss float64
+	var epochN int64
+	begin := time.Now()
+	first := true
+	// push sends the window's update with the position after it.
+	push := func() error {
+		pos.Examples += windowExamples
+		windowExamples = 0
+		note, _ := json.Marshal(pos)
+		return flush(ctx, p, pu, dense, w, delta, pending, stats, note)
+	}
+	finish := func(done bool) (workerOut, error) {
+		if local > 0 {
+			if err := push(); err != nil {
+				return out, err
+			}
+		}
+		if err := pu.settle(); err != nil {
+			return out, err
+		}
+		stats.Push = pu.wait
+		if epochN > 0 {
+			stats.Loss = epochLoss / float64(epochN)
+		}
+		out.End, out.Done = pos, done
+		return out, nil
+	}
+	// One minibatch a turn; the shard and row orders are drawn again when
+	// the position enters another epoch or shard.
+	ordEpoch, rowsAt := -1, [2]int{-1, -1}
+	var ord, rows []int
+	for pos.Epoch < in.Epochs {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		if local == 0 && !in.Deadline.IsZero() && time.Now().After(in.Deadline) {
+			return finish(true)
+		}
+		if ordEpoch != pos.Epoch {
+			ord, ordEpoch = order(in.Seed, len(blocks), in.Worker, pos.Epoch), pos.Epoch
+		}
+		bi := ord[pos.Block]
+		b := blocks[bi]
+		if rowsAt != [2]int{pos.Epoch, bi} {
+			rows, rowsAt = order(in.Seed, b.n, in.Worker, pos.Epoch, bi, 1), [2]int{pos.Epoch, bi}
+		}
+		batch := rows[pos.Row:min(pos.Row+in.Batch, b.n)]
+		lr := in.LR.At(int(pos.Step))
+		var bl float64
+		var err error
+		if dense {
+			t := time.Now()
+			bl, err = denseStep(b, batch, w, delta, grad, s, g, loss, k, dim, lr, in.L2)
+			stats.Compute += time.Since(t)
+		} else {
+			bl, err = sparseStep(ctx, p, b, batch, pending, gradW, s, g, loss, k, dim, lr, in.L2, stats)
+		}
+		if err != nil {
+			return out, err
+		}
+		if math.IsNaN(bl) || math.IsInf(bl, 0) {
+			return out, fmt.Errorf("%w: worker %d, epoch %d, step %d: the minibatch loss is %v; lower the learning rate", ErrDiverged, in.Worker, pos.Epoch, pos.Step, bl)
+		}
+		epochLoss += bl
+		epochN += int64(len(batch))
+		stats.Examples += int64(len(batch))
+		windowExamples += int64(len(batch))
+		stats.Steps++
+		pos.Step++
+		// The next minibatch.
+		if pos.Row += len(batch); pos.Row >= b.n {
+			pos.Row = 0
+			if pos.Block++; pos.Block >= len(blocks) {
+				pos.Block = 0
+				pos.Epoch++
+				if pos.Epoch < in.Epochs {
+					stats.Loss = epochLoss / float64(epochN)
+					epochLoss, epochN = 0, 0
 				}
 			}
 		}
-		stats.Loss = epochLoss / float64(max(epochN, 1))
+		if local++; local < in.LocalSteps {
+			continue
+		}
+		local = 0
+		if err := push(); err != nil {
+			return out, err
+		}
+		if in.Slice > 0 && pos.Epoch < in.Epochs {
+			took := time.Since(begin)
+			if first && took > in.Slice {
+				return out, fmt.Errorf("%w: worker %d took %v for its first %d minibatches of %d, the slice is %v: lengthen the slice or shorten the window (LocalSteps, BatchSize)",
+					ErrSlice, in.Worker, took.Round(time.Millisecond), in.LocalSteps, in.Batch, in.Slice)
+			}
+			first = false
+			if took >= in.Slice {
+				return finish(false)
+			}
+		}
 	}
-	if err := flush(ctx, p, pu, dense, w, delta, pending, &stats); err != nil {
-		return stats, err
-	}
-	if err := pu.settle(); err != nil {
-		return stats, err
-	}
-	stats.Push = pu.wait
-	return stats, nil
+	return finish(true)
 }
 
-// flush pushes the accumulated update and refreshes the local model.
-func flush(ctx context.Context, p params, pu *pusher, dense bool, w, delta []float64, pending map[int]float64, stats *WorkerStats) error {
+// flush pushes the accumulated update, with the position note, and
+// refreshes the local model.
+func flush(ctx context.Context, p params, pu *pusher, dense bool, w, delta []float64, pending map[int]float64, stats *WorkerStats, note []byte) error {
 	if dense {
 		if err := pu.settle(); err != nil {
 			return err
@@ -313,10 +554,7 @@ func flush(ctx context.Context, p params, pu *pusher, dense bool, w, delta []flo
 		clear(delta)
 		stats.Pushes++
 		stats.BytesPushed += int64(4 * len(d))
-		return pu.send(ctx, func(ctx context.Context) error { return p.push(ctx, d) })
-	}
-	if len(pending) == 0 {
-		return nil
+		return pu.send(ctx, func(ctx context.Context) error { return p.push(ctx, d, note) })
 	}
 	idx := make([]int, 0, len(pending))
 	for j := range pending {
@@ -333,7 +571,7 @@ func flush(ctx context.Context, p params, pu *pusher, dense bool, w, delta []flo
 	clear(pending)
 	stats.Pushes++
 	stats.BytesPushed += int64(8 * len(d))
-	return pu.send(ctx, func(ctx context.Context) error { return p.pushIdx(ctx, idx, d) })
+	return pu.send(ctx, func(ctx context.Context) error { return p.pushIdx(ctx, idx, d, note) })
 }
 
 // denseStep takes one minibatch step on the whole model w, adding the

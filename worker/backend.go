@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/job"
@@ -73,4 +74,34 @@ type Leaser interface {
 type Lease interface {
 	Invoke(ctx context.Context, inv *job.Invocation) (*job.Reply, error)
 	Release()
+}
+
+// CallLimiter is a Backend that stops any call running past a limit of its
+// own (AWS Lambda: the function's timeout). Work longer than the limit
+// must be cut into calls that return and continue (sgd's slices).
+type CallLimiter interface {
+	Backend
+	// CallLimit is the longest a call can run on the backend.
+	CallLimit(ctx context.Context) (time.Duration, error)
+}
+
+// Placement is a remote Backend that says where its workers run, for a
+// caller that hands them addresses (a parameter server on loopback): a
+// Remote backend without it is taken to run them on other machines.
+type Placement interface {
+	Backend
+	// OnThisMachine reports that the workers share this machine's network
+	// (Lambda emulators on loopback), so that loopback addresses reach them.
+	OnThisMachine() bool
+}
+
+// WorkersOnThisMachine reports whether b's workers share this machine:
+// local and in-process backends do; a Remote one does when it says so
+// (Placement).
+func WorkersOnThisMachine(b Backend) bool {
+	if p, ok := b.(Placement); ok {
+		return p.OnThisMachine()
+	}
+	_, remote := b.(Remote)
+	return !remote
 }

@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -123,7 +125,11 @@ type invoker struct {
 	fn string
 }
 
-var _ worker.Remote = (*Backend)(nil)
+var (
+	_ worker.Remote      = (*Backend)(nil)
+	_ worker.CallLimiter = (*Backend)(nil)
+	_ worker.Placement   = (*Backend)(nil)
+)
 
 // New returns a backend that invokes the function with the client
 // configuration cfg (region and credentials: config.LoadDefaultConfig).
@@ -293,6 +299,32 @@ func (b *Backend) FunctionTimeout() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.timeout
+}
+
+// CallLimit implements worker.CallLimiter: the function's timeout, read
+// from the deployed function's configuration the first time.
+func (b *Backend) CallLimit(ctx context.Context) (time.Duration, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.configure(ctx); err != nil {
+		return 0, err
+	}
+	return b.timeout, nil
+}
+
+// OnThisMachine implements worker.Placement: emulators run on this machine
+// (Options.Emulators), Lambda functions elsewhere.
+func (b *Backend) OnThisMachine() bool {
+	for _, u := range b.opts.Emulators {
+		host := u
+		if pu, err := url.Parse(u); err == nil {
+			host = pu.Hostname()
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return false
+		}
+	}
+	return len(b.opts.Emulators) > 0
 }
 
 // Invoke implements worker.Backend: it sends inv to the function and
