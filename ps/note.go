@@ -69,6 +69,16 @@ func (m *Model) noteOps(opts []PushOption) ([]op, error) {
 	return ops, nil
 }
 
+// SetNote writes a note without a push: what a driver records about a
+// model (what it holds, for whom).
+func (m *Model) SetNote(ctx context.Context, name string, value []byte) error {
+	ops, err := m.noteOps([]PushOption{WithNote(name, value)})
+	if err != nil {
+		return err
+	}
+	return m.s.exec(ctx, "write note "+name+" of "+m.name, ops)
+}
+
 // Note reads the note written under name with a push (WithNote).
 func (m *Model) Note(ctx context.Context, name string) ([]byte, error) {
 	if err := checkNote(name, nil); err != nil {

@@ -91,6 +91,12 @@ func TestNotes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := am.SetNote(ctx, "kind", []byte("softmax")); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := m.Note(ctx, "kind"); err != nil || string(b) != "softmax" {
+				t.Fatalf("a note set without a push: %q, %v", b, err)
+			}
 			if err := am.DeleteNotes(ctx, "run1/w0", "run1/w1", "never-written"); err != nil {
 				t.Fatal(err)
 			}

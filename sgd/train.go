@@ -123,8 +123,10 @@ type Result struct {
 	// Steps is the learning rate's step the workers reached (the largest):
 	// the InitialStep of a run that continues this one.
 	Steps int64
-	// Run is the run's ID; its positions are in its checkpoints.
-	Run     string
+	// Run is the run's ID; Positions are where its workers stopped (each
+	// Position.Examples counts the examples whose updates the server holds).
+	Run       string
+	Positions []Position
 	client  *ps.Client
 	params  []float64 // TrainLocal's model
 	labels  []float64 // the label values of libsvm classes
@@ -229,10 +231,15 @@ func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Optio
 	}
 	k := cfg.Loss.Outputs()
 	n := (data.dim + 1) * k
+	kind := modelKind{Loss: cfg.Loss.Name(), Dim: data.dim, Outputs: k, Labels: data.labels}
 	m, err := client.Model(ctx, cfg.Model)
 	switch {
 	case errors.Is(err, ps.ErrNoModel):
 		if m, err = client.Create(ctx, cfg.Model, n, ps.Zeros); err != nil {
+			return nil, err
+		}
+		kb, _ := json.Marshal(kind)
+		if err := m.SetNote(ctx, kindNote, kb); err != nil { // over any note of a model deleted before
 			return nil, err
 		}
 	case err != nil:
@@ -241,6 +248,9 @@ func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Optio
 		return nil, fmt.Errorf("%w: %q holds %d values; %d features x %d outputs need %d", ErrModelSize, cfg.Model, m.Len(), data.dim, k, n)
 	default:
 		cfg.Logger.Info("sgd: training the model further", "model", cfg.Model)
+	}
+	if err := checkKind(ctx, m, kind); err != nil {
+		return nil, err
 	}
 	slice, err := cfg.slice(ctx, ex)
 	if err != nil {
@@ -387,6 +397,7 @@ func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Optio
 	for _, ws := range run.Workers {
 		run.Examples += ws.Examples
 	}
+	run.Positions = slices.Clone(state.Positions)
 	for _, p := range state.Positions {
 		run.Steps = max(run.Steps, p.Step)
 	}
@@ -408,6 +419,42 @@ func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Optio
 		run.Final = p
 	}
 	return run, nil
+}
+
+// modelKind is what a model on the server holds, noted by the run that
+// created it (or first trained it), so that a model of the same size but
+// another kind is not trained as if it were this one.
+type modelKind struct {
+	Loss    string    `json:"loss"`
+	Dim     int       `json:"dim"`
+	Outputs int       `json:"outputs"`
+	Labels  []float64 `json:"labels,omitempty"`
+}
+
+// ErrModelKind reports a model on the server of another loss, width or
+// label values than the run's.
+var ErrModelKind = errors.New("sgd: the model on the server is of another kind")
+
+const kindNote = "sgd-kind"
+
+func checkKind(ctx context.Context, m *ps.Model, want modelKind) error {
+	b, err := m.Note(ctx, kindNote)
+	if errors.Is(err, ps.ErrNoNote) {
+		wb, _ := json.Marshal(want)
+		return m.SetNote(ctx, kindNote, wb)
+	}
+	if err != nil {
+		return err
+	}
+	var got modelKind
+	if err := json.Unmarshal(b, &got); err != nil {
+		return fmt.Errorf("%w: %q: its note: %v", ErrModelKind, m.Name(), err)
+	}
+	if got.Loss != want.Loss || got.Dim != want.Dim || got.Outputs != want.Outputs || !slices.Equal(got.Labels, want.Labels) {
+		return fmt.Errorf("%w: %q holds a %s model of %d features x %d outputs (labels %v); this run trains %s on %d features x %d outputs (labels %v)",
+			ErrModelKind, m.Name(), got.Loss, got.Dim, got.Outputs, got.Labels, want.Loss, want.Dim, want.Outputs, want.Labels)
+	}
+	return nil
 }
 
 // slice is the longest a worker call trains (0: no limit).
@@ -542,8 +589,20 @@ func Resume(ctx context.Context, ex *wren.Executor, client *ps.Client, checkpoin
 	if err := client.Delete(ctx, cfg.Model); err != nil {
 		return nil, err
 	}
-	if _, err := client.Restore(ctx, st, checkpoint, cfg.Model); err != nil {
+	m, err := client.Restore(ctx, st, checkpoint, cfg.Model)
+	if err != nil {
 		return nil, fmt.Errorf("sgd: resume from %s: %w", checkpoint, err)
+	}
+	// The model is the checkpoint's: positions noted by the run after it
+	// (a driver that died) name updates the restore took back.
+	if state != nil {
+		names := make([]string, state.Workers)
+		for w := range names {
+			names[w] = noteName(state.Run, w)
+		}
+		if err := m.DeleteNotes(ctx, names...); err != nil {
+			return nil, err
+		}
 	}
 	return train1(ctx, ex, client, cfg, state)
 }
@@ -582,7 +641,7 @@ func TrainLocal(ctx context.Context, st blob.Store, cfg Options) (*Result, error
 		return nil, err
 	}
 	run := &Result{Name: cfg.Model, Loss: cfg.Loss, Dim: data.dim, params: p.w, Examples: out.Stats.Examples, Workers: []WorkerStats{out.Stats},
-		Steps: out.End.Step, Run: runID, labels: data.labels, classes: data.classes}
+		Steps: out.End.Step, Run: runID, Positions: []Position{out.End}, labels: data.labels, classes: data.classes}
 	run.Wall = time.Since(start)
 	run.ExamplesPerSecond = float64(run.Examples) / run.Wall.Seconds()
 	if cfg.Eval != nil {

@@ -80,7 +80,13 @@ var SGD = wren.Register("sweep.sgd", func(ctx context.Context, p tune.Params) (t
 	cfg := sgd.Options{Model: "sweep", Loss: sgd.Softmax{Classes: 10}, Data: p.String("data"), BatchSize: 100,
 		Epochs: p.Budget() - held, LR: sgd.InvScaling(p.Float("lr"), 0.3), L2: p.Float("l2"), Seed: 1, Eval: d[1]}
 	if state != nil {
-		cfg.Initial = floats(state)
+		// The model and the learning rate's step it reached: the promoted
+		// run follows the schedule of one straight run.
+		step, params, ok := decodeCheckpoint(state)
+		if !ok {
+			slog.Warn("sweep: a checkpoint without the learning rate's step (an older one): its schedule starts at 0", "trial", p.ResumeKey())
+		}
+		cfg.Initial, cfg.InitialStep = params, step
 	}
 	if cfg.Epochs <= 0 {
 		// This budget's checkpoint is complete: evaluate it as it is.
@@ -94,26 +100,39 @@ var SGD = wren.Register("sweep.sgd", func(ctx context.Context, p tune.Params) (t
 	if err != nil {
 		return nil, err
 	}
-	if err := p.SaveCheckpoint(ctx, floatBytes(run.Params())); err != nil {
+	if err := p.SaveCheckpoint(ctx, encodeCheckpoint(run.Steps, run.Params())); err != nil {
 		return nil, err
 	}
 	return tune.Metrics{"accuracy": run.Final.Accuracy, "loss": run.Final.Loss}, nil
 })
 
-func floatBytes(v []float64) []byte {
-	b := make([]byte, 8*len(v))
+// checkpointMagic starts a checkpoint that keeps the learning rate's step;
+// an older one is the model's values alone.
+const checkpointMagic = "WRSGDCK1"
+
+// encodeCheckpoint lays out a trial's state: the magic, the step, the
+// model's float64 values (little-endian).
+func encodeCheckpoint(step int64, v []float64) []byte {
+	b := make([]byte, 16+8*len(v))
+	copy(b, checkpointMagic)
+	binary.LittleEndian.PutUint64(b[8:], uint64(step))
 	for i, x := range v {
-		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
+		binary.LittleEndian.PutUint64(b[16+8*i:], math.Float64bits(x))
 	}
 	return b
 }
 
-func floats(b []byte) []float64 {
-	v := make([]float64, len(b)/8)
+// decodeCheckpoint reads encodeCheckpoint's layout; ok is false for an
+// older checkpoint (values only), whose step is 0.
+func decodeCheckpoint(b []byte) (step int64, v []float64, ok bool) {
+	if len(b) >= 16 && string(b[:8]) == checkpointMagic {
+		step, b, ok = int64(binary.LittleEndian.Uint64(b[8:])), b[16:], true
+	}
+	v = make([]float64, len(b)/8)
 	for i := range v {
 		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 	}
-	return v
+	return step, v, ok
 }
 
 func main() {
