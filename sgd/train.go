@@ -127,10 +127,10 @@ type Result struct {
 	// Position.Examples counts the examples whose updates the server holds).
 	Run       string
 	Positions []Position
-	client  *ps.Client
-	params  []float64 // TrainLocal's model
-	labels  []float64 // the label values of libsvm classes
-	classes []string
+	client    *ps.Client
+	params    []float64 // TrainLocal's model
+	labels    []float64 // the label values of libsvm classes
+	classes   []string
 }
 
 // ErrModelSize reports a model already on the server with another size.
