@@ -15,6 +15,7 @@ import (
 	"github.com/wrenml/wren/blob/fileblob"
 	"github.com/wrenml/wren/internal/testenv"
 	jobpkg "github.com/wrenml/wren/job"
+	"github.com/wrenml/wren/worker"
 )
 
 var (
@@ -372,6 +373,46 @@ func TestJobIDReusedAfterClean(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+		}
+	}
+}
+
+// limitedBackend is a backend with a call limit of its own, as Lambda's
+// function timeout.
+type limitedBackend struct {
+	worker.Backend
+	limit time.Duration
+}
+
+func (b limitedBackend) CallLimit(context.Context) (time.Duration, error) { return b.limit, nil }
+
+// TestCallLimit: the longest a call can run is the map's timeout or the
+// backend's limit, whichever is shorter, and 0 when nothing limits it.
+func TestCallLimit(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		backend worker.Backend
+		timeout time.Duration
+		opts    []wren.MapOption
+		want    time.Duration
+	}{
+		{wren.InProcess(1), 0, nil, 0},
+		{wren.InProcess(1), -1, nil, 0},
+		{wren.InProcess(1), 5 * time.Second, nil, 5 * time.Second},
+		{wren.InProcess(1), 5 * time.Second, []wren.MapOption{wren.WithTimeout(2 * time.Second)}, 2 * time.Second},
+		{limitedBackend{wren.InProcess(1), 300 * time.Second}, 0, nil, 300 * time.Second},
+		{limitedBackend{wren.InProcess(1), 300 * time.Second}, time.Minute, nil, time.Minute},
+		{limitedBackend{wren.InProcess(1), 10 * time.Second}, time.Minute, nil, 10 * time.Second},
+		{limitedBackend{wren.InProcess(1), 10 * time.Second}, 0, []wren.MapOption{wren.WithTimeout(time.Hour)}, 10 * time.Second},
+	} {
+		ex, err := wren.NewExecutor(ctx, wren.Options{Store: t.TempDir(), Backend: c.backend, Timeout: c.timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ex.CallLimit(ctx, c.opts...)
+		ex.Close()
+		if err != nil || got != c.want {
+			t.Errorf("%T timeout %v: %v, %v; want %v", c.backend, c.timeout, got, err, c.want)
 		}
 	}
 }

@@ -566,7 +566,7 @@ func (r *Result[K, V]) Stats() wren.JobStats {
 	s.Wall = r.Wall
 	s.Requests = addRequests(m.Requests, rd.Requests)
 	s.DriverRequests = addRequests(m.DriverRequests, rd.DriverRequests)
-	s.Billing = addBilling(m.Billing, rd.Billing)
+	s.Billing = worker.AddBilling(m.Billing, rd.Billing)
 	s.Errors = slices.Concat(m.Errors, rd.Errors)
 	s.PerCall = slices.Concat(m.PerCall, rd.PerCall)
 	return s
@@ -579,21 +579,6 @@ func addRequests(a, b wren.Requests) wren.Requests {
 	}
 }
 
-// addBilling adds two stages' bills; the suggested memory size, a
-// property of one stage's calls, is left out.
-func addBilling(a, b *worker.Billing) *worker.Billing {
-	if a == nil || b == nil {
-		if a != nil {
-			return a
-		}
-		return b
-	}
-	return &worker.Billing{
-		Invocations: a.Invocations + b.Invocations, Billed: a.Billed + b.Billed,
-		EstimatedBilled: a.EstimatedBilled + b.EstimatedBilled, EstimatedInvocations: a.EstimatedInvocations + b.EstimatedInvocations,
-		MemoryMB: a.MemoryMB, GBSeconds: a.GBSeconds + b.GBSeconds, USD: a.USD + b.USD,
-	}
-}
 
 // All yields the output's records (OutputRuns format), partition by
 // partition.

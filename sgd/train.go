@@ -120,6 +120,9 @@ type Result struct {
 	Wall              time.Duration
 	ExamplesPerSecond float64
 	Workers           []WorkerStats
+	// Billing is what the backend charged for the workers' calls (AWS
+	// Lambda), nil for local backends.
+	Billing *worker.Billing
 	// Steps is the learning rate's step the workers reached (the largest):
 	// the InitialStep of a run that continues this one.
 	Steps int64
@@ -372,7 +375,13 @@ func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Optio
 					return err
 				}
 				out, err := f.Result(gctx)
+				bill := f.Job().Summary().Billing
 				f.Job().Clean(context.WithoutCancel(gctx))
+				if bill != nil {
+					posMu.Lock()
+					run.Billing = worker.AddBilling(run.Billing, bill)
+					posMu.Unlock()
+				}
 				if err != nil {
 					return fmt.Errorf("worker %d: %w", w, err)
 				}
@@ -812,6 +821,9 @@ func (r *Result) String() string {
 	fmt.Fprintf(&b, "%s (%s, %d features): %d examples in %v (%.0f examples/s) on %d workers", r.Name, r.Loss.Name(), r.Dim, r.Examples, r.Wall.Round(time.Millisecond), r.ExamplesPerSecond, len(r.Workers))
 	if r.Final != (Point{}) {
 		fmt.Fprintf(&b, "; loss %.4f, accuracy %.4f", r.Final.Loss, r.Final.Accuracy)
+	}
+	if r.Billing != nil {
+		fmt.Fprintf(&b, "; billed %d invocations, %.1f GB-s, $%.6f", r.Billing.Invocations, r.Billing.GBSeconds, r.Billing.USD)
 	}
 	return b.String()
 }

@@ -49,3 +49,26 @@ type Billing struct {
 type Biller interface {
 	Bill(Usage) *Billing
 }
+
+// AddBilling adds two bills of one backend (the stages or slices of one
+// piece of work): counts, durations and costs add up; the memory size is
+// a's; the suggested size, a property of one job's calls, is left out.
+// Either may be nil.
+func AddBilling(a, b *Billing) *Billing {
+	if a == nil || b == nil {
+		if a != nil {
+			c := *a
+			return &c
+		}
+		if b != nil {
+			c := *b
+			return &c
+		}
+		return nil
+	}
+	return &Billing{
+		Invocations: a.Invocations + b.Invocations, Billed: a.Billed + b.Billed,
+		EstimatedBilled: a.EstimatedBilled + b.EstimatedBilled, EstimatedInvocations: a.EstimatedInvocations + b.EstimatedInvocations,
+		MemoryMB: a.MemoryMB, GBSeconds: a.GBSeconds + b.GBSeconds, USD: a.USD + b.USD,
+	}
+}

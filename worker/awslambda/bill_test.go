@@ -39,3 +39,26 @@ func TestBill(t *testing.T) {
 		t.Fatalf("arm64 ($%v) not cheaper than x86_64 ($%v)", a.USD, bill.USD)
 	}
 }
+
+// TestPlacement: a backend of emulators on loopback says its workers share
+// this machine (a parameter server on loopback reaches them); one of other
+// hosts, or of AWS, does not.
+func TestPlacement(t *testing.T) {
+	for _, c := range []struct {
+		emus []string
+		want bool
+	}{
+		{[]string{"http://127.0.0.1:9001", "http://localhost:9002"}, true},
+		{[]string{"http://[::1]:9001"}, true},
+		{[]string{"http://127.0.0.1:9001", "http://10.0.0.7:9001"}, false},
+		{nil, false},
+	} {
+		b, err := New(aws.Config{Region: "us-east-1"}, Options{Emulators: c.emus})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.OnThisMachine(); got != c.want || worker.WorkersOnThisMachine(b) != c.want {
+			t.Errorf("emulators %v: on this machine %v, want %v", c.emus, got, c.want)
+		}
+	}
+}

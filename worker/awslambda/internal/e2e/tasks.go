@@ -6,6 +6,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/tune"
 )
 
 // In is a call's input: the value to square and how to misbehave on the
@@ -75,3 +77,30 @@ func first(in In) bool {
 	f.Close()
 	return true
 }
+
+// Trial is the tune trial of the end-to-end sweep: gradient descent on
+// (x - target)^2 from x = 0 with the trial's learning rate, one step a
+// budget unit, continuing from the checkpoint of the rung the trial was
+// promoted from. It reports the loss and how many steps it took itself
+// (a promoted trial that did not continue would take its whole budget).
+var Trial = wren.Register("e2e.trial", func(ctx context.Context, p tune.Params) (tune.Metrics, error) {
+	state, held, err := p.LoadCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	x := 0.0
+	if state != nil {
+		if x, err = strconv.ParseFloat(string(state), 64); err != nil {
+			return nil, fmt.Errorf("e2e: checkpoint %q: %w", state, err)
+		}
+	}
+	lr, target := p.Float("lr"), p.Float("target")
+	steps := p.Budget() - held
+	for range steps {
+		x -= lr * 2 * (x - target)
+	}
+	if err := p.SaveCheckpoint(ctx, []byte(strconv.FormatFloat(x, 'g', -1, 64))); err != nil {
+		return nil, err
+	}
+	return tune.Metrics{"loss": (x - target) * (x - target), "steps": float64(steps)}, nil
+})

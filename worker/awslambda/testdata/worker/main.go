@@ -9,6 +9,9 @@ import (
 
 	"github.com/wrenml/wren"
 	_ "github.com/wrenml/wren/blob/s3blob" // the jobs' store, as in the driver
+	_ "github.com/wrenml/wren/featurize"   // the workloads' tasks, end to end
+	_ "github.com/wrenml/wren/mapreduce"
+	_ "github.com/wrenml/wren/sgd"
 	_ "github.com/wrenml/wren/worker/awslambda/internal/e2e"
 	_ "github.com/wrenml/wren/worker/workertest" // the backend conformance suite's tasks
 )
