@@ -579,7 +579,6 @@ func addRequests(a, b wren.Requests) wren.Requests {
 	}
 }
 
-
 // All yields the output's records (OutputRuns format), partition by
 // partition.
 func (r *Result[K, V]) All(ctx context.Context) iter.Seq2[KV[K, V], error] {
