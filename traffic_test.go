@@ -27,7 +27,10 @@ func TestRequestsPerCall(t *testing.T) {
 		wantOutputFiles int
 	}{
 		{1, 1.05, 1.2, 0},
-		{10, 0.15, 0.2, 0}, // statuses of a chunk share one object
+		// Statuses ready together share one object; how many are ready
+		// together depends on the machine's load (0.13 puts a call idle,
+		// 0.26 seen under make test's load): one put per call would be 1.03.
+		{10, 0.15, 0.5, 0},
 	} {
 		t.Run(fmt.Sprint("chunk=", c.chunk), func(t *testing.T) {
 			ex := newExecutor(t, wren.Options{ChunkSize: c.chunk})

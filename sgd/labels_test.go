@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/dataset"
 	"github.com/wrenml/wren/linear"
@@ -211,5 +212,34 @@ func TestUserLoss(t *testing.T) {
 	}
 	if _, err := client.Model(ctx, "unreg"); err == nil {
 		t.Error("an unregistered loss created its model before failing")
+	}
+}
+
+// TestExecutorOptionsIgnored: the executor's chunking and speculation do
+// not reach the workers' calls (with ChunkSize 2 the two workers became one
+// invocation that ran them one after the other: worker 1 trained nothing
+// before the deadline; speculation pushed a shard's updates twice).
+func TestExecutorOptionsIgnored(t *testing.T) {
+	ctx := context.Background()
+	ex, err := wren.NewExecutor(ctx, wren.Options{Store: t.TempDir(), Parallelism: 2, ChunkSize: 2, Speculation: true, SpeculationFactor: 1.01, Progress: wren.ProgressOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	client := psClient(t, 1)
+	if err := WriteShards(ctx, ex.Store(), "opts", problem(4000, 10, 1, 1), 2); err != nil {
+		t.Fatal(err)
+	}
+	run, err := Train(ctx, ex, client, Options{Model: "opts", Loss: Logistic{}, Data: "opts", Workers: 2, Epochs: 1 << 20, Duration: time.Second, Slice: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range run.Workers {
+		if w.Examples == 0 || w.Calls < 2 {
+			t.Errorf("worker %d: %d examples in %d calls", w.Worker, w.Examples, w.Calls)
+		}
+	}
+	if held(run) != run.Examples {
+		t.Errorf("the server holds %d examples' updates, the workers trained %d: a duplicate call pushed twice", held(run), run.Examples)
 	}
 }

@@ -166,3 +166,13 @@ func TestSliceBounds(t *testing.T) {
 		t.Fatalf("no slices: %v, %+v", err, r)
 	}
 }
+
+// held is the examples whose updates the server holds, as the workers'
+// final positions count them.
+func held(r *Result) int64 {
+	var n int64
+	for _, p := range r.Positions {
+		n += p.Examples
+	}
+	return n
+}

@@ -132,13 +132,3 @@ func TestHogwildKilledWorkers(t *testing.T) {
 		t.Errorf("the server holds the updates of %d examples, want %d x %d", held(run), cfg.Epochs, n)
 	}
 }
-
-// held is the examples whose updates the server holds, as the workers'
-// final positions count them.
-func held(r *Result) int64 {
-	var n int64
-	for _, p := range r.Positions {
-		n += p.Examples
-	}
-	return n
-}
