@@ -70,112 +70,95 @@ func (m *Model) PullInto(ctx context.Context, dst []float32, lo int) error {
 	return nil
 }
 
-// PullIndices returns the values at the given indices, in their order.
+// PullIndices returns the values at the given indices, in their order
+// (an index may repeat). It makes one script call per shard (up to 65,536
+// distinct indices a call): the indices go in packed, their values come
+// back packed. Each block is read atomically.
 func (m *Model) PullIndices(ctx context.Context, idx []int) ([]float32, error) {
+	out := make([]float32, len(idx))
+	return out, m.PullIndicesInto(ctx, out, idx)
+}
+
+// PullIndicesInto is PullIndices into dst (len(dst) == len(idx)).
+func (m *Model) PullIndicesInto(ctx context.Context, dst []float32, idx []int) error {
+	if len(dst) != len(idx) {
+		return fmt.Errorf("%w: %d indices into %d values", ErrBadInput, len(idx), len(dst))
+	}
 	for _, i := range idx {
 		if i < 0 || i >= m.n {
-			return nil, fmt.Errorf("%w: index %d out of model %q of length %d", ErrBadInput, i, m.name, m.n)
+			return fmt.Errorf("%w: index %d out of model %q of length %d", ErrBadInput, i, m.name, m.n)
 		}
 	}
-	// Per touched block, the runs of nearby indices: a block touched in a
-	// few places is read with one GETRANGE per run (a sparse model's
-	// minibatch touches a few values in each of many blocks); one touched
-	// densely is read whole, with the other whole blocks of its shard in
-	// MGETs of up to 512 keys (outside a cluster, whose slots forbid it).
+	if len(idx) == 0 {
+		return nil
+	}
 	order := make([]int, len(idx))
 	for j := range order {
 		order[j] = j
 	}
 	slices.SortFunc(order, func(a, b int) int { return idx[a] - idx[b] })
-	type rng struct{ lo, hi int } // floats [lo, hi) of the model
-	type read struct {
-		op, pos int // the op, and the key's position in it
-		lo, hi  int // floats of the model it covers
-	}
-	var ops []op
-	var reads []read
-	mget := make([]int, len(m.s.shards)) // per shard: the MGET being filled, or -1
-	for i := range mget {
-		mget[i] = -1
-	}
-	for k := 0; k < len(order); {
-		b := idx[order[k]] / m.bs
-		var runs []rng
-		for ; k < len(order) && idx[order[k]]/m.bs == b; k++ {
-			i := idx[order[k]]
-			if n := len(runs); n > 0 && i <= runs[n-1].hi+4 {
-				runs[n-1].hi = max(runs[n-1].hi, i+1)
-				continue
-			}
-			runs = append(runs, rng{i, i + 1})
-		}
-		key := blockKey(m.name, b)
-		if len(runs)*16 >= m.blockLen(b) || m.bs <= 64 {
-			lo, hi := b*m.bs, b*m.bs+m.blockLen(b)
-			sh := m.s.shardOf(key)
-			if m.s.opts.Cluster {
-				reads = append(reads, read{op: len(ops), lo: lo, hi: hi})
-				ops = append(ops, single(b, key, func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder { return p.Get(ctx, key) }))
-				continue
-			}
-			if mget[sh] < 0 || len(ops[mget[sh]].keys) >= 512 {
-				mget[sh] = len(ops)
-				ops = append(ops, op{run: func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder { return p.MGet(ctx, keys...) }})
-			}
-			o := &ops[mget[sh]]
-			reads = append(reads, read{op: mget[sh], pos: len(o.keys), lo: lo, hi: hi})
-			o.keys = append(o.keys, key)
-			o.blocks = append(o.blocks, b)
+	// The distinct indices, ascending, by block; uniqAt[k] is where the
+	// k-th sorted index's value is among them.
+	uniqAt := make([]int, len(order))
+	var items []blockArgs
+	nu := 0
+	for k, j := range order {
+		i := idx[j]
+		if k > 0 && i == idx[order[k-1]] {
+			uniqAt[k] = nu - 1
 			continue
 		}
-		for _, r := range runs {
-			lo, hi := 4*(r.lo-b*m.bs), 4*(r.hi-b*m.bs)-1
-			reads = append(reads, read{op: len(ops), lo: r.lo, hi: r.hi})
-			ops = append(ops, single(b, key, func(ctx context.Context, p redis.Pipeliner, key string) redis.Cmder {
-				return p.GetRange(ctx, key, int64(lo), int64(hi))
-			}))
+		b := i / m.bs
+		if len(items) == 0 || items[len(items)-1].block != b {
+			items = append(items, blockArgs{block: b, key: blockKey(m.name, b), len: m.blockLen(b), at: nu})
+		}
+		it := &items[len(items)-1]
+		it.offs = append(it.offs, uint32(i-b*m.bs))
+		uniqAt[k] = nu
+		nu++
+	}
+	groups := m.s.groupByShard(items, maxPairsPerCall, maxKeysPerCall)
+	ops := make([]op, len(groups))
+	for g, group := range groups {
+		o := &ops[g]
+		cnt, lens := make([]uint32, len(group)), make([]uint32, len(group))
+		var offs []uint32
+		for j, it := range group {
+			o.blocks = append(o.blocks, it.block)
+			o.keys = append(o.keys, it.key)
+			cnt[j], lens[j] = uint32(len(it.offs)), uint32(it.len)
+			offs = append(offs, it.offs...)
+		}
+		args := []any{encodeU32(cnt), encodeU32(lens), encodeU32(offs)}
+		o.run = func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder {
+			return gather.EvalSha(ctx, p, keys, args...)
 		}
 	}
 	if err := m.s.exec(ctx, "pull "+m.name, ops); err != nil {
-		return nil, err
+		return err
 	}
-	vals := make([][]float32, len(reads))
-	for k, rd := range reads {
-		o := ops[rd.op]
-		b := o.blocks[rd.pos]
-		var raw []byte
-		var err error
-		switch c := o.cmd.(type) {
-		case *redis.StringCmd:
-			raw, err = c.Bytes()
-		case *redis.SliceCmd:
-			if v, ok := c.Val()[rd.pos].(string); ok {
-				raw = []byte(v)
-			}
-			err = c.Err()
+	vals := make([]float32, nu)
+	for g, group := range groups {
+		raw, err := ops[g].cmd.(*redis.Cmd).Text()
+		if err != nil {
+			return fmt.Errorf("ps: pull %s: blocks %v: %w", m.name, ops[g].blocks, err)
 		}
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("ps: pull %s: block %d: %w", m.name, b, err)
+		want := 0
+		for _, it := range group {
+			want += len(it.offs)
 		}
-		if len(raw) != 4*(rd.hi-rd.lo) {
-			if len(raw) == 0 {
-				return nil, fmt.Errorf("ps: pull %s: block %d: %w", m.name, b, ErrNoModel)
-			}
-			return nil, fmt.Errorf("ps: pull %s: block %d: %w: %d bytes for floats [%d, %d)", m.name, b, ErrCorrupt, len(raw), rd.lo, rd.hi)
+		if len(raw) != 4*want {
+			return fmt.Errorf("ps: pull %s: blocks %v: %w: %d bytes for %d values", m.name, ops[g].blocks, ErrCorrupt, len(raw), want)
 		}
-		vals[k] = make([]float32, rd.hi-rd.lo)
-		decodeInto(vals[k], raw)
+		for _, it := range group {
+			decodeInto(vals[it.at:it.at+len(it.offs)], []byte(raw[:4*len(it.offs)]))
+			raw = raw[4*len(it.offs):]
+		}
 	}
-	out := make([]float32, len(idx))
-	k := 0
-	for _, j := range order {
-		i := idx[j]
-		for i >= reads[k].hi {
-			k++
-		}
-		out[j] = vals[k][i-reads[k].lo]
+	for k, j := range order {
+		dst[j] = vals[uniqAt[k]]
 	}
-	return out, nil
+	return nil
 }
 
 func fmtScale(scale float64) string { return strconv.FormatFloat(scale, 'g', -1, 64) }
@@ -217,13 +200,21 @@ func (m *Model) Push(ctx context.Context, lo int, deltas []float32, scale float6
 		items = append(items, blockArgs{block: b, key: blockKey(m.name, b), args: []any{s, bl, payload}})
 	}
 	id := newPushID()
-	ops := m.s.scriptOps(denseAdd, []any{fmtScale(scale)}, items, id, versionKey(m.name))
+	sc := fmtScale(scale)
+	ops := m.s.scriptOps(denseAdd, items, false, id, versionKey(m.name), func(group []blockArgs) []any {
+		a := []any{sc}
+		for _, it := range group {
+			a = append(a, it.args...)
+		}
+		return a
+	})
 	return m.s.exec(ctx, "push "+m.name, append(ops, notes...))
 }
 
 // PushSparse adds scale*deltas[j] to value idx[j] for every j, atomically per
 // block, in the given order per index (repeated indices add up), and counts
-// one version. Invalid input writes nothing.
+// one version. It makes one script call per shard (up to 65,536 pairs a
+// call), the indices and deltas packed. Invalid input writes nothing.
 func (m *Model) PushSparse(ctx context.Context, idx []int, deltas []float32, scale float64, opts ...PushOption) error {
 	if len(idx) != len(deltas) {
 		return fmt.Errorf("%w: %d indices and %d deltas", ErrBadInput, len(idx), len(deltas))
@@ -250,20 +241,35 @@ func (m *Model) PushSparse(ctx context.Context, idx []int, deltas []float32, sca
 	for j := range order {
 		order[j] = j
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return idx[a] - idx[b] })
+	if !slices.IsSorted(idx) {
+		slices.SortStableFunc(order, func(a, b int) int { return idx[a] - idx[b] })
+	}
 	var items []blockArgs
-	for k := 0; k < len(order); {
-		b := idx[order[k]] / m.bs
-		var li []uint32
-		var ld []float32
-		for ; k < len(order) && idx[order[k]]/m.bs == b; k++ {
-			li = append(li, uint32(idx[order[k]]-b*m.bs))
-			ld = append(ld, deltas[order[k]])
+	for _, j := range order {
+		b := idx[j] / m.bs
+		if len(items) == 0 || items[len(items)-1].block != b {
+			items = append(items, blockArgs{block: b, key: blockKey(m.name, b), len: m.blockLen(b)})
 		}
-		items = append(items, blockArgs{block: b, key: blockKey(m.name, b), args: []any{m.blockLen(b), encodeU32(li), encode(ld)}})
+		it := &items[len(items)-1]
+		it.offs = append(it.offs, uint32(idx[j]-b*m.bs))
+		it.dels = append(it.dels, deltas[j])
 	}
 	id := newPushID()
-	ops := m.s.scriptOps(sparseAdd, []any{fmtScale(scale)}, items, id, versionKey(m.name))
+	sc := fmtScale(scale)
+	ops := m.s.scriptOps(scatter, items, true, id, versionKey(m.name), func(group []blockArgs) []any {
+		cnt, lens := make([]uint32, len(group)), make([]uint32, len(group))
+		n := 0
+		for j, it := range group {
+			cnt[j], lens[j] = uint32(len(it.offs)), uint32(it.len)
+			n += len(it.offs)
+		}
+		offs, dels := make([]uint32, 0, n), make([]float32, 0, n)
+		for _, it := range group {
+			offs = append(offs, it.offs...)
+			dels = append(dels, it.dels...)
+		}
+		return []any{sc, encodeU32(cnt), encodeU32(lens), encodeU32(offs), encode(dels)}
+	})
 	return m.s.exec(ctx, "push "+m.name, append(ops, notes...))
 }
 

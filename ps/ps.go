@@ -29,17 +29,21 @@ import (
 //go:embed lua/dense_add.lua
 var denseAddSrc string
 
-//go:embed lua/sparse_add.lua
-var sparseAddSrc string
-
 //go:embed lua/incr_once.lua
 var incrOnceSrc string
 
+//go:embed lua/gather.lua
+var gatherSrc string
+
+//go:embed lua/scatter.lua
+var scatterSrc string
+
 var (
-	denseAdd  = redis.NewScript(denseAddSrc)
-	sparseAdd = redis.NewScript(sparseAddSrc)
-	incrOnce  = redis.NewScript(incrOnceSrc)
-	scripts   = []*redis.Script{denseAdd, sparseAdd, incrOnce}
+	denseAdd = redis.NewScript(denseAddSrc)
+	incrOnce = redis.NewScript(incrOnceSrc)
+	gather   = redis.NewScript(gatherSrc)
+	scatter  = redis.NewScript(scatterSrc)
+	scripts  = []*redis.Script{denseAdd, incrOnce, gather, scatter}
 )
 
 // Errors returned (wrapped) by the package; check them with errors.Is.
@@ -412,58 +416,98 @@ func single(block int, key string, run func(ctx context.Context, p redis.Pipelin
 	return o
 }
 
-// maxBlocksPerCall bounds the blocks one script call updates, so that no
-// call blocks its server for long (about 1 ms at 8 blocks of 1024 floats).
-const maxBlocksPerCall = 8
+// maxBlocksPerCall bounds the blocks one dense script call updates, so
+// that no call blocks its server for long (about 1 ms at 8 blocks of 1024
+// floats). A sparse call (gather, scatter) takes up to maxPairsPerCall
+// indices and maxKeysPerCall blocks: one call per shard for a worker's
+// window.
+const (
+	maxBlocksPerCall = 8
+	maxPairsPerCall  = 1 << 16
+	maxKeysPerCall   = 4096
+)
 
-// blockArgs are one block's arguments to a script.
+// blockArgs are one block's part of a script call: its arguments to a
+// per-block script (args), or its indices and deltas for a packed one.
 type blockArgs struct {
 	block int
 	key   string
 	args  []any
+	len   int       // the block's length in floats
+	at    int       // a gather's: where the block's first value goes
+	offs  []uint32  // indices within the block (packed calls)
+	dels  []float32 // their deltas (scatter)
 }
 
-// scriptOps groups per-block script calls by shard into calls of up to
-// maxBlocksPerCall blocks (one block per call on a Redis Cluster, whose
-// scripts may only touch one slot): fewer script invocations, each still
-// atomic.
-func (s *Client) scriptOps(sc *redis.Script, head []any, items []blockArgs, pushID, versionKey string) []op {
-	per := maxBlocksPerCall
+// weight is what a block adds to a call's budget.
+func (it blockArgs) weight() int {
+	if it.offs != nil {
+		return len(it.offs)
+	}
+	return 1
+}
+
+// groupByShard splits items by shard into calls of at most maxWeight
+// weight and maxKeys blocks (one block per call on a Redis Cluster, whose
+// scripts may only touch one slot), in order within a shard.
+func (s *Client) groupByShard(items []blockArgs, maxWeight, maxKeys int) [][]blockArgs {
 	if s.opts.Cluster {
-		per = 1
+		maxKeys = 1
 	}
 	byShard := make([][]blockArgs, len(s.shards))
 	for _, it := range items {
 		sh := s.shardOf(it.key)
 		byShard[sh] = append(byShard[sh], it)
 	}
+	var groups [][]blockArgs
+	for _, list := range byShard {
+		lo, w := 0, 0
+		for i, it := range list {
+			if i > lo && (w+it.weight() > maxWeight || i-lo >= maxKeys) {
+				groups = append(groups, list[lo:i])
+				lo, w = i, 0
+			}
+			w += it.weight()
+		}
+		if lo < len(list) {
+			groups = append(groups, list[lo:])
+		}
+	}
+	return groups
+}
+
+// scriptOps makes the calls of an update: per shard, calls of grouped
+// blocks (dense: maxBlocksPerCall blocks; packed: up to maxPairsPerCall
+// pairs), each atomic, whose arguments args builds (without the trailing
+// ID key's lifetime and the version flag, which it appends).
+func (s *Client) scriptOps(sc *redis.Script, items []blockArgs, packed bool, pushID, versionKey string, args func(group []blockArgs) []any) []op {
+	maxW, maxK := maxBlocksPerCall, maxBlocksPerCall
+	if packed {
+		maxW, maxK = maxPairsPerCall, maxKeysPerCall
+	}
 	// The version is counted by the first script call on its shard (its
 	// key may share a script only outside a cluster); else by incrOnce.
 	counted := s.opts.Cluster
 	vshard := s.shardOf(versionKey)
 	var ops []op
-	for sh, list := range byShard {
-		for lo := 0; lo < len(list); lo += per {
-			group := list[lo:min(lo+per, len(list))]
-			o := op{}
-			args := append([]any(nil), head...)
-			for _, it := range group {
-				o.blocks = append(o.blocks, it.block)
-				o.keys = append(o.keys, it.key)
-				args = append(args, it.args...)
-			}
-			bump := 0
-			if !counted && sh == vshard {
-				o.keys = append(o.keys, versionKey)
-				bump, counted = 1, true
-			}
-			o.keys = append(o.keys, pushKey(group[0].key, pushID))
-			args = append(args, s.ttlSeconds(), bump)
-			o.run = func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder {
-				return sc.EvalSha(ctx, p, keys, args...)
-			}
-			ops = append(ops, o)
+	for _, group := range s.groupByShard(items, maxW, maxK) {
+		o := op{}
+		for _, it := range group {
+			o.blocks = append(o.blocks, it.block)
+			o.keys = append(o.keys, it.key)
 		}
+		a := args(group)
+		bump := 0
+		if !counted && s.shardOf(group[0].key) == vshard {
+			o.keys = append(o.keys, versionKey)
+			bump, counted = 1, true
+		}
+		o.keys = append(o.keys, pushKey(group[0].key, pushID))
+		a = append(a, s.ttlSeconds(), bump)
+		o.run = func(ctx context.Context, p redis.Pipeliner, keys []string) redis.Cmder {
+			return sc.EvalSha(ctx, p, keys, a...)
+		}
+		ops = append(ops, o)
 	}
 	if !counted || s.opts.Cluster {
 		ops = append(ops, incrOp(s, versionKey, pushID))

@@ -175,6 +175,43 @@ func benchPSShards(ctx context.Context, k int, d time.Duration, clients, n, bs, 
 	res["sparse_pairs_per_push"] = pairs
 	res["sparse_span"] = span
 
+	// Random coordinates of the whole model, 5,000 a request (a sparse
+	// worker's gather; a scatter of as many pairs).
+	const coords = 5000
+	randIdx := func(rng *rand.Rand) []int {
+		idx := make([]int, coords)
+		for j := range idx {
+			idx[j] = rng.IntN(n)
+		}
+		return idx
+	}
+	resetStats()
+	t0 = time.Now()
+	cps, err = throughput(ctx, clients, d, func(rng *rand.Rand) error {
+		_, err := m.PullIndices(ctx, randIdx(rng))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	res["sparse_pull_coords_per_s"] = round(cps*coords, 4)
+	res["sparse_pull_coords_per_shard_cpu_s"] = round(cps*coords*time.Since(t0).Seconds()/scriptSeconds(), 4)
+	ones := make([]float32, coords)
+	for i := range ones {
+		ones[i] = 0.001
+	}
+	resetStats()
+	t0 = time.Now()
+	cps, err = throughput(ctx, clients, d, func(rng *rand.Rand) error {
+		return m.PushSparse(ctx, randIdx(rng), ones, -0.1)
+	})
+	if err != nil {
+		return nil, err
+	}
+	res["sparse_push_random_pairs_per_s"] = round(cps*coords, 4)
+	res["sparse_push_random_pairs_per_shard_cpu_s"] = round(cps*coords*time.Since(t0).Seconds()/scriptSeconds(), 4)
+	res["sparse_coords_per_request"] = coords
+
 	const pullLen = 65536
 	pl := min(pullLen, n)
 	cps, err = throughput(ctx, clients, d, func(rng *rand.Rand) error {
@@ -249,6 +286,40 @@ func benchPSShards(ctx context.Context, k int, d time.Duration, clients, n, bs, 
 		return nil, err
 	}
 	res["raw_get_floats_per_s"] = round(cps*float64(pl), 4)
+
+	// The same bytes as a sparse pull, raw: one GETRANGE of 4 bytes per
+	// coordinate, pipelined per server.
+	cps, err = throughput(ctx, clients, d, func(rng *rand.Rand) error {
+		pipes := make([]redis.Pipeliner, k)
+		for i := range pipes {
+			pipes[i] = raw[i].Pipeline()
+		}
+		for _, i := range randIdx(rng) {
+			b := min(i/bs, nb-1)
+			key, _ := rawKey(b)
+			o := int64(4 * (i % bs))
+			pipes[int(xxhash.Sum64String(strconv.Itoa(b))%uint64(k))].GetRange(ctx, key, o, o+3)
+		}
+		var wg sync.WaitGroup
+		var perr error
+		var mu sync.Mutex
+		for _, p := range pipes {
+			wg.Go(func() {
+				if _, err := p.Exec(ctx); err != nil {
+					mu.Lock()
+					perr = err
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return perr
+	})
+	if err != nil {
+		return nil, err
+	}
+	res["raw_getrange_coords_per_s"] = round(cps*coords, 4)
+	res["sparse_pull_vs_raw_getrange"] = round(res["sparse_pull_coords_per_s"].(float64)/res["raw_getrange_coords_per_s"].(float64), 3)
 
 	// Latency of a synchronous small push from one client.
 	small := make([]float32, 64)

@@ -1,4 +1,4 @@
-// Command gen writes ps/lua/dense_add.lua and sparse_add.lua (into the
+// Command gen writes ps/lua/dense_add.lua (into the
 // folder given) from package luagen; go generate ./ps runs it.
 package main
 
@@ -11,7 +11,7 @@ import (
 )
 
 func main() {
-	for name, text := range map[string]string{"dense_add.lua": luagen.DenseAdd(), "sparse_add.lua": luagen.SparseAdd()} {
+	for name, text := range map[string]string{"dense_add.lua": luagen.DenseAdd()} {
 		if err := os.WriteFile(filepath.Join(os.Args[1], name), []byte(text), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
