@@ -645,7 +645,7 @@ func TrainLocal(ctx context.Context, st blob.Store, cfg Options) (*Result, error
 		in.Deadline = time.Now().Add(cfg.Duration)
 	}
 	start := time.Now()
-	out, err := train(ctx, st, p, in, cfg.Loss, false)
+	out, err := train(ctx, st, p, in, false)
 	if err != nil {
 		return nil, err
 	}

@@ -64,6 +64,9 @@ type workerIn struct {
 	Worker     int
 	LocalSteps int
 	From       Position
+	// MF, when set, makes the model a matrix factorization of the ratings
+	// shards (Format "ratings"); Dim, K, Loss and Labels are then unused.
+	MF *mfSpec
 }
 
 // workerOut is what a worker call did and where it stopped.
@@ -117,10 +120,6 @@ var ErrPosition = errors.New("sgd: a position of another run")
 // workerTask is the HOGWILD! worker: one call trains one slice of a
 // worker's run and returns where it stopped.
 var workerTask = wren.Register("sgd.worker", func(ctx context.Context, in workerIn) (workerOut, error) {
-	loss, err := lossByName(in.Loss, in.K)
-	if err != nil {
-		return workerOut{}, err
-	}
 	st, err := blob.Shared(ctx, in.Store)
 	if err != nil {
 		return workerOut{}, err
@@ -133,7 +132,7 @@ var workerTask = wren.Register("sgd.worker", func(ctx context.Context, in worker
 	if err != nil {
 		return workerOut{}, err
 	}
-	return train(ctx, st, &psParams{m: m, note: noteName(in.From.Run, in.Worker)}, in, loss, true)
+	return train(ctx, st, &psParams{m: m, note: noteName(in.From.Run, in.Worker)}, in, true)
 })
 
 // noteName is the parameter-server note of a run's worker: its position,
@@ -278,29 +277,15 @@ func (p *psParams) noted(ctx context.Context) ([]byte, bool, error) {
 	return b, err == nil, err
 }
 
-// memParams keeps the model in memory (sequential baseline).
+// memParams keeps the model in memory (TrainLocal): the runner trains w
+// itself, nothing is pulled or pushed.
 type memParams struct{ w []float64 }
 
-func (p *memParams) pull(ctx context.Context, dst []float64) error { copy(dst, p.w); return nil }
-func (p *memParams) pullIdx(ctx context.Context, idx []int, dst []float64) error {
-	for i, j := range idx {
-		dst[i] = p.w[j]
-	}
-	return nil
-}
-func (p *memParams) push(ctx context.Context, delta []float64, _ []byte) error {
-	for i, v := range delta {
-		p.w[i] += v
-	}
-	return nil
-}
-func (p *memParams) pushIdx(ctx context.Context, idx []int, delta []float64, _ []byte) error {
-	for i, j := range idx {
-		p.w[j] += delta[i]
-	}
-	return nil
-}
-func (p *memParams) noted(context.Context) ([]byte, bool, error) { return nil, false, nil }
+func (p *memParams) pull(context.Context, []float64) error                  { return nil }
+func (p *memParams) pullIdx(context.Context, []int, []float64) error         { return nil }
+func (p *memParams) push(context.Context, []float64, []byte) error           { return nil }
+func (p *memParams) pushIdx(context.Context, []int, []float64, []byte) error { return nil }
+func (p *memParams) noted(context.Context) ([]byte, bool, error)             { return nil, false, nil }
 
 // pusher sends updates one at a time in the background, so that a push
 // overlaps the next minibatches' computing.
@@ -360,19 +345,92 @@ func order(seed uint64, n int, coords ...int) []int {
 }
 
 // check validates a position against the call's assignment.
-func (pos Position) check(in workerIn, blocks []*block) error {
+func (pos Position) check(in workerIn, lens []int) error {
 	most := 0
-	for _, b := range blocks {
-		most = max(most, b.n)
+	for _, n := range lens {
+		most = max(most, n)
 	}
 	switch {
 	case pos.Run != in.From.Run || pos.Data != in.From.Data || pos.Worker != in.Worker:
 		return fmt.Errorf("%w: position of run %q, data %q, worker %d; this is run %q, data %q, worker %d",
 			ErrPosition, pos.Run, pos.Data, pos.Worker, in.From.Run, in.From.Data, in.Worker)
-	case pos.Epoch < 0 || pos.Block < 0 || pos.Block >= len(blocks) || pos.Row < 0 || pos.Row >= most || pos.Step < 0 || pos.Examples < 0:
-		return fmt.Errorf("%w: position %+v outside the %d shards of worker %d", ErrPosition, pos, len(blocks), in.Worker)
+	case pos.Epoch < 0 || pos.Block < 0 || pos.Block >= len(lens) || pos.Row < 0 || pos.Row >= most || pos.Step < 0 || pos.Examples < 0:
+		return fmt.Errorf("%w: position %+v outside the %d shards of worker %d", ErrPosition, pos, len(lens), in.Worker)
 	}
 	return nil
+}
+
+// cursor draws the shard and row orders of a worker's positions: the
+// same wherever and whenever a worker continues.
+type cursor struct {
+	seed     uint64
+	worker   int
+	lens     []int
+	ordEpoch int
+	ord      []int
+	rowsAt   [2]int
+	rows     []int
+}
+
+func newCursor(seed uint64, worker int, lens []int) *cursor {
+	return &cursor{seed: seed, worker: worker, lens: lens, ordEpoch: -1, rowsAt: [2]int{-1, -1}}
+}
+
+// batch returns the shard and rows of the minibatch at pos, and the
+// position after it.
+func (c *cursor) batch(pos Position, size int) (int, []int, Position) {
+	if c.ordEpoch != pos.Epoch {
+		c.ord, c.ordEpoch = order(c.seed, len(c.lens), c.worker, pos.Epoch), pos.Epoch
+	}
+	s := c.ord[pos.Block]
+	n := c.lens[s]
+	if c.rowsAt != [2]int{pos.Epoch, s} {
+		c.rows, c.rowsAt = order(c.seed, n, c.worker, pos.Epoch, s, 1), [2]int{pos.Epoch, s}
+	}
+	rows := c.rows[pos.Row:min(pos.Row+size, n)]
+	pos.Step++
+	if pos.Row += len(rows); pos.Row >= n {
+		pos.Row = 0
+		if pos.Block++; pos.Block >= len(c.lens) {
+			pos.Block = 0
+			pos.Epoch++
+		}
+	}
+	return s, rows, pos
+}
+
+// l2State applies the L2 penalty lazily: a coordinate's decay for the
+// steps it was not touched is applied when it is next touched (or at the
+// end), so a step costs what its examples touch, and the result is the
+// dense path's: w <- w(1 - lr*L2) every step for every penalized value.
+type l2State struct {
+	l2   float64
+	logD []float64 // logD[t]: the summed log decay of this call's steps before t
+	last []int32   // the step through which each coordinate is decayed
+}
+
+func newL2State(l2 float64, n int) *l2State {
+	return &l2State{l2: l2, logD: []float64{0}, last: make([]int32, n)}
+}
+
+// step records the decay of local step t = len(logD)-1 at rate lr.
+func (z *l2State) step(lr float64) error {
+	f := 1 - lr*z.l2
+	if f <= 0 {
+		return fmt.Errorf("%w: the learning rate %v times L2 %v is at least 1", ErrDiverged, lr, z.l2)
+	}
+	z.logD = append(z.logD, z.logD[len(z.logD)-1]+math.Log(f))
+	return nil
+}
+
+// catchUp returns the factor that brings coordinate j's decay to step t.
+func (z *l2State) catchUp(j, t int) float64 {
+	l := int(z.last[j])
+	if l >= t {
+		return 1
+	}
+	z.last[j] = int32(t)
+	return math.Exp(z.logD[t] - z.logD[l])
 }
 
 // train runs a worker's slice: from in.From (or the position noted with
@@ -380,20 +438,26 @@ func (pos Position) check(in workerIn, blocks []*block) error {
 // in.Slice, its epochs or until in.Deadline; it returns where it stopped.
 // Positions move on push boundaries: the one returned, and the one noted
 // with each push, is the next minibatch after everything the server holds.
-func train(ctx context.Context, st blob.Store, p params, in workerIn, loss Loss, async bool) (workerOut, error) {
+//
+// A window of LocalSteps minibatches is known in advance: the worker
+// gathers the union of their coordinates in one pull (or the whole model,
+// when they touch a third of it or every example reads every value),
+// trains them on its copy, and pushes their summed update in one scatter
+// (or one dense push). With p a *memParams (TrainLocal) the model is the
+// copy: nothing is pulled or pushed.
+func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool) (workerOut, error) {
 	out := workerOut{Stats: WorkerStats{Worker: in.Worker, Calls: 1}}
 	stats := &out.Stats
-	k, dim := in.K, in.Dim
-	n := (dim + 1) * k
-	blocks, err := loadBlocks(ctx, st, in, loss)
+	ln, err := newLearner(ctx, st, in)
 	if err != nil {
 		return out, err
 	}
-	if len(blocks) == 0 {
+	lens := ln.shardLens()
+	if len(lens) == 0 {
 		return out, fmt.Errorf("%w: worker %d has no shard", ErrBadData, in.Worker)
 	}
 	pos := in.From
-	if err := pos.check(in, blocks); err != nil {
+	if err := pos.check(in, lens); err != nil {
 		return out, err
 	}
 	// An earlier attempt of this call may have pushed further before it was
@@ -405,7 +469,7 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, loss Loss,
 		if err := json.Unmarshal(b, &np); err != nil {
 			return out, fmt.Errorf("%w: the noted position of worker %d: %v", ErrPosition, in.Worker, err)
 		}
-		if err := np.check(in, blocks); err != nil {
+		if err := np.check(in, lens); err != nil {
 			return out, err
 		}
 		if np.Step > pos.Step {
@@ -413,37 +477,189 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, loss Loss,
 			stats.Resumed = 1
 		}
 	}
-	dense := n <= 1<<20 // the whole model is pulled; else the touched coordinates
-	var w, delta, grad []float64
-	if dense {
-		w, delta, grad = make([]float64, n), make([]float64, n), make([]float64, n)
-		t := time.Now()
-		if err := p.pull(ctx, w); err != nil {
-			return out, err
-		}
-		stats.Pull += time.Since(t)
+	n := ln.size()
+	mem, local := p.(*memParams)
+	var w []float64
+	if local {
+		w = mem.w
+	} else {
+		w = make([]float64, n)
 	}
+	g := make([]float64, n)
+	var delta []float64
+	if !local {
+		delta = make([]float64, n)
+	}
+	cur := newCursor(in.Seed, in.Worker, lens)
+	// Dense: every step updates every value (eager L2); sparse: a step
+	// touches its examples' coordinates (lazy L2). Decided from the first
+	// window: what it touches against the model's size.
+	dense := ln.denseRows()
+	var z *l2State
+	seen := make([]int32, n) // stamps: the batch (or window) a coordinate was last listed in
+	stamp := int32(0)
+	nextStamp := func() int32 {
+		if stamp == math.MaxInt32 {
+			clear(seen)
+			stamp = 0
+		}
+		stamp++
+		return stamp
+	}
+	// window lists the coordinates of the next LocalSteps minibatches from
+	// pos (at most the epochs' end), each once.
+	var coordBuf []int
+	window := func(pos Position, steps int, dst []int) []int {
+		s := nextStamp()
+		for i := 0; i < steps && pos.Epoch < in.Epochs; i++ {
+			var sh int
+			var rows []int
+			sh, rows, pos = cur.batch(pos, in.Batch)
+			for _, r := range rows {
+				coordBuf = ln.coords(sh, r, coordBuf[:0])
+				for _, j := range coordBuf {
+					if seen[j] != s {
+						seen[j] = s
+						dst = append(dst, j)
+					}
+				}
+			}
+		}
+		return dst
+	}
+	var union []int
+	if !dense && !local {
+		union = window(pos, in.LocalSteps, union[:0])
+		dense = 3*len(union) >= n
+	}
+	if !dense && in.L2 > 0 {
+		z = newL2State(in.L2, n)
+	}
+	startStep := pos.Step
 	pu := &pusher{async: async}
-	s, g := make([]float64, k), make([]float64, k)
-	gradW := map[int]float64{} // sparse: coordinate -> gradient sum
-	pending := map[int]float64{}
-	local, windowExamples := 0, int64(0)
+	var vals []float64
+	var union32 []float32
+	_ = union32
+	local0, windowExamples := 0, int64(0)
 	var epochLoss float64
 	var epochN int64
 	begin := time.Now()
-	first := true
+	first, fresh := true, true
+	var batchCoords []int
+	// load refreshes the copy for the window at pos: the whole model, or
+	// the window's coordinates.
+	load := func() error {
+		if local {
+			return nil
+		}
+		if err := pu.settle(); err != nil { // the server holds our last push
+			return err
+		}
+		t := time.Now()
+		defer func() { stats.Pull += time.Since(t) }()
+		if dense {
+			return p.pull(ctx, w)
+		}
+		if !fresh {
+			union = window(pos, in.LocalSteps, union[:0])
+		}
+		fresh = false
+		if cap(vals) < len(union) {
+			vals = make([]float64, len(union))
+		}
+		vals = vals[:len(union)]
+		if err := p.pullIdx(ctx, union, vals); err != nil {
+			return err
+		}
+		for q, j := range union {
+			w[j] = vals[q]
+		}
+		return nil
+	}
 	// push sends the window's update with the position after it.
 	push := func() error {
 		pos.Examples += windowExamples
 		windowExamples = 0
+		if local {
+			return nil
+		}
 		note, _ := json.Marshal(pos)
-		return flush(ctx, p, pu, dense, w, delta, pending, stats, note)
+		stats.Pushes++
+		if dense {
+			d := slices.Clone(delta)
+			for i, v := range d {
+				if !finite32(v) {
+					return fmt.Errorf("%w: worker %d, step %d: the update of value %d is %v; lower the learning rate", ErrDiverged, in.Worker, pos.Step, i, v)
+				}
+			}
+			clear(delta)
+			stats.BytesPushed += int64(4 * len(d))
+			return pu.send(ctx, func(ctx context.Context) error { return p.push(ctx, d, note) })
+		}
+		idx := make([]int, 0, len(union))
+		d := make([]float64, 0, len(union))
+		for _, j := range union {
+			if v := delta[j]; v != 0 {
+				if !finite32(v) {
+					return fmt.Errorf("%w: worker %d, step %d: the update of value %d is %v; lower the learning rate", ErrDiverged, in.Worker, pos.Step, j, v)
+				}
+				idx = append(idx, j)
+				d = append(d, v)
+				delta[j] = 0
+			}
+		}
+		stats.BytesPushed += int64(8 * len(idx))
+		return pu.send(ctx, func(ctx context.Context) error { return p.pushIdx(ctx, idx, d, note) })
+	}
+	// settleL2 brings every coordinate's lazy decay to the call's last step.
+	settleL2 := func() error {
+		if z == nil {
+			return nil
+		}
+		t := int(pos.Step - startStep)
+		if local {
+			for j := range n {
+				if ln.penalized(j) {
+					w[j] *= z.catchUp(j, t)
+				}
+			}
+			return nil
+		}
+		if err := pu.settle(); err != nil {
+			return err
+		}
+		var idx []int
+		for j := range n {
+			if ln.penalized(j) && int(z.last[j]) < t {
+				idx = append(idx, j)
+			}
+		}
+		if len(idx) == 0 {
+			return nil
+		}
+		tt := time.Now()
+		vals := make([]float64, len(idx))
+		if err := p.pullIdx(ctx, idx, vals); err != nil {
+			return err
+		}
+		stats.Pull += time.Since(tt)
+		d := make([]float64, len(idx))
+		for q, j := range idx {
+			d[q] = vals[q] * (z.catchUp(j, t) - 1)
+		}
+		note, _ := json.Marshal(pos)
+		stats.Pushes++
+		stats.BytesPushed += int64(8 * len(idx))
+		return pu.send(ctx, func(ctx context.Context) error { return p.pushIdx(ctx, idx, d, note) })
 	}
 	finish := func(done bool) (workerOut, error) {
-		if local > 0 {
+		if local0 > 0 {
 			if err := push(); err != nil {
 				return out, err
 			}
+		}
+		if err := settleL2(); err != nil {
+			return out, err
 		}
 		if err := pu.settle(); err != nil {
 			return out, err
@@ -455,64 +671,103 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, loss Loss,
 		out.End, out.Done = pos, done
 		return out, nil
 	}
-	// One minibatch a turn; the shard and row orders are drawn again when
-	// the position enters another epoch or shard.
-	ordEpoch, rowsAt := -1, [2]int{-1, -1}
-	var ord, rows []int
+	bs := make([]int32, 0)
+	_ = bs
 	for pos.Epoch < in.Epochs {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		if local == 0 && !in.Deadline.IsZero() && time.Now().After(in.Deadline) {
-			return finish(true)
+		if local0 == 0 {
+			if !in.Deadline.IsZero() && time.Now().After(in.Deadline) {
+				return finish(true)
+			}
+			if err := load(); err != nil {
+				return out, err
+			}
 		}
-		if ordEpoch != pos.Epoch {
-			ord, ordEpoch = order(in.Seed, len(blocks), in.Worker, pos.Epoch), pos.Epoch
-		}
-		bi := ord[pos.Block]
-		b := blocks[bi]
-		if rowsAt != [2]int{pos.Epoch, bi} {
-			rows, rowsAt = order(in.Seed, b.n, in.Worker, pos.Epoch, bi, 1), [2]int{pos.Epoch, bi}
-		}
-		batch := rows[pos.Row:min(pos.Row+in.Batch, b.n)]
+		sh, rows, next := cur.batch(pos, in.Batch)
 		lr := in.LR.At(int(pos.Step))
+		t := time.Now()
 		var bl float64
-		var err error
+		inv := 1 / float64(len(rows))
 		if dense {
-			t := time.Now()
-			bl, err = denseStep(b, batch, w, delta, grad, s, g, loss, k, dim, lr, in.L2)
-			stats.Compute += time.Since(t)
+			clear(g)
+			bl = ln.grad(sh, rows, w, g)
+			for j := range g {
+				gj := g[j] * inv
+				if in.L2 > 0 && ln.penalized(j) {
+					gj += in.L2 * w[j]
+				}
+				u := -lr * gj
+				w[j] += u
+				if !local {
+					delta[j] += u
+				}
+			}
 		} else {
-			bl, err = sparseStep(ctx, p, b, batch, pending, gradW, s, g, loss, k, dim, lr, in.L2, stats)
+			lt := int(pos.Step - startStep)
+			if z != nil {
+				if err := z.step(lr); err != nil {
+					return out, err
+				}
+			}
+			s := nextStamp()
+			batchCoords = batchCoords[:0]
+			for _, r := range rows {
+				coordBuf = ln.coords(sh, r, coordBuf[:0])
+				for _, j := range coordBuf {
+					if seen[j] != s {
+						seen[j] = s
+						batchCoords = append(batchCoords, j)
+					}
+				}
+			}
+			if z != nil {
+				for _, j := range batchCoords {
+					if ln.penalized(j) {
+						if f := z.catchUp(j, lt); f != 1 {
+							u := w[j] * (f - 1)
+							w[j] += u
+							if !local {
+								delta[j] += u
+							}
+						}
+					}
+				}
+			}
+			bl = ln.grad(sh, rows, w, g)
+			for _, j := range batchCoords {
+				gj := g[j] * inv
+				g[j] = 0
+				if z != nil && ln.penalized(j) {
+					gj += in.L2 * w[j]
+					z.last[j] = int32(lt + 1)
+				}
+				u := -lr * gj
+				w[j] += u
+				if !local {
+					delta[j] += u
+				}
+			}
 		}
-		if err != nil {
-			return out, err
-		}
+		stats.Compute += time.Since(t)
 		if math.IsNaN(bl) || math.IsInf(bl, 0) {
 			return out, fmt.Errorf("%w: worker %d, epoch %d, step %d: the minibatch loss is %v; lower the learning rate", ErrDiverged, in.Worker, pos.Epoch, pos.Step, bl)
 		}
 		epochLoss += bl
-		epochN += int64(len(batch))
-		stats.Examples += int64(len(batch))
-		windowExamples += int64(len(batch))
+		epochN += int64(len(rows))
+		stats.Examples += int64(len(rows))
+		windowExamples += int64(len(rows))
 		stats.Steps++
-		pos.Step++
-		// The next minibatch.
-		if pos.Row += len(batch); pos.Row >= b.n {
-			pos.Row = 0
-			if pos.Block++; pos.Block >= len(blocks) {
-				pos.Block = 0
-				pos.Epoch++
-				if pos.Epoch < in.Epochs {
-					stats.Loss = epochLoss / float64(epochN)
-					epochLoss, epochN = 0, 0
-				}
-			}
+		if next.Epoch != pos.Epoch && next.Epoch < in.Epochs {
+			stats.Loss = epochLoss / float64(epochN)
+			epochLoss, epochN = 0, 0
 		}
-		if local++; local < in.LocalSteps {
+		pos = next
+		if local0++; local0 < in.LocalSteps {
 			continue
 		}
-		local = 0
+		local0 = 0
 		if err := push(); err != nil {
 			return out, err
 		}
@@ -531,181 +786,6 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, loss Loss,
 	return finish(true)
 }
 
-// flush pushes the accumulated update, with the position note, and
-// refreshes the local model.
-func flush(ctx context.Context, p params, pu *pusher, dense bool, w, delta []float64, pending map[int]float64, stats *WorkerStats, note []byte) error {
-	if dense {
-		if err := pu.settle(); err != nil {
-			return err
-		}
-		// The server's model holds every earlier push; ours is not sent yet.
-		t := time.Now()
-		if err := p.pull(ctx, w); err != nil {
-			return err
-		}
-		stats.Pull += time.Since(t)
-		d := slices.Clone(delta)
-		for i, v := range d {
-			if !finite32(v) {
-				return fmt.Errorf("%w: worker %d, step %d: the update of value %d is %v; lower the learning rate", ErrDiverged, stats.Worker, stats.Steps, i, v)
-			}
-			w[i] += v
-		}
-		clear(delta)
-		stats.Pushes++
-		stats.BytesPushed += int64(4 * len(d))
-		return pu.send(ctx, func(ctx context.Context) error { return p.push(ctx, d, note) })
-	}
-	idx := make([]int, 0, len(pending))
-	for j := range pending {
-		idx = append(idx, j)
-	}
-	slices.Sort(idx)
-	d := make([]float64, len(idx))
-	for i, j := range idx {
-		d[i] = pending[j]
-		if !finite32(d[i]) {
-			return fmt.Errorf("%w: worker %d, step %d: the update of value %d is %v; lower the learning rate", ErrDiverged, stats.Worker, stats.Steps, j, d[i])
-		}
-	}
-	clear(pending)
-	stats.Pushes++
-	stats.BytesPushed += int64(8 * len(d))
-	return pu.send(ctx, func(ctx context.Context) error { return p.pushIdx(ctx, idx, d, note) })
-}
-
-// denseStep takes one minibatch step on the whole model w, adding the
-// update to w and to delta; it returns the minibatch's summed loss.
-func denseStep(b *block, batch []int, w, delta, grad, s, g []float64, loss Loss, k, dim int, lr, l2 float64) (float64, error) {
-	clear(grad)
-	var total float64
-	bias := dim * k
-	for _, i := range batch {
-		copy(s, w[bias:bias+k])
-		if b.dense != nil {
-			row := b.dense[i*dim : (i+1)*dim]
-			for j, x := range row {
-				if x != 0 {
-					wj := w[j*k : j*k+k]
-					for c := range s {
-						s[c] += float64(x) * wj[c]
-					}
-				}
-			}
-		} else {
-			for q := b.ptr[i]; q < b.ptr[i+1]; q++ {
-				j, x := int(b.idx[q]), float64(b.val[q])
-				for c := range s {
-					s[c] += x * w[j*k+c]
-				}
-			}
-		}
-		total += loss.Grad(g, s, b.y[i])
-		if b.dense != nil {
-			row := b.dense[i*dim : (i+1)*dim]
-			for j, x := range row {
-				if x != 0 {
-					gj := grad[j*k : j*k+k]
-					for c := range g {
-						gj[c] += float64(x) * g[c]
-					}
-				}
-			}
-		} else {
-			for q := b.ptr[i]; q < b.ptr[i+1]; q++ {
-				j, x := int(b.idx[q]), float64(b.val[q])
-				for c := range g {
-					grad[j*k+c] += x * g[c]
-				}
-			}
-		}
-		for c := range g {
-			grad[bias+c] += g[c]
-		}
-	}
-	inv := 1 / float64(len(batch))
-	for i := range grad {
-		gi := grad[i] * inv
-		if i < bias {
-			gi += l2 * w[i]
-		}
-		u := -lr * gi
-		w[i] += u
-		delta[i] += u
-	}
-	return total, nil
-}
-
 // finite32 reports whether v is a finite float32 (what the parameter
 // server stores).
 func finite32(v float64) bool { return !math.IsNaN(v) && math.Abs(v) <= math.MaxFloat32 }
-
-// sparseStep takes one minibatch step on the coordinates the minibatch
-// touches: it pulls them, computes the gradient, and adds the update to
-// pending.
-func sparseStep(ctx context.Context, p params, b *block, batch []int, pending, grad map[int]float64, s, g []float64, loss Loss, k, dim int, lr, l2 float64, stats *WorkerStats) (float64, error) {
-	clear(grad)
-	bias := dim * k
-	for c := range k {
-		grad[bias+c] = 0
-	}
-	for _, i := range batch {
-		if b.dense != nil {
-			return 0, fmt.Errorf("%w: dense shard with a model over 1M values", ErrBadData)
-		}
-		for q := b.ptr[i]; q < b.ptr[i+1]; q++ {
-			j := int(b.idx[q])
-			for c := range k {
-				grad[j*k+c] = 0
-			}
-		}
-	}
-	idx := make([]int, 0, len(grad))
-	for j := range grad {
-		idx = append(idx, j)
-	}
-	slices.Sort(idx)
-	vals := make([]float64, len(idx))
-	t := time.Now()
-	if err := p.pullIdx(ctx, idx, vals); err != nil {
-		return 0, err
-	}
-	stats.Pull += time.Since(t)
-	t = time.Now()
-	w := make(map[int]float64, len(idx))
-	for q, j := range idx {
-		w[j] = vals[q] + pending[j] // ours, not pushed yet
-	}
-	var total float64
-	for _, i := range batch {
-		for c := range s {
-			s[c] = w[bias+c]
-		}
-		for q := b.ptr[i]; q < b.ptr[i+1]; q++ {
-			j, x := int(b.idx[q]), float64(b.val[q])
-			for c := range s {
-				s[c] += x * w[j*k+c]
-			}
-		}
-		total += loss.Grad(g, s, b.y[i])
-		for q := b.ptr[i]; q < b.ptr[i+1]; q++ {
-			j, x := int(b.idx[q]), float64(b.val[q])
-			for c := range g {
-				grad[j*k+c] += x * g[c]
-			}
-		}
-		for c := range g {
-			grad[bias+c] += g[c]
-		}
-	}
-	inv := 1 / float64(len(batch))
-	for j, gj := range grad {
-		gj *= inv
-		if j < bias {
-			gj += l2 * w[j]
-		}
-		pending[j] += -lr * gj
-	}
-	stats.Compute += time.Since(t)
-	return total, nil
-}
