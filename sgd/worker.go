@@ -281,7 +281,7 @@ func (p *psParams) noted(ctx context.Context) ([]byte, bool, error) {
 // itself, nothing is pulled or pushed.
 type memParams struct{ w []float64 }
 
-func (p *memParams) pull(context.Context, []float64) error                  { return nil }
+func (p *memParams) pull(context.Context, []float64) error                   { return nil }
 func (p *memParams) pullIdx(context.Context, []int, []float64) error         { return nil }
 func (p *memParams) push(context.Context, []float64, []byte) error           { return nil }
 func (p *memParams) pushIdx(context.Context, []int, []float64, []byte) error { return nil }
