@@ -313,7 +313,7 @@ func (m *Model) blocks() int { return (m.n + m.bs - 1) / m.bs }
 
 func (m *Model) blockLen(b int) int { return min(m.bs, m.n-b*m.bs) }
 
-// Create makes a model of n floats initialised by init. It fails with
+// Create makes a model of n floats initialised by init (nil: Zeros). It fails with
 // ErrModelExists if the name is taken.
 func (s *Client) Create(ctx context.Context, name string, n int, init Init) (*Model, error) {
 	if err := checkName(name); err != nil {
@@ -323,6 +323,9 @@ func (s *Client) Create(ctx context.Context, name string, n int, init Init) (*Mo
 		return nil, fmt.Errorf("%w: model %q of length %d", ErrBadInput, name, n)
 	}
 	v := make([]float32, n)
+	if init == nil {
+		init = Zeros
+	}
 	if err := init(v); err != nil {
 		return nil, fmt.Errorf("ps: create %q: %w", name, err)
 	}

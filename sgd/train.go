@@ -96,6 +96,7 @@ type Options struct {
 	Logger *slog.Logger
 
 	ready bool // defaults applied
+	mf    bool // a factorization (TrainFactors): no loss to check
 }
 
 // DefaultL2 is the penalty when Options.L2 is 0.
@@ -107,6 +108,7 @@ type Point struct {
 	Version  int64         `json:"version"` // pushes applied so far
 	Loss     float64       `json:"loss"`    // mean loss on Eval
 	Accuracy float64       `json:"accuracy"`
+	RMSE     float64       `json:"rmse,omitempty"` // a factorization's root mean squared error on Eval
 }
 
 // Result is a finished training run (Train, TrainLocal, Resume).
@@ -133,6 +135,7 @@ type Result struct {
 	client    *ps.Client
 	params    []float64 // TrainLocal's model
 	labels    []float64 // the label values of libsvm classes
+	mf        *mfSpec   // a factorization's shape
 	classes   []string
 }
 
@@ -145,13 +148,15 @@ func (c *Options) defaults(ex *wren.Executor) error {
 		return nil
 	case c.Model == "":
 		return errors.New("sgd: Options.Model is required")
-	case c.Loss == nil:
+	case c.Loss == nil && !c.mf:
 		return errors.New("sgd: Options.Loss is required")
 	case c.InitialStep < 0:
 		return fmt.Errorf("sgd: InitialStep %d", c.InitialStep)
 	}
-	if err := checkLoss(c.Loss); err != nil {
-		return err
+	if !c.mf {
+		if err := checkLoss(c.Loss); err != nil {
+			return err
+		}
 	}
 	if c.Workers <= 0 {
 		c.Workers = 1
@@ -271,6 +276,42 @@ func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Optio
 			positions[w] = start.Positions[w]
 		}
 	}
+	var deadline time.Time
+	if cfg.Duration > 0 {
+		deadline = time.Now().Add(cfg.Duration)
+	}
+	in := make([]workerIn, cfg.Workers)
+	for w := range in {
+		in[w] = workerIn{
+			PS:    conn{BlockSize: m.BlockSize()},
+			Model: cfg.Model, Dim: data.dim, K: k, Loss: cfg.Loss.Name(), Labels: data.labels,
+			Store: st.URL(), Format: data.format, Epochs: cfg.Epochs, Deadline: deadline, Slice: slice,
+			Batch: cfg.BatchSize, LR: cfg.LR, L2: cfg.L2, Seed: cfg.Seed, Worker: w, LocalSteps: cfg.LocalSteps,
+			From: positions[w],
+		}
+	}
+	for i, s := range data.shards {
+		in[i%cfg.Workers].Shards = append(in[i%cfg.Workers].Shards, s)
+		in[i%cfg.Workers].Sizes = append(in[i%cfg.Workers].Sizes, data.sizes[i])
+	}
+	run := &Result{Name: cfg.Model, Loss: cfg.Loss, Dim: data.dim, client: client, Run: runID, labels: data.labels, classes: data.classes}
+	state := &checkpointState{Run: runID, Data: data.id, DataPrefix: cfg.Data, Loss: cfg.Loss.Name(), Dim: data.dim, K: k, Labels: data.labels,
+		Batch: cfg.BatchSize, Seed: cfg.Seed, Workers: cfg.Workers, Positions: positions}
+	var eval func(w []float64) (Point, error)
+	if cfg.Eval != nil {
+		eval = func(w []float64) (Point, error) { return evaluate(ctx, w, cfg.Loss, data.dim, cfg.Eval, data.labels) }
+	}
+	return runHogwild(ctx, ex, client, &cfg, m, in, state, run, eval, slice)
+}
+
+// runHogwild runs the workers' calls (each worker's slices one after the
+// other, its continuation launched at once), evaluating and checkpointing
+// the model on the driver meanwhile: the part of a run every model shares.
+func runHogwild(ctx context.Context, ex *wren.Executor, client *ps.Client, cfgp *Options, m *ps.Model, in []workerIn, state *checkpointState,
+	run *Result, eval func(w []float64) (Point, error), slice time.Duration) (*Result, error) {
+	cfg := *cfgp
+	st := ex.Store()
+	runID := state.Run
 	// The workers get a Redis user of their own for this model, deleted
 	// when training ends: the server's password never goes into their
 	// inputs (which stay in the store).
@@ -283,26 +324,9 @@ func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Optio
 			cfg.Logger.Warn("sgd: delete the job's Redis user", "err", err)
 		}
 	}()
-	o = grant.Options
-	var deadline time.Time
-	if cfg.Duration > 0 {
-		deadline = time.Now().Add(cfg.Duration)
-	}
-	in := make([]workerIn, cfg.Workers)
 	for w := range in {
-		in[w] = workerIn{
-			PS:    conn{URL: o.URL(), BlockSize: m.BlockSize()},
-			Model: cfg.Model, Dim: data.dim, K: k, Loss: cfg.Loss.Name(), Labels: data.labels,
-			Store: st.URL(), Format: data.format, Epochs: cfg.Epochs, Deadline: deadline, Slice: slice,
-			Batch: cfg.BatchSize, LR: cfg.LR, L2: cfg.L2, Seed: cfg.Seed, Worker: w, LocalSteps: cfg.LocalSteps,
-			From: positions[w],
-		}
+		in[w].PS.URL = grant.Options.URL()
 	}
-	for i, s := range data.shards {
-		in[i%cfg.Workers].Shards = append(in[i%cfg.Workers].Shards, s)
-		in[i%cfg.Workers].Sizes = append(in[i%cfg.Workers].Sizes, data.sizes[i])
-	}
-	run := &Result{Name: cfg.Model, Loss: cfg.Loss, Dim: data.dim, client: client, Run: runID, labels: data.labels, classes: data.classes}
 	defer func() {
 		names := make([]string, cfg.Workers)
 		for w := range names {
@@ -318,8 +342,6 @@ func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Optio
 	// bar per slice unless asked.
 	mopts := slices.Concat([]wren.MapOption{wren.WithProgress(wren.ProgressOff)}, cfg.MapOptions,
 		[]wren.MapOption{wren.WithChunkSize(1), wren.WithSpeculation(-1)})
-	state := &checkpointState{Run: runID, Data: data.id, DataPrefix: cfg.Data, Loss: cfg.Loss.Name(), Dim: data.dim, K: k, Labels: data.labels,
-		Batch: cfg.BatchSize, Seed: cfg.Seed, Workers: cfg.Workers, Positions: positions}
 	var posMu sync.Mutex
 	startT := time.Now()
 	// Evaluate and checkpoint while the workers train.
@@ -340,10 +362,10 @@ func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Optio
 			case <-stop:
 				return
 			case <-evalT.C:
-				if cfg.Eval == nil {
+				if eval == nil {
 					continue
 				}
-				p, err := run.evaluate(ctx, m, cfg.Eval, time.Since(startT))
+				p, err := evaluateServer(ctx, m, eval, time.Since(startT))
 				if err != nil {
 					cfg.Logger.Warn("sgd: evaluation", "err", err)
 					continue
@@ -351,7 +373,11 @@ func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Optio
 				mu.Lock()
 				run.Curve = append(run.Curve, p)
 				mu.Unlock()
-				cfg.Logger.Info("sgd: evaluation", "t", p.Time.Round(time.Millisecond), "version", p.Version, "loss", p.Loss, "accuracy", p.Accuracy)
+				if run.mf != nil {
+					cfg.Logger.Info("sgd: evaluation", "t", p.Time.Round(time.Millisecond), "version", p.Version, "rmse", p.RMSE)
+				} else {
+					cfg.Logger.Info("sgd: evaluation", "t", p.Time.Round(time.Millisecond), "version", p.Version, "loss", p.Loss, "accuracy", p.Accuracy)
+				}
 			case <-ckC:
 				posMu.Lock()
 				snap := state.clone()
@@ -419,8 +445,8 @@ func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Optio
 			return run, err
 		}
 	}
-	if cfg.Eval != nil {
-		p, err := run.evaluate(ctx, m, cfg.Eval, run.Wall)
+	if eval != nil {
+		p, err := evaluateServer(ctx, m, eval, run.Wall)
 		if err != nil {
 			return run, err
 		}
@@ -665,7 +691,8 @@ func TrainLocal(ctx context.Context, st blob.Store, cfg Options) (*Result, error
 	return run, nil
 }
 
-func (r *Result) evaluate(ctx context.Context, m *ps.Model, ds *linear.Dataset, t time.Duration) (Point, error) {
+// evaluateServer evaluates the model on the server at time t of the run.
+func evaluateServer(ctx context.Context, m *ps.Model, eval func(w []float64) (Point, error), t time.Duration) (Point, error) {
 	v, err := m.Version(ctx)
 	if err != nil {
 		return Point{}, err
@@ -678,7 +705,7 @@ func (r *Result) evaluate(ctx context.Context, m *ps.Model, ds *linear.Dataset, 
 	for i, x := range w32 {
 		w[i] = float64(x)
 	}
-	p, err := evaluate(ctx, w, r.Loss, r.Dim, ds, r.labels)
+	p, err := eval(w)
 	p.Time, p.Version = t, v
 	return p, err
 }
@@ -775,6 +802,9 @@ func evaluate(ctx context.Context, w []float64, loss Loss, dim int, ds *linear.D
 // Save): binary losses become two classes whose score difference is the
 // model's score.
 func (r *Result) Model(ctx context.Context) (*linear.Model, error) {
+	if r.mf != nil {
+		return nil, fmt.Errorf("sgd: %s is a matrix factorization, not a linear model", r.Name)
+	}
 	w := r.params
 	if w == nil {
 		m, err := r.client.Model(ctx, r.Name)
@@ -818,8 +848,15 @@ func (r *Result) Params() []float64 { return r.params }
 // String summarises the run.
 func (r *Result) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s, %d features): %d examples in %v (%.0f examples/s) on %d workers", r.Name, r.Loss.Name(), r.Dim, r.Examples, r.Wall.Round(time.Millisecond), r.ExamplesPerSecond, len(r.Workers))
-	if r.Final != (Point{}) {
+	what := fmt.Sprintf("%s, %d features", r.Loss.Name(), r.Dim)
+	if r.mf != nil {
+		what = fmt.Sprintf("rank %d factors of %d users and %d items", r.mf.Rank, r.mf.Users, r.mf.Items)
+	}
+	fmt.Fprintf(&b, "%s (%s): %d examples in %v (%.0f examples/s) on %d workers", r.Name, what, r.Examples, r.Wall.Round(time.Millisecond), r.ExamplesPerSecond, len(r.Workers))
+	switch {
+	case r.mf != nil && r.Final != (Point{}):
+		fmt.Fprintf(&b, "; RMSE %.4f", r.Final.RMSE)
+	case r.Final != (Point{}):
 		fmt.Fprintf(&b, "; loss %.4f, accuracy %.4f", r.Final.Loss, r.Final.Accuracy)
 	}
 	if r.Billing != nil {
