@@ -30,6 +30,7 @@ demo: deps
 	$(GO) build -o bin/hogwild ./examples/hogwild
 	$(GO) build -o bin/sweep ./examples/sweep
 	$(GO) build -o bin/wordcount ./examples/wordcount
+	$(GO) build -o bin/mf ./examples/mf
 	$(GO) build -o bin/wren ./cmd/wren
 	./bin/montecarlo-pi -tasks 1000 -darts 1000000 -store $(DEMO_STORE) -timeline $(CURDIR)/timeline-pi.png
 	rm -rf $(DEMO_DATA)
@@ -37,6 +38,7 @@ demo: deps
 		-size 128 -per-call 20 -store $(DEMO_STORE) -fit -timeline $(CURDIR)/timeline-featurize.png
 	./bin/hogwild -workers 4 -epochs 5 -store $(DEMO_STORE) -plot $(CURDIR)/loss.png
 	./bin/sweep -store $(DEMO_STORE) -out $(CURDIR)/sweep.png
+	./bin/mf -store $(DEMO_STORE)
 	./bin/wordcount -store $(DEMO_STORE) -csv $(CURDIR)/wordcount.csv -timeline $(CURDIR)/timeline-wordcount.png
 	./bin/wren sort -gen -ascii -size 200MB -out $(DEMO_DATA)/records
 	./bin/wren sort -in $(DEMO_DATA)/records -out $(DEMO_DATA)/sorted -store $(DEMO_STORE) -timeline $(CURDIR)/timeline-sort.png

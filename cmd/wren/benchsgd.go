@@ -1,13 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/dataset"
+	"github.com/wrenml/wren/linear"
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/internal/mnist"
@@ -25,6 +35,9 @@ func benchSGD(ctx context.Context, args []string) error {
 	localSteps := fs.Int("local-steps", 8, "minibatches between pushes")
 	batch := fs.Int("batch", 100, "minibatch size")
 	sparseN := fs.Int("sparse-examples", 20000, "examples of the sparse problem (0: skip it)")
+	sparseFeatures := fs.Int("sparse-features", 200000, "features of the sparse problem")
+	sparseNNZ := fs.Int("sparse-nonzeros", 30, "non-zeros an example of the sparse problem")
+	ratings := fs.Int("ratings", 500000, "ratings of the matrix factorization problem (0: skip it)")
 	eta0 := fs.Float64("eta0", 1.0, "learning rate: eta0 / (1+t)^power")
 	power := fs.Float64("power", 0.3, "learning rate decay power")
 	if err := fs.Parse(args); err != nil {
@@ -91,34 +104,157 @@ func benchSGD(ctx context.Context, args []string) error {
 	}
 	out["hogwild"] = hw
 	if *sparseN > 0 {
-		spec := sgd.SparseSpec{Examples: *sparseN, Noise: 0.1, Seed: 7}
-		hidden, err := sgd.GenerateSparse(ctx, ex.Store(), "sparse", spec)
+		sp, err := benchSparse(ctx, ex, client, dir, *sparseN, *sparseFeatures, *sparseNNZ)
 		if err != nil {
 			return err
 		}
-		scfg := sgd.Options{Model: "sparse", Loss: sgd.Logistic{}, Data: "sparse", Features: 1 << 20, Workers: 2, Epochs: 3, BatchSize: 50, LocalSteps: 2, LR: sgd.Constant(0.5), Seed: 1}
-		sr, err := sgd.Train(ctx, ex, client, scfg)
+		out["sparse"] = sp
+	}
+	if *ratings > 0 {
+		mf, err := benchFactors(ctx, ex, client, *ratings)
 		if err != nil {
 			return err
 		}
-		lm, err := sr.Model(ctx)
-		if err != nil {
-			return err
-		}
-		agree := 0
-		for j, w := range hidden {
-			if (lm.W[j*2+1] > 0) == (w > 0) {
-				agree++
-			}
-		}
-		scfg.Model = "sparse-seq"
-		ss, err := sgd.TrainLocal(ctx, ex.Store(), scfg)
-		if err != nil {
-			return err
-		}
-		out["sparse"] = map[string]any{"problem": "generated logistic, 1M features, 50 non-zeros an example", "workers": 2, "epochs": 3,
-			"examples_per_s": round(sr.ExamplesPerSecond, 4), "sequential_examples_per_s": round(ss.ExamplesPerSecond, 4),
-			"support_sign_recovered": round(float64(agree)/float64(len(hidden)), 4)}
+		out["factorization"] = mf
 	}
 	return printJSON(out)
+}
+
+// sklearnScript fits scikit-learn's SGDClassifier (log loss, plain SGD) on a
+// libsvm file and prints its rate and training accuracy as JSON.
+const sklearnScript = `
+import json, sys, time, warnings
+warnings.filterwarnings("ignore")
+from sklearn.datasets import load_svmlight_file
+from sklearn.linear_model import SGDClassifier
+X, y = load_svmlight_file(sys.argv[1], n_features=int(sys.argv[2]))
+epochs, alpha = int(sys.argv[3]), float(sys.argv[4])
+clf = SGDClassifier(loss="log_loss", alpha=alpha, max_iter=epochs, tol=None, random_state=1)
+t = time.perf_counter()
+clf.fit(X, y)
+dt = time.perf_counter() - t
+print(json.dumps({"examples_per_s": X.shape[0] * epochs / dt, "train_accuracy": clf.score(X, y), "seconds": dt}))
+`
+
+// python finds a python3 with scikit-learn: the PATH's, or Debian's.
+func pythonWithSklearn(ctx context.Context) string {
+	for _, py := range []string{"python3", "/usr/bin/python3"} {
+		if exec.CommandContext(ctx, py, "-c", "import sklearn").Run() == nil {
+			return py
+		}
+	}
+	return ""
+}
+
+// benchSparse trains logistic regression on a generated sparse problem
+// (libsvm shards) sequentially, with 2 HOGWILD! workers, and with
+// scikit-learn's SGDClassifier when it is installed: the same data, epochs
+// and penalty; accuracy on the training examples.
+func benchSparse(ctx context.Context, ex *wren.Executor, client *ps.Client, dir string, n, features, nnz int) (map[string]any, error) {
+	const epochs = 5
+	spec := sgd.SparseSpec{Features: features, Examples: n, NonZeros: nnz, Support: min(500, features/4), Noise: 0.1, Seed: 7}
+	if _, err := sgd.GenerateSparse(ctx, ex.Store(), "sparse", spec); err != nil {
+		return nil, err
+	}
+	// The shards as one libsvm file: the evaluation set, and scikit-learn's input.
+	var all bytes.Buffer
+	for i := 0; ; i++ {
+		b, err := blob.ReadAll(ctx, ex.Store(), "sparse/"+dataset.ShardName(i)+".libsvm")
+		if errors.Is(err, blob.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		all.Write(b)
+	}
+	file := filepath.Join(dir, "sparse.libsvm")
+	if err := os.WriteFile(file, all.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	ds, _, err := linear.ReadLibSVM(bytes.NewReader(all.Bytes()), linear.LibSVMOptions{Dim: features})
+	if err != nil {
+		return nil, err
+	}
+	const l2 = 1e-5
+	cfg := sgd.Options{Model: "sparse", Loss: sgd.Logistic{}, Data: "sparse", Features: features, Workers: 2, Epochs: epochs, BatchSize: 10, LocalSteps: 8,
+		LR: sgd.InvScaling(0.5, 0.1), L2: l2, Seed: 1, Eval: ds, EvalEvery: time.Hour}
+	hw, err := sgd.Train(ctx, ex, client, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Model = "sparse-seq"
+	seq, err := sgd.TrainLocal(ctx, ex.Store(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{"problem": fmt.Sprintf("generated logistic, %d examples, %d features, %d non-zeros an example", n, features, nnz),
+		"epochs": epochs, "batch": cfg.BatchSize, "local_steps": cfg.LocalSteps, "l2": l2,
+		"sequential": map[string]any{"examples_per_s": round(seq.ExamplesPerSecond, 4), "train_accuracy": round(seq.Final.Accuracy, 4)},
+		"hogwild": map[string]any{"workers": 2, "examples_per_s": round(hw.ExamplesPerSecond, 4), "train_accuracy": round(hw.Final.Accuracy, 4),
+			"vs_sequential": round(hw.ExamplesPerSecond/seq.ExamplesPerSecond, 4), "pushes": pushes(hw), "pull_s": round(pullSeconds(hw), 4)}}
+	py := pythonWithSklearn(ctx)
+	if py == "" {
+		out["sklearn"] = "skipped: no python3 with scikit-learn (apt-get install python3-sklearn)"
+		return out, nil
+	}
+	res, err := exec.CommandContext(ctx, py, "-c", sklearnScript, file, strconv.Itoa(features), strconv.Itoa(epochs), fmt.Sprint(l2)).Output()
+	if err != nil {
+		out["sklearn"] = "failed: " + err.Error()
+		return out, nil
+	}
+	var sk map[string]float64
+	if err := json.Unmarshal(res, &sk); err != nil {
+		return nil, fmt.Errorf("bench sgd: scikit-learn printed %q: %w", res, err)
+	}
+	out["sklearn"] = map[string]any{"examples_per_s": round(sk["examples_per_s"], 4), "train_accuracy": round(sk["train_accuracy"], 4), "model": "SGDClassifier(log_loss), batch 1"}
+	out["sequential_vs_sklearn"] = round(seq.ExamplesPerSecond/sk["examples_per_s"], 4)
+	out["hogwild_vs_sklearn"] = round(hw.ExamplesPerSecond/sk["examples_per_s"], 4)
+	return out, nil
+}
+
+func pushes(r *sgd.Result) int64 {
+	var n int64
+	for _, w := range r.Workers {
+		n += w.Pushes
+	}
+	return n
+}
+
+func pullSeconds(r *sgd.Result) float64 {
+	var d time.Duration
+	for _, w := range r.Workers {
+		d += w.Pull
+	}
+	return d.Seconds()
+}
+
+// benchFactors factorizes generated ratings sequentially and with 2
+// HOGWILD! workers: held-out RMSE after the same epochs, and rates.
+func benchFactors(ctx context.Context, ex *wren.Executor, client *ps.Client, count int) (map[string]any, error) {
+	spec := sgd.RatingsSpec{Users: max(count/50, 10), Items: max(count/100, 10), Rank: 10, Count: count, Mean: 3.5, Noise: 0.5, Seed: 3}
+	all, err := sgd.GenerateRatings(spec)
+	if err != nil {
+		return nil, err
+	}
+	train, test := all.Split(0.1, 1)
+	if err := sgd.WriteRatings(ctx, ex.Store(), "ratings", train, 8); err != nil {
+		return nil, err
+	}
+	cfg := sgd.FactorOptions{Model: "mf", Data: "ratings", Rank: 10, Epochs: 10, BatchSize: 50, LocalSteps: 8, LR: sgd.Constant(1), L2: 1e-5, Seed: 2, Eval: test, EvalEvery: time.Hour}
+	seq, err := sgd.TrainFactorsLocal(ctx, ex.Store(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Workers = 2
+	hw, err := sgd.TrainFactors(ctx, ex, client, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"problem": fmt.Sprintf("generated ratings: %d users, %d items, rank %d, noise %.1f, %d ratings (10 %% held out)", spec.Users, spec.Items, spec.Rank, spec.Noise, count),
+		"epochs": cfg.Epochs, "batch": cfg.BatchSize, "local_steps": cfg.LocalSteps,
+		"sequential": map[string]any{"examples_per_s": round(seq.ExamplesPerSecond, 4), "test_rmse": round(seq.Final.RMSE, 4)},
+		"hogwild": map[string]any{"workers": 2, "examples_per_s": round(hw.ExamplesPerSecond, 4), "test_rmse": round(hw.Final.RMSE, 4),
+			"vs_sequential": round(hw.ExamplesPerSecond/seq.ExamplesPerSecond, 4)},
+		"rmse_vs_sequential": round(hw.Final.RMSE/seq.Final.RMSE, 4)}, nil
 }
