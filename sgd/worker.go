@@ -403,14 +403,19 @@ func (c *cursor) batch(pos Position, size int) (int, []int, Position) {
 // steps it was not touched is applied when it is next touched (or at the
 // end), so a step costs what its examples touch, and the result is the
 // dense path's: w <- w(1 - lr*L2) every step for every penalized value.
+// The decay since step l is prod[t]/prod[l] within a segment of steps whose
+// product stays far from underflow (a division), else exp of the summed
+// logs.
 type l2State struct {
 	l2   float64
 	logD []float64 // logD[t]: the summed log decay of this call's steps before t
+	prod []float64 // prod[t]: the decay product of steps before t since its segment began
+	seg  []int32   // seg[t]: the segment of step t
 	last []int32   // the step through which each coordinate is decayed
 }
 
 func newL2State(l2 float64, n int) *l2State {
-	return &l2State{l2: l2, logD: []float64{0}, last: make([]int32, n)}
+	return &l2State{l2: l2, logD: []float64{0}, prod: []float64{1}, seg: []int32{0}, last: make([]int32, n)}
 }
 
 // step records the decay of local step t = len(logD)-1 at rate lr.
@@ -419,7 +424,14 @@ func (z *l2State) step(lr float64) error {
 	if f <= 0 {
 		return fmt.Errorf("%w: the learning rate %v times L2 %v is at least 1", ErrDiverged, lr, z.l2)
 	}
-	z.logD = append(z.logD, z.logD[len(z.logD)-1]+math.Log(f))
+	t := len(z.logD) - 1
+	z.logD = append(z.logD, z.logD[t]+math.Log(f))
+	p, s := z.prod[t]*f, z.seg[t]
+	if p < 1e-100 {
+		p, s = 1, s+1
+	}
+	z.prod = append(z.prod, p)
+	z.seg = append(z.seg, s)
 	return nil
 }
 
@@ -430,6 +442,9 @@ func (z *l2State) catchUp(j, t int) float64 {
 		return 1
 	}
 	z.last[j] = int32(t)
+	if z.seg[l] == z.seg[t] {
+		return z.prod[t] / z.prod[l]
+	}
 	return math.Exp(z.logD[t] - z.logD[l])
 }
 
@@ -538,8 +553,6 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 	startStep := pos.Step
 	pu := &pusher{async: async}
 	var vals []float64
-	var union32 []float32
-	_ = union32
 	local0, windowExamples := 0, int64(0)
 	var epochLoss float64
 	var epochN int64
@@ -671,8 +684,6 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 		out.End, out.Done = pos, done
 		return out, nil
 	}
-	bs := make([]int32, 0)
-	_ = bs
 	for pos.Epoch < in.Epochs {
 		if err := ctx.Err(); err != nil {
 			return out, err
