@@ -529,6 +529,17 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("w[%d] = %v, want %v", i, x, want)
 		}
 	}
+	// A gather across blocks in different slots (one block a script call).
+	pick := []int{99, 0, 50, 51, 0, 7}
+	g, err := m.PullIndices(ctx, pick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, i := range pick {
+		if g[j] != w[i] {
+			t.Fatalf("gather of %d on a cluster: %v, want %v", i, g[j], w[i])
+		}
+	}
 	// The blocks really are spread over the cluster's nodes.
 	nodes := map[string]bool{}
 	for _, a := range addrs {

@@ -87,8 +87,8 @@ func setupFactors(ctx context.Context, st blob.Store, f FactorOptions, ex *wren.
 		return nil, err
 	}
 	switch {
-	case f.Rank < 0 || f.Rank > 4096:
-		return nil, fmt.Errorf("sgd: Rank %d (1..4096; 0 means 10)", f.Rank)
+	case f.Rank < 0 || f.Rank > maxRank:
+		return nil, fmt.Errorf("sgd: Rank %d (1..%d; 0 means 10)", f.Rank, maxRank)
 	case f.Init < 0 || math.IsNaN(f.Init) || math.IsInf(f.Init, 0):
 		return nil, fmt.Errorf("sgd: Init %v", f.Init)
 	}

@@ -2,7 +2,6 @@ package sgd
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/wrenml/wren/blob"
 )
@@ -156,13 +155,4 @@ func (l *linearLearner) grad(si int, rows []int, w, grad []float64) float64 {
 		}
 	}
 	return total
-}
-
-// checkShardIndex is a guard for learners' data: an index out of the model
-// would write outside it.
-func checkShardIndex(what string, i, n int) error {
-	if i < 0 || i >= n {
-		return fmt.Errorf("%w: %s index %d out of [0, %d)", ErrBadData, what, i, n)
-	}
-	return nil
 }

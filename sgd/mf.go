@@ -44,6 +44,9 @@ func (r *Ratings) Mean() float64 {
 // row per user and item must fit the parameter server.
 const maxRatingsIndex = 1 << 28
 
+// maxRank bounds FactorOptions.Rank.
+const maxRank = 4096
+
 // ReadRatings parses ratings in the layouts people have them: MovieLens
 // 100K's u.data (user, item, rating, timestamp separated by tabs), MovieLens
 // 1M/10M's ratings.dat ("::"), MovieLens' ratings.csv (a header
@@ -348,7 +351,8 @@ var (
 
 func newMFLearner(ctx context.Context, st blob.Store, in workerIn) (learner, error) {
 	spec := *in.MF
-	if spec.Rank < 1 || spec.Users < 1 || spec.Items < 1 {
+	if spec.Rank < 1 || spec.Rank > maxRank || spec.Users < 1 || spec.Items < 1 || spec.Users > maxRatingsIndex || spec.Items > maxRatingsIndex ||
+		math.IsNaN(spec.Mean) || math.IsInf(spec.Mean, 0) {
 		return nil, fmt.Errorf("%w: factorization %+v", ErrBadData, spec)
 	}
 	key := fmt.Sprint(in.Store, spec, in.Shards)
@@ -481,4 +485,13 @@ func alignRatings(r *Ratings, meta *ratingsMeta) (users, items []int32, err erro
 		users[i], items[i] = u, it
 	}
 	return users, items, nil
+}
+
+// checkShardIndex is a guard for learners' data: an index out of the model
+// would write outside it.
+func checkShardIndex(what string, i, n int) error {
+	if i < 0 || i >= n {
+		return fmt.Errorf("%w: %s index %d out of [0, %d)", ErrBadData, what, i, n)
+	}
+	return nil
 }

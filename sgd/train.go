@@ -196,6 +196,9 @@ func (c *Options) defaults(ex *wren.Executor) error {
 	if err := c.LR.validate(); err != nil {
 		return err
 	}
+	if c.LR.Eta0*c.L2 >= 1 {
+		return fmt.Errorf("%w: the learning rate %v times L2 %v is at least 1: a step would take every weight to zero or past it", ErrDiverged, c.LR.Eta0, c.L2)
+	}
 	c.ready = true
 	return nil
 }

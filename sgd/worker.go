@@ -196,6 +196,21 @@ func loadBlocks(ctx context.Context, st blob.Store, in workerIn, loss Loss) ([]*
 	return blocks, nil
 }
 
+// check refuses an assignment no driver of this package writes: a call's
+// input comes from the store, and a zero batch or window would never end.
+func (in *workerIn) check() error {
+	switch {
+	case in.Batch < 1 || in.LocalSteps < 1 || in.Epochs < 1 || in.Worker < 0 || in.Slice < 0:
+		return fmt.Errorf("%w: worker %d: batch %d, local steps %d, epochs %d, slice %v", ErrBadData, in.Worker, in.Batch, in.LocalSteps, in.Epochs, in.Slice)
+	case math.IsNaN(in.L2) || math.IsInf(in.L2, 0) || in.L2 < 0:
+		return fmt.Errorf("%w: worker %d: L2 %v", ErrBadData, in.Worker, in.L2)
+	}
+	if err := in.LR.validate(); err != nil {
+		return fmt.Errorf("%w: worker %d: %w", ErrBadData, in.Worker, err)
+	}
+	return nil
+}
+
 // params is where the model lives: the parameter server, or memory for
 // the sequential baseline. A push carries the worker's position after it
 // (nil: none to note).
@@ -206,6 +221,8 @@ type params interface {
 	pushIdx(ctx context.Context, idx []int, delta []float64, pos []byte) error
 	// noted returns the position noted with the worker's last push, if any.
 	noted(ctx context.Context) ([]byte, bool, error)
+	// size is the model's number of values.
+	size() int
 }
 
 type psParams struct {
@@ -266,6 +283,8 @@ func (p *psParams) pushIdx(ctx context.Context, idx []int, delta []float64, pos 
 	return p.m.PushSparse(ctx, idx, d, 1, p.opts(pos)...)
 }
 
+func (p *psParams) size() int { return p.m.Len() }
+
 func (p *psParams) noted(ctx context.Context) ([]byte, bool, error) {
 	if p.note == "" {
 		return nil, false, nil
@@ -286,6 +305,7 @@ func (p *memParams) pullIdx(context.Context, []int, []float64) error         { r
 func (p *memParams) push(context.Context, []float64, []byte) error           { return nil }
 func (p *memParams) pushIdx(context.Context, []int, []float64, []byte) error { return nil }
 func (p *memParams) noted(context.Context) ([]byte, bool, error)             { return nil, false, nil }
+func (p *memParams) size() int                                               { return len(p.w) }
 
 // pusher sends updates one at a time in the background, so that a push
 // overlaps the next minibatches' computing.
@@ -435,6 +455,16 @@ func (z *l2State) step(lr float64) error {
 	return nil
 }
 
+// reset starts the decay again at step 0, every coordinate settled.
+func (z *l2State) reset() {
+	z.logD, z.prod, z.seg = z.logD[:1], z.prod[:1], z.seg[:1]
+	clear(z.last)
+}
+
+// lazySteps is the most steps an l2State records before the runner
+// settles every coordinate and starts it again.
+var lazySteps = 1 << 20
+
 // catchUp returns the factor that brings coordinate j's decay to step t.
 func (z *l2State) catchUp(j, t int) float64 {
 	l := int(z.last[j])
@@ -463,9 +493,15 @@ func (z *l2State) catchUp(j, t int) float64 {
 func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool) (workerOut, error) {
 	out := workerOut{Stats: WorkerStats{Worker: in.Worker, Calls: 1}}
 	stats := &out.Stats
+	if err := in.check(); err != nil {
+		return out, err
+	}
 	ln, err := newLearner(ctx, st, in)
 	if err != nil {
 		return out, err
+	}
+	if want := p.size(); ln.size() != want {
+		return out, fmt.Errorf("%w: worker %d's model has %d values, the model it trains %d", ErrModelSize, in.Worker, ln.size(), want)
 	}
 	lens := ln.shardLens()
 	if len(lens) == 0 {
@@ -524,21 +560,27 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 	// window lists the coordinates of the next LocalSteps minibatches from
 	// pos (at most the epochs' end), each once.
 	var coordBuf []int
+	// listCoords appends the coordinates rows of shard sh touch that are
+	// not stamped s yet, stamping them.
+	listCoords := func(sh int, rows []int, s int32, dst []int) []int {
+		for _, r := range rows {
+			coordBuf = ln.coords(sh, r, coordBuf[:0])
+			for _, j := range coordBuf {
+				if seen[j] != s {
+					seen[j] = s
+					dst = append(dst, j)
+				}
+			}
+		}
+		return dst
+	}
 	window := func(pos Position, steps int, dst []int) []int {
 		s := nextStamp()
 		for i := 0; i < steps && pos.Epoch < in.Epochs; i++ {
 			var sh int
 			var rows []int
 			sh, rows, pos = cur.batch(pos, in.Batch)
-			for _, r := range rows {
-				coordBuf = ln.coords(sh, r, coordBuf[:0])
-				for _, j := range coordBuf {
-					if seen[j] != s {
-						seen[j] = s
-						dst = append(dst, j)
-					}
-				}
-			}
+			dst = listCoords(sh, rows, s, dst)
 		}
 		return dst
 	}
@@ -650,7 +692,23 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 		if len(idx) == 0 {
 			return nil
 		}
+		note, _ := json.Marshal(pos)
+		stats.Pushes++
 		tt := time.Now()
+		if 3*len(idx) >= n {
+			// Most of the model: one dense pull and push (a gather runs
+			// far fewer values a second).
+			if err := p.pull(ctx, w); err != nil {
+				return err
+			}
+			stats.Pull += time.Since(tt)
+			d := make([]float64, n)
+			for _, j := range idx {
+				d[j] = w[j] * (z.catchUp(j, t) - 1)
+			}
+			stats.BytesPushed += int64(4 * len(d))
+			return pu.send(ctx, func(ctx context.Context) error { return p.push(ctx, d, note) })
+		}
 		vals := make([]float64, len(idx))
 		if err := p.pullIdx(ctx, idx, vals); err != nil {
 			return err
@@ -660,8 +718,6 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 		for q, j := range idx {
 			d[q] = vals[q] * (z.catchUp(j, t) - 1)
 		}
-		note, _ := json.Marshal(pos)
-		stats.Pushes++
 		stats.BytesPushed += int64(8 * len(idx))
 		return pu.send(ctx, func(ctx context.Context) error { return p.pushIdx(ctx, idx, d, note) })
 	}
@@ -691,6 +747,15 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 		if local0 == 0 {
 			if !in.Deadline.IsZero() && time.Now().After(in.Deadline) {
 				return finish(true)
+			}
+			// The lazy decay keeps a few values a step: settle it and
+			// start again before they grow large.
+			if z != nil && len(z.logD) > lazySteps {
+				if err := settleL2(); err != nil {
+					return out, err
+				}
+				z.reset()
+				startStep = pos.Step
 			}
 			if err := load(); err != nil {
 				return out, err
@@ -722,17 +787,7 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 					return out, err
 				}
 			}
-			s := nextStamp()
-			batchCoords = batchCoords[:0]
-			for _, r := range rows {
-				coordBuf = ln.coords(sh, r, coordBuf[:0])
-				for _, j := range coordBuf {
-					if seen[j] != s {
-						seen[j] = s
-						batchCoords = append(batchCoords, j)
-					}
-				}
-			}
+			batchCoords = listCoords(sh, rows, nextStamp(), batchCoords[:0])
 			if z != nil {
 				for _, j := range batchCoords {
 					if ln.penalized(j) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/wrenml/wren/internal/redisserver"
 	"github.com/wrenml/wren/ps"
@@ -233,9 +234,9 @@ func benchPSShards(ctx context.Context, k int, d time.Duration, clients, n, bs, 
 	}
 	nb := n / bs
 	blk := make([]byte, 4*bs)
+	rawShard := func(b int) int { return int(xxhash.Sum64String(strconv.Itoa(b)) % uint64(k)) }
 	rawKey := func(b int) (string, *redis.Client) {
-		key := "raw:{" + strconv.Itoa(b) + "}"
-		return key, raw[int(xxhash.Sum64String(strconv.Itoa(b))%uint64(k))]
+		return "raw:{" + strconv.Itoa(b) + "}", raw[rawShard(b)]
 	}
 	for b := range nb {
 		key, c := rawKey(b)
@@ -259,28 +260,12 @@ func benchPSShards(ctx context.Context, k int, d time.Duration, clients, n, bs, 
 	// Plain GET of the same blocks a pull reads, pipelined per server.
 	cps, err = throughput(ctx, clients, d, func(rng *rand.Rand) error {
 		first := rng.IntN(nb - pl/bs + 1)
-		pipes := make([]redis.Pipeliner, k)
-		for i := range pipes {
-			pipes[i] = raw[i].Pipeline()
-		}
-		for b := first; b < first+pl/bs; b++ {
-			key, _ := rawKey(b)
-			pipes[int(xxhash.Sum64String(strconv.Itoa(b))%uint64(k))].Get(ctx, key)
-		}
-		var wg sync.WaitGroup
-		var perr error
-		var mu sync.Mutex
-		for _, p := range pipes {
-			wg.Go(func() {
-				if _, err := p.Exec(ctx); err != nil {
-					mu.Lock()
-					perr = err
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		return perr
+		return execAll(ctx, raw, func(pipes []redis.Pipeliner) {
+			for b := first; b < first+pl/bs; b++ {
+				key, _ := rawKey(b)
+				pipes[rawShard(b)].Get(ctx, key)
+			}
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -290,30 +275,14 @@ func benchPSShards(ctx context.Context, k int, d time.Duration, clients, n, bs, 
 	// The same bytes as a sparse pull, raw: one GETRANGE of 4 bytes per
 	// coordinate, pipelined per server.
 	cps, err = throughput(ctx, clients, d, func(rng *rand.Rand) error {
-		pipes := make([]redis.Pipeliner, k)
-		for i := range pipes {
-			pipes[i] = raw[i].Pipeline()
-		}
-		for _, i := range randIdx(rng) {
-			b := min(i/bs, nb-1)
-			key, _ := rawKey(b)
-			o := int64(4 * (i % bs))
-			pipes[int(xxhash.Sum64String(strconv.Itoa(b))%uint64(k))].GetRange(ctx, key, o, o+3)
-		}
-		var wg sync.WaitGroup
-		var perr error
-		var mu sync.Mutex
-		for _, p := range pipes {
-			wg.Go(func() {
-				if _, err := p.Exec(ctx); err != nil {
-					mu.Lock()
-					perr = err
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		return perr
+		return execAll(ctx, raw, func(pipes []redis.Pipeliner) {
+			for _, i := range randIdx(rng) {
+				b := min(i/bs, nb-1)
+				key, _ := rawKey(b)
+				o := int64(4 * (i % bs))
+				pipes[rawShard(b)].GetRange(ctx, key, o, o+3)
+			}
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -339,4 +308,22 @@ func benchPSShards(ctx context.Context, k int, d time.Duration, clients, n, bs, 
 	res["pull_vs_raw_get"] = round(res["pull_floats_per_s"].(float64)/res["raw_get_floats_per_s"].(float64), 3)
 	res["dense1024_vs_raw_getset"] = round(dense["1024"]/res["raw_getset_floats_per_s"].(float64), 3)
 	return res, nil
+}
+
+// execAll sends one pipeline per server, filled by fill, the servers in
+// parallel.
+func execAll(ctx context.Context, servers []*redis.Client, fill func(pipes []redis.Pipeliner)) error {
+	pipes := make([]redis.Pipeliner, len(servers))
+	for i, c := range servers {
+		pipes[i] = c.Pipeline()
+	}
+	fill(pipes)
+	var g errgroup.Group
+	for _, p := range pipes {
+		g.Go(func() error {
+			_, err := p.Exec(ctx)
+			return err
+		})
+	}
+	return g.Wait()
 }

@@ -40,52 +40,53 @@ func main() {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *ratings, *workers, *epochs, *rank, *lr, *redis, *store); err != nil {
+	if _, _, err := run(ctx, *ratings, *workers, *epochs, *rank, *lr, *redis, *store); err != nil {
 		fmt.Fprintln(os.Stderr, "mf:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, file string, workers, epochs, rank int, lr float64, redis, store string) error {
+// run factorizes the ratings with HOGWILD! and sequentially and returns
+// both runs.
+func run(ctx context.Context, file string, workers, epochs, rank int, lr float64, redis, store string) (hogwild, sequential *sgd.Result, err error) {
 	var all *sgd.Ratings
-	var err error
 	if file == "" {
 		all, err = sgd.GenerateRatings(sgd.RatingsSpec{Users: 2000, Items: 1000, Rank: rank, Count: 100_000, Mean: 3.5, Noise: 0.5, Seed: 1})
 	} else {
 		var f *os.File
 		if f, err = os.Open(file); err != nil {
-			return err
+			return nil, nil, err
 		}
 		all, err = sgd.ReadRatings(f, filepath.Base(file))
 		f.Close()
 	}
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	train, test := all.Split(0.1, 1)
 	cfg, err := config.Load()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	ex, err := cfg.Executor(ctx, wren.Options{Store: store, Parallelism: workers})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer ex.Close()
 	data := fmt.Sprintf("mf-ratings/%d", time.Now().UnixNano())
 	if err := sgd.WriteRatings(ctx, ex.Store(), data, train, 4*workers); err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer clean(context.WithoutCancel(ctx), ex, data)
 	opts := ps.Options{}
 	if redis != "" {
 		if opts, err = ps.ParseURL(redis); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	client, err := ps.Open(ctx, opts)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer client.Close()
 	model := "mf"
@@ -96,7 +97,7 @@ func run(ctx context.Context, file string, workers, epochs, rank int, lr float64
 		train.Len(), test.Len(), len(all.UserIDs), len(all.ItemIDs), rank, workers, strings.Join(client.Addrs(), ","))
 	r, err := sgd.TrainFactors(ctx, ex, client, fo)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	fmt.Println("  seconds  pushes  held-out RMSE")
 	for _, p := range r.Curve {
@@ -105,11 +106,11 @@ func run(ctx context.Context, file string, workers, epochs, rank int, lr float64
 	fmt.Println("HOGWILD!:  ", r)
 	seq, err := sgd.TrainFactorsLocal(ctx, ex.Store(), fo)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	fmt.Println("sequential:", seq)
 	fmt.Printf("RMSE HOGWILD!/sequential: %.4f\n", r.Final.RMSE/seq.Final.RMSE)
-	return nil
+	return r, seq, nil
 }
 
 // clean deletes the example's shards from the store.

@@ -32,8 +32,16 @@ func TestMovieLensLayout(t *testing.T) {
 	if err := os.WriteFile(file, text, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(context.Background(), file, 2, 2, 3, 0.5, "", filepath.Join(dir, "store")); err != nil {
+	hw, seq, err := run(context.Background(), file, 2, 8, 3, 0.5, "", filepath.Join(dir, "store"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The example's two runs trained the same ratings as often and agree.
+	if hw.Examples != seq.Examples || hw.Examples == 0 {
+		t.Fatalf("examples: HOGWILD! %d, sequential %d", hw.Examples, seq.Examples)
+	}
+	if hw.Final.RMSE <= 0 || hw.Final.RMSE > 1.05*seq.Final.RMSE {
+		t.Fatalf("held-out RMSE: HOGWILD! %v, sequential %v", hw.Final.RMSE, seq.Final.RMSE)
 	}
 }
 

@@ -1,0 +1,217 @@
+package sgd
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/dataset"
+)
+
+// TestLazyL2MatchesDense: the same examples as dense shards (every step
+// decays every weight) and as libsvm shards (the decay applied lazily, in
+// TrainLocal, and by a HOGWILD! worker that gathers and scatters its
+// windows and settles the decay at the end) train the same model.
+func TestLazyL2MatchesDense(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, 1)
+	st := ex.Store()
+	const n, dim, shards = 400, 2000, 4
+	rng := rand.New(rand.NewPCG(11, 11))
+	end := func(i int) int { return (i + 1) * n / shards }
+	shard := 0
+	var x []float32
+	var y []int32
+	var text []byte
+	for i := range n {
+		row := make([]float32, dim)
+		var idx []int32
+		var val []float64
+		s := 0.0
+		for range 5 {
+			j := rng.IntN(dim)
+			if row[j] != 0 {
+				continue
+			}
+			v := float64(1+rng.IntN(8)) / 8 // exact in float32 and in text
+			row[j] = float32(v)
+			s += v * float64(j%3-1)
+		}
+		for j, v := range row {
+			if v != 0 {
+				idx, val = append(idx, int32(j)), append(val, float64(v))
+			}
+		}
+		label := int32(0)
+		if s > 0 {
+			label = 1
+		}
+		x, y = append(x, row...), append(y, label)
+		text = dataset.AppendLibSVM(text, float64(label), idx, val)
+		if i+1 == end(shard) {
+			if err := dataset.WriteShard(ctx, st, "dense", shard, x, dim, y, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := dataset.WriteLibSVM(ctx, st, "sparse", shard, text); err != nil {
+				t.Fatal(err)
+			}
+			x, y, text = x[:0], y[:0], text[:0]
+			shard++
+		}
+	}
+	cfg := Options{Model: "m", Loss: Logistic{}, Features: dim, Epochs: 3, BatchSize: 5, LocalSteps: 2, LR: Constant(0.5), L2: 0.02, Seed: 3}
+	cfg.Data = "dense"
+	dense, err := TrainLocal(ctx, st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Data = "sparse"
+	for _, steps := range []int{lazySteps, 7} { // also settled and started again every 7 steps
+		old := lazySteps
+		lazySteps = steps
+		lazy, err := TrainLocal(ctx, st, cfg)
+		lazySteps = old
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, v := range dense.Params() {
+			if d := math.Abs(v - lazy.Params()[j]); d > 1e-9 {
+				t.Fatalf("settled every %d steps: value %d: dense %v, lazy %v", steps, j, v, lazy.Params()[j])
+			}
+		}
+	}
+	// One HOGWILD! worker follows the sequential run (pushes settle
+	// before each gather), up to the server's float32 values.
+	cfg.Workers = 1
+	hw, err := Train(ctx, ex, psClient(t, 2), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hw.Workers[0].Pushes < int64(3*n/5/2) {
+		t.Fatalf("%d pushes: the worker did not push a window at a time", hw.Workers[0].Pushes)
+	}
+	if b := hw.Workers[0].BytesPushed; b >= int64(hw.Workers[0].Pushes)*4*(dim+1) {
+		t.Fatalf("%d bytes in %d pushes: dense pushes, not scatters", b, hw.Workers[0].Pushes)
+	}
+	m, err := hw.Model(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decayed int
+	for j := range dim {
+		got, want := m.W[j*2+1], dense.Params()[j]
+		if math.Abs(got-want) > 1e-4*(1+math.Abs(want)) {
+			t.Fatalf("weight %d: HOGWILD! %v, sequential %v", j, got, want)
+		}
+		if want != 0 {
+			decayed++
+		}
+	}
+	if decayed < dim/2 {
+		t.Fatalf("only %d weights are non-zero: the test does not reach the decay", decayed)
+	}
+}
+
+// TestWorkerInputChecked: a worker's input comes from the store, so a
+// call refuses what no driver writes instead of looping on a zero batch
+// (which never advanced: the call ran until its slice or for ever) or
+// allocating for a model it does not train.
+func TestWorkerInputChecked(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ex := executor(t, 1)
+	r, err := GenerateRatings(RatingsSpec{Users: 5, Items: 4, Rank: 2, Count: 40, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteRatings(ctx, ex.Store(), "r", r, 2); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := readRatingsMeta(ctx, ex.Store(), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := mfSpec{Users: 5, Items: 4, Rank: 2, Mean: 0}
+	good := workerIn{MF: &spec, Format: "ratings", Shards: meta.Shards, Sizes: meta.Sizes, Epochs: 1, Batch: 5, LocalSteps: 2,
+		LR: Constant(0.1), L2: 1e-4, From: Position{Run: "r1", Data: "d"}}
+	if _, err := train(ctx, ex.Store(), &memParams{w: make([]float64, spec.size())}, good, false); err != nil {
+		t.Fatalf("a good assignment: %v", err)
+	}
+	for name, c := range map[string]struct {
+		edit func(in *workerIn)
+		n    int
+		want error
+	}{
+		"zero batch":           {func(in *workerIn) { in.Batch = 0 }, 0, ErrBadData},
+		"zero window":          {func(in *workerIn) { in.LocalSteps = 0 }, 0, ErrBadData},
+		"zero epochs":          {func(in *workerIn) { in.Epochs = 0 }, 0, ErrBadData},
+		"NaN L2":               {func(in *workerIn) { in.L2 = math.NaN() }, 0, ErrBadData},
+		"negative L2":          {func(in *workerIn) { in.L2 = -1 }, 0, ErrBadData},
+		"no schedule":          {func(in *workerIn) { in.LR = Schedule{} }, 0, ErrBadData},
+		"rank 0":               {func(in *workerIn) { in.MF = &mfSpec{Users: 5, Items: 4} }, 0, ErrBadData},
+		"too many users":       {func(in *workerIn) { in.MF = &mfSpec{Users: 1 << 40, Items: 4, Rank: 2} }, 0, ErrBadData},
+		"NaN mean":             {func(in *workerIn) { in.MF = &mfSpec{Users: 5, Items: 4, Rank: 2, Mean: math.NaN()} }, 0, ErrBadData},
+		"fewer users":          {func(in *workerIn) { in.MF = &mfSpec{Users: 3, Items: 4, Rank: 2} }, 0, ErrBadData},
+		"another model size":   {func(in *workerIn) {}, 7, ErrModelSize},
+		"a position elsewhere": {func(in *workerIn) { in.From.Block = 9 }, 0, ErrPosition},
+	} {
+		in := good
+		c.edit(&in)
+		n := c.n
+		if n == 0 {
+			n = spec.size()
+		}
+		if _, err := train(ctx, ex.Store(), &memParams{w: make([]float64, n)}, in, false); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+}
+
+// TestFactorsEdges: the smallest and largest settings, and the executor's
+// own options (chunks, retries, speculation, a timeout), which never reach
+// the workers' calls: every rating is trained once an epoch.
+func TestFactorsEdges(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, 2)
+	client := psClient(t, 1)
+	r, err := GenerateRatings(RatingsSpec{Users: 30, Items: 20, Rank: 2, Count: 601, Mean: 3, Noise: 0.1, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteRatings(ctx, ex.Store(), "r", r, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteRatings(ctx, ex.Store(), "r1", r, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteRatings(ctx, ex.Store(), "rall", r, r.Len()); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []FactorOptions{
+		{Data: "r", Rank: 1, BatchSize: 1, LocalSteps: 1, Workers: 2},
+		{Data: "r1", Workers: 1, Epochs: 0},       // defaults: rank 10, one epoch
+		{Data: "rall", Rank: maxRank, Workers: 2}, // a shard a rating; the largest rank
+		{Data: "r", Rank: 3, Workers: 2, Epochs: 2, Init: 1e-3, L2: -1, MapOptions: []wren.MapOption{
+			wren.WithChunkSize(2), wren.WithRetries(3), wren.WithSpeculation(0.5), wren.WithTimeout(time.Minute)}},
+	} {
+		c.Model = "edge" + string(rune('a'+i))
+		res, err := TrainFactors(ctx, ex, client, c)
+		if err != nil {
+			t.Fatalf("%d %+v: %v", i, c, err)
+		}
+		epochs := max(c.Epochs, 1)
+		if res.Examples != int64(epochs*r.Len()) {
+			t.Fatalf("%d: %d examples, want %d", i, res.Examples, epochs*r.Len())
+		}
+	}
+	if _, err := TrainFactors(ctx, ex, client, FactorOptions{Model: "big", Data: "r", Rank: maxRank + 1}); err == nil {
+		t.Fatal("rank above the largest: no error")
+	}
+	if _, err := TrainFactors(ctx, ex, client, FactorOptions{Model: "lr", Data: "r", LR: Constant(100), L2: 0.5, Workers: 1}); !errors.Is(err, ErrDiverged) {
+		t.Fatalf("learning rate x L2 >= 1: %v", err)
+	}
+}
