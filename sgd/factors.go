@@ -216,29 +216,19 @@ func TrainFactorsLocal(ctx context.Context, st blob.Store, f FactorOptions) (*Re
 	cfg := s.cfg
 	w32 := make([]float32, s.spec.size())
 	s.initial(w32)
-	p := &memParams{w: make([]float64, len(w32))}
+	w := make([]float64, len(w32))
 	for i, x := range w32 {
-		p.w[i] = float64(x)
+		w[i] = float64(x)
 	}
 	spec := s.spec
-	runID := newRunID()
-	in := workerIn{Model: cfg.Model, MF: &spec, Format: "ratings", Shards: s.meta.Shards, Sizes: s.meta.Sizes,
-		Epochs: cfg.Epochs, Batch: cfg.BatchSize, LR: cfg.LR, L2: cfg.L2, Seed: cfg.Seed, LocalSteps: cfg.LocalSteps,
-		From: Position{Run: runID, Data: s.id, Step: cfg.InitialStep}}
-	if cfg.Duration > 0 {
-		in.Deadline = time.Now().Add(cfg.Duration)
-	}
-	start := time.Now()
-	out, err := train(ctx, st, p, in, false)
+	in := workerIn{MF: &spec, Format: "ratings", Shards: s.meta.Shards, Sizes: s.meta.Sizes}
+	run, err := runLocal(ctx, st, &cfg, in, s.id, w)
 	if err != nil {
 		return nil, err
 	}
-	run := &Result{Name: cfg.Model, Loss: Squared{}, params: p.w, Examples: out.Stats.Examples, Workers: []WorkerStats{out.Stats},
-		Steps: out.End.Step, Run: runID, Positions: []Position{out.End}, mf: &spec}
-	run.Wall = time.Since(start)
-	run.ExamplesPerSecond = float64(run.Examples) / run.Wall.Seconds()
+	run.mf = &spec
 	if f.Eval != nil {
-		pt, _ := s.eval(p.w)
+		pt, _ := s.eval(w)
 		pt.Time = run.Wall
 		run.Final, run.Curve = pt, []Point{pt}
 	}

@@ -100,23 +100,13 @@ func ReadRatings(r io.Reader, name string) (*Ratings, error) {
 		if u == "" || it == "" {
 			return nil, fmt.Errorf("%w: %s line %d: an empty user or item", ErrBadData, name, line)
 		}
-		ui, ok := users[u]
-		if !ok {
-			if len(users) >= maxRatingsIndex {
-				return nil, fmt.Errorf("%w: %s line %d: more than %d users", ErrBadData, name, line, maxRatingsIndex)
-			}
-			ui = int32(len(users))
-			users[u] = ui
-			out.UserIDs = append(out.UserIDs, u)
+		ui, err := intern(users, &out.UserIDs, u)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s line %d: %w", ErrBadData, name, line, err)
 		}
-		ii, ok := items[it]
-		if !ok {
-			if len(items) >= maxRatingsIndex {
-				return nil, fmt.Errorf("%w: %s line %d: more than %d items", ErrBadData, name, line, maxRatingsIndex)
-			}
-			ii = int32(len(items))
-			items[it] = ii
-			out.ItemIDs = append(out.ItemIDs, it)
+		ii, err := intern(items, &out.ItemIDs, it)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s line %d: %w", ErrBadData, name, line, err)
 		}
 		out.User = append(out.User, ui)
 		out.Item = append(out.Item, ii)
@@ -129,6 +119,20 @@ func ReadRatings(r io.Reader, name string) (*Ratings, error) {
 		return nil, fmt.Errorf("%w: %s holds no ratings", ErrBadData, name)
 	}
 	return out, nil
+}
+
+// intern returns id's index, numbering a new one after the others.
+func intern(index map[string]int32, ids *[]string, id string) (int32, error) {
+	if i, ok := index[id]; ok {
+		return i, nil
+	}
+	if len(*ids) >= maxRatingsIndex {
+		return 0, fmt.Errorf("more than %d users or items", maxRatingsIndex)
+	}
+	i := int32(len(*ids))
+	index[id] = i
+	*ids = append(*ids, id)
+	return i, nil
 }
 
 func trimForError(s string) string {

@@ -666,22 +666,12 @@ func TrainLocal(ctx context.Context, st blob.Store, cfg Options) (*Result, error
 		}
 		copy(p.w, cfg.Initial)
 	}
-	runID := newRunID()
-	in := workerIn{Model: cfg.Model, Dim: data.dim, K: k, Loss: cfg.Loss.Name(), Labels: data.labels, Format: data.format, Shards: data.shards, Sizes: data.sizes,
-		Epochs: cfg.Epochs, Batch: cfg.BatchSize, LR: cfg.LR, L2: cfg.L2, Seed: cfg.Seed, LocalSteps: cfg.LocalSteps,
-		From: Position{Run: runID, Data: data.id, Step: cfg.InitialStep}}
-	if cfg.Duration > 0 {
-		in.Deadline = time.Now().Add(cfg.Duration)
-	}
-	start := time.Now()
-	out, err := train(ctx, st, p, in, false)
+	in := workerIn{Dim: data.dim, K: k, Loss: cfg.Loss.Name(), Labels: data.labels, Format: data.format, Shards: data.shards, Sizes: data.sizes}
+	run, err := runLocal(ctx, st, &cfg, in, data.id, p.w)
 	if err != nil {
 		return nil, err
 	}
-	run := &Result{Name: cfg.Model, Loss: cfg.Loss, Dim: data.dim, params: p.w, Examples: out.Stats.Examples, Workers: []WorkerStats{out.Stats},
-		Steps: out.End.Step, Run: runID, Positions: []Position{out.End}, labels: data.labels, classes: data.classes}
-	run.Wall = time.Since(start)
-	run.ExamplesPerSecond = float64(run.Examples) / run.Wall.Seconds()
+	run.Dim, run.labels, run.classes = data.dim, data.labels, data.classes
 	if cfg.Eval != nil {
 		pt, err := evaluate(ctx, p.w, cfg.Loss, data.dim, cfg.Eval, data.labels)
 		if err != nil {
@@ -691,6 +681,26 @@ func TrainLocal(ctx context.Context, st blob.Store, cfg Options) (*Result, error
 		run.Final = pt
 		run.Curve = []Point{pt}
 	}
+	return run, nil
+}
+
+// runLocal trains in's shards sequentially on the model w in memory, with
+// cfg's schedule: the baselines' common part.
+func runLocal(ctx context.Context, st blob.Store, cfg *Options, in workerIn, dataID string, w []float64) (*Result, error) {
+	runID := newRunID()
+	in.Model, in.Epochs, in.Batch, in.LR, in.L2, in.Seed, in.LocalSteps = cfg.Model, cfg.Epochs, cfg.BatchSize, cfg.LR, cfg.L2, cfg.Seed, cfg.LocalSteps
+	in.From = Position{Run: runID, Data: dataID, Step: cfg.InitialStep}
+	if cfg.Duration > 0 {
+		in.Deadline = time.Now().Add(cfg.Duration)
+	}
+	start := time.Now()
+	out, err := train(ctx, st, &memParams{w: w}, in, false)
+	if err != nil {
+		return nil, err
+	}
+	run := &Result{Name: cfg.Model, Loss: cfg.Loss, params: w, Examples: out.Stats.Examples, Workers: []WorkerStats{out.Stats},
+		Steps: out.End.Step, Run: runID, Positions: []Position{out.End}, Wall: time.Since(start)}
+	run.ExamplesPerSecond = float64(run.Examples) / run.Wall.Seconds()
 	return run, nil
 }
 
