@@ -411,13 +411,30 @@ func (j *Job[Out]) CallStats(i int) (c CallStats, ok bool) {
 }
 
 // Clean deletes the job's objects from the store. Call it after reading the
-// results you need.
+// results you need. A job still running is cancelled first, and Clean waits
+// (for ctx, at most cleanWait) until it has wrapped up, so that nothing it
+// writes as it ends (its summary, the driver's record) is left behind.
 func (j *Job[Out]) Clean(ctx context.Context) error {
+	select {
+	case <-j.r.finished:
+	default:
+		j.Cancel()
+		t := time.NewTimer(cleanWait)
+		select {
+		case <-j.r.finished:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
 	// The store itself, not the job's counting view: a store that deletes
 	// a prefix at once (fileblob) or in batches (S3) does so.
 	_, err := blob.DeletePrefix(ctx, j.r.ex.store, job.JobPrefix(j.r.id))
 	return err
 }
+
+// cleanWait bounds how long Clean waits for a cancelled job to wrap up.
+const cleanWait = time.Minute
 
 // Job returns the job the call belongs to.
 func (f *Future[Out]) Job() *Job[Out] { return f.job }

@@ -1,0 +1,54 @@
+package wren_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wrenml/wren"
+)
+
+// TestCleanAfterCancel: a driver interrupted while its calls run (Ctrl-C)
+// cleans its job: nothing of the job is left in the store, even what the
+// job writes as it ends (its summary, the driver's record; left behind
+// before, as `make demo`'s mf example showed after a Ctrl-C). Clean on a
+// running job cancels it first.
+func TestCleanAfterCancel(t *testing.T) {
+	dir := t.TempDir()
+	ex := newExecutor(t, wren.Options{Store: dir})
+	for _, how := range []string{"context cancelled", "still running"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		f, err := SleepCtx.Call(ctx, ex, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if how == "context cancelled" {
+			cancel()
+			if _, err := f.Result(ctx); err == nil {
+				t.Fatal("a cancelled call returned")
+			}
+		}
+		start := time.Now()
+		if err := f.Job().Clean(context.WithoutCancel(ctx)); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Fatalf("%s: Clean took %v", how, d)
+		}
+		cancel()
+		time.Sleep(500 * time.Millisecond) // anything written late would be there now
+		var left []string
+		filepath.WalkDir(filepath.Join(dir, "jobs"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				left = append(left, p)
+			}
+			return nil
+		})
+		if len(left) > 0 {
+			t.Fatalf("%s: left in the store after Clean: %v", how, left)
+		}
+	}
+}
