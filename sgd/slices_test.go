@@ -132,3 +132,50 @@ func TestHogwildKilledWorkers(t *testing.T) {
 		t.Errorf("the server holds the updates of %d examples, want %d x %d", held(run), cfg.Epochs, n)
 	}
 }
+
+// TestHogwildKilledOverAndOver: every worker process killed four times in
+// quick succession, more often than the executor retries a call (the run
+// failed: "call lost ... 3 attempts"), with no slices: the driver
+// continues each lost call from its noted position, and the server holds
+// every example's update exactly Epochs times.
+func TestHogwildKilledOverAndOver(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, 2)
+	client := psClient(t, 1)
+	n := slicedProblem(t, ex, "overandover", 40000)
+	cfg := Options{Model: "m", Loss: Softmax{Classes: 4}, Data: "overandover", Workers: 2, Epochs: 200, BatchSize: 20,
+		LR: InvScaling(0.2, 0.3), Seed: 7, Slice: -1}
+	done := make(chan struct{})
+	var run *Result
+	var err error
+	go func() {
+		defer close(done)
+		run, err = Train(ctx, ex, client, cfg)
+	}()
+	kills := 0
+	time.Sleep(time.Second)
+	for range 4 {
+		select {
+		case <-done:
+		case <-time.After(300 * time.Millisecond):
+			if testenv.KillWorkers(t) > 0 {
+				kills++
+			}
+		}
+	}
+	<-done
+	if err != nil {
+		t.Fatalf("after %d kill rounds: %v", kills, err)
+	}
+	lost := 0
+	for _, w := range run.Workers {
+		lost += w.Lost
+	}
+	t.Logf("%d kill rounds, %d calls lost and continued: %v", kills, lost, run)
+	if kills < 4 || lost == 0 {
+		t.Fatalf("%d kill rounds, %d lost calls: the test did not reach the retries' end", kills, lost)
+	}
+	if held(run) != int64(cfg.Epochs*n) {
+		t.Errorf("the server holds the updates of %d examples, want %d x %d", held(run), cfg.Epochs, n)
+	}
+}

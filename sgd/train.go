@@ -398,6 +398,7 @@ func runHogwild(ctx context.Context, ex *wren.Executor, client *ps.Client, cfgp 
 			call := in[w]
 			ws := &run.Workers[w]
 			ws.Worker = w
+			lastNoted, lostInARow := int64(-1), 0
 			for {
 				f, err := workerTask.Call(gctx, ex, call, mopts...)
 				if err != nil {
@@ -412,6 +413,21 @@ func runHogwild(ctx context.Context, ex *wren.Executor, client *ps.Client, cfgp 
 					posMu.Unlock()
 				}
 				if err != nil {
+					// A call lost with every attempt (its worker processes
+					// killed over and over, invocations lost) is continued
+					// from the position noted with its last push, as long as
+					// the lost calls make progress.
+					if errors.Is(err, wren.ErrLost) && gctx.Err() == nil {
+						step := notedStep(gctx, m, runID, w)
+						if step > lastNoted {
+							lastNoted, lostInARow = step, 0
+						}
+						if lostInARow++; lostInARow <= maxLostInARow {
+							cfg.Logger.Warn("sgd: a worker's call was lost; continuing from its noted position", "worker", w, "step", step, "err", err)
+							ws.Lost++
+							continue
+						}
+					}
 					return fmt.Errorf("worker %d: %w", w, err)
 				}
 				ws.add(out.Stats)
@@ -702,6 +718,21 @@ func runLocal(ctx context.Context, st blob.Store, cfg *Options, in workerIn, dat
 		Steps: out.End.Step, Run: runID, Positions: []Position{out.End}, Wall: time.Since(start)}
 	run.ExamplesPerSecond = float64(run.Examples) / run.Wall.Seconds()
 	return run, nil
+}
+
+// maxLostInARow is how many lost calls of a worker in a row, none of them
+// having pushed, end a run.
+const maxLostInARow = 3
+
+// notedStep is the step of the position a worker noted with its last
+// push, -1 when there is none.
+func notedStep(ctx context.Context, m *ps.Model, run string, worker int) int64 {
+	b, err := m.Note(ctx, noteName(run, worker))
+	var p Position
+	if err != nil || json.Unmarshal(b, &p) != nil {
+		return -1
+	}
+	return p.Step
 }
 
 // evaluateServer evaluates the model on the server at time t of the run.

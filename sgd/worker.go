@@ -89,6 +89,7 @@ type WorkerStats struct {
 	Push        time.Duration `json:"push"`    // waiting for pushes (they overlap computing)
 	Loss        float64       `json:"loss"`    // mean training loss of the last epoch trained
 	Resumed     int           `json:"resumed"` // calls that continued from a noted position (after a lost attempt)
+	Lost        int           `json:"lost"`    // calls lost with every attempt, continued by the driver
 }
 
 // add sums another call's stats into s.
@@ -102,6 +103,7 @@ func (s *WorkerStats) add(o WorkerStats) {
 	s.Compute += o.Compute
 	s.Push += o.Push
 	s.Resumed += o.Resumed
+	s.Lost += o.Lost
 	if o.Steps > 0 {
 		s.Loss = o.Loss
 	}
