@@ -175,7 +175,7 @@ func TestHogwildKilledOverAndOver(t *testing.T) {
 	if kills < 4 || lost == 0 {
 		t.Fatalf("%d kill rounds, %d lost calls: the test did not reach the retries' end", kills, lost)
 	}
-	if held(run) != int64(cfg.Epochs*n) {
-		t.Errorf("the server holds the updates of %d examples, want %d x %d", held(run), cfg.Epochs, n)
+	if held(run) != int64(cfg.Epochs*n) || run.Examples != held(run) {
+		t.Errorf("the server holds the updates of %d examples, the result says %d, want %d x %d", held(run), run.Examples, cfg.Epochs, n)
 	}
 }

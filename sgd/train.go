@@ -118,7 +118,7 @@ type Result struct {
 	Dim               int
 	Curve             []Point // evaluations while training, and the final one
 	Final             Point
-	Examples          int64
+	Examples          int64 // examples trained (on the server: whose updates it holds)
 	Wall              time.Duration
 	ExamplesPerSecond float64
 	Workers           []WorkerStats
@@ -448,8 +448,10 @@ func runHogwild(ctx context.Context, ex *wren.Executor, client *ps.Client, cfgp 
 	close(stop)
 	bg.Wait()
 	run.Wall = time.Since(startT)
-	for _, ws := range run.Workers {
-		run.Examples += ws.Examples
+	// The examples whose updates the server holds: the calls' own counts
+	// miss those of calls that were lost after pushing.
+	for w, ws := range run.Workers {
+		run.Examples += max(ws.Examples, state.Positions[w].Examples-in[w].From.Examples)
 	}
 	run.Positions = slices.Clone(state.Positions)
 	for _, p := range state.Positions {
