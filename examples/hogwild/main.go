@@ -62,6 +62,7 @@ func run(ctx context.Context, workers, epochs int, redis, store, plotPath string
 	if err := sgd.WriteShards(ctx, ex.Store(), data, train, 3*workers); err != nil {
 		return err
 	}
+	defer clean(context.WithoutCancel(ctx), ex, data) // also when interrupted
 	opts := ps.Options{}
 	if redis != "" {
 		var err error
@@ -101,8 +102,7 @@ func run(ctx context.Context, workers, epochs int, redis, store, plotPath string
 		}
 		fmt.Printf("sequential baseline: %v\n", seq)
 	}
-	_, err = clean(ctx, ex, data)
-	return err
+	return nil
 }
 
 // clean deletes the example's shards from the store.

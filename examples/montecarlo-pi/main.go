@@ -85,6 +85,10 @@ func run(ctx context.Context, tasks, darts int, store, timelinePath string, para
 		return err
 	}
 	hits, err := job.Results(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Interrupted: the job's record and the calls done stay in the store.
+		return fmt.Errorf("interrupted; job %s is kept in the store (`wren jobs show %s` shows it, `wren jobs clean %s` deletes it): %w", job.ID(), job.ID(), job.ID(), err)
+	}
 	if err != nil {
 		return err
 	}
