@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +27,8 @@ import (
 // A job whose driver is still running it (its heartbeat is younger than
 // job.StaleAfter) is refused with ErrJobRunning unless opts include
 // WithForce, which takes the job over: the other driver's calls fail with
-// ErrTakenOver. A job that finished attaches with every call done. The
+// ErrTakenOver, and the inputs it has not written yet it writes before it
+// stops, which Attach waits for. A job that finished attaches with every call done. The
 // task must be the one the job runs, and the program's binary the one that
 // started it (WithForce accepts another). A call whose input the dead
 // driver never wrote fails with KindLost.
@@ -82,11 +84,15 @@ func (t *Task[In, Out]) Attach(ctx context.Context, ex *Executor, id string, opt
 		return nil, fmt.Errorf("wren: job %s: read its drivers: %w", id, err)
 	}
 	epoch, ceiling := 0, 0
+	var live []int // epochs of drivers running the job (taken over with force)
 	for _, d := range drivers {
 		if d.Epoch >= epoch {
 			epoch = d.Epoch + 1
 		}
 		ceiling = max(ceiling, d.Ceiling)
+		if d.Live(time.Now()) {
+			live = append(live, d.Epoch)
+		}
 		if d.Live(time.Now()) && !cfg.force {
 			return nil, fmt.Errorf("%w: job %s is run by pid %d on %s (heartbeat %v ago); attach with wren.WithForce() to take it over",
 				ErrJobRunning, id, d.PID, d.Host, time.Since(d.Beat).Round(time.Second))
@@ -110,8 +116,7 @@ func (t *Task[In, Out]) Attach(ctx context.Context, ex *Executor, id string, opt
 		return nil, fmt.Errorf("wren: job %s: record the driver: %w", id, err)
 	}
 	go r.heartbeat()
-	r.restoring = true
-	if err := r.restore(ctx, ceiling); err != nil {
+	if err := r.restore(ctx, ceiling, live); err != nil {
 		r.cancel(err)
 		r.stopHeartbeat()
 		if werr := r.writeRecord(context.WithoutCancel(ctx), job.StateDetached, 0, 0); werr != nil {
@@ -119,13 +124,11 @@ func (t *Task[In, Out]) Attach(ctx context.Context, ex *Executor, id string, opt
 		}
 		return nil, err
 	}
-	r.mu.Lock()
-	r.restoring = false
-	r.mu.Unlock()
 	r.bar = newProgress(cfg.progress, ex.opts.ProgressOutput, m.Calls, t.name)
 	r.bar.add(m.Calls - r.remaining)
 	if err := ex.track(r); err != nil {
 		r.abort(err)
+		r.stopHeartbeat()
 		return nil, err
 	}
 	r.log.Info("attached to the job", "epoch", epoch, "done", m.Calls-r.remaining, "remaining", r.remaining, "first_attempt", ceiling)
@@ -135,8 +138,9 @@ func (t *Task[In, Out]) Attach(ctx context.Context, ex *Executor, id string, opt
 
 // restore rebuilds an attached job's state from the store: the statuses of
 // the calls that are done, the inputs of the others, and attempt numbers
-// from ceiling on.
-func (r *run) restore(ctx context.Context, ceiling int) error {
+// from ceiling on. Inputs missing while a driver taken over (live, its
+// epochs) may still be writing them are read again once it has stopped.
+func (r *run) restore(ctx context.Context, ceiling int, live []int) error {
 	var keys []string
 	err := retry.Store(ctx, func(ctx context.Context) (err error) {
 		keys, err = blob.Keys(ctx, r.store, job.StatusPrefix(r.id))
@@ -173,6 +177,14 @@ func (r *run) restore(ctx context.Context, ceiling int) error {
 	if err := r.readInputs(ctx); err != nil {
 		return err
 	}
+	if len(live) > 0 && r.inputsMissing() {
+		if err := r.awaitDrivers(ctx, live); err != nil {
+			return err
+		}
+		if err := r.readInputs(ctx); err != nil {
+			return err
+		}
+	}
 	r.mu.Lock()
 	var lost []int
 	for c := range r.n {
@@ -193,4 +205,42 @@ func (r *run) restore(ctx context.Context, ceiling int) error {
 		r.finish(c, nil, &CallError{Kind: job.KindLost, Message: "its input is not in the store: the driver that started the job died before writing it"})
 	}
 	return nil
+}
+
+// inputsMissing reports a call not done whose input is not in the store.
+func (r *run) inputsMissing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c := range r.n {
+		if !r.calls[c].done() && !r.inputWritten(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// awaitDrivers waits until the drivers of the given epochs have stopped:
+// their records say so, or their heartbeats lapsed (job.StaleAfter).
+func (r *run) awaitDrivers(ctx context.Context, epochs []int) error {
+	r.log.Info("waiting for the driver taken over to write the inputs it holds", "epochs", epochs)
+	for {
+		ds, err := job.ReadDrivers(ctx, r.store, r.id)
+		if err != nil {
+			return fmt.Errorf("wren: job %s: read its drivers: %w", r.id, err)
+		}
+		running := false
+		for _, d := range ds {
+			if slices.Contains(epochs, d.Epoch) && d.Live(time.Now()) {
+				running = true
+			}
+		}
+		if !running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(heartbeatEvery, time.Second)):
+		}
+	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
+	"github.com/wrenml/wren/internal/testenv"
 	jobpkg "github.com/wrenml/wren/job"
 )
 
@@ -317,4 +318,37 @@ func TestAttachBadCases(t *testing.T) {
 	if je.Failed[len(je.Failed)-1].Call != 39 || len(je.Failed) >= 40 {
 		t.Fatalf("failed calls %d..%d of 40: want the last pack's only", je.Failed[0].Call, je.Failed[len(je.Failed)-1].Call)
 	}
+}
+
+// TestAttachBeforeInputsWritten: a driver taken over (WithForce) while it
+// still writes its inputs (here each input's put stalls 1-2 s) writes them
+// all before it says it stopped, and the driver that took over waits for
+// them: no call is lost (before, the calls whose inputs were not written
+// yet failed as "the driver that started the job died before writing it").
+func TestAttachBeforeInputsWritten(t *testing.T) {
+	defer wren.SetHeartbeat(100 * time.Millisecond)()
+	root, dir := t.TempDir(), t.TempDir()
+	store := "file://" + filepath.Join(root, "store")
+	slow := testenv.FaultURL(store, testenv.Faults{Delay: 1, MaxDelay: 2 * time.Second, Only: "/in/"})
+	ex1 := newExecutor(t, wren.Options{Store: slow})
+	ex2 := newExecutor(t, wren.Options{Store: store})
+	ctx := testCtx(t)
+	job1, err := Mark.Map(ctx, ex1, markInputs(40, dir, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job2, err := Mark.Attach(ctx, ex2, job1.ID(), wren.WithForce())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := job2.Results(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if v != i*i {
+			t.Fatalf("result %d = %d", i, v)
+		}
+	}
+	<-job1.Done()
 }

@@ -52,3 +52,29 @@ func TestCleanAfterCancel(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelDuringMap: a context cancelled while Map is still submitting
+// the job (the caller's cancel raced the engine's start: the job wrapped
+// up twice, "close of closed channel", seen in tune's sweeps) ends the job
+// once, and Wait never hangs.
+func TestCancelDuringMap(t *testing.T) {
+	ex := newExecutor(t, wren.Options{Backend: wren.InProcess(2)})
+	for i := range 1000 {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			time.Sleep(time.Duration(i%40) * 25 * time.Microsecond)
+			cancel()
+		}()
+		job, err := Square.Map(ctx, ex, make([]int, i%4))
+		if err != nil {
+			cancel()
+			continue
+		}
+		select {
+		case <-job.Done():
+		case <-time.After(20 * time.Second):
+			t.Fatalf("run %d: the job never ended", i)
+		}
+		cancel()
+	}
+}

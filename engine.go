@@ -51,9 +51,10 @@ type run struct {
 	submitted time.Time
 	log       *slog.Logger
 	bar       *progress
-	epoch     int       // this driver's epoch among the job's drivers
-	began     time.Time // when this driver took the job (its record's Started)
-	restoring bool      // Attach is recording the calls found done: no wrap-up yet
+	epoch     int             // this driver's epoch among the job's drivers
+	began     time.Time       // when this driver took the job (its record's Started)
+	started   bool            // start ran: the job may wrap up (not while Map writes it or Attach restores it)
+	parent    context.Context // the caller's: cancelling it cancels the job once started
 
 	mu         sync.Mutex
 	calls      []callState
@@ -91,6 +92,7 @@ type run struct {
 	ceilMu           sync.Mutex
 	beat             chan struct{} // closed to stop the heartbeat
 	beatDone         chan struct{}
+	inputsDone       chan struct{} // closed when the driver's input writer returns (nil: no writer)
 }
 
 // chunk is calls [lo, hi) to send in one invocation (done ones skipped).
@@ -172,20 +174,22 @@ func newRun(ctx context.Context, ex *Executor, st *countingStore, id, task strin
 	r.res = offheap.Slice[callResult](n, r)
 	r.workerID("") // index 0: no worker
 	r.counts, r.store = st, st
-	// The caller's context cancels the job (stop launching, kill workers).
-	go func() {
-		select {
-		case <-ctx.Done():
-			r.abort(context.Cause(ctx))
-		case <-r.finished:
-		}
-	}()
+	r.parent = ctx
 	return r
 }
 
 // start queues the calls not done yet and starts dispatching.
 func (r *run) start() {
+	// The caller's context cancels the job (stop launching, kill workers).
+	go func() {
+		select {
+		case <-r.parent.Done():
+			r.abort(context.Cause(r.parent))
+		case <-r.finished:
+		}
+	}()
 	r.mu.Lock()
+	r.started = true
 	lo := -1
 	for c := range r.n {
 		if !r.calls[c].done() {
@@ -574,7 +578,7 @@ func (r *run) finish(c int, s *job.Status, e *CallError) {
 			}
 		}
 	}
-	last := r.remaining == 0 && !r.restoring
+	last := r.remaining == 0 && r.started
 	r.mu.Unlock()
 	r.bar.add(1)
 	if e != nil {
@@ -605,6 +609,16 @@ func (r *run) wrapUp() {
 		r.sweepOutputs()
 	}
 	r.stopHeartbeat()
+	// Taken over, the driver still holds the only copy of the inputs it
+	// has not written: it writes them before its record says it stopped,
+	// which the driver that took over waits for.
+	if r.inputsDone != nil && errors.Is(context.Cause(r.ctx), ErrTakenOver) {
+		select {
+		case <-r.inputsDone:
+		case <-time.After(2 * time.Minute):
+			r.log.Warn("taken over before its inputs were written; some are lost")
+		}
+	}
 	r.writeSummary()
 	r.bar.finish()
 	close(r.finished)

@@ -145,7 +145,18 @@ func (r *run) prepareInputs(enc *encoded, groups []inputGroup) {
 // encoded inputs go. A call whose input cannot be written fails with
 // KindStore.
 func (r *run) writeInputs(enc *encoded, groups []inputGroup) {
-	g, ctx := errgroup.WithContext(r.ctx)
+	defer close(r.inputsDone)
+	// The inputs are the job's: a driver taken over by another keeps
+	// writing them (the other reads them); any other end of the job stops it.
+	wctx, wcancel := context.WithCancelCause(context.WithoutCancel(r.ctx))
+	defer wcancel(nil)
+	stop := context.AfterFunc(r.ctx, func() {
+		if cause := context.Cause(r.ctx); !errors.Is(cause, ErrTakenOver) {
+			wcancel(cause)
+		}
+	})
+	defer stop()
+	g, ctx := errgroup.WithContext(wctx)
 	g.SetLimit(4 * runtime.GOMAXPROCS(0))
 	for gi, grp := range groups {
 		if ctx.Err() != nil {

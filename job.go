@@ -187,12 +187,14 @@ func (t *Task[In, Out]) Map(ctx context.Context, ex *Executor, inputs []In, opts
 	r.bar = newProgress(cfg.progress, ex.opts.ProgressOutput, len(inputs), t.name)
 	if err := ex.track(r); err != nil {
 		r.abort(err)
+		r.stopHeartbeat()
 		return nil, err
 	}
 	groups := planInputs(enc, len(inputs), ex.opts.MaxPackedInput, cfg.chunkSize)
 	r.prepareInputs(enc, groups)
 	j := &Job[Out]{r: r, task: &taskInfo{name: t.name, codec: t.codec}}
 	r.log.Debug("job submitted", "calls", len(inputs), "chunk", cfg.chunkSize)
+	r.inputsDone = make(chan struct{}) // before the engine starts: it reads it
 	r.start()
 	// Inputs are written in the background, in order; a chunk is dispatched
 	// as soon as its inputs are in the store.
