@@ -70,24 +70,53 @@ func TestLazyL2MatchesDense(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Data = "sparse"
-	for _, steps := range []int{lazySteps, 7} { // also settled and started again every 7 steps
-		old := lazySteps
-		lazySteps = steps
+	// The sequential run on sparse data holds its model as scale × values:
+	// also with the scale multiplied in at almost every step.
+	for _, floor := range []float64{scaleFloor, 0.999} {
+		old := scaleFloor
+		scaleFloor = floor
 		lazy, err := TrainLocal(ctx, st, cfg)
-		lazySteps = old
+		scaleFloor = old
 		if err != nil {
 			t.Fatal(err)
 		}
 		for j, v := range dense.Params() {
 			if d := math.Abs(v - lazy.Params()[j]); d > 1e-9 {
-				t.Fatalf("settled every %d steps: value %d: dense %v, lazy %v", steps, j, v, lazy.Params()[j])
+				t.Fatalf("scale floor %v: value %d: dense %v, scaled %v", floor, j, v, lazy.Params()[j])
 			}
 		}
 	}
+	// And with several outputs (softmax over the two classes).
+	cfg2 := cfg
+	cfg2.Loss, cfg2.Data = Softmax{Classes: 2}, "dense"
+	dense2, err := TrainLocal(ctx, st, cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg2.Data = "sparse"
+	scaled2, err := TrainLocal(ctx, st, cfg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j, v := range dense2.Params() {
+		if d := math.Abs(v - scaled2.Params()[j]); d > 1e-9 {
+			t.Fatalf("softmax: value %d: dense %v, scaled %v", j, v, scaled2.Params()[j])
+		}
+	}
 	// One HOGWILD! worker follows the sequential run (pushes settle
-	// before each gather), up to the server's float32 values.
+	// before each gather), up to the server's float32 values; its lazy
+	// decay settled and started again every 7 steps.
 	cfg.Workers = 1
-	hw, err := Train(ctx, ex, psClient(t, 2), cfg)
+	// (In-process, so the workers see lazySteps.)
+	iex, err := wren.NewExecutor(ctx, wren.Options{BlobStore: st, Backend: wren.InProcess(1), Progress: wren.ProgressOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer iex.Close()
+	old := lazySteps
+	lazySteps = 7
+	hw, err := Train(ctx, iex, psClient(t, 2), cfg)
+	lazySteps = old
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,6 +84,7 @@ type WorkerStats struct {
 	Steps       int64         `json:"steps"`  // minibatches
 	Pushes      int64         `json:"pushes"` // updates sent to the parameter server
 	BytesPushed int64         `json:"bytes_pushed"`
+	Read        time.Duration `json:"read"` // reading and parsing its shards
 	Pull        time.Duration `json:"pull"`
 	Compute     time.Duration `json:"compute"`
 	Push        time.Duration `json:"push"`    // waiting for pushes (they overlap computing)
@@ -99,6 +100,7 @@ func (s *WorkerStats) add(o WorkerStats) {
 	s.Steps += o.Steps
 	s.Pushes += o.Pushes
 	s.BytesPushed += o.BytesPushed
+	s.Read += o.Read
 	s.Pull += o.Pull
 	s.Compute += o.Compute
 	s.Push += o.Push
@@ -467,6 +469,17 @@ func (z *l2State) reset() {
 // settles every coordinate and starts it again.
 var lazySteps = 1 << 20
 
+// wholeShare: a window (or the final settling of the lazy decay) that
+// touches at least 1/wholeShare of the model pulls and pushes all of it.
+// A value gathered and scattered costs the server about 40 times what a
+// value of a whole-model pull and push does (wren bench ps), so moving the
+// whole model pays from about 1/40 of it; 1/16 leaves a margin.
+const wholeShare = 16
+
+// scaleFloor is the smallest scale of a scaledStepper's model: below it
+// the scale is multiplied into the values and starts again at 1.
+var scaleFloor = 1e-9
+
 // catchUp returns the factor that brings coordinate j's decay to step t.
 func (z *l2State) catchUp(j, t int) float64 {
 	l := int(z.last[j])
@@ -488,7 +501,7 @@ func (z *l2State) catchUp(j, t int) float64 {
 //
 // A window of LocalSteps minibatches is known in advance: the worker
 // gathers the union of their coordinates in one pull (or the whole model,
-// when they touch a third of it or every example reads every value),
+// when they touch 1/wholeShare of it or every example reads every value),
 // trains them on its copy, and pushes their summed update in one scatter
 // (or one dense push). With p a *memParams (TrainLocal) the model is the
 // copy: nothing is pulled or pushed.
@@ -498,10 +511,12 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 	if err := in.check(); err != nil {
 		return out, err
 	}
+	t0 := time.Now()
 	ln, err := newLearner(ctx, st, in)
 	if err != nil {
 		return out, err
 	}
+	stats.Read = time.Since(t0)
 	if want := p.size(); ln.size() != want {
 		return out, fmt.Errorf("%w: worker %d's model has %d values, the model it trains %d", ErrModelSize, in.Worker, ln.size(), want)
 	}
@@ -544,10 +559,13 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 		delta = make([]float64, n)
 	}
 	cur := newCursor(in.Seed, in.Worker, lens)
-	// Dense: every step updates every value (eager L2); sparse: a step
-	// touches its examples' coordinates (lazy L2). Decided from the first
-	// window: what it touches against the model's size.
+	// Dense rows: every step updates every value (eager L2); sparse rows:
+	// a step touches its examples' coordinates (lazy L2). Whether a window
+	// pulls and pushes the whole model or gathers and scatters its
+	// coordinates is decided from the first window: what it touches
+	// against the model's size.
 	dense := ln.denseRows()
+	whole := dense
 	var z *l2State
 	seen := make([]int32, n) // stamps: the batch (or window) a coordinate was last listed in
 	stamp := int32(0)
@@ -589,9 +607,25 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 	var union []int
 	if !dense && !local {
 		union = window(pos, in.LocalSteps, union[:0])
-		dense = 3*len(union) >= n
+		whole = wholeShare*len(union) >= n
 	}
-	if !dense && in.L2 > 0 {
+	// The sequential baseline on sparse examples holds its model as
+	// scale × v (scaledStepper); everything else decays lazily.
+	ss, scaled := ln.(scaledStepper)
+	scaled = scaled && local && !dense
+	scale := 1.0
+	materialize := func() {
+		if scale == 1 {
+			return
+		}
+		for j := range n {
+			if ln.penalized(j) {
+				w[j] *= scale
+			}
+		}
+		scale = 1
+	}
+	if !dense && !scaled && in.L2 > 0 {
 		z = newL2State(in.L2, n)
 	}
 	startStep := pos.Step
@@ -614,7 +648,7 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 		}
 		t := time.Now()
 		defer func() { stats.Pull += time.Since(t) }()
-		if dense {
+		if whole {
 			return p.pull(ctx, w)
 		}
 		if !fresh {
@@ -642,7 +676,7 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 		}
 		note, _ := json.Marshal(pos)
 		stats.Pushes++
-		if dense {
+		if whole {
 			d := slices.Clone(delta)
 			for i, v := range d {
 				if !finite32(v) {
@@ -697,7 +731,7 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 		note, _ := json.Marshal(pos)
 		stats.Pushes++
 		tt := time.Now()
-		if 3*len(idx) >= n {
+		if wholeShare*len(idx) >= n {
 			// Most of the model: one dense pull and push (a gather runs
 			// far fewer values a second).
 			if err := p.pull(ctx, w); err != nil {
@@ -724,6 +758,7 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 		return pu.send(ctx, func(ctx context.Context) error { return p.pushIdx(ctx, idx, d, note) })
 	}
 	finish := func(done bool) (workerOut, error) {
+		materialize()
 		if local0 > 0 {
 			if err := push(); err != nil {
 				return out, err
@@ -782,6 +817,20 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 					delta[j] += u
 				}
 			}
+		} else if scaled {
+			next := scale
+			if in.L2 > 0 {
+				f := 1 - lr*in.L2
+				if f <= 0 {
+					return out, fmt.Errorf("%w: the learning rate %v times L2 %v is at least 1", ErrDiverged, lr, in.L2)
+				}
+				if next = scale * f; next < scaleFloor {
+					materialize()
+					next = f
+				}
+			}
+			bl = ss.scaledStep(sh, rows, w, scale, next, lr)
+			scale = next
 		} else {
 			lt := int(pos.Step - startStep)
 			if z != nil {
