@@ -3,6 +3,7 @@ package sgd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -105,7 +106,9 @@ func TestLazyL2MatchesDense(t *testing.T) {
 	}
 	// One HOGWILD! worker follows the sequential run (pushes settle
 	// before each gather), up to the server's float32 values; its lazy
-	// decay settled and started again every 7 steps.
+	// decay settled and started again every 7 steps. Windows of 2
+	// minibatches (50 coordinates) gather and scatter; windows of 8 (200,
+	// over 1/16 of the model) pull and push all of it, their steps sparse.
 	cfg.Workers = 1
 	// (In-process, so the workers see lazySteps.)
 	iex, err := wren.NewExecutor(ctx, wren.Options{BlobStore: st, Backend: wren.InProcess(1), Progress: wren.ProgressOff})
@@ -113,35 +116,41 @@ func TestLazyL2MatchesDense(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer iex.Close()
-	old := lazySteps
-	lazySteps = 7
-	hw, err := Train(ctx, iex, psClient(t, 2), cfg)
-	lazySteps = old
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hw.Workers[0].Pushes < int64(3*n/5/2) {
-		t.Fatalf("%d pushes: the worker did not push a window at a time", hw.Workers[0].Pushes)
-	}
-	if b := hw.Workers[0].BytesPushed; b >= int64(hw.Workers[0].Pushes)*4*(dim+1) {
-		t.Fatalf("%d bytes in %d pushes: dense pushes, not scatters", b, hw.Workers[0].Pushes)
-	}
-	m, err := hw.Model(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var decayed int
-	for j := range dim {
-		got, want := m.W[j*2+1], dense.Params()[j]
-		if math.Abs(got-want) > 1e-4*(1+math.Abs(want)) {
-			t.Fatalf("weight %d: HOGWILD! %v, sequential %v", j, got, want)
+	client := psClient(t, 2)
+	for _, steps := range []int{2, 8} {
+		cfg.LocalSteps, cfg.Model = steps, fmt.Sprintf("m%d", steps)
+		old := lazySteps
+		lazySteps = 7
+		hw, err := Train(ctx, iex, client, cfg)
+		lazySteps = old
+		if err != nil {
+			t.Fatal(err)
 		}
-		if want != 0 {
-			decayed++
+		ws := hw.Workers[0]
+		if ws.Pushes < int64(3*n/5/steps) {
+			t.Fatalf("windows of %d: %d pushes: the worker did not push a window at a time", steps, ws.Pushes)
 		}
-	}
-	if decayed < dim/2 {
-		t.Fatalf("only %d weights are non-zero: the test does not reach the decay", decayed)
+		whole := ws.BytesPushed >= ws.Pushes*4*(dim+1)
+		if whole != (steps == 8) {
+			t.Fatalf("windows of %d: %d bytes in %d pushes: whole-model pushes %v", steps, ws.BytesPushed, ws.Pushes, whole)
+		}
+		m, err := hw.Model(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var decayed int
+		for j := range dim {
+			got, want := m.W[j*2+1], dense.Params()[j]
+			if math.Abs(got-want) > 1e-4*(1+math.Abs(want)) {
+				t.Fatalf("windows of %d: weight %d: HOGWILD! %v, sequential %v", steps, j, got, want)
+			}
+			if want != 0 {
+				decayed++
+			}
+		}
+		if decayed < dim/2 {
+			t.Fatalf("only %d weights are non-zero: the test does not reach the decay", decayed)
+		}
 	}
 }
 
