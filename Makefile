@@ -51,6 +51,11 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -p 1 -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse|Sweep|GoSources' ./linear/ ./sgd/ ./examples/hogwild/ ./examples/sweep/ ./examples/wordcount/
+	# The portable kernels alone (as on a CPU without AVX2), and a build
+	# for arm64 (Graviton Lambdas), where only they exist.
+	WREN_KERNEL=go $(GO) test -count=1 ./internal/kernel/ ./linear/
+	GOARCH=arm64 $(GO) vet ./internal/kernel/
+	GOARCH=arm64 $(GO) build ./...
 
 ## test-s3: the blob conformance suite and the Lambda end-to-end tests
 ## against a real S3 server, SeaweedFS (weed mini on loopback), which checks

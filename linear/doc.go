@@ -16,4 +16,10 @@
 // as raw MNIST pixels) is kept in compressed rows and every product skips
 // its zeros; the heavy products use every core. No function allocates a
 // dense matrix over MaxDenseBytes: it fails with ErrTooLarge instead.
+//
+// Dense products run on wren's packed, register-tiled kernels (AVX2 with
+// FMA where the CPU has it, portable Go elsewhere; the environment
+// variable WREN_KERNEL=go forces the portable ones). Importing linear
+// installs them as gonum's blas64 and blas32 implementation, so gonum's
+// mat (the solves here, and a program's own products) uses them too.
 package linear

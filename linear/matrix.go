@@ -6,7 +6,11 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+
+	"github.com/wrenml/wren/internal/kernel"
 )
+
+func init() { kernel.Install() }
 
 // matrix is a block of examples: dense row-major values, plus compressed
 // rows when most entries are zero, so products skip the zeros.
@@ -222,26 +226,26 @@ func (m *matrix) tmulRRows(acc, r []float64, k, lo, hi int) {
 }
 
 // syrkUpper adds X'X to the upper triangle of g (d x d), using every core:
-// each takes a range of rows into its own accumulator.
+// dense rows by the packed SYRK kernel, compressed rows each core a range
+// of rows into its own accumulator.
 func (m *matrix) syrkUpper(g []float64) {
 	d := m.d
+	if !m.sparse {
+		kernel.Dsyrk(true, true, d, m.n, 1, m.x, max(d, 1), 1, g, max(d, 1))
+		return
+	}
 	parts := make([][]float64, runtime.GOMAXPROCS(0))
 	p := parallel(m.n, func(part, lo, hi int) {
 		acc := make([]float64, d*d)
-		if m.sparse {
-			for i := lo; i < hi; i++ {
-				idx, val := m.idx[m.ptr[i]:m.ptr[i+1]], m.val[m.ptr[i]:m.ptr[i+1]]
-				for a, ja := range idx {
-					va := val[a]
-					row := acc[int(ja)*d : int(ja)*d+d]
-					for b := a; b < len(idx); b++ {
-						row[idx[b]] += va * val[b]
-					}
+		for i := lo; i < hi; i++ {
+			idx, val := m.idx[m.ptr[i]:m.ptr[i+1]], m.val[m.ptr[i]:m.ptr[i+1]]
+			for a, ja := range idx {
+				va := val[a]
+				row := acc[int(ja)*d : int(ja)*d+d]
+				for b := a; b < len(idx); b++ {
+					row[idx[b]] += va * val[b]
 				}
 			}
-		} else {
-			blas64.Syrk(blas.Trans, 1, general(hi-lo, d, m.x[lo*d:hi*d]), 0,
-				blas64.Symmetric{N: d, Stride: d, Data: acc, Uplo: blas.Upper})
 		}
 		parts[part] = acc
 	})

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -17,11 +19,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/config"
+	"github.com/wrenml/wren/internal/kernel"
 	"github.com/wrenml/wren/internal/redisserver"
 )
 
@@ -32,13 +36,16 @@ import (
 type flopsIn struct {
 	N       int
 	Seconds float64
+	// Kernel is "wren" (internal/kernel) or "gonum" (gonum's own Dgemm).
+	Kernel string
 }
 
 type flopsOut struct {
 	Flops, Seconds float64
 }
 
-// flopsTask multiplies dense N x N matrices for the given seconds.
+// flopsTask multiplies dense N x N float64 matrices for the given seconds
+// with every core of its worker.
 var flopsTask = wren.Register("bench.flops", func(ctx context.Context, in flopsIn) (flopsOut, error) {
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	data := func() []float64 {
@@ -48,16 +55,24 @@ var flopsTask = wren.Register("bench.flops", func(ctx context.Context, in flopsI
 		}
 		return d
 	}
-	a, b := mat.NewDense(in.N, in.N, data()), mat.NewDense(in.N, in.N, data())
-	var c mat.Dense
+	dgemm := kernel.Float64{}.Dgemm
+	switch in.Kernel {
+	case "wren", "":
+	case "gonum":
+		dgemm = gonum.Implementation{}.Dgemm
+	default:
+		return flopsOut{}, fmt.Errorf("bench flops: no kernel %q (wren, gonum)", in.Kernel)
+	}
+	n := in.N
+	a, b, c := data(), data(), make([]float64, n*n)
 	start := time.Now()
 	reps := 0
 	for time.Since(start).Seconds() < in.Seconds && ctx.Err() == nil {
-		c.Mul(a, b)
+		dgemm(blas.NoTrans, blas.NoTrans, n, n, n, 1, a, n, b, n, 0, c, n)
 		reps++
 	}
 	s := time.Since(start).Seconds()
-	return flopsOut{Flops: 2 * math.Pow(float64(in.N), 3) * float64(reps), Seconds: s}, nil
+	return flopsOut{Flops: 2 * math.Pow(float64(n), 3) * float64(reps), Seconds: s}, nil
 })
 
 type storageIn struct {
@@ -211,31 +226,128 @@ func (m microFlags) each(ctx context.Context, fn func(ex *wren.Executor, w int) 
 func benchFlops(ctx context.Context, args []string) error {
 	m := newMicroFlags("bench flops")
 	n := m.fs.Int("n", 1024, "matrix size")
+	numpy := m.fs.Bool("compare-numpy", false, "also measure one thread of wren's kernels against numpy's BLAS with OPENBLAS_NUM_THREADS=1 (when python3 has numpy)")
 	if err := m.fs.Parse(args); err != nil {
 		return err
 	}
 	runs, err := m.each(ctx, func(ex *wren.Executor, w int) (map[string]any, error) {
-		in := make([]flopsIn, w)
-		for i := range in {
-			in[i] = flopsIn{N: *n, Seconds: *m.seconds}
+		r := map[string]any{}
+		var rate [2]float64
+		for q, k := range []string{"wren", "gonum"} {
+			in := make([]flopsIn, w)
+			for i := range in {
+				in[i] = flopsIn{N: *n, Seconds: *m.seconds, Kernel: k}
+			}
+			outs, err := mapAll(ctx, ex, flopsTask, in)
+			if err != nil {
+				return nil, err
+			}
+			var per []float64
+			total := 0.0
+			for _, o := range outs {
+				g := o.Flops / o.Seconds / 1e9
+				per = append(per, round(g, 4))
+				total += g
+			}
+			r[k] = map[string]any{"gflops_per_worker": per, "gflops_total": round(total, 4)}
+			rate[q] = total
 		}
-		outs, err := mapAll(ctx, ex, flopsTask, in)
-		if err != nil {
-			return nil, err
-		}
-		var per []float64
-		total := 0.0
-		for _, o := range outs {
-			g := o.Flops / o.Seconds / 1e9
-			per = append(per, round(g, 4))
-			total += g
-		}
-		return map[string]any{"gflops_per_worker": per, "gflops_total": round(total, 4)}, nil
+		r["wren_vs_gonum"] = round(rate[0]/rate[1], 4)
+		return r, nil
 	})
 	if err != nil {
 		return err
 	}
-	return printJSON(map[string]any{"bench": "flops", "n": *n, "gomaxprocs_per_worker": "all CPUs (gonum's Dgemm is parallel)", "runs": runs})
+	out := map[string]any{"bench": "flops", "n": *n, "kernel": kernel.Name(),
+		"gomaxprocs_per_worker": "all CPUs (both kernels are parallel)", "runs": runs}
+	if *numpy {
+		out["single_thread"] = singleThread(ctx, *n, *m.seconds)
+	}
+	return printJSON(out)
+}
+
+// numpyScript times one thread of numpy's BLAS: DGEMM, SGEMM and X'X
+// (numpy runs SYRK for a.T @ a) of n x n matrices, GFLOP/s as JSON.
+const numpyScript = `
+import json, sys, time
+import numpy as np
+n, secs = int(sys.argv[1]), float(sys.argv[2])
+def rate(f, flops):
+    f(); t = time.perf_counter(); r = 0
+    while time.perf_counter() - t < secs:
+        f(); r += 1
+    return flops * r / (time.perf_counter() - t) / 1e9
+rng = np.random.default_rng(1)
+a, b = rng.random((n, n)), rng.random((n, n))
+a32, b32 = a.astype(np.float32), b.astype(np.float32)
+print(json.dumps({"dgemm": rate(lambda: a @ b, 2 * n**3), "sgemm": rate(lambda: a32 @ b32, 2 * n**3),
+    "dsyrk": rate(lambda: a.T @ a, n**3), "numpy": np.__version__}))
+`
+
+// singleThread measures one thread of wren's DGEMM, SGEMM and DSYRK (X'X,
+// counted as n³ multiply-adds' worth: n³ flops) at n, beside numpy's when
+// python3 has it.
+func singleThread(ctx context.Context, n int, secs float64) map[string]any {
+	old := kernel.SetMaxThreads(1)
+	defer kernel.SetMaxThreads(old)
+	rng := mrand.New(mrand.NewPCG(3, 4))
+	a, b, c := make([]float64, n*n), make([]float64, n*n), make([]float64, n*n)
+	for i := range a {
+		a[i], b[i] = rng.Float64(), rng.Float64()
+	}
+	a32, b32, c32 := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
+	for i := range a {
+		a32[i], b32[i] = float32(a[i]), float32(b[i])
+	}
+	rate := func(f func(), flops float64) float64 {
+		f()
+		t := time.Now()
+		r := 0
+		for time.Since(t).Seconds() < secs {
+			f()
+			r++
+		}
+		return round(flops*float64(r)/time.Since(t).Seconds()/1e9, 4)
+	}
+	n3 := math.Pow(float64(n), 3)
+	wrenRates := map[string]float64{
+		"dgemm": rate(func() { kernel.Dgemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n) }, 2*n3),
+		"sgemm": rate(func() { kernel.Sgemm(false, false, n, n, n, 1, a32, n, b32, n, 0, c32, n) }, 2*n3),
+		"dsyrk": rate(func() { kernel.Dsyrk(true, true, n, n, 1, a, n, 0, c, n) }, n3),
+	}
+	res := map[string]any{"wren_gflops": wrenRates}
+	py := ""
+	for _, p := range []string{"python3", "/usr/bin/python3"} {
+		if exec.CommandContext(ctx, p, "-c", "import numpy").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
+		res["numpy"] = "skipped: no python3 with numpy"
+		return res
+	}
+	cmd := exec.CommandContext(ctx, py, "-c", numpyScript, strconv.Itoa(n), fmt.Sprint(secs))
+	cmd.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1")
+	outb, err := cmd.Output()
+	var np map[string]any
+	if err == nil {
+		err = json.Unmarshal(outb, &np)
+	}
+	if err != nil {
+		res["numpy"] = "failed: " + err.Error()
+		return res
+	}
+	ratios := map[string]float64{}
+	for k, v := range wrenRates {
+		if f, ok := np[k].(float64); ok && f > 0 {
+			np[k] = round(f, 4)
+			ratios[k] = round(v/f, 4)
+		}
+	}
+	res["numpy_gflops"] = np
+	res["wren_vs_numpy"] = ratios
+	return res
 }
 
 func benchStorage(ctx context.Context, args []string) error {

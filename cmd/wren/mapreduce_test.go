@@ -59,7 +59,7 @@ func TestBenchMapReduceJSON(t *testing.T) {
 func TestMicroBenchJSON(t *testing.T) {
 	store := t.TempDir()
 	for _, args := range [][]string{
-		{"bench", "flops", "-n", "64", "-seconds", "0.2", "-workers", "1,2", "-store", store},
+		{"bench", "flops", "-n", "64", "-seconds", "0.2", "-workers", "1,2", "-store", store, "-compare-numpy"},
 		{"bench", "storage", "-size", "1MB", "-workers", "1,2", "-store", store},
 		{"bench", "redis", "-seconds", "0.2", "-workers", "1,2", "-store", store},
 	} {
@@ -71,9 +71,29 @@ func TestMicroBenchJSON(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &m); err != nil || len(m.Runs) != 2 {
 				t.Fatalf("not JSON with two runs: %q", out)
 			}
+			if args[1] == "flops" {
+				var st struct {
+					SingleThread struct {
+						Wren map[string]float64 `json:"wren_gflops"`
+					} `json:"single_thread"`
+				}
+				if err := json.Unmarshal([]byte(out), &st); err != nil || st.SingleThread.Wren["dgemm"] <= 0 || st.SingleThread.Wren["sgemm"] <= 0 || st.SingleThread.Wren["dsyrk"] <= 0 {
+					t.Errorf("no single-thread rates: %q", out)
+				}
+			}
 			for i, r := range m.Runs {
 				if r["workers"] != float64(i+1) {
 					t.Errorf("run %d: %v", i, r)
+				}
+				if args[1] == "flops" {
+					// wren's kernels and gonum's, each worker's rate.
+					for _, k := range []string{"wren", "gonum"} {
+						kr, _ := r[k].(map[string]any)
+						per, _ := kr["gflops_per_worker"].([]any)
+						if len(per) != i+1 || per[0].(float64) <= 0 {
+							t.Errorf("run %d: %s: %v", i, k, r[k])
+						}
+					}
 				}
 				for k, v := range r {
 					if f, ok := v.(float64); ok && f <= 0 {

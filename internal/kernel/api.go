@@ -1,0 +1,64 @@
+package kernel
+
+import "os"
+
+//go:generate go run gen/main.go
+
+// The micro-kernels in use: the CPU's (AVX2 with FMA) unless the
+// environment variable WREN_KERNEL is "go", else the portable ones.
+var (
+	dmk  micro[float64]
+	smk  micro[float32]
+	name string
+)
+
+func init() { choose(envSIMD()) }
+
+// envSIMD reports whether the environment allows the CPU's micro-kernels.
+func envSIMD() bool { return os.Getenv("WREN_KERNEL") != "go" }
+
+// choose selects the micro-kernels: the CPU's when simd and available.
+func choose(simd bool) {
+	if d, s, n, ok := simdKernels(); simd && ok {
+		dmk, smk, name = d, s, n
+		return
+	}
+	dmk, smk, name = micro[float64]{nr: 8, kern: kernGo[float64](8)}, micro[float32]{nr: 16, kern: kernGo[float32](16)}, "go"
+}
+
+// Name names the micro-kernels in use: "avx2-fma" or "go" (portable).
+func Name() string { return name }
+
+// Dgemm computes C = alpha*op(A)*op(B) + beta*C, row-major: C is m x n
+// (row stride ldc), op(A) is A (m x k, stride lda) or, with tA, A' (A
+// k x m); op(B) likewise k x n. Slices must hold the matrices (the
+// gonum adapter, Float64, checks and panics as BLAS does).
+func Dgemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	gemm(m, n, k, alpha, view[float64]{a, lda, tA}, view[float64]{b, ldb, tB}, beta, c, ldc, full, dmk)
+}
+
+// Sgemm is Dgemm in float32.
+func Sgemm(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemm(m, n, k, alpha, view[float32]{a, lda, tA}, view[float32]{b, ldb, tB}, beta, c, ldc, full, smk)
+}
+
+// Dsyrk computes C = alpha*op(A)*op(A)' + beta*C on C's upper (or lower)
+// triangle, C n x n: op(A) is A (n x k) or, with trans, A' (A k x n).
+func Dsyrk(up, trans bool, n, k int, alpha float64, a []float64, lda int, beta float64, c []float64, ldc int) {
+	syrk(up, trans, n, k, alpha, a, lda, beta, c, ldc)
+}
+
+// Dsyrk32 is Dsyrk of a float32 A accumulated in float64 (featurize's
+// shards are float32; their X'X is not).
+func Dsyrk32(up, trans bool, n, k int, alpha float64, a []float32, lda int, beta float64, c []float64, ldc int) {
+	syrk(up, trans, n, k, alpha, a, lda, beta, c, ldc)
+}
+
+func syrk[S elem](up, trans bool, n, k int, alpha float64, a []S, lda int, beta float64, c []float64, ldc int) {
+	tri := lower
+	if up {
+		tri = upper
+	}
+	// op(A)·op(A)': the left factor is op(A), the right its transpose.
+	gemm(n, n, k, alpha, view[S]{a, lda, trans}, view[S]{a, lda, !trans}, beta, c, ldc, tri, dmk)
+}

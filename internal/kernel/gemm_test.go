@@ -1,0 +1,243 @@
+package kernel
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// naive is the triple loop the kernels are checked against.
+func naive(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int, tri int) {
+	for i := range m {
+		for j := range n {
+			if tri == upper && j < i || tri == lower && j > i {
+				continue
+			}
+			var s float64
+			for p := range k {
+				var av, bv float64
+				if tA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if tB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += av * bv
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * s
+			} else {
+				c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
+			}
+		}
+	}
+}
+
+func randSlice(rng *rand.Rand, n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = rng.Float64()*2 - 1
+	}
+	return s
+}
+
+// both runs f with the CPU's micro-kernels and the portable ones.
+func both(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	for _, simd := range []bool{true, false} {
+		choose(simd)
+		t.Run(Name(), f)
+	}
+	choose(envSIMD())
+}
+
+// TestEnvChoosesPortable: WREN_KERNEL=go runs the portable kernels (make
+// test runs the package so too).
+func TestEnvChoosesPortable(t *testing.T) {
+	if !envSIMD() && Name() != "go" {
+		t.Fatalf("WREN_KERNEL=go, the kernels in use are %q", Name())
+	}
+	if _, _, n, ok := simdKernels(); envSIMD() && ok && Name() != n {
+		t.Fatalf("the CPU has %s, the kernels in use are %q", n, Name())
+	}
+}
+
+func TestDgemmShapes(t *testing.T) {
+	both(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		sizes := []int{0, 1, 2, 5, 6, 7, 8, 9, 13, 17, 95, 96, 97, 255, 257}
+		for trial := 0; trial < 300; trial++ {
+			m, n, k := sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))]
+			tri := []int{full, upper, lower}[rng.IntN(3)]
+			if tri != full {
+				n = m
+			}
+			tA, tB := rng.IntN(2) == 1, rng.IntN(2) == 1
+			ar, ac := m, k
+			if tA {
+				ar, ac = k, m
+			}
+			br, bc := k, n
+			if tB {
+				br, bc = n, k
+			}
+			lda, ldb, ldc := ac+rng.IntN(3), bc+rng.IntN(3), n+rng.IntN(3)
+			a, b := randSlice(rng, max(ar*lda, 1)), randSlice(rng, max(br*ldb, 1))
+			c := randSlice(rng, max(m*ldc, 1))
+			alpha := []float64{1, -0.5, 0, 2}[rng.IntN(4)]
+			beta := []float64{0, 1, 0.5}[rng.IntN(3)]
+			want := append([]float64(nil), c...)
+			naive(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, want, ldc, tri)
+			got := append([]float64(nil), c...)
+			gemm(m, n, k, alpha, view[float64]{a, lda, tA}, view[float64]{b, ldb, tB}, beta, got, ldc, tri, dmk)
+			for i := range got {
+				if d := math.Abs(got[i] - want[i]); d > 1e-10*float64(k+1) {
+					t.Fatalf("m %d n %d k %d tA %v tB %v tri %d alpha %v beta %v: c[%d] = %v, want %v", m, n, k, tA, tB, tri, alpha, beta, i, got[i], want[i])
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkDgemm(b *testing.B) {
+	for _, n := range []int{256, 1024} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			x, y, c := randSlice(rng, n*n), randSlice(rng, n*n), make([]float64, n*n)
+			old := SetMaxThreads(1)
+			defer SetMaxThreads(old)
+			for b.Loop() {
+				Dgemm(false, false, n, n, n, 1, x, n, y, n, 0, c, n)
+			}
+			b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// TestGonumAdapter: the adapters against gonum's own BLAS, through the
+// gonum interfaces, on shapes across the blocking edges; bad arguments
+// panic as gonum's do.
+func TestGonumAdapter(t *testing.T) {
+	both(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		ref := gonum.Implementation{}
+		for _, sh := range [][3]int{{0, 3, 4}, {1, 1, 1}, {7, 2100, 3}, {300, 5, 600}, {97, 98, 99}, {13, 6, 0}} {
+			m, n, k := sh[0], sh[1], sh[2]
+			for _, tr := range []blas.Transpose{blas.NoTrans, blas.Trans} {
+				ar, ac := m, k
+				if tr == blas.Trans {
+					ar, ac = k, m
+				}
+				a, b := randSlice(rng, ar*ac+m+n+1), randSlice(rng, k*n+m+n+1)
+				c := randSlice(rng, m*n)
+				want := append([]float64(nil), c...)
+				ref.Dgemm(tr, blas.NoTrans, m, n, k, 0.7, a, max(ac, 1), b, max(n, 1), 0.3, want, max(n, 1))
+				Float64{}.Dgemm(tr, blas.NoTrans, m, n, k, 0.7, a, max(ac, 1), b, max(n, 1), 0.3, c, max(n, 1))
+				close64(t, fmt.Sprintf("dgemm %v %v", sh, tr), c, want, k)
+				// float32
+				a32, b32, c32 := to32(a), to32(b), to32(c)
+				w32 := append([]float32(nil), c32...)
+				ref.Sgemm(tr, blas.NoTrans, m, n, k, 0.7, a32, max(ac, 1), b32, max(n, 1), 0.3, w32, max(n, 1))
+				Float32{}.Sgemm(tr, blas.NoTrans, m, n, k, 0.7, a32, max(ac, 1), b32, max(n, 1), 0.3, c32, max(n, 1))
+				for i := range c32 {
+					if d := math.Abs(float64(c32[i] - w32[i])); d > 1e-4*float64(k+1) {
+						t.Fatalf("sgemm %v %v: c[%d] = %v, want %v", sh, tr, i, c32[i], w32[i])
+					}
+				}
+				// syrk of op(A): n = m
+				for _, ul := range []blas.Uplo{blas.Upper, blas.Lower} {
+					cs := randSlice(rng, m*m)
+					ws := append([]float64(nil), cs...)
+					ref.Dsyrk(ul, tr, m, k, 1.5, a, max(ac, 1), 0.5, ws, max(m, 1))
+					Float64{}.Dsyrk(ul, tr, m, k, 1.5, a, max(ac, 1), 0.5, cs, max(m, 1))
+					close64(t, fmt.Sprintf("dsyrk %v %v %v", sh, tr, ul), cs, ws, k)
+					cm := randSlice(rng, m*m)
+					wm := append([]float64(nil), cm...)
+					ref.Dsyrk(ul, tr, m, k, 1.5, a, max(ac, 1), 0.5, wm, max(m, 1))
+					Dsyrk32(ul == blas.Upper, tr == blas.Trans, m, k, 1.5, to32(a), max(ac, 1), 0.5, cm, max(m, 1))
+					for i := range cm {
+						if d := math.Abs(cm[i] - wm[i]); d > 1e-6*float64(k+1) {
+							t.Fatalf("dsyrk32 %v %v %v: c[%d] = %v, want %v", sh, tr, ul, i, cm[i], wm[i])
+						}
+					}
+				}
+			}
+		}
+		for name, f := range map[string]func(){
+			"lda": func() {
+				Float64{}.Dgemm(blas.NoTrans, blas.NoTrans, 2, 2, 3, 1, make([]float64, 6), 2, make([]float64, 6), 2, 0, make([]float64, 4), 2)
+			},
+			"short c": func() {
+				Float64{}.Dgemm(blas.NoTrans, blas.NoTrans, 2, 2, 2, 1, make([]float64, 4), 2, make([]float64, 4), 2, 0, make([]float64, 3), 2)
+			},
+			"uplo": func() {
+				Float64{}.Dsyrk(blas.All, blas.NoTrans, 2, 2, 1, make([]float64, 4), 2, 0, make([]float64, 4), 2)
+			},
+			"m < 0": func() { Float32{}.Sgemm(blas.NoTrans, blas.NoTrans, -1, 2, 2, 1, nil, 2, nil, 2, 0, nil, 2) },
+		} {
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Errorf("%s: no panic", name)
+					}
+				}()
+				f()
+			}()
+		}
+	})
+}
+
+func close64(t *testing.T, what string, got, want []float64, k int) {
+	t.Helper()
+	for i := range got {
+		if d := math.Abs(got[i] - want[i]); d > 1e-10*float64(k+1) {
+			t.Fatalf("%s: c[%d] = %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+func to32(s []float64) []float32 {
+	r := make([]float32, len(s))
+	for i, v := range s {
+		r[i] = float32(v)
+	}
+	return r
+}
+
+func BenchmarkSgemm(b *testing.B) {
+	for _, n := range []int{1024} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			x, y, c := to32(randSlice(rng, n*n)), to32(randSlice(rng, n*n)), make([]float32, n*n)
+			old := SetMaxThreads(1)
+			defer SetMaxThreads(old)
+			for b.Loop() {
+				Sgemm(false, false, n, n, n, 1, x, n, y, n, 0, c, n)
+			}
+			b.ReportMetric(2*float64(n)*float64(n)*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+func BenchmarkDsyrk(b *testing.B) {
+	for _, n := range []int{1024} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			x, c := randSlice(rng, n*n), make([]float64, n*n)
+			old := SetMaxThreads(1)
+			defer SetMaxThreads(old)
+			for b.Loop() {
+				Dsyrk(true, true, n, n, 1, x, n, 0, c, n)
+			}
+			b.ReportMetric(float64(n)*float64(n)*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
