@@ -241,3 +241,96 @@ func BenchmarkDsyrk(b *testing.B) {
 		})
 	}
 }
+
+// TestNaNInf: NaN and Inf in A or B reach the rows and columns they are
+// in, and only those (the zero padding of edge tiles never turns 0 x Inf
+// into a NaN of C); beta 0 ignores what C held (NaN included); alpha 0
+// does not read A or B.
+func TestNaNInf(t *testing.T) {
+	both(t, func(t *testing.T) {
+		for _, sz := range [][3]int{{7, 9, 5}, {13, 17, 300}, {100, 3, 2}} {
+			m, n, k := sz[0], sz[1], sz[2]
+			rng := rand.New(rand.NewPCG(5, 6))
+			a, b := randSlice(rng, m*k), randSlice(rng, k*n)
+			a[2*k+1] = math.NaN()        // row 2 of A
+			b[(k-1)*n+n-1] = math.Inf(1) // column n-1 of B
+			c := make([]float64, m*n)
+			for i := range c {
+				c[i] = math.NaN()
+			}
+			Dgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+			for i := range m {
+				for j := range n {
+					v := c[i*n+j]
+					switch {
+					case i == 2:
+						if !math.IsNaN(v) {
+							t.Fatalf("%v: c[%d][%d] = %v, want NaN (row of A's NaN)", sz, i, j, v)
+						}
+					case j == n-1:
+						if !math.IsInf(v, 0) && !math.IsNaN(v) {
+							t.Fatalf("%v: c[%d][%d] = %v, want Inf (column of B's Inf)", sz, i, j, v)
+						}
+					default:
+						if math.IsNaN(v) || math.IsInf(v, 0) {
+							t.Fatalf("%v: c[%d][%d] = %v: a NaN or Inf escaped its row and column", sz, i, j, v)
+						}
+					}
+				}
+			}
+			c2 := randSlice(rng, m*n)
+			want := append([]float64(nil), c2...)
+			Dgemm(false, false, m, n, k, 0, a, k, b, n, 1, c2, n)
+			for i := range c2 {
+				if c2[i] != want[i] {
+					t.Fatalf("%v: alpha 0, beta 1 changed c[%d]", sz, i)
+				}
+			}
+		}
+	})
+}
+
+// TestAliasedOperands: A and B may be the same matrix (A·A, A·A').
+func TestAliasedOperands(t *testing.T) {
+	both(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(7, 8))
+		n := 37
+		a := randSlice(rng, n*n)
+		for _, tB := range []bool{false, true} {
+			got, want := make([]float64, n*n), make([]float64, n*n)
+			Dgemm(false, tB, n, n, n, 1, a, n, a, n, 0, got, n)
+			naive(false, tB, n, n, n, 1, a, n, a, n, 0, want, n, full)
+			close64(t, fmt.Sprintf("A·op(A), tB %v", tB), got, want, n)
+		}
+	})
+}
+
+// FuzzDgemm checks fuzzed shapes, transposes, strides and scalars against
+// the triple loop.
+func FuzzDgemm(f *testing.F) {
+	f.Add(uint16(6), uint16(8), uint16(256), false, true, uint8(0), uint8(1), int8(1), int8(0), uint8(0))
+	f.Add(uint16(97), uint16(1), uint16(3), true, false, uint8(2), uint8(0), int8(-2), int8(3), uint8(1))
+	f.Add(uint16(0), uint16(5), uint16(5), false, false, uint8(0), uint8(0), int8(1), int8(1), uint8(2))
+	f.Fuzz(func(t *testing.T, m, n, k uint16, tA, tB bool, padA, padC uint8, alpha, beta int8, tri uint8) {
+		M, N, K := int(m%130), int(n%130), int(k%300)
+		tr := int(tri % 3)
+		if tr != full {
+			N = M
+		}
+		ar, ac := M, K
+		if tA {
+			ar, ac = K, M
+		}
+		br, bc := K, N
+		if tB {
+			br, bc = N, K
+		}
+		lda, ldb, ldc := max(ac, 1)+int(padA%4), max(bc, 1), max(N, 1)+int(padC%4)
+		rng := rand.New(rand.NewPCG(uint64(M*N+K), 1))
+		a, b, c := randSlice(rng, ar*lda), randSlice(rng, br*ldb), randSlice(rng, M*ldc)
+		want := append([]float64(nil), c...)
+		naive(tA, tB, M, N, K, float64(alpha)/2, a, lda, b, ldb, float64(beta)/2, want, ldc, tr)
+		gemm(M, N, K, float64(alpha)/2, view[float64]{a, lda, tA}, view[float64]{b, ldb, tB}, float64(beta)/2, c, ldc, tr, dmk)
+		close64(t, fmt.Sprintf("m %d n %d k %d tA %v tB %v tri %d", M, N, K, tA, tB, tr), c, want, K*64)
+	})
+}
