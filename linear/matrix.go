@@ -25,7 +25,10 @@ type matrix struct {
 	val    []float64
 }
 
-// sparseBelow is the density under which compressed rows are used.
+// sparseBelow is the density under which compressed rows are used
+// (beside the dense values, when there are any). The packed kernels run
+// the dense products; at MNIST's density (19 %) the compressed rows
+// still make the ridge path faster (memory, not arithmetic, bounds it).
 const sparseBelow = 0.3
 
 func newMatrix(x []float64, n, d int) *matrix {

@@ -164,19 +164,70 @@ func Ridge(ctx context.Context, ds *Dataset, opts RidgeOptions) (*RidgeFit, erro
 			}
 			m.B[c] = b
 		}
-		sel := opts.Validation
-		if sel == nil {
-			sel = ds
-		}
-		e, err := m.EvaluateContext(ctx, sel)
-		if err != nil {
-			return nil, err
-		}
 		fit.Models = append(fit.Models, m)
-		fit.Accuracy = append(fit.Accuracy, e.Accuracy)
-		if e.Accuracy > bestAcc {
-			bestAcc, fit.Best, fit.BestLambda = e.Accuracy, m, lambda
+	}
+	// Every lambda's accuracy in one pass: one product of the data with
+	// all the models' weights side by side.
+	sel := opts.Validation
+	if sel == nil {
+		sel = ds
+	}
+	acc, err := accuracies(ctx, fit.Models, sel)
+	if err != nil {
+		return nil, err
+	}
+	fit.Accuracy = acc
+	for i, a := range acc {
+		if a > bestAcc {
+			bestAcc, fit.Best, fit.BestLambda = a, fit.Models[i], fit.Models[i].Lambda
 		}
 	}
 	return fit, nil
+}
+
+// accuracies is the accuracy of each model (all of ds's dimension and
+// classes) on ds, from one pass over ds.
+func accuracies(ctx context.Context, models []*Model, ds *Dataset) ([]float64, error) {
+	if len(models) == 0 {
+		return nil, nil
+	}
+	for _, m := range models {
+		if err := m.check(ds); err != nil {
+			return nil, err
+		}
+	}
+	d, k, l := models[0].Dim, models[0].Classes, len(models)
+	w := make([]float64, d*l*k) // row j: model 0's k weights, model 1's, ...
+	for q, m := range models {
+		for j := range d {
+			copy(w[j*l*k+q*k:j*l*k+q*k+k], m.W[j*k:j*k+k])
+		}
+	}
+	correct := make([]int, l)
+	n := 0
+	err := ds.chunks(ctx, func(x *matrix, _ int) error {
+		s := make([]float64, x.n*l*k)
+		x.mulW(s, w, l*k)
+		for i := range x.n {
+			for q, m := range models {
+				row := s[i*l*k+q*k : i*l*k+q*k+k]
+				for c := range row {
+					row[c] += m.B[c]
+				}
+				if argmax(row) == int(x.y[i]) {
+					correct[q]++
+				}
+			}
+		}
+		n += x.n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	acc := make([]float64, l)
+	for q := range acc {
+		acc[q] = float64(correct[q]) / float64(max(n, 1))
+	}
+	return acc, nil
 }

@@ -1,13 +1,24 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
-	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
 
+	"github.com/wrenml/wren/internal/kernel"
 	"github.com/wrenml/wren/internal/mnist"
+	"github.com/wrenml/wren/internal/npy"
 	"github.com/wrenml/wren/linear"
 )
 
@@ -20,6 +31,7 @@ func benchLinear(ctx context.Context, args []string) error {
 	iters := fs.Int("logistic-iters", 100, "L-BFGS iterations")
 	svmC := fs.Float64("svm-c", 0.1, "SVM C (on max-abs scaled features)")
 	svmEpochs := fs.Int("svm-epochs", 0, "SVM epochs per class (0: the default)")
+	sklearnSVM := fs.Bool("sklearn-svm", false, "also time scikit-learn's LinearSVC (minutes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +52,8 @@ func benchLinear(ctx context.Context, args []string) error {
 	for _, s := range splitComma(*skip) {
 		skipped[s] = true
 	}
-	out := map[string]any{"train": n, "test": te.N, "dim": tr.Dim, "classes": 10}
+	out := map[string]any{"train": n, "test": te.N, "dim": tr.Dim, "classes": 10, "kernel": kernel.Name()}
+	bestLambda := 1.0
 	if !skipped["ridge"] {
 		t := time.Now()
 		fit, err := linear.Ridge(ctx, trainDS, linear.RidgeOptions{Lambdas: linear.LogSpace(-3, 10, 14)})
@@ -53,8 +66,8 @@ func benchLinear(ctx context.Context, args []string) error {
 			acc[i] = round(m.Evaluate(testDS).Accuracy, 4)
 		}
 		out["ridge"] = map[string]any{"fit_s": round(el.Seconds(), 4), "lambdas": len(fit.Models), "best_lambda": fit.BestLambda,
-			"test_accuracy": round(fit.Best.Evaluate(testDS).Accuracy, 4), "test_accuracy_per_lambda": acc,
-			"sklearn_ridgeclassifier_1_lambda_s": "3.1-5.7 (accuracy 0.860)"}
+			"test_accuracy": round(fit.Best.Evaluate(testDS).Accuracy, 4), "test_accuracy_per_lambda": acc}
+		bestLambda = fit.BestLambda
 	}
 	if !skipped["logistic"] {
 		t := time.Now()
@@ -65,8 +78,7 @@ func benchLinear(ctx context.Context, args []string) error {
 		el := time.Since(t)
 		out["logistic"] = map[string]any{"fit_s": round(el.Seconds(), 4), "test_accuracy": round(fit.Evaluate(testDS).Accuracy, 4),
 			"iterations": fit.Convergence.Iterations, "evaluations": fit.Convergence.Evaluations, "loss": fit.Convergence.Loss,
-			"grad_norm": fit.Convergence.GradNorm, "status": fit.Convergence.Status,
-			"sklearn_lbfgs_100_iter_s": "38.8 (accuracy 0.926)"}
+			"grad_norm": fit.Convergence.GradNorm, "status": fit.Convergence.Status}
 	}
 	if !skipped["svm"] {
 		t := time.Now()
@@ -76,14 +88,54 @@ func benchLinear(ctx context.Context, args []string) error {
 		}
 		el := time.Since(t)
 		out["svm"] = map[string]any{"fit_s": round(el.Seconds(), 4), "test_accuracy": round(fit.Evaluate(testDS).Accuracy, 4),
-			"epochs": fit.Epochs, "c": *svmC, "sklearn_linearsvc_s": "156 (accuracy 0.918)"}
+			"epochs": fit.Epochs, "c": *svmC}
 	}
 	if !skipped["xtx"] {
-		x := mat.NewDense(n, tr.Dim, tr.X[:n*tr.Dim])
-		var g mat.Dense
+		// X'X three ways: wren's SYRK kernel, gonum's own Dgemm (parallel)
+		// and, below, numpy's BLAS.
+		d := tr.Dim
+		g := make([]float64, d*d)
 		t := time.Now()
-		g.Mul(x.T(), x)
-		out["xtx_mul_s"] = round(time.Since(t).Seconds(), 4)
+		kernel.Dsyrk(true, true, d, n, 1, tr.X[:n*d], d, 0, g, d)
+		wrenS := time.Since(t).Seconds()
+		t = time.Now()
+		gonum.Implementation{}.Dgemm(blas.Trans, blas.NoTrans, d, d, n, 1, tr.X[:n*d], d, tr.X[:n*d], d, 0, g, d)
+		gonumS := time.Since(t).Seconds()
+		out["xtx"] = map[string]any{"wren_dsyrk_s": round(wrenS, 4), "gonum_dgemm_s": round(gonumS, 4), "wren_vs_gonum": round(gonumS/wrenS, 4)}
+	}
+	var fits []string
+	for _, f := range []string{"ridge", "logistic", "xtx"} {
+		if !skipped[f] {
+			fits = append(fits, f)
+		}
+	}
+	if !skipped["svm"] && *sklearnSVM {
+		fits = append(fits, "svm")
+	}
+	if sk := sklearnLinear(ctx, tr, te, n, fits, bestLambda, *svmC, *iters); sk != nil {
+		for k, v := range sk {
+			if k == "numpy_xtx_s" {
+				continue
+			}
+			if m, ok := out[k].(map[string]any); ok {
+				m["sklearn"] = v
+				if f, ok := v.(map[string]any); ok {
+					if s, ok := f["fit_s"].(float64); ok && s > 0 {
+						if w, ok := m["fit_s"].(float64); ok {
+							m["wren_vs_sklearn_time"] = round(w/s, 4)
+						}
+					}
+				}
+				continue
+			}
+			out[k] = v
+		}
+		if x, ok := out["xtx"].(map[string]any); ok {
+			if np, ok := sk["numpy_xtx_s"].(float64); ok && np > 0 {
+				x["numpy_s"] = np
+				x["wren_vs_numpy_time"] = round(x["wren_dsyrk_s"].(float64)/np, 4)
+			}
+		}
 	}
 	return printJSON(out)
 }
@@ -100,4 +152,117 @@ func splitComma(s string) []string {
 		}
 	}
 	return out
+}
+
+// sklearnLinearScript times scikit-learn's counterparts of the fits (and
+// numpy's X'X) on MNIST written as .npy files, as JSON.
+const sklearnLinearScript = `
+import json, sys, time, warnings
+warnings.filterwarnings("ignore")
+import numpy as np
+d, fits, lam, C, iters = sys.argv[1], sys.argv[2].split(","), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+X = np.load(d + "/xtrain.npy").astype(np.float64)
+y = np.load(d + "/ytrain.npy")
+Xt = np.load(d + "/xtest.npy").astype(np.float64)
+yt = np.load(d + "/ytest.npy")
+out = {}
+if "xtx" in fits:
+    t = time.perf_counter(); X.T @ X; out["numpy_xtx_s"] = time.perf_counter() - t
+try:
+    import sklearn
+except ImportError:
+    print(json.dumps(out)); sys.exit(0)
+out["sklearn_version"] = sklearn.__version__
+from sklearn.linear_model import RidgeClassifier, LogisticRegression
+from sklearn.svm import LinearSVC
+def fit(name, clf, extra):
+    t = time.perf_counter(); clf.fit(X, y); s = time.perf_counter() - t
+    out[name] = dict(fit_s=s, test_accuracy=clf.score(Xt, yt), model=extra)
+if "ridge" in fits:
+    fit("ridge", RidgeClassifier(alpha=lam), "RidgeClassifier(alpha=%g), one lambda" % lam)
+if "logistic" in fits:
+    fit("logistic", LogisticRegression(C=1.0, max_iter=iters), "LogisticRegression(lbfgs, C=1, max_iter=%d)" % iters)
+if "svm" in fits:
+    fit("svm", LinearSVC(C=C, loss="hinge", dual=True, max_iter=1000), "LinearSVC(hinge, C=%g)" % C)
+print(json.dumps(out))
+`
+
+// sklearnLinear runs sklearnLinearScript when python3 has numpy: nil
+// when it cannot (the comparison is left out), or its results, or an
+// error message under "sklearn".
+func sklearnLinear(ctx context.Context, tr, te *mnist.Set, n int, fits []string, lambda, c float64, iters int) map[string]any {
+	py := ""
+	for _, p := range []string{"python3", "/usr/bin/python3"} {
+		if exec.CommandContext(ctx, p, "-c", "import numpy").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" || len(fits) == 0 {
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "wren-bench-linear")
+	if err != nil {
+		return map[string]any{"sklearn": "failed: " + err.Error()}
+	}
+	defer os.RemoveAll(dir)
+	write := func(name string, f func(w *bufio.Writer) error) error {
+		fh, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriter(fh)
+		if err := f(w); err != nil {
+			fh.Close()
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			fh.Close()
+			return err
+		}
+		return fh.Close()
+	}
+	x32 := func(x []float64) []float32 {
+		r := make([]float32, len(x))
+		for i, v := range x {
+			r[i] = float32(v)
+		}
+		return r
+	}
+	d := tr.Dim
+	err = write("xtrain.npy", func(w *bufio.Writer) error { return npy.Write(w, x32(tr.X[:n*d]), n, d) })
+	if err == nil {
+		err = write("ytrain.npy", func(w *bufio.Writer) error { return npy.Write(w, tr.Labels[:n], n) })
+	}
+	if err == nil {
+		err = write("xtest.npy", func(w *bufio.Writer) error { return npy.Write(w, x32(te.X), te.N, d) })
+	}
+	if err == nil {
+		err = write("ytest.npy", func(w *bufio.Writer) error { return npy.Write(w, te.Labels, te.N) })
+	}
+	if err != nil {
+		return map[string]any{"sklearn": "failed: " + err.Error()}
+	}
+	cmd := exec.CommandContext(ctx, py, "-c", sklearnLinearScript, dir, strings.Join(fits, ","), fmt.Sprint(lambda), fmt.Sprint(c), strconv.Itoa(iters))
+	b, err := cmd.Output()
+	var res map[string]any
+	if err == nil {
+		err = json.Unmarshal(b, &res)
+	}
+	if err != nil {
+		return map[string]any{"sklearn": "failed: " + err.Error()}
+	}
+	for _, v := range res {
+		if m, ok := v.(map[string]any); ok {
+			for k, f := range m {
+				if x, ok := f.(float64); ok {
+					m[k] = round(x, 4)
+				}
+			}
+		}
+	}
+	if v, ok := res["numpy_xtx_s"].(float64); ok {
+		res["numpy_xtx_s"] = round(v, 4)
+	}
+	return res
 }

@@ -23,7 +23,9 @@ func choose(simd bool) {
 		dmk, smk, name = d, s, n
 		return
 	}
-	dmk, smk, name = micro[float64]{nr: 8, kern: kernGo[float64](8)}, micro[float32]{nr: 16, kern: kernGo[float32](16)}, "go"
+	dmk = micro[float64]{nr: 8, kern: kernGo[float64](8), direct: kernGoDirect[float64](8)}
+	smk = micro[float32]{nr: 16, kern: kernGo[float32](16), direct: kernGoDirect[float32](16)}
+	name = "go"
 }
 
 // Name names the micro-kernels in use: "avx2-fma" or "go" (portable).

@@ -31,7 +31,14 @@ const (
 type micro[T elem] struct {
 	nr   int
 	kern func(k int, a, b, c *T, ldc int, alpha T)
+	// direct, when set, is kern reading A in place: mr rows of stride
+	// lda, for products too thin (few columns of C) to repay packing A.
+	direct func(k int, a *T, lda int, b, c *T, ldc int, alpha T)
 }
+
+// directBelow: a product of fewer columns than directBelow * nr reads A in
+// place (packing A costs a pass over it that few column panels repay).
+const directBelow = 4
 
 // view is a matrix as BLAS gives it: op(X)[i][j] is data[i*ld+j], or
 // data[j*ld+i] when trans.
@@ -100,6 +107,9 @@ func gemm[S, T elem](m, n, k int, alpha T, a, b view[S], beta T, c []T, ldc, tri
 		return
 	}
 	nr := mk.nr
+	// A read in place: not transposed, no conversion, few columns.
+	ad, same := any(a.data).([]T)
+	direct := mk.direct != nil && same && !a.trans && n < directBelow*nr
 	nth := threads()
 	if work := float64(m) * float64(n) * float64(k); work < 1<<20 || m <= mr {
 		nth = 1
@@ -116,26 +126,52 @@ func gemm[S, T elem](m, n, k int, alpha T, a, b view[S], beta T, c []T, ldc, tri
 		nn := min(nc, n-j0)
 		for p0 := 0; p0 < k; p0 += kc {
 			kk := min(kc, k-p0)
-			packB(bp, b, p0, j0, kk, nn, nr)
 			block := func(t, i0 int) {
 				mm := min(mc, m-i0)
 				if tri == upper && i0 >= j0+nn || tri == lower && i0+mm <= j0 {
 					return // the block is outside the triangle
 				}
-				packA(aps[t], a, i0, p0, mm, kk)
-				macro(mm, nn, kk, alpha, aps[t], bp, c[i0*ldc+j0:], ldc, tri, i0-j0, mk)
+				var in *directA[T]
+				if direct {
+					in = &directA[T]{data: ad[i0*a.ld+p0:], ld: a.ld, edge: aps[t]}
+					// Only a last panel of fewer than mr rows is packed.
+					if full := mm / mr * mr; full < mm {
+						packA(aps[t][full*kk:], a, i0+full, p0, mm-full, kk)
+					}
+				} else {
+					packA(aps[t], a, i0, p0, mm, kk)
+				}
+				macro(mm, nn, kk, alpha, aps[t], in, bp, c[i0*ldc+j0:], ldc, tri, i0-j0, mk)
 			}
 			if nth == 1 {
+				packB(bp, b, p0, j0, kk, nn, nr)
 				for i0 := 0; i0 < m; i0 += mc {
 					block(0, i0)
 				}
 				continue
 			}
+			// Each goroutine packs its share of B's micro-panels, then all
+			// take A blocks as they come (a triangle's blocks differ in
+			// work).
+			panels := (nn + nr - 1) / nr
+			var next atomic.Int64
+			var packed sync.WaitGroup
+			packed.Add(nth)
 			wg.Add(nth)
 			for t := range nth {
 				go func() {
 					defer wg.Done()
-					for i0 := t * mc; i0 < m; i0 += nth * mc {
+					lo, hi := t*panels/nth*nr, min((t+1)*panels/nth*nr, nn)
+					if lo < hi {
+						packB(bp[lo*kk:], b, p0, j0+lo, kk, hi-lo, nr)
+					}
+					packed.Done()
+					packed.Wait()
+					for {
+						i0 := int(next.Add(1)-1) * mc
+						if i0 >= m {
+							return
+						}
 						block(t, i0)
 					}
 				}()
@@ -145,10 +181,18 @@ func gemm[S, T elem](m, n, k int, alpha T, a, b view[S], beta T, c []T, ldc, tri
 	}
 }
 
-// macro multiplies a packed A block (mm x kk) by a packed B panel (kk x
-// nn) into c; diag is the row of C's block minus its column (for a
-// triangle).
-func macro[T elem](mm, nn, kk int, alpha T, ap, bp []T, c []T, ldc, tri, diag int, mk micro[T]) {
+// directA is an A block read in place: its rows from data (stride ld);
+// a last panel of fewer than mr rows is packed in edge at its place.
+type directA[T elem] struct {
+	data []T
+	ld   int
+	edge []T
+}
+
+// macro multiplies a packed A block (mm x kk; or, with in, read in place)
+// by a packed B panel (kk x nn) into c; diag is the row of C's block minus
+// its column (for a triangle).
+func macro[T elem](mm, nn, kk int, alpha T, ap []T, in *directA[T], bp []T, c []T, ldc, tri, diag int, mk micro[T]) {
 	nr := mk.nr
 	var buf [mr * 16]T
 	for jr := 0; jr < nn; jr += nr {
@@ -172,13 +216,22 @@ func macro[T elem](mm, nn, kk int, alpha T, ap, bp []T, c []T, ldc, tri, diag in
 				continue
 			}
 			aq := ap[ir*kk:]
+			direct := in != nil && rows == mr
 			ct := c[ir*ldc+jr:]
 			if whole {
-				mk.kern(kk, &aq[0], &bq[0], &ct[0], ldc, alpha)
+				if direct {
+					mk.direct(kk, &in.data[ir*in.ld], in.ld, &bq[0], &ct[0], ldc, alpha)
+				} else {
+					mk.kern(kk, &aq[0], &bq[0], &ct[0], ldc, alpha)
+				}
 				continue
 			}
 			clear(buf[:mr*nr])
-			mk.kern(kk, &aq[0], &bq[0], &buf[0], nr, alpha)
+			if direct {
+				mk.direct(kk, &in.data[ir*in.ld], in.ld, &bq[0], &buf[0], nr, alpha)
+			} else {
+				mk.kern(kk, &aq[0], &bq[0], &buf[0], nr, alpha)
+			}
 			for r := range rows {
 				lo, hi := 0, cols
 				switch tri {
@@ -270,6 +323,32 @@ func kernGo[T elem](nr int) func(k int, a, b, c *T, ldc int, alpha T) {
 			bp := bs[p*nr : p*nr+nr]
 			for r, av := range ap {
 				row := acc[r*nr : r*nr+nr]
+				for q, bv := range bp {
+					row[q] += av * bv
+				}
+			}
+		}
+		cs := unsafe.Slice(c, (mr-1)*ldc+nr)
+		for r := range mr {
+			row := cs[r*ldc : r*ldc+nr]
+			for q := range row {
+				row[q] += alpha * acc[r*nr+q]
+			}
+		}
+	}
+}
+
+// kernGoDirect is the portable micro-kernel reading A in place.
+func kernGoDirect[T elem](nr int) func(k int, a *T, lda int, b, c *T, ldc int, alpha T) {
+	return func(k int, a *T, lda int, b, c *T, ldc int, alpha T) {
+		as := unsafe.Slice(a, (mr-1)*lda+k)
+		bs := unsafe.Slice(b, k*nr)
+		var acc [mr * 16]T
+		for r := range mr {
+			ar := as[r*lda : r*lda+k]
+			row := acc[r*nr : r*nr+nr]
+			for p, av := range ar {
+				bp := bs[p*nr : p*nr+nr]
 				for q, bv := range bp {
 					row[q] += av * bv
 				}

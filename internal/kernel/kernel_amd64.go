@@ -10,11 +10,18 @@ func dkernAVX2(k int, a, b, c *float64, ldc int, alpha float64)
 //go:noescape
 func skernAVX2(k int, a, b, c *float32, ldc int, alpha float32)
 
+//go:noescape
+func dkernDirectAVX2(k int, a *float64, lda int, b, c *float64, ldc int, alpha float64)
+
+//go:noescape
+func skernDirectAVX2(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)
+
 // simdKernels returns the CPU's micro-kernels, ok false without AVX2 and
 // FMA.
 func simdKernels() (d micro[float64], s micro[float32], name string, ok bool) {
 	if !cpu.X86.HasAVX2 || !cpu.X86.HasFMA {
 		return d, s, "", false
 	}
-	return micro[float64]{nr: 8, kern: dkernAVX2}, micro[float32]{nr: 16, kern: skernAVX2}, "avx2-fma", true
+	return micro[float64]{nr: 8, kern: dkernAVX2, direct: dkernDirectAVX2},
+		micro[float32]{nr: 16, kern: skernAVX2, direct: skernDirectAVX2}, "avx2-fma", true
 }

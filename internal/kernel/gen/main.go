@@ -17,6 +17,9 @@ type spec struct {
 	bcast      string
 	mr, nrVecs int // rows; vectors of a row (2: 8 doubles or 16 floats)
 	alphaType  string
+	// direct: A is read in place, mr rows of stride lda (no packing), for
+	// products too thin to repay packing A.
+	direct bool
 }
 
 func main() {
@@ -25,6 +28,8 @@ func main() {
 	for _, s := range []spec{
 		{name: "dkernAVX2", elem: 8, suffix: "PD", bcast: "VBROADCASTSD", mr: 6, nrVecs: 2, alphaType: "float64"},
 		{name: "skernAVX2", elem: 4, suffix: "PS", bcast: "VBROADCASTSS", mr: 6, nrVecs: 2, alphaType: "float32"},
+		{name: "dkernDirectAVX2", elem: 8, suffix: "PD", bcast: "VBROADCASTSD", mr: 6, nrVecs: 2, alphaType: "float64", direct: true},
+		{name: "skernDirectAVX2", elem: 4, suffix: "PS", bcast: "VBROADCASTSS", mr: 6, nrVecs: 2, alphaType: "float32", direct: true},
 	} {
 		kernel(&b, s)
 	}
@@ -34,40 +39,71 @@ func main() {
 	}
 }
 
-// kernel: C[mr x nr] += alpha * A·B over k, A packed mr a step, B nr a step.
+// kernel: C[mr x nr] += alpha * A·B over k, A packed mr a step (or, direct,
+// mr rows in place), B nr a step.
 func kernel(b *bytes.Buffer, s spec) {
 	p := func(f string, a ...any) { fmt.Fprintf(b, "\t"+f+"\n", a...) }
 	aStep := s.mr * s.elem // bytes of A a step
+	if s.direct {
+		aStep = s.elem
+	}
 	bStep := s.nrVecs * 32 // bytes of B a step
 	elemT := map[int]string{8: "float64", 4: "float32"}[s.elem]
-	fmt.Fprintf(b, "\n// func %s(k int, a, b, c *%s, ldc int, alpha %s)\n", s.name, elemT, s.alphaType)
-	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", s.name, 40+s.elem)
+	shift := map[int]int{8: 3, 4: 2}[s.elem]
+	// Arguments: k, a, [lda,] b, c, ldc, alpha.
+	off := 8
+	if s.direct {
+		fmt.Fprintf(b, "\n// func %s(k int, a *%s, lda int, b, c *%s, ldc int, alpha %s)\n", s.name, elemT, elemT, s.alphaType)
+		off = 16
+	} else {
+		fmt.Fprintf(b, "\n// func %s(k int, a, b, c *%s, ldc int, alpha %s)\n", s.name, elemT, s.alphaType)
+	}
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", s.name, 32+off+s.elem)
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
-	p("MOVQ b+16(FP), DI")
-	p("MOVQ c+24(FP), DX")
-	p("MOVQ ldc+32(FP), R8")
-	if s.elem == 8 {
-		p("SHLQ $3, R8")
-	} else {
-		p("SHLQ $2, R8")
+	if s.direct {
+		p("MOVQ lda+16(FP), R9")
+		p("SHLQ $%d, R9", shift)
+		p("LEAQ (SI)(R9*2), R10")
+		p("ADDQ R9, R10") // R10: row 3
 	}
+	p("MOVQ b+%d(FP), DI", off+8)
+	p("MOVQ c+%d(FP), DX", off+16)
+	p("MOVQ ldc+%d(FP), R8", off+24)
+	p("SHLQ $%d, R8", shift)
 	acc := s.mr * s.nrVecs // accumulators Y0..Y(acc-1)
 	for r := 0; r < acc; r++ {
 		p("VXORPS Y%d, Y%d, Y%d", r, r, r)
 	}
 	bReg := func(v int) int { return acc + v }              // B vectors
 	aReg := func(r int) int { return acc + s.nrVecs + r%2 } // broadcasts, alternating
+	aAddr := func(r, o int) string {
+		if !s.direct {
+			return fmt.Sprintf("%d(SI)", o+r*s.elem)
+		}
+		return [...]string{"%d(SI)", "%d(SI)(R9*1)", "%d(SI)(R9*2)", "%d(R10)", "%d(R10)(R9*1)", "%d(R10)(R9*2)"}[r]
+	}
 	body := func(u int) {
 		for v := 0; v < s.nrVecs; v++ {
 			p("VMOVUP%s %d(DI), Y%d", s.suffix[1:], u*bStep+32*v, bReg(v))
 		}
 		for r := 0; r < s.mr; r++ {
-			p("%s %d(SI), Y%d", s.bcast, u*aStep+r*s.elem, aReg(r))
+			addr := aAddr(r, u*aStep)
+			if s.direct {
+				addr = fmt.Sprintf(addr, u*aStep)
+			}
+			p("%s %s, Y%d", s.bcast, addr, aReg(r))
 			for v := 0; v < s.nrVecs; v++ {
 				p("VFMADD231%s Y%d, Y%d, Y%d", s.suffix, bReg(v), aReg(r), r*s.nrVecs+v)
 			}
 		}
+	}
+	advance := func(steps int) {
+		p("ADDQ $%d, SI", steps*aStep)
+		if s.direct {
+			p("ADDQ $%d, R10", steps*aStep)
+		}
+		p("ADDQ $%d, DI", steps*bStep)
 	}
 	l := s.name
 	p("MOVQ CX, BX")
@@ -79,8 +115,7 @@ func kernel(b *bytes.Buffer, s spec) {
 	for u := 0; u < 4; u++ {
 		body(u)
 	}
-	p("ADDQ $%d, SI", 4*aStep)
-	p("ADDQ $%d, DI", 4*bStep)
+	advance(4)
 	p("DECQ BX")
 	p("JNZ %s_loop4", l)
 	fmt.Fprintf(b, "%s_rem:\n", l)
@@ -88,14 +123,13 @@ func kernel(b *bytes.Buffer, s spec) {
 	p("JZ %s_store", l)
 	fmt.Fprintf(b, "%s_loop1:\n", l)
 	body(0)
-	p("ADDQ $%d, SI", aStep)
-	p("ADDQ $%d, DI", bStep)
+	advance(1)
 	p("DECQ CX")
 	p("JNZ %s_loop1", l)
 	fmt.Fprintf(b, "%s_store:\n", l)
 	alpha := acc + s.nrVecs // a free register
 	tmp := alpha + 1
-	p("%s alpha+40(FP), Y%d", s.bcast, alpha)
+	p("%s alpha+%d(FP), Y%d", s.bcast, off+32, alpha)
 	for r := 0; r < s.mr; r++ {
 		for v := 0; v < s.nrVecs; v++ {
 			p("VMOVUP%s %d(DX), Y%d", s.suffix[1:], 32*v, tmp)
