@@ -79,7 +79,8 @@ test-s3: deps $(WEED)
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./internal/npy:FuzzRead ./linear:FuzzReadLibSVM ./featurize:FuzzDecode \
 	./featurize:FuzzPNM ./job:FuzzParseInvocation ./blob/s3blob:FuzzParseURL \
-	./mapreduce:FuzzRunReader ./job:FuzzReadPackIndex ./internal/redisaddr:FuzzParse
+	./mapreduce:FuzzRunReader ./job:FuzzReadPackIndex ./internal/redisaddr:FuzzParse \
+	./internal/kernel:FuzzDgemm
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
