@@ -17,9 +17,17 @@ func randomRGBA(n int, seed uint64) *image.RGBA {
 }
 
 func BenchmarkGIST(b *testing.B) {
+	bench(b, NewGister)
+}
+
+func BenchmarkGISTReference(b *testing.B) {
+	bench(b, NewReferenceGister)
+}
+
+func bench(b *testing.B, newGister func(int, GISTOptions) (*Gister, error)) {
 	for _, n := range []int{32, 128, 256} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			g, err := NewGister(n, GISTOptions{})
+			g, err := newGister(n, GISTOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}

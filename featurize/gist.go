@@ -12,6 +12,8 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+
+	"github.com/wrenml/wren/internal/kernel"
 )
 
 // GISTOptions select the GIST variant. The zero value is the LEAR default:
@@ -88,6 +90,7 @@ func GIST(img image.Image, opts GISTOptions) ([]float32, error) {
 // It holds the filter bank (shared, read-only), FFT plans and work buffers:
 // one Gister per goroutine.
 type Gister struct {
+	ref    bool // the reference kernel (NewReferenceGister)
 	n, m   int // image side, padded side
 	opts   GISTOptions
 	bank   *bank
@@ -153,6 +156,21 @@ func NewGister(n int, opts GISTOptions) (*Gister, error) {
 			g.cellOf[i] = b
 		}
 	}
+	return g, nil
+}
+
+// NewReferenceGister prepares a Gister for n x n images that computes
+// with the reference kernel: gonum's products and one magnitude at a
+// time, the code the LEAR comparison was first made with. NewGister's
+// fast kernel differs from it by rounding only (the tests hold both to the
+// LEAR references and to each other); use it to check a result or to
+// measure the fast kernel against.
+func NewReferenceGister(n int, opts GISTOptions) (*Gister, error) {
+	g, err := NewGister(n, opts)
+	if err != nil {
+		return nil, err
+	}
+	g.ref = true
 	return g, nil
 }
 
@@ -349,12 +367,21 @@ func (g *Gister) compute(dst []float32) []float32 {
 			if g.fftN.transposed() {
 				rowStride, colStride = nb, 1
 			}
-			g.fftN.inverseRows(g.work, func(r int, row []complex128) {
-				pool := g.pooled[g.cellOf[r]*rowStride:]
-				for c, z := range row {
-					pool[g.cellOf[c]*colStride] += math.Sqrt(real(z)*real(z) + imag(z)*imag(z))
-				}
-			})
+			if g.ref {
+				g.fftN.inverseRows(g.work, func(r int, row []complex128) {
+					pool := g.pooled[g.cellOf[r]*rowStride:]
+					for c, z := range row {
+						pool[g.cellOf[c]*colStride] += math.Sqrt(real(z)*real(z) + imag(z)*imag(z))
+					}
+				})
+			} else {
+				g.fftN.inverseRows(g.work, func(r int, row []complex128) {
+					pool := g.pooled[g.cellOf[r]*rowStride:]
+					for b := range nb {
+						pool[b*colStride] += kernel.AbsSum(row[b*n/nb : (b+1)*n/nb])
+					}
+				})
+			}
 			base := ch*nf*nb*nb + f*nb*nb
 			for bx := range nb {
 				c0, c1 := bx*n/nb, (bx+1)*n/nb
@@ -445,8 +472,13 @@ func log1p(v float64) float64 {
 // lowpass sets dst = C src C (both M x M, row-major).
 func (g *Gister) lowpass(dst, src []float64) {
 	m := g.m
-	serialGemm(m, src, g.bank.circM, g.tmpB) // filter the rows
-	serialGemm(m, g.bank.circM, g.tmpB, dst) // then the columns
+	if g.ref {
+		serialGemm(m, src, g.bank.circM, g.tmpB) // filter the rows
+		serialGemm(m, g.bank.circM, g.tmpB, dst) // then the columns
+		return
+	}
+	kernel.DgemmSerial(false, false, m, m, m, 1, src, m, g.bank.circM, m, 0, g.tmpB, m)
+	kernel.DgemmSerial(false, false, m, m, m, 1, g.bank.circM, m, g.tmpB, m, 0, dst, m)
 }
 
 // serialGemm sets c = a b for m x m row-major matrices on the calling

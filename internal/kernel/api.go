@@ -1,6 +1,9 @@
 package kernel
 
-import "os"
+import (
+	"math"
+	"os"
+)
 
 //go:generate go run gen/main.go
 
@@ -17,8 +20,27 @@ func init() { choose(envSIMD()) }
 // envSIMD reports whether the environment allows the CPU's micro-kernels.
 func envSIMD() bool { return os.Getenv("WREN_KERNEL") != "go" }
 
+// absSum is AbsSum's implementation.
+var absSum func([]complex128) float64
+
+// AbsSum returns the sum of |z| over z (summed in an order of its own:
+// the result may differ from a sequential sum by rounding).
+func AbsSum(z []complex128) float64 { return absSum(z) }
+
+func absSumGo(z []complex128) float64 {
+	var s float64
+	for _, v := range z {
+		s += math.Sqrt(real(v)*real(v) + imag(v)*imag(v))
+	}
+	return s
+}
+
 // choose selects the micro-kernels: the CPU's when simd and available.
 func choose(simd bool) {
+	absSum = absSumGo
+	if f := simdAbsSum(); simd && f != nil {
+		absSum = f
+	}
 	if d, s, n, ok := simdKernels(); simd && ok {
 		dmk, smk, name = d, s, n
 		return
@@ -37,6 +59,14 @@ func Name() string { return name }
 // gonum adapter, Float64, checks and panics as BLAS does).
 func Dgemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	gemm(m, n, k, alpha, view[float64]{a, lda, tA}, view[float64]{b, ldb, tB}, beta, c, ldc, full, dmk)
+}
+
+// DgemmSerial is Dgemm on the calling goroutine alone, for callers that
+// already keep every core busy (one image per core, say).
+func DgemmSerial(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	mk := dmk
+	mk.serial = true
+	gemm(m, n, k, alpha, view[float64]{a, lda, tA}, view[float64]{b, ldb, tB}, beta, c, ldc, full, mk)
 }
 
 // Sgemm is Dgemm in float32.

@@ -34,6 +34,8 @@ type micro[T elem] struct {
 	// direct, when set, is kern reading A in place: mr rows of stride
 	// lda, for products too thin (few columns of C) to repay packing A.
 	direct func(k int, a *T, lda int, b, c *T, ldc int, alpha T)
+	// serial runs the product on the calling goroutine alone.
+	serial bool
 }
 
 // directBelow: a product of fewer columns than directBelow * nr reads A in
@@ -111,15 +113,20 @@ func gemm[S, T elem](m, n, k int, alpha T, a, b view[S], beta T, c []T, ldc, tri
 	ad, same := any(a.data).([]T)
 	direct := mk.direct != nil && same && !a.trans && n < directBelow*nr
 	nth := threads()
+	if mk.serial {
+		nth = 1
+	}
 	if work := float64(m) * float64(n) * float64(k); work < 1<<20 || m <= mr {
 		nth = 1
 	}
 	nth = min(nth, (m+mc-1)/mc)
 	ncc := min(nc, (n+nr-1)/nr*nr)
-	bp := make([]T, kc*ncc)
+	bp := getBuf[T](kc * ncc)
+	defer putBuf(bp)
 	aps := make([][]T, nth)
 	for t := range aps {
-		aps[t] = make([]T, mc*kc)
+		aps[t] = getBuf[T](min(mc, (m+mr-1)/mr*mr) * kc)
+		defer putBuf(aps[t])
 	}
 	var wg sync.WaitGroup
 	for j0 := 0; j0 < n; j0 += nc {
@@ -179,6 +186,30 @@ func gemm[S, T elem](m, n, k int, alpha T, a, b view[S], beta T, c []T, ldc, tri
 			wg.Wait()
 		}
 	}
+}
+
+// bufs keeps packing buffers between products, by element type.
+var bufs [2]sync.Pool
+
+func poolOf[T elem]() *sync.Pool {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		return &bufs[0]
+	}
+	return &bufs[1]
+}
+
+// getBuf returns a buffer of n elements (not cleared: packing writes
+// every element it reads).
+func getBuf[T elem](n int) []T {
+	if p, ok := poolOf[T]().Get().(*[]T); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]T, n)
+}
+
+func putBuf[T elem](b []T) {
+	poolOf[T]().Put(&b)
 }
 
 // directA is an A block read in place: its rows from data (stride ld);

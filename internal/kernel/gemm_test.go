@@ -334,3 +334,39 @@ func FuzzDgemm(f *testing.F) {
 		close64(t, fmt.Sprintf("m %d n %d k %d tA %v tB %v tri %d", M, N, K, tA, tB, tr), c, want, K*64)
 	})
 }
+
+// TestAbsSum: every length through the vector loops and the tail, against
+// the sequential sum; NaN and Inf propagate.
+func TestAbsSum(t *testing.T) {
+	both(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(9, 9))
+		for n := range 40 {
+			z := make([]complex128, n+1)
+			for i := range z {
+				z[i] = complex(rng.NormFloat64(), rng.NormFloat64())
+			}
+			z = z[1:] // also unaligned
+			got, want := AbsSum(z), absSumGo(z)
+			if math.Abs(got-want) > 1e-12*(1+want) {
+				t.Fatalf("n %d: %v, want %v", n, got, want)
+			}
+		}
+		if v := AbsSum([]complex128{1, complex(math.Inf(1), 0), 3, 4, 5}); !math.IsInf(v, 1) {
+			t.Fatalf("Inf: %v", v)
+		}
+		if v := AbsSum([]complex128{1, 2, 3, 4, 5, 6, 7, complex(0, math.NaN()), 9}); !math.IsNaN(v) {
+			t.Fatalf("NaN: %v", v)
+		}
+	})
+}
+
+// TestDgemmSerial: the one-goroutine product equals the parallel one.
+func TestDgemmSerial(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	m, n, k := 300, 200, 100
+	a, b := randSlice(rng, m*k), randSlice(rng, k*n)
+	c1, c2 := make([]float64, m*n), make([]float64, m*n)
+	Dgemm(false, false, m, n, k, 1, a, k, b, n, 0, c1, n)
+	DgemmSerial(false, false, m, n, k, 1, a, k, b, n, 0, c2, n)
+	close64(t, "serial", c2, c1, k)
+}

@@ -16,6 +16,17 @@ func dkernDirectAVX2(k int, a *float64, lda int, b, c *float64, ldc int, alpha f
 //go:noescape
 func skernDirectAVX2(k int, a *float32, lda int, b, c *float32, ldc int, alpha float32)
 
+//go:noescape
+func absSumAVX2(z []complex128) float64
+
+// simdAbsSum returns the CPU's AbsSum, nil without AVX2.
+func simdAbsSum() func([]complex128) float64 {
+	if !cpu.X86.HasAVX2 {
+		return nil
+	}
+	return absSumAVX2
+}
+
 // simdKernels returns the CPU's micro-kernels, ok false without AVX2 and
 // FMA.
 func simdKernels() (d micro[float64], s micro[float32], name string, ok bool) {

@@ -1,0 +1,69 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func absSumAVX2(z []complex128) float64
+TEXT ·absSumAVX2(SB), NOSPLIT, $0-32
+	MOVQ z_base+0(FP), SI
+	MOVQ z_len+8(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y4, Y4, Y4
+	MOVQ CX, BX
+	SHRQ $3, BX
+	JZ abs_four
+
+abs_loop8:
+	VMOVUPD 0(SI), Y1
+	VMOVUPD 32(SI), Y2
+	VMOVUPD 64(SI), Y5
+	VMOVUPD 96(SI), Y6
+	VMULPD Y1, Y1, Y1
+	VMULPD Y2, Y2, Y2
+	VMULPD Y5, Y5, Y5
+	VMULPD Y6, Y6, Y6
+	VHADDPD Y2, Y1, Y3
+	VHADDPD Y6, Y5, Y7
+	VSQRTPD Y3, Y3
+	VSQRTPD Y7, Y7
+	VADDPD Y3, Y0, Y0
+	VADDPD Y7, Y4, Y4
+	ADDQ $128, SI
+	DECQ BX
+	JNZ abs_loop8
+
+abs_four:
+	VADDPD Y4, Y0, Y0
+	TESTQ $4, CX
+	JZ abs_reduce
+	VMOVUPD 0(SI), Y1
+	VMOVUPD 32(SI), Y2
+	VMULPD Y1, Y1, Y1
+	VMULPD Y2, Y2, Y2
+	VHADDPD Y2, Y1, Y3
+	VSQRTPD Y3, Y3
+	VADDPD Y3, Y0, Y0
+	ADDQ $64, SI
+
+abs_reduce:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0
+	VHADDPD X0, X0, X0
+	ANDQ $3, CX
+	JZ abs_done
+
+abs_tail:
+	VMOVSD 0(SI), X1
+	VMOVSD 8(SI), X2
+	VMULSD X1, X1, X1
+	VMULSD X2, X2, X2
+	VADDSD X2, X1, X1
+	VSQRTSD X1, X1, X1
+	VADDSD X1, X0, X0
+	ADDQ $16, SI
+	DECQ CX
+	JNZ abs_tail
+
+abs_done:
+	VZEROUPPER
+	MOVSD X0, ret+24(FP)
+	RET
