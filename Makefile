@@ -53,7 +53,7 @@ test: deps
 	$(GO) test -p 1 -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse|Sweep|GoSources' ./linear/ ./sgd/ ./examples/hogwild/ ./examples/sweep/ ./examples/wordcount/
 	# The portable kernels alone (as on a CPU without AVX2), and a build
 	# for arm64 (Graviton Lambdas), where only they exist.
-	WREN_KERNEL=go $(GO) test -count=1 ./internal/kernel/ ./linear/
+	WREN_KERNEL=go $(GO) test -count=1 ./internal/kernel/ ./linear/ ./featurize/
 	GOARCH=arm64 $(GO) vet ./internal/kernel/
 	GOARCH=arm64 $(GO) build ./...
 

@@ -5,6 +5,8 @@ import (
 	"math/bits"
 
 	"gonum.org/v1/gonum/dsp/fourier"
+
+	"github.com/wrenml/wren/internal/kernel"
 )
 
 // plan2 transforms n x n row-major complex arrays in place: forward, or
@@ -87,6 +89,12 @@ type pow2 struct {
 	prm []int        // natural index -> (bit-reversed row, bit-reversed column)
 	fw  []complex128 // exp(-2 pi i k / n), k < n
 	bw  []complex128 // conjugates
+	// vec runs the radix-4 butterflies by kernel.Radix4 (the fast
+	// kernel); stw holds each row stage's twiddles as vectors for it:
+	// stw[backward][stage][0..2], j-th element tw[2j step], tw[j step],
+	// tw[3j step].
+	vec bool
+	stw [2][][3][]complex128
 }
 
 func newPow2(n int) *pow2 {
@@ -99,6 +107,22 @@ func newPow2(n int) *pow2 {
 		s, c := math.Sincos(-2 * math.Pi * float64(k) / float64(n))
 		p.fw[k] = complex(c, s)
 		p.bw[k] = complex(c, -s)
+	}
+	for b, tw := range [2][]complex128{p.fw, p.bw} {
+		l := 1
+		if bits.TrailingZeros(uint(n))%2 == 1 {
+			l = 2
+		}
+		for ; l < n; l *= 4 {
+			step := n / (4 * l)
+			var st [3][]complex128
+			for j := range l {
+				st[0] = append(st[0], tw[2*j*step])
+				st[1] = append(st[1], tw[j*step])
+				st[2] = append(st[2], tw[3*j*step])
+			}
+			p.stw[b] = append(p.stw[b], st)
+		}
 	}
 	p.prm = make([]int, n*n)
 	for r := range n {
@@ -173,8 +197,19 @@ func (p *pow2) rowStages(x []complex128, tw []complex128, backward bool) {
 		}
 		l = 2
 	}
-	for ; l < n; l *= 4 {
+	for stage := 0; l < n; l, stage = l*4, stage+1 {
 		step := n / (4 * l)
+		if p.vec && l >= 2 {
+			b := 0
+			if backward {
+				b = 1
+			}
+			w := p.stw[b][stage]
+			for s := 0; s < n; s += 4 * l {
+				kernel.Radix4(x[s:s+l], x[s+l:s+2*l], x[s+2*l:s+3*l], x[s+3*l:s+4*l], w[0], w[1], w[2], backward)
+			}
+			continue
+		}
 		for s := 0; s < n; s += 4 * l {
 			b0 := x[s : s+l : s+l]
 			b1 := x[s+l : s+2*l : s+2*l]
@@ -234,6 +269,11 @@ func (p *pow2) colStages(a []complex128, tw []complex128) {
 				w1, w2, w3 := tw[j*step], tw[2*j*step], tw[3*j*step]
 				r0, r1, r2, r3 := row(s+j), row(s+j+l), row(s+j+2*l), row(s+j+3*l)
 				r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
+				if p.vec {
+					wa, wb, wc := [1]complex128{w2}, [1]complex128{w1}, [1]complex128{w3}
+					kernel.Radix4(r0, r1, r2, r3, wa[:], wb[:], wc[:], backward)
+					continue
+				}
 				if j == 0 { // twiddles all 1
 					for c := range r0 {
 						r0[c], r1[c], r2[c], r3[c] = radix4(r0[c], r1[c], r2[c], r3[c], backward)

@@ -11,7 +11,7 @@ import (
 	"sync"
 
 	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/blas/gonum"
 
 	"github.com/wrenml/wren/internal/kernel"
 )
@@ -91,7 +91,7 @@ func GIST(img image.Image, opts GISTOptions) ([]float32, error) {
 // one Gister per goroutine.
 type Gister struct {
 	ref    bool // the reference kernel (NewReferenceGister)
-	n, m   int // image side, padded side
+	n, m   int  // image side, padded side
 	opts   GISTOptions
 	bank   *bank
 	fftN   plan2
@@ -138,6 +138,9 @@ func NewGister(n int, opts GISTOptions) (*Gister, error) {
 	}
 	g := &Gister{n: n, m: n + 2*padding, opts: opts, bank: bk.(*bank)}
 	g.fftN = newPlan2(n)
+	if p, ok := g.fftN.(*pow2); ok {
+		p.vec = true
+	}
 	ch := g.channels()
 	for range ch {
 		g.chans = append(g.chans, make([]float64, n*n))
@@ -171,6 +174,9 @@ func NewReferenceGister(n int, opts GISTOptions) (*Gister, error) {
 		return nil, err
 	}
 	g.ref = true
+	if p, ok := g.fftN.(*pow2); ok {
+		p.vec = false
+	}
 	return g, nil
 }
 
@@ -357,9 +363,13 @@ func (g *Gister) compute(dst []float32) []float32 {
 		permute(g.work, g.spec, g.fftN.perm())
 		copy(g.spec, g.work)
 		for f, filt := range g.bank.filters {
-			for i, y := range g.spec {
-				w := filt[i]
-				g.work[i] = complex(real(y)*w, imag(y)*w)
+			if g.ref {
+				for i, y := range g.spec {
+					w := filt[i]
+					g.work[i] = complex(real(y)*w, imag(y)*w)
+				}
+			} else {
+				kernel.ScaleComplex(g.work, g.spec, filt)
 			}
 			clear(g.pooled)
 			// pooled[bx*nb+by]: bx the column cell, by the row cell.
@@ -482,16 +492,15 @@ func (g *Gister) lowpass(dst, src []float64) {
 }
 
 // serialGemm sets c = a b for m x m row-major matrices on the calling
-// goroutine: gonum runs a product of more than 3 blocks of 64 x 64 on
-// several goroutines, which only adds contention when every core already
-// runs its own worker; panels of 64 rows stay under that threshold.
+// goroutine with gonum's own Dgemm (the reference kernel; not whatever
+// blas64 has installed): gonum runs a product of more than 3 blocks of
+// 64 x 64 on several goroutines, which only adds contention when every
+// core already runs its own worker; panels of 64 rows stay under that
+// threshold.
 func serialGemm(m int, a, b, c []float64) {
-	bg := blas64.General{Rows: m, Cols: m, Stride: m, Data: b}
 	for r0 := 0; r0 < m; r0 += 64 {
 		rows := min(64, m-r0)
-		ag := blas64.General{Rows: rows, Cols: m, Stride: m, Data: a[r0*m:]}
-		cg := blas64.General{Rows: rows, Cols: m, Stride: m, Data: c[r0*m:]}
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, ag, bg, 0, cg)
+		gonum.Implementation{}.Dgemm(blas.NoTrans, blas.NoTrans, rows, m, m, 1, a[r0*m:], m, b, m, 0, c[r0*m:], m)
 	}
 }
 

@@ -106,27 +106,49 @@ func benchGist(ctx context.Context, args []string) error {
 	}
 	cores := runtime.NumCPU()
 	dur := time.Duration(*secs * float64(time.Second))
-	// Single core: one goroutine, GOMAXPROCS 1, bank built once.
+	// Single core: one goroutine, GOMAXPROCS 1, bank built once; the fast
+	// kernel and the reference alternate (the host is noisy), medians kept.
 	old := runtime.GOMAXPROCS(1)
 	rates := map[string]float64{}
 	cpuRates := map[string]float64{} // per second of this process's CPU time: robust to a noisy host
+	refRates := map[string]float64{}
+	ratios := map[string]float64{}
 	for _, n := range []int{32, 128, 256} {
-		g, err := featurize.NewGister(n, featurize.GISTOptions{})
+		fast, err := featurize.NewGister(n, featurize.GISTOptions{})
+		if err != nil {
+			runtime.GOMAXPROCS(old)
+			return err
+		}
+		ref, err := featurize.NewReferenceGister(n, featurize.GISTOptions{})
 		if err != nil {
 			runtime.GOMAXPROCS(old)
 			return err
 		}
 		img := noiseImage(n)
 		var dst []float32
-		dst = g.Compute(dst, img) // warm
-		count := 0
-		start, cpu0 := time.Now(), cpuTime()
-		for time.Since(start) < dur {
-			dst = g.Compute(dst, img)
-			count++
+		dst = ref.Compute(fast.Compute(dst, img), img) // warm
+		measure := func(g *featurize.Gister, d time.Duration) (wall, cpu float64) {
+			count := 0
+			start, cpu0 := time.Now(), cpuTime()
+			for time.Since(start) < d {
+				dst = g.Compute(dst, img)
+				count++
+			}
+			return float64(count) / time.Since(start).Seconds(), float64(count) / (cpuTime() - cpu0).Seconds()
 		}
-		rates[strconv.Itoa(n)] = round(float64(count)/time.Since(start).Seconds(), 4)
-		cpuRates[strconv.Itoa(n)] = round(float64(count)/(cpuTime()-cpu0).Seconds(), 4)
+		var fw, fc, rw, rc, rat []float64
+		for range max(*reps, 1) {
+			w, c := measure(fast, dur/time.Duration(max(*reps, 1)))
+			fw, fc = append(fw, w), append(fc, c)
+			w2, c2 := measure(ref, dur/time.Duration(max(*reps, 1)))
+			rw, rc = append(rw, w2), append(rc, c2)
+			rat = append(rat, c/c2)
+		}
+		med := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+		key := strconv.Itoa(n)
+		rates[key], cpuRates[key] = round(med(fw), 4), round(med(fc), 4)
+		refRates[key], ratios[key] = round(med(rw), 4), round(med(rat), 4)
+		_ = rc
 	}
 	runtime.GOMAXPROCS(old)
 
@@ -190,6 +212,8 @@ func benchGist(ctx context.Context, args []string) error {
 	return printJSON(map[string]any{
 		"images_per_s":                  rates,
 		"images_per_cpu_s":              cpuRates,
+		"reference_images_per_s":        refRates,
+		"fast_vs_reference":             ratios,
 		"cores":                         cores,
 		"pipeline_size":                 *psize,
 		"pipeline_single_images_per_s":  round(single, 4),

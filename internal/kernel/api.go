@@ -35,8 +35,71 @@ func absSumGo(z []complex128) float64 {
 	return s
 }
 
+// vecRadix4 runs Radix4's vector loop (radix4AVX2, called directly so
+// that its arguments stay on the caller's stack).
+var vecRadix4 bool
+
+// Radix4 runs radix-4 butterflies on four equally long rows in place: for
+// each i, a0 = p0[i], a1 = p1[i]*wa[i], a2 = p2[i]*wb[i], a3 = p3[i]*wc[i]
+// (a twiddle slice of length 1 applies to every i), then the 4-point DFT
+// of a0..a3 (with -i, or +i when backward) back into p0..p3. It rounds as
+// the same arithmetic in Go does (no fused multiply-add).
+func Radix4(p0, p1, p2, p3, wa, wb, wc []complex128, backward bool) {
+	n := len(p0)
+	p1, p2, p3 = p1[:n], p2[:n], p3[:n]
+	vec := len(wa) != 1
+	if vec {
+		wa, wb, wc = wa[:n], wb[:n], wc[:n]
+	}
+	i := 0
+	if vecRadix4 && n >= 2 {
+		back, step := 0, 32
+		if backward {
+			back = 1
+		}
+		var pa, pb, pc [2]complex128
+		a, b, c := &wa[0], &wb[0], &wc[0]
+		if !vec {
+			pa, pb, pc = [2]complex128{wa[0], wa[0]}, [2]complex128{wb[0], wb[0]}, [2]complex128{wc[0], wc[0]}
+			a, b, c, step = &pa[0], &pb[0], &pc[0], 0
+		}
+		radix4AVX2(&p0[0], &p1[0], &p2[0], &p3[0], a, b, c, step, n&^1, back)
+		i = n &^ 1
+	}
+	for ; i < n; i++ {
+		j := i
+		if !vec {
+			j = 0
+		}
+		a0, a1, a2, a3 := p0[i], p1[i]*wa[j], p2[i]*wb[j], p3[i]*wc[j]
+		s01, d01 := a0+a1, a0-a1
+		s23, d23 := a2+a3, a2-a3
+		r23 := complex(imag(d23), -real(d23))
+		if backward {
+			r23 = -r23
+		}
+		p0[i], p1[i], p2[i], p3[i] = s01+s23, d01+r23, s01-s23, d01-r23
+	}
+}
+
+// ScaleComplex sets dst[i] = src[i] * w[i] for a real w (dst and src may
+// be the same slice), rounding as Go's complex(real*w, imag*w) does.
+func ScaleComplex(dst, src []complex128, w []float64) {
+	n := len(dst)
+	src, w = src[:n], w[:n]
+	i := 0
+	if vecRadix4 && n >= 2 {
+		scaleCplxAVX2(&dst[0], &src[0], &w[0], n&^1)
+		i = n &^ 1
+	}
+	for ; i < n; i++ {
+		dst[i] = complex(real(src[i])*w[i], imag(src[i])*w[i])
+	}
+}
+
 // choose selects the micro-kernels: the CPU's when simd and available.
 func choose(simd bool) {
+	vecRadix4 = simd && hasRadix4()
 	absSum = absSumGo
 	if f := simdAbsSum(); simd && f != nil {
 		absSum = f

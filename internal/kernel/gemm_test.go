@@ -370,3 +370,81 @@ func TestDgemmSerial(t *testing.T) {
 	DgemmSerial(false, false, m, n, k, 1, a, k, b, n, 0, c2, n)
 	close64(t, "serial", c2, c1, k)
 }
+
+// TestRadix4: the vector butterflies equal the Go arithmetic bit for bit,
+// with twiddle vectors and constants, forward and backward, every length.
+func TestRadix4(t *testing.T) {
+	both(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(11, 11))
+		cx := func(n int) []complex128 {
+			z := make([]complex128, n)
+			for i := range z {
+				z[i] = complex(rng.NormFloat64(), rng.NormFloat64())
+			}
+			return z
+		}
+		for n := 1; n < 20; n++ {
+			for _, vec := range []bool{true, false} {
+				for _, back := range []bool{false, true} {
+					wn := n
+					if !vec {
+						wn = 1
+					}
+					p := [4][]complex128{cx(n), cx(n), cx(n), cx(n)}
+					wa, wb, wc := cx(wn), cx(wn), cx(wn)
+					var q [4][]complex128
+					for k := range p {
+						q[k] = append([]complex128(nil), p[k]...)
+					}
+					Radix4(p[0], p[1], p[2], p[3], wa, wb, wc, back)
+					for i := range n {
+						j := i
+						if !vec {
+							j = 0
+						}
+						a0, a1, a2, a3 := q[0][i], q[1][i]*wa[j], q[2][i]*wb[j], q[3][i]*wc[j]
+						s01, d01 := a0+a1, a0-a1
+						s23, d23 := a2+a3, a2-a3
+						r23 := complex(imag(d23), -real(d23))
+						if back {
+							r23 = -r23
+						}
+						want := [4]complex128{s01 + s23, d01 + r23, s01 - s23, d01 - r23}
+						for k := range 4 {
+							if p[k][i] != want[k] {
+								t.Fatalf("n %d vec %v back %v: p%d[%d] = %v, want %v", n, vec, back, k, i, p[k][i], want[k])
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestScaleComplex: bit for bit the Go arithmetic, every length, in place
+// too.
+func TestScaleComplex(t *testing.T) {
+	both(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(12, 12))
+		for n := range 12 {
+			src, w := make([]complex128, n), make([]float64, n)
+			for i := range src {
+				src[i], w[i] = complex(rng.NormFloat64(), rng.NormFloat64()), rng.NormFloat64()
+			}
+			dst := make([]complex128, n)
+			ScaleComplex(dst, src, w)
+			for i := range dst {
+				if want := complex(real(src[i])*w[i], imag(src[i])*w[i]); dst[i] != want {
+					t.Fatalf("n %d: dst[%d] = %v, want %v", n, i, dst[i], want)
+				}
+			}
+			ScaleComplex(src, src, w)
+			for i := range dst {
+				if src[i] != dst[i] {
+					t.Fatalf("n %d in place: %v, want %v", n, src[i], dst[i])
+				}
+			}
+		}
+	})
+}

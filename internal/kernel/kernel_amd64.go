@@ -19,6 +19,15 @@ func skernDirectAVX2(k int, a *float32, lda int, b, c *float32, ldc int, alpha f
 //go:noescape
 func absSumAVX2(z []complex128) float64
 
+//go:noescape
+func radix4AVX2(p0, p1, p2, p3, wa, wb, wc *complex128, wstep, n, back int)
+
+//go:noescape
+func scaleCplxAVX2(dst, src *complex128, w *float64, n int)
+
+// hasRadix4 reports whether radix4AVX2 runs here.
+func hasRadix4() bool { return cpu.X86.HasAVX2 }
+
 // simdAbsSum returns the CPU's AbsSum, nil without AVX2.
 func simdAbsSum() func([]complex128) float64 {
 	if !cpu.X86.HasAVX2 {
