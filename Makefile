@@ -54,8 +54,8 @@ test: deps
 	# The portable kernels alone (as on a CPU without AVX2), and a build
 	# for arm64 (Graviton Lambdas), where only they exist.
 	WREN_KERNEL=go $(GO) test -count=1 ./internal/kernel/ ./linear/ ./featurize/
-	GOARCH=arm64 $(GO) vet ./internal/kernel/
-	GOARCH=arm64 $(GO) build ./...
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) vet ./internal/kernel/
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) build ./...
 
 ## test-s3: the blob conformance suite and the Lambda end-to-end tests
 ## against a real S3 server, SeaweedFS (weed mini on loopback), which checks
