@@ -18,12 +18,32 @@ import (
 	"github.com/wrenml/wren/dataset"
 )
 
-// Options describe a featurization of an image tree.
+// Options describe a featurization of an image tree or of image archives.
 type Options struct {
 	// Input is the store URL of the tree (blob.Open, or a directory path):
 	// <class>/<image> keys below it. Files directly below it have no class
-	// and are skipped.
+	// and are skipped. With an archive Layout, the *.tar objects below it.
 	Input string
+	// Layout is how Input holds the images: LayoutTree (the default),
+	// LayoutILSVRCTrain, LayoutILSVRCVal, LayoutWebDataset, or LayoutAuto
+	// (archives, the layout told from the first).
+	Layout string
+	// Archives, with an archive layout, are the keys of the archives under
+	// Input; nil means every *.tar object under it.
+	Archives []string
+	// Labels (LayoutILSVRCVal) is the key under Input of the validation
+	// labels: LOC_val_solution.csv, or the devkit's
+	// ILSVRC2012_validation_ground_truth.txt (with Synsets giving the IDs).
+	Labels string
+	// Synsets is the key under Input of a synset table: LOC_synset_mapping.txt
+	// ("<synset> <words>" lines; the class list is its synsets, sorted, and
+	// classes.txt gets their words), or "<ILSVRC2012_ID> <synset> [words]"
+	// lines (the devkit's table as text, needed by its ground truth).
+	Synsets string
+	// Index is the store URL the archives' indexes are kept in ("index/"
+	// below it); "" means Output. Point a second run (another size, say) at
+	// the first's output to use its indexes.
+	Index string
 	// Output is the store URL (or directory) the shards are written to.
 	Output string
 	// Size is the side images are cropped and scaled to; 0 means 256.
@@ -63,6 +83,7 @@ type Report struct {
 	Dim       int       `json:"dim"`      // descriptor length
 	JobID     string    `json:"job"`      // the wren job, if any call ran
 	CallFails []string  `json:"call_err"` // calls that failed as a whole (after retries)
+	Indexed   int       `json:"indexed"`  // archive ranges this run indexed (the rest came from the kept index)
 }
 
 // shardTask is the input of one call.
@@ -70,6 +91,7 @@ type shardTask struct {
 	Input, Output string
 	Shard         int
 	Files         []string
+	Spans         []span `json:",omitempty"` // archive inputs: where each file's bytes are
 	Labels        []int32
 	Size          int
 	GIST          GISTOptions
@@ -106,8 +128,10 @@ const RunKey = "featurize.json"
 // runRecord is what RunKey holds.
 type runRecord struct {
 	Input         string      `json:"input"` // informative: the tree may move
+	Layout        string      `json:"layout,omitempty"`
 	Files         int         `json:"files"`
 	FilesSHA256   string      `json:"files_sha256"`
+	Labels        string      `json:"labels_sha256,omitempty"`
 	Classes       []string    `json:"classes"`
 	Size          int         `json:"size"`
 	ImagesPerCall int         `json:"images_per_call"`
@@ -125,8 +149,12 @@ var ErrMismatch = errors.New("featurize: the output was made differently")
 // made the output, or returns "".
 func (r runRecord) diff(now runRecord) string {
 	switch {
+	case r.Layout != now.Layout:
+		return fmt.Sprintf("the layout (%q then, %q now)", r.Layout, now.Layout)
 	case r.Files != now.Files || r.FilesSHA256 != now.FilesSHA256:
 		return fmt.Sprintf("the input tree (%d files then, %d now; file lists differ)", r.Files, now.Files)
+	case r.Labels != "" && r.Labels != now.Labels:
+		return "the labels (the same files have other classes)"
 	case !slices.Equal(r.Classes, now.Classes):
 		return fmt.Sprintf("the classes (%d then, %d now)", len(r.Classes), len(now.Classes))
 	case r.ImagesPerCall != now.ImagesPerCall:
@@ -176,7 +204,12 @@ func runShard(ctx context.Context, t shardTask) (ShardResult, error) {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		img, err := loadImage(ctx, in, key, t.MaxBytes, t.MaxPixels)
+		var img image.Image
+		if t.Spans != nil {
+			img, err = loadSpan(ctx, in, t.Spans[i], t.MaxBytes, t.MaxPixels)
+		} else {
+			img, err = loadImage(ctx, in, key, t.MaxBytes, t.MaxPixels)
+		}
 		if err != nil {
 			res.Failed = append(res.Failed, Failure{File: key, Reason: err.Error()})
 			continue
@@ -221,6 +254,29 @@ func loadImage(ctx context.Context, st blob.Store, key string, maxBytes, maxPixe
 	return Decode(data, maxPixels)
 }
 
+// loadSpan reads and decodes an image stored in an archive.
+func loadSpan(ctx context.Context, st blob.Store, sp span, maxBytes, maxPixels int64) (image.Image, error) {
+	if maxBytes <= 0 {
+		maxBytes = 64 << 20
+	}
+	if sp.Size > maxBytes {
+		return nil, fmt.Errorf("%w: file larger than %d bytes", ErrTooManyPixels, maxBytes)
+	}
+	r, err := st.Range(ctx, sp.Archive, sp.Off, sp.Size)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if int64(len(data)) != sp.Size {
+		return nil, fmt.Errorf("read: %d of %d bytes (the archive changed since it was indexed?)", len(data), sp.Size)
+	}
+	return Decode(data, maxPixels)
+}
+
 // Run featurizes the tree with the executor: the tree is listed once,
 // images are grouped into calls of ImagesPerCall, and each call writes one
 // shard. Shards already complete in the output are skipped, so a rerun
@@ -251,37 +307,46 @@ func Run(ctx context.Context, ex *wren.Executor, job Options) (*Report, error) {
 		return nil, fmt.Errorf("featurize: output: %w", err)
 	}
 	defer out.Close()
-	keys, err := blob.Keys(ctx, in, "")
-	if err != nil {
-		return nil, fmt.Errorf("featurize: list %s: %w", in.URL(), err)
-	}
-	classIdx := map[string]int{}
-	var classes []string
 	var files []string
-	for _, k := range keys {
-		cls, _, ok := strings.Cut(k, "/")
-		if !ok {
-			continue // no class
+	var spans []span
+	var labels []int32
+	var classes []string
+	var pre []Failure // found before any call: damaged archives, unlabelled members
+	indexed := 0
+	layout := job.Layout
+	switch layout {
+	case LayoutTree:
+		files, labels, classes, err = listTree(ctx, in)
+		if err != nil {
+			return nil, err
 		}
-		if _, seen := classIdx[cls]; !seen {
-			classIdx[cls] = len(classes)
-			classes = append(classes, cls)
+	case LayoutAuto, LayoutILSVRCTrain, LayoutILSVRCVal, LayoutWebDataset:
+		idx := out
+		if job.Index != "" {
+			if idx, err = wren.OpenStore(ctx, job.Index); err != nil {
+				return nil, fmt.Errorf("featurize: index: %w", err)
+			}
+			defer idx.Close()
 		}
-		files = append(files, k)
+		ai, l, err := loadArchives(ctx, ex, in, idx, job)
+		if err != nil {
+			return nil, err
+		}
+		files, spans, labels, classes, pre, layout, indexed = ai.files, ai.spans, ai.labels, ai.classes, ai.damaged, l, ai.indexed
+	default:
+		return nil, fmt.Errorf("featurize: layout %q (want %q, %q, %q, %q or %q)", layout, LayoutTree, LayoutAuto, LayoutILSVRCTrain, LayoutILSVRCVal, LayoutWebDataset)
 	}
-	sort.Strings(classes)
-	for i, c := range classes {
-		classIdx[c] = i
-	}
-	sort.Strings(files)
-	rep := &Report{Classes: classes, Dim: gopts.Dim()}
+	rep := &Report{Classes: classes, Dim: gopts.Dim(), Failed: pre, Indexed: indexed}
 	if len(files) == 0 {
-		return rep, fmt.Errorf("featurize: no <class>/<image> files under %s", in.URL())
+		if layout == LayoutTree {
+			return rep, fmt.Errorf("featurize: no <class>/<image> files under %s", in.URL())
+		}
+		return rep, fmt.Errorf("featurize: no labelled images in the archives under %s", in.URL())
 	}
 	gopts = gopts.withDefaults()
 	gopts.Size = 0
 	rec := runRecord{
-		Input: in.URL(), Files: len(files), FilesSHA256: FilesHash(files), Classes: classes,
+		Input: in.URL(), Layout: layout, Files: len(files), FilesSHA256: FilesHash(files), Labels: labelsHash(labels), Classes: classes,
 		Size: job.Size, ImagesPerCall: job.ImagesPerCall, GIST: gopts, Dim: rep.Dim,
 		MaxPixels: job.MaxPixels, MaxBytes: job.MaxBytes,
 	}
@@ -301,10 +366,9 @@ func Run(ctx context.Context, ex *wren.Executor, job Options) (*Report, error) {
 			rep.Failed = append(rep.Failed, done.Failed...)
 			continue
 		}
-		t := shardTask{Input: in.URL(), Output: out.URL(), Shard: shard, Files: files[lo:hi], Size: job.Size, GIST: gopts, MaxPixels: job.MaxPixels, MaxBytes: job.MaxBytes}
-		for _, f := range t.Files {
-			cls, _, _ := strings.Cut(f, "/")
-			t.Labels = append(t.Labels, int32(classIdx[cls]))
+		t := shardTask{Input: in.URL(), Output: out.URL(), Shard: shard, Files: files[lo:hi], Labels: labels[lo:hi], Size: job.Size, GIST: gopts, MaxPixels: job.MaxPixels, MaxBytes: job.MaxBytes}
+		if spans != nil {
+			t.Spans = spans[lo:hi]
 		}
 		tasks = append(tasks, t)
 	}
@@ -342,6 +406,46 @@ func Run(ctx context.Context, ex *wren.Executor, job Options) (*Report, error) {
 	}
 	sort.Slice(rep.Failed, func(a, b int) bool { return rep.Failed[a].File < rep.Failed[b].File })
 	return rep, nil
+}
+
+// listTree lists a tree's <class>/<image> files (sorted) with their
+// labels (indices of the sorted class names).
+func listTree(ctx context.Context, in blob.Store) (files []string, labels []int32, classes []string, err error) {
+	keys, err := blob.Keys(ctx, in, "")
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("featurize: list %s: %w", in.URL(), err)
+	}
+	classIdx := map[string]int{}
+	for _, k := range keys {
+		cls, _, ok := strings.Cut(k, "/")
+		if !ok {
+			continue // no class
+		}
+		if _, seen := classIdx[cls]; !seen {
+			classIdx[cls] = len(classes)
+			classes = append(classes, cls)
+		}
+		files = append(files, k)
+	}
+	sort.Strings(classes)
+	for i, c := range classes {
+		classIdx[c] = i
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		cls, _, _ := strings.Cut(f, "/")
+		labels = append(labels, int32(classIdx[cls]))
+	}
+	return files, labels, classes, nil
+}
+
+// labelsHash is the hex SHA-256 of the labels ("" for none).
+func labelsHash(labels []int32) string {
+	h := sha256.New()
+	for _, l := range labels {
+		fmt.Fprintf(h, "%d\n", l)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // checkRun compares the run with the record of the run that made the
