@@ -34,7 +34,7 @@ demo: deps
 	$(GO) build -o bin/wren ./cmd/wren
 	./bin/montecarlo-pi -tasks 1000 -darts 1000000 -store $(DEMO_STORE) -timeline $(CURDIR)/timeline-pi.png
 	rm -rf $(DEMO_DATA)
-	./bin/featurize-imagenet -synthesize 10x40 -in $(DEMO_DATA)/imagenet -out $(DEMO_DATA)/features \
+	./bin/featurize-imagenet -synthesize 10x40 -archive train -in $(DEMO_DATA)/imagenet -out $(DEMO_DATA)/features \
 		-size 128 -per-call 20 -store $(DEMO_STORE) -fit -timeline $(CURDIR)/timeline-featurize.png
 	./bin/hogwild -workers 4 -epochs 5 -store $(DEMO_STORE) -plot $(CURDIR)/loss.png
 	./bin/sweep -store $(DEMO_STORE) -out $(CURDIR)/sweep.png

@@ -360,3 +360,45 @@ func TestWDSKey(t *testing.T) {
 		}
 	}
 }
+
+// TestSynthesizeArchive: each layout SynthesizeArchive writes featurizes
+// to the same features and classes as the tree of the same seed.
+func TestSynthesizeArchive(t *testing.T) {
+	ctx := context.Background()
+	f := newArchiveFixture(t) // Synthesize(…, 3, 4, 5)
+	want := map[string]sample{}
+	for name, s := range f.tree {
+		want[name] = s
+	}
+	for _, layout := range []string{LayoutILSVRCTrain, LayoutILSVRCVal, LayoutWebDataset} {
+		dir := filepath.Join(f.root, "synth-"+layout)
+		o, err := SynthesizeArchive(dir, layout, 3, 4, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Output, o.Size, o.ImagesPerCall = filepath.Join(f.root, "synth-out-"+layout), 32, 5
+		rep, err := Run(ctx, f.ex, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := readOutput(t, o.Output, rep.Shards)
+		if rep.Images != len(want) || len(rep.Failed) != 0 || len(got) != len(want) {
+			t.Fatalf("%s: %+v", layout, rep)
+		}
+		// The same multiset of (label, features).
+		count := map[string]int{}
+		for _, s := range want {
+			count[fmt.Sprint(s.label, s.feat)]++
+		}
+		for name, s := range got {
+			k := fmt.Sprint(s.label, s.feat)
+			if count[k] == 0 {
+				t.Fatalf("%s: %s has a label or features the tree does not", layout, name)
+			}
+			count[k]--
+		}
+	}
+	if _, err := SynthesizeArchive(filepath.Join(f.root, "x"), "zip", 1, 1, 1); err == nil {
+		t.Fatal("an unknown layout accepted")
+	}
+}
