@@ -89,6 +89,7 @@ type Report struct {
 // shardTask is the input of one call.
 type shardTask struct {
 	Input, Output string
+	Prefix        string `json:",omitempty"` // of the shard's objects in Output (Plan's samples)
 	Shard         int
 	Files         []string
 	Spans         []span `json:",omitempty"` // archive inputs: where each file's bytes are
@@ -228,7 +229,7 @@ func runShard(ctx context.Context, t shardTask) (ShardResult, error) {
 		files = []string{} // an empty list, still written
 	}
 	// The shard's objects, its .json (res) last: complete or absent.
-	if err := dataset.WriteShard(ctx, out, "", t.Shard, feats, g.Dim(), labels, files, res); err != nil {
+	if err := dataset.WriteShard(ctx, out, t.Prefix, t.Shard, feats, g.Dim(), labels, files, res); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -307,35 +308,11 @@ func Run(ctx context.Context, ex *wren.Executor, job Options) (*Report, error) {
 		return nil, fmt.Errorf("featurize: output: %w", err)
 	}
 	defer out.Close()
-	var files []string
-	var spans []span
-	var labels []int32
-	var classes []string
-	var pre []Failure // found before any call: damaged archives, unlabelled members
-	indexed := 0
-	layout := job.Layout
-	switch layout {
-	case LayoutTree:
-		files, labels, classes, err = listTree(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-	case LayoutAuto, LayoutILSVRCTrain, LayoutILSVRCVal, LayoutWebDataset:
-		idx := out
-		if job.Index != "" {
-			if idx, err = wren.OpenStore(ctx, job.Index); err != nil {
-				return nil, fmt.Errorf("featurize: index: %w", err)
-			}
-			defer idx.Close()
-		}
-		ai, l, err := loadArchives(ctx, ex, in, idx, job)
-		if err != nil {
-			return nil, err
-		}
-		files, spans, labels, classes, pre, layout, indexed = ai.files, ai.spans, ai.labels, ai.classes, ai.damaged, l, ai.indexed
-	default:
-		return nil, fmt.Errorf("featurize: layout %q (want %q, %q, %q, %q or %q)", layout, LayoutTree, LayoutAuto, LayoutILSVRCTrain, LayoutILSVRCVal, LayoutWebDataset)
+	il, err := listInput(ctx, ex, in, out, job)
+	if err != nil {
+		return nil, err
 	}
+	files, spans, labels, classes, pre, layout, indexed := il.files, il.spans, il.labels, il.classes, il.pre, il.layout, il.indexed
 	rep := &Report{Classes: classes, Dim: gopts.Dim(), Failed: pre, Indexed: indexed}
 	if len(files) == 0 {
 		if layout == LayoutTree {
@@ -408,35 +385,78 @@ func Run(ctx context.Context, ex *wren.Executor, job Options) (*Report, error) {
 	return rep, nil
 }
 
+// inputList is a featurize input as listed: the images (sorted), where
+// their bytes are (archives), their sizes and labels, and the classes.
+type inputList struct {
+	files   []string
+	spans   []span // nil for a tree
+	sizes   []int64
+	labels  []int32
+	classes []string
+	pre     []Failure // found while listing: damaged archives, unlabelled members
+	layout  string    // LayoutAuto resolved
+	indexed int       // archive ranges indexed now
+}
+
+// listInput lists job's input (indexing archives the index lacks).
+func listInput(ctx context.Context, ex *wren.Executor, in, out blob.Store, job Options) (*inputList, error) {
+	switch job.Layout {
+	case LayoutTree:
+		return listTree(ctx, in)
+	case LayoutAuto, LayoutILSVRCTrain, LayoutILSVRCVal, LayoutWebDataset:
+		idx := out
+		if job.Index != "" {
+			var err error
+			if idx, err = wren.OpenStore(ctx, job.Index); err != nil {
+				return nil, fmt.Errorf("featurize: index: %w", err)
+			}
+			defer idx.Close()
+		}
+		ai, l, err := loadArchives(ctx, ex, in, idx, job)
+		if err != nil {
+			return nil, err
+		}
+		il := &inputList{files: ai.files, spans: ai.spans, labels: ai.labels, classes: ai.classes, pre: ai.damaged, layout: l, indexed: ai.indexed}
+		for _, sp := range ai.spans {
+			il.sizes = append(il.sizes, sp.Size)
+		}
+		return il, nil
+	}
+	return nil, fmt.Errorf("featurize: layout %q (want %q, %q, %q, %q or %q)", job.Layout, LayoutTree, LayoutAuto, LayoutILSVRCTrain, LayoutILSVRCVal, LayoutWebDataset)
+}
+
 // listTree lists a tree's <class>/<image> files (sorted) with their
 // labels (indices of the sorted class names).
-func listTree(ctx context.Context, in blob.Store) (files []string, labels []int32, classes []string, err error) {
-	keys, err := blob.Keys(ctx, in, "")
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("featurize: list %s: %w", in.URL(), err)
-	}
+func listTree(ctx context.Context, in blob.Store) (*inputList, error) {
+	il := &inputList{layout: LayoutTree}
+	size := map[string]int64{}
 	classIdx := map[string]int{}
-	for _, k := range keys {
-		cls, _, ok := strings.Cut(k, "/")
+	for a, err := range in.List(ctx, "") {
+		if err != nil {
+			return nil, fmt.Errorf("featurize: list %s: %w", in.URL(), err)
+		}
+		cls, _, ok := strings.Cut(a.Key, "/")
 		if !ok {
 			continue // no class
 		}
 		if _, seen := classIdx[cls]; !seen {
-			classIdx[cls] = len(classes)
-			classes = append(classes, cls)
+			classIdx[cls] = len(il.classes)
+			il.classes = append(il.classes, cls)
 		}
-		files = append(files, k)
+		il.files = append(il.files, a.Key)
+		size[a.Key] = a.Size
 	}
-	sort.Strings(classes)
-	for i, c := range classes {
+	sort.Strings(il.classes)
+	for i, c := range il.classes {
 		classIdx[c] = i
 	}
-	sort.Strings(files)
-	for _, f := range files {
+	sort.Strings(il.files)
+	for _, f := range il.files {
 		cls, _, _ := strings.Cut(f, "/")
-		labels = append(labels, int32(classIdx[cls]))
+		il.labels = append(il.labels, int32(classIdx[cls]))
+		il.sizes = append(il.sizes, size[f])
 	}
-	return files, labels, classes, nil
+	return il, nil
 }
 
 // labelsHash is the hex SHA-256 of the labels ("" for none).

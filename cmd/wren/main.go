@@ -72,6 +72,8 @@ const usage = `usage:
   wren sort        -in DIR -out DIR [-partitions N] [-shuffle URL|redis://h:p,...] [-timeline FILE]
   wren sort        -validate -out DIR [-in DIR]
   wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
+  wren featurize   -in DIR|URL -out DIR|URL [-layout tree|auto|ilsvrc-train|ilsvrc-val|webdataset] [-archives A.tar,...]
+                   [-labels KEY] [-synsets KEY] [-index URL] [-size 256] [-per-call 200] [-gray] [-plan [-sample 200] [-seed S] [-check]]
   wren jobs ls     [-store URL]
   wren jobs show   [-store URL] [-timeline FILE] JOB
   wren jobs clean  [-store URL] [-all] [JOB...]
@@ -86,6 +88,9 @@ var errUsage = errors.New(usage)
 func run(ctx context.Context, args []string) error {
 	if len(args) >= 1 && args[0] == "gist" {
 		return gistCmd(ctx, args[1:])
+	}
+	if len(args) >= 1 && args[0] == "featurize" {
+		return featurizeCmd(ctx, args[1:])
 	}
 	if len(args) >= 1 && args[0] == "sort" {
 		return sortCmd(ctx, args[1:])

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/wrenml/wren/featurize"
 )
 
 // TestSortCommand generates, sorts and validates records, and the
@@ -105,5 +108,28 @@ func TestMicroBenchJSON(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFeaturizeCommand: wren featurize -plan -check on a generated train
+// archive prints the plan, runs the job with its images per call and
+// compares; a plain run on the same output then resumes every shard.
+func TestFeaturizeCommand(t *testing.T) {
+	dir := t.TempDir()
+	in, out, store := filepath.Join(dir, "in"), filepath.Join(dir, "out"), filepath.Join(dir, "jobs")
+	if _, err := featurize.SynthesizeArchive(in, featurize.LayoutILSVRCTrain, 2, 6, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := capture(t, "featurize", "-in", in, "-layout", "auto", "-out", out, "-size", "32", "-plan", "-sample", "5", "-check", "-store", store)
+	for _, want := range []string{"input: 12 images", "sample: 5 images", "projected: ", "featurized 12 images of 2 classes", "actual/projected"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("no %q in:\n%s", want, got)
+		}
+	}
+	// The same plan again (same sample, same choice): every shard resumes.
+	got = capture(t, "featurize", "-in", in, "-layout", "auto", "-out", out, "-size", "32", "-plan", "-sample", "5", "-check", "-store", store)
+	m := regexp.MustCompile(`into (\d+) shards \((\d+) resumed, 0 archive ranges indexed\)`).FindStringSubmatch(got)
+	if m == nil || m[1] != m[2] {
+		t.Fatalf("rerun:\n%s", got)
 	}
 }
