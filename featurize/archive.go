@@ -165,7 +165,7 @@ func listTar(ctx context.Context, r io.Reader, base int64, cls bool) ([]member, 
 		if err != nil {
 			return finishClasses(ms, classes), fmt.Errorf("after %d members: %w", len(ms), err)
 		}
-		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA {
+		if h.Typeflag != tar.TypeReg {
 			continue
 		}
 		m := member{Name: h.Name, Off: base + cr.n, Size: h.Size}
@@ -253,7 +253,7 @@ func topMembers(ctx context.Context, st blob.Store, key string, size int64) ([]m
 			}
 		}
 		dataOff := pos + used
-		if h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeRegA {
+		if h.Typeflag == tar.TypeReg {
 			if dataOff+h.Size > size {
 				return ms, fmt.Errorf("%w: %s: %s is cut short", ErrArchive, key, h.Name)
 			}
