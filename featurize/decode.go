@@ -11,7 +11,7 @@ import (
 
 	"github.com/disintegration/imaging"
 	_ "golang.org/x/image/bmp"  // BMP
-	_ "golang.org/x/image/tiff" // TIFF
+	"golang.org/x/image/tiff"   // TIFF
 	_ "golang.org/x/image/webp" // WebP
 )
 
@@ -41,7 +41,32 @@ func Decode(data []byte, maxPixels int64) (image.Image, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty file", ErrNotImage)
 	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	isTIFF := bytes.HasPrefix(data, []byte("II*\x00")) || bytes.HasPrefix(data, []byte("MM\x00*"))
+	var cfg image.Config
+	var format string
+	var err error
+	if isTIFF {
+		// Straight to the TIFF decoder with a ReaderAt: through
+		// image.DecodeConfig it gets a plain reader and buffers up to any
+		// offset the file names (a 4 GB allocation for a 200-byte file).
+		cfg, err = tiff.DecodeConfig(bytes.NewReader(data))
+		format = "tiff"
+	} else {
+		cfg, format, err = image.DecodeConfig(bytes.NewReader(data))
+	}
+	if err != nil && isTIFF {
+		// x/image/tiff refuses CMYK; cmykTIFF reads it.
+		img, ccfg, ok, cerr := cmykTIFF(data, maxPixels)
+		if ok {
+			if cerr != nil {
+				return nil, fmt.Errorf("%w: tiff (CMYK): %v", ErrNotImage, cerr)
+			}
+			if img != nil {
+				return img, nil
+			}
+			cfg, format, err = ccfg, "tiff", nil // too large or small: reported below
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotImage, err)
 	}
@@ -51,7 +76,12 @@ func Decode(data []byte, maxPixels int64) (image.Image, error) {
 	if cfg.Width < MinSide || cfg.Height < MinSide {
 		return nil, fmt.Errorf("%w: %dx%d pixels (minimum %dx%d)", ErrTooSmall, cfg.Width, cfg.Height, MinSide, MinSide)
 	}
-	img, err := imaging.Decode(bytes.NewReader(data), imaging.AutoOrientation(true))
+	var img image.Image
+	if isTIFF {
+		img, err = tiff.Decode(bytes.NewReader(data))
+	} else {
+		img, err = imaging.Decode(bytes.NewReader(data), imaging.AutoOrientation(true))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrNotImage, format, err)
 	}

@@ -2,6 +2,7 @@ package featurize
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"image"
 	"image/jpeg"
@@ -31,6 +32,9 @@ func seedImages(f *testing.F) {
 	}
 	f.Add([]byte("P6\n1048576 1048576\n255\n"))
 	f.Add([]byte("P5 9 9 255\n"))
+	f.Add([]byte("P3 9 8 255\n# c\n1 2 3 4 5 6"))
+	f.Add([]byte("P2 8 8 15\n0 15 16"))
+	f.Add(makeCMYKTIFF(binary.LittleEndian, 9, 9, func(x, y int) [4]byte { return [4]byte{byte(x), byte(y), 9, 99} }))
 }
 
 // FuzzDecode: no input makes Decode panic or return an image outside the

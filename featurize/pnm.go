@@ -15,18 +15,20 @@ var ErrPNM = errors.New("featurize: bad PPM/PGM")
 func init() {
 	image.RegisterFormat("ppm", "P6", decodePNM, decodePNMConfig)
 	image.RegisterFormat("pgm", "P5", decodePNM, decodePNMConfig)
+	image.RegisterFormat("ppm", "P3", decodePNM, decodePNMConfig) // plain (ASCII)
+	image.RegisterFormat("pgm", "P2", decodePNM, decodePNMConfig)
 }
 
 type pnmHeader struct {
-	kind         byte // '5' gray, '6' RGB
+	kind         byte // '5' gray, '6' RGB; '2' and '3' their plain (ASCII) forms
 	w, h, maxval int
 }
 
 func readPNMHeader(br *bufio.Reader) (pnmHeader, error) {
 	var h pnmHeader
 	magic := make([]byte, 2)
-	if _, err := io.ReadFull(br, magic); err != nil || magic[0] != 'P' || (magic[1] != '5' && magic[1] != '6') {
-		return h, fmt.Errorf("%w: not binary PPM (P6) or PGM (P5)", ErrPNM)
+	if _, err := io.ReadFull(br, magic); err != nil || magic[0] != 'P' || (magic[1] < '2' || magic[1] > '6' || magic[1] == '4') {
+		return h, fmt.Errorf("%w: not PPM (P6, P3) or PGM (P5, P2)", ErrPNM)
 	}
 	h.kind = magic[1]
 	vals := make([]int, 0, 3)
@@ -62,10 +64,59 @@ func readPNMHeader(br *bufio.Reader) (pnmHeader, error) {
 		}
 	}
 	h.w, h.h, h.maxval = vals[0], vals[1], vals[2]
-	if h.w <= 0 || h.h <= 0 || h.maxval != 255 {
-		return h, fmt.Errorf("%w: %dx%d maxval %d (only 8-bit is supported)", ErrPNM, h.w, h.h, h.maxval)
+	if h.w <= 0 || h.h <= 0 {
+		return h, fmt.Errorf("%w: %dx%d", ErrPNM, h.w, h.h)
+	}
+	if h.plain() {
+		if h.maxval < 1 || h.maxval > 65535 {
+			return h, fmt.Errorf("%w: maxval %d (1..65535)", ErrPNM, h.maxval)
+		}
+	} else if h.maxval != 255 {
+		return h, fmt.Errorf("%w: %dx%d maxval %d (binary files: only 8-bit is supported)", ErrPNM, h.w, h.h, h.maxval)
 	}
 	return h, nil
+}
+
+// plain reports the ASCII forms (P2, P3).
+func (h pnmHeader) plain() bool { return h.kind == '2' || h.kind == '3' }
+
+// gray reports the PGM forms.
+func (h pnmHeader) gray() bool { return h.kind == '2' || h.kind == '5' }
+
+// plainSample reads the next decimal sample of a plain PNM raster (comments
+// skipped), scaled from 0..maxval to 0..255.
+func plainSample(br *bufio.Reader, maxval int) (uint8, error) {
+	v, digits := 0, 0
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			if digits > 0 && err == io.EOF {
+				break
+			}
+			return 0, fmt.Errorf("%w: truncated pixel data", ErrPNM)
+		}
+		switch {
+		case c >= '0' && c <= '9':
+			v, digits = v*10+int(c-'0'), digits+1
+			if v > maxval {
+				return 0, fmt.Errorf("%w: sample over maxval %d", ErrPNM, maxval)
+			}
+			continue
+		case c == '#' && digits == 0:
+			if _, err := br.ReadString('\n'); err != nil {
+				return 0, fmt.Errorf("%w: truncated pixel data", ErrPNM)
+			}
+			continue
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if digits == 0 {
+				continue
+			}
+		default:
+			return 0, fmt.Errorf("%w: unexpected byte %q in pixel data", ErrPNM, c)
+		}
+		break
+	}
+	return uint8((v*255 + maxval/2) / maxval), nil
 }
 
 func decodePNMConfig(r io.Reader) (image.Config, error) {
@@ -74,7 +125,7 @@ func decodePNMConfig(r io.Reader) (image.Config, error) {
 		return image.Config{}, err
 	}
 	cm := color.Model(color.RGBAModel)
-	if h.kind == '5' {
+	if h.gray() {
 		cm = color.GrayModel
 	}
 	return image.Config{ColorModel: cm, Width: h.w, Height: h.h}, nil
@@ -90,6 +141,28 @@ func decodePNM(r io.Reader) (image.Image, error) {
 	// pixel buffer is sized by the header, so cap it here too.
 	if int64(h.w)*int64(h.h) > DefaultMaxPixels {
 		return nil, fmt.Errorf("%w: %dx%d pixels, cap %d", ErrTooManyPixels, h.w, h.h, int64(DefaultMaxPixels))
+	}
+	if h.plain() {
+		if h.gray() {
+			img := image.NewGray(image.Rect(0, 0, h.w, h.h))
+			for i := range img.Pix {
+				if img.Pix[i], err = plainSample(br, h.maxval); err != nil {
+					return nil, err
+				}
+			}
+			return img, nil
+		}
+		img := image.NewRGBA(image.Rect(0, 0, h.w, h.h))
+		for i := range img.Pix {
+			if i%4 == 3 {
+				img.Pix[i] = 255
+				continue
+			}
+			if img.Pix[i], err = plainSample(br, h.maxval); err != nil {
+				return nil, err
+			}
+		}
+		return img, nil
 	}
 	if h.kind == '5' {
 		img := image.NewGray(image.Rect(0, 0, h.w, h.h))
