@@ -145,11 +145,20 @@ func (f *archiveFixture) check(t *testing.T, out string, rep *Report, toTree fun
 	if !slices.Equal(classes, wantClasses) {
 		t.Fatalf("classes %q, want %q", classes, wantClasses)
 	}
-	if len(got) != len(f.tree) {
-		t.Fatalf("%d images featurized, the tree has %d (failed: %v)", len(got), len(f.tree), rep.Failed)
+	mapped := 0
+	for name := range got {
+		if toTree(name) != "-" {
+			mapped++
+		}
+	}
+	if mapped != len(f.tree) {
+		t.Fatalf("%d images featurized, the tree has %d (failed: %v)", mapped, len(f.tree), rep.Failed)
 	}
 	for name, s := range got {
 		tn := toTree(name)
+		if tn == "-" {
+			continue // not from the tree
+		}
 		want, ok := f.tree[tn]
 		if !ok {
 			t.Fatalf("%s: no tree file %q", name, tn)
@@ -238,6 +247,18 @@ func TestArchiveVal(t *testing.T) {
 	fmt.Fprintf(&loc, "ILSVRC2012_val_%08d,class-01 1 2 3 4\n", n+1)
 	fmt.Fprintf(&truth, "1\n")
 	members = append(members, tarFile{"unlabelled.JPEG", f.images[f.sortedTreeFiles()[0]]})
+	// Real ImageNet's odd members: a PNG named .JPEG (featurized), an
+	// image over the pixel cap (a failure). (Its CMYK JPEGs decode as
+	// TestCMYKAndGrayBecomeRGB's.)
+	odd := []tarFile{
+		{fmt.Sprintf("ILSVRC2012_val_%08d.JPEG", n+2), pngBytes(t)},
+		{fmt.Sprintf("ILSVRC2012_val_%08d.JPEG", n+3), bombJPEG(t)},
+	}
+	members = append(members, odd...)
+	for i := range odd {
+		fmt.Fprintf(&loc, "ILSVRC2012_val_%08d,class-02 1 2 3 4\n", n+2+i)
+		fmt.Fprintf(&truth, "2\n")
+	}
 	in := filepath.Join(f.root, "val")
 	os.MkdirAll(in, 0o755)
 	os.WriteFile(filepath.Join(in, "ILSVRC2012_img_val.tar"), tarBytes(t, members), 0o644)
@@ -247,7 +268,10 @@ func TestArchiveVal(t *testing.T) {
 	os.WriteFile(filepath.Join(in, "ids.txt"), []byte("1 class-01 one thing\n2 class-02 two\n3 class-00 zero things\n4 class-03 never seen\n"), 0o644)
 	toTree := func(name string) string {
 		_, m, _ := strings.Cut(name, ":")
-		return stems[strings.TrimSuffix(m, ".JPEG")]
+		if tn, ok := stems[strings.TrimSuffix(m, ".JPEG")]; ok {
+			return tn
+		}
+		return "-"
 	}
 	wantClasses := []string{"class-00 zero things", "class-01 one thing", "class-02 two", "class-03 never seen"}
 	for _, c := range []struct{ name, labels, synsets string }{
@@ -263,9 +287,13 @@ func TestArchiveVal(t *testing.T) {
 		for _, fl := range rep.Failed {
 			reasons[fl.File] = fl.Reason
 		}
-		if len(rep.Failed) != 2 || !strings.Contains(reasons[fmt.Sprintf("ILSVRC2012_img_val.tar:ILSVRC2012_val_%08d.JPEG", n+1)], "not a decodable image") ||
-			!strings.Contains(reasons["ILSVRC2012_img_val.tar:unlabelled.JPEG"], "no class") {
+		if len(rep.Failed) != 3 || !strings.Contains(reasons[fmt.Sprintf("ILSVRC2012_img_val.tar:ILSVRC2012_val_%08d.JPEG", n+1)], "not a decodable image") ||
+			!strings.Contains(reasons["ILSVRC2012_img_val.tar:unlabelled.JPEG"], "no class") ||
+			!strings.Contains(reasons[fmt.Sprintf("ILSVRC2012_img_val.tar:ILSVRC2012_val_%08d.JPEG", n+3)], "pixel cap") {
 			t.Fatalf("%s: failures %v", c.name, rep.Failed)
+		}
+		if rep.Images != n+1 {
+			t.Fatalf("%s: %d images featurized, want the tree's %d and the PNG named .JPEG", c.name, rep.Images, n)
 		}
 		f.check(t, out, rep, toTree, wantClasses)
 	}
