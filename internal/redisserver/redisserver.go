@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -65,25 +66,48 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 		s.opts.Dir, s.tmp = d, true
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	// A port found free can be taken before the server binds it (and a
+	// cluster node also binds port+10000, its bus): try a few.
+	cluster := slices.Contains(opts.Args, "--cluster-enabled")
+	var err error
+	for range 5 {
+		if s.port, err = freePort(cluster); err != nil {
+			break
+		}
+		if err = s.launch(ctx); err == nil {
+			return s, nil
+		}
+		if !strings.Contains(err.Error(), "Address already in use") {
+			break
+		}
 	}
-	s.port = port
-	if err := s.launch(ctx); err != nil {
-		s.cleanup()
-		return nil, err
-	}
-	return s, nil
+	s.cleanup()
+	return nil, err
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("redisserver: find a free port: %w", err)
+// freePort returns a port of 127.0.0.1 free now; with bus, port+10000 is
+// free too (a cluster node's bus port).
+func freePort(bus bool) (int, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("redisserver: find a free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if !bus {
+			l.Close()
+			return port, nil
+		}
+		if port+10000 <= 65535 {
+			if b, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000)); err == nil {
+				b.Close()
+				l.Close()
+				return port, nil
+			}
+		}
+		l.Close()
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("redisserver: no free port with a free cluster bus port")
 }
 
 func (s *Server) launch(ctx context.Context) error {
