@@ -2,14 +2,11 @@ package wren
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"iter"
 	"slices"
 	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/job"
@@ -194,67 +191,15 @@ func callStats(i int, s *job.Status, submitted time.Time) CallStats {
 // job run by another process (wren jobs show). Attempt counts are those of
 // the winning attempts; Wall runs from submission to the last output.
 func ReadJobStats(ctx context.Context, st blob.Store, id string) (JobStats, error) {
-	m, err := job.ReadManifest(ctx, st, id)
+	w, err := WatchJob(ctx, st, id)
 	if err != nil {
 		return JobStats{}, err
 	}
-	// The statuses that exist, read 64 at a time.
-	keys, err := blob.Keys(ctx, st, job.StatusPrefix(id))
-	if err != nil {
-		return JobStats{}, fmt.Errorf("wren: job %s: %w", id, err)
-	}
-	statuses := make([]*job.Status, m.Calls)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(64)
-	for _, k := range keys {
-		i, ok := job.ParseCallName(strings.TrimPrefix(k, job.StatusPrefix(id)))
-		if !ok || i >= m.Calls {
-			continue
-		}
-		g.Go(func() error {
-			s, ok, err := readStatus(gctx, st, id, i)
-			if ok {
-				statuses[i] = &s
-			}
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	if _, err := w.Refresh(ctx); err != nil {
 		return JobStats{}, err
 	}
-	js := JobStats{Job: id, Task: m.Task, Calls: m.Calls}
-	last := m.Created
-	for i, s := range statuses {
-		if s == nil {
-			continue
-		}
-		js.Done++
-		js.Attempts += s.Attempt + 1
-		if !s.OK {
-			js.Failed++
-			if s.Error != nil {
-				js.Errors = append(js.Errors, &CallError{Job: id, Task: m.Task, Call: i, Kind: s.Error.Kind, Message: s.Error.Message,
-					Stack: s.Error.Stack, Attempts: s.Attempt + 1, Worker: s.Worker, Log: s.LogTail, LogKey: s.Log})
-			}
-		}
-		if s.Started == 0 {
-			continue
-		}
-		c := callStats(i, s, m.Created)
-		if c.Finished.After(last) {
-			last = c.Finished
-		}
-		js.PerCall = append(js.PerCall, c)
-	}
-	js.Wall = last.Sub(m.Created)
-	// The driver's summary, when it wrote one: requests, attempts, billing.
-	if b, err := blob.ReadAll(ctx, st, job.SummaryKey(id)); err == nil {
-		var sum JobStats
-		if json.Unmarshal(b, &sum) == nil {
-			js.Requests, js.DriverRequests, js.Billing = sum.Requests, sum.DriverRequests, sum.Billing
-			js.Attempts, js.Retried, js.Speculative = sum.Attempts, sum.Retried, sum.Speculative
-		}
-	}
+	js := w.Stats()
+	w.Summary(ctx, &js)
 	return js, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
@@ -30,58 +29,14 @@ func openFlagStore(ctx context.Context, name string, args []string, extra func(*
 }
 
 // jobIDs lists the jobs in a store from their manifests.
-func jobIDs(ctx context.Context, st blob.Store) ([]string, error) {
-	var ids []string
-	for a, err := range st.List(ctx, job.JobsRoot) {
-		if err != nil {
-			return nil, err
-		}
-		if rest, ok := strings.CutSuffix(strings.TrimPrefix(a.Key, job.JobsRoot), "/"+job.ManifestName); ok && !strings.Contains(rest, "/") {
-			ids = append(ids, rest)
-		}
-	}
-	return ids, nil
-}
+func jobIDs(ctx context.Context, st blob.Store) ([]string, error) { return wren.JobIDs(ctx, st) }
 
 func readManifest(ctx context.Context, st blob.Store, id string) (job.Manifest, error) {
 	return job.ReadManifest(ctx, st, id)
 }
 
-// jobState says what became of a job, from its drivers' records: done,
-// failed (done with failed calls), running (its driver's heartbeat is
-// fresh), or orphaned (its driver died: another program may attach to
-// it); and how many calls are done.
 func jobState(ctx context.Context, st blob.Store, m job.Manifest) (state string, done int, err error) {
-	drivers, err := job.ReadDrivers(ctx, st, m.Job)
-	if err != nil {
-		return "", 0, err
-	}
-	if n := len(drivers); n > 0 {
-		last := drivers[n-1]
-		switch {
-		case last.State == "done" && last.Failed > 0:
-			return "failed", last.Done, nil
-		case last.State == "done":
-			return "done", last.Done, nil
-		}
-	}
-	keys, err := blob.Keys(ctx, st, job.StatusPrefix(m.Job))
-	if err != nil {
-		return "", 0, err
-	}
-	done = len(keys)
-	switch {
-	case len(drivers) == 0 && done == m.Calls:
-		return "done", done, nil // a job of an earlier version
-	case len(drivers) == 0:
-		return "unknown", done, nil
-	}
-	for _, d := range drivers {
-		if d.Live(time.Now()) {
-			return "running", done, nil
-		}
-	}
-	return "orphaned", done, nil
+	return wren.JobState(ctx, st, m)
 }
 
 func jobsList(ctx context.Context, args []string) error {

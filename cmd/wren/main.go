@@ -74,6 +74,7 @@ const usage = `usage:
   wren gist        [-gray] [-raw] [-size N] [-orientations 8,8,4] [-blocks 4] FILE...
   wren featurize   -in DIR|URL -out DIR|URL [-layout tree|auto|ilsvrc-train|ilsvrc-val|webdataset] [-archives A.tar,...]
                    [-labels KEY] [-synsets KEY] [-index URL] [-size 256] [-per-call 200] [-gray] [-plan [-sample 200] [-seed S] [-check]]
+  wren ui          [-store URL] [-addr 127.0.0.1:8470] [-token T]   (a live dashboard of the store's jobs)
   wren jobs ls     [-store URL]
   wren jobs show   [-store URL] [-timeline FILE] JOB
   wren jobs clean  [-store URL] [-all] [JOB...]
@@ -88,6 +89,9 @@ var errUsage = errors.New(usage)
 func run(ctx context.Context, args []string) error {
 	if len(args) >= 1 && args[0] == "gist" {
 		return gistCmd(ctx, args[1:])
+	}
+	if len(args) >= 1 && args[0] == "ui" {
+		return uiCmd(ctx, args[1:])
 	}
 	if len(args) >= 1 && args[0] == "featurize" {
 		return featurizeCmd(ctx, args[1:])
