@@ -12,8 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"io/fs"
+	"iter"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -299,10 +299,10 @@ type ErrorRow struct {
 // Timeline is the job's calls per worker: every call (up to MaxRows, an
 // even sample of them beyond) as offsets in ms from the job's creation.
 type Timeline struct {
-	Workers []string  `json:"workers"`
+	Workers []string   `json:"workers"`
 	Rows    [][6]int64 `json:"rows"` // worker index, call, started, compute start, compute end, finished
-	Sampled bool      `json:"sampled"`
-	EndMS   int64     `json:"end_ms"`
+	Sampled bool       `json:"sampled"`
+	EndMS   int64      `json:"end_ms"`
 }
 
 // MaxRows is the most timeline rows a job's page gets.
