@@ -6,7 +6,7 @@ GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 DEMO_STORE ?= $(CURDIR)/.wren
 
-.PHONY: all demo test test-s3 test-short bench fuzz lint check deps tools clean
+.PHONY: chromium all demo test test-s3 test-short bench fuzz lint check deps tools clean
 
 all: test
 
@@ -44,13 +44,21 @@ demo: deps
 	./bin/wren sort -in $(DEMO_DATA)/records -out $(DEMO_DATA)/sorted -store $(DEMO_STORE) -timeline $(CURDIR)/timeline-sort.png
 	./bin/wren sort -validate -in $(DEMO_DATA)/records -out $(DEMO_DATA)/sorted -store $(DEMO_STORE)
 	rm -rf $(DEMO_DATA)
+	@echo "the demo's jobs, live: ./bin/wren ui -store $(DEMO_STORE)   (then open http://127.0.0.1:8470/)"
+
+## chromium: headless Chromium for wren ui's browser test (Debian's package)
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+		echo "installing Debian's chromium for the browser test"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; \
+		else sudo apt-get install -y -qq chromium; fi; }
 
 ## test: vet, every test with the race detector, then the numeric tests the
 ## race detector would slow tenfold (files tagged !race) without it
-test: deps
+test: deps chromium
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -p 1 -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse|Sweep|GoSources' ./linear/ ./sgd/ ./examples/hogwild/ ./examples/sweep/ ./examples/wordcount/
+	$(GO) test -p 1 -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse|Sweep|GoSources|LargeStores' ./linear/ ./sgd/ ./examples/hogwild/ ./examples/sweep/ ./examples/wordcount/ ./internal/ui/
 	# The portable kernels alone (as on a CPU without AVX2), and a build
 	# for arm64 (Graviton Lambdas), where only they exist.
 	WREN_KERNEL=go $(GO) test -count=1 ./internal/kernel/ ./linear/ ./featurize/
