@@ -311,10 +311,35 @@ func train1(ctx context.Context, ex *wren.Executor, client *ps.Client, cfg Optio
 // other, its continuation launched at once), evaluating and checkpointing
 // the model on the driver meanwhile: the part of a run every model shares.
 func runHogwild(ctx context.Context, ex *wren.Executor, client *ps.Client, cfgp *Options, m *ps.Model, in []workerIn, state *checkpointState,
-	run *Result, eval func(w []float64) (Point, error), slice time.Duration) (*Result, error) {
+	run *Result, eval func(w []float64) (Point, error), slice time.Duration) (_ *Result, rerr error) {
 	cfg := *cfgp
 	st := ex.Store()
 	runID := state.Run
+	// The run's progress in the store (RunRecord), for wren ui.
+	rec := RunRecord{Run: runID, Model: cfg.Model, Kind: "linear", Workers: cfg.Workers, Epochs: cfg.Epochs, State: "running", Started: time.Now()}
+	if run.mf != nil {
+		rec.Kind = "factorization"
+	} else if cfg.Loss != nil {
+		rec.Loss = cfg.Loss.Name()
+	}
+	var recMu sync.Mutex // rec's writes, in order
+	putRecord := func(ctx context.Context, r RunRecord) {
+		recMu.Lock()
+		defer recMu.Unlock()
+		if err := writeRecord(ctx, st, r); err != nil {
+			cfg.Logger.Warn("sgd: record the run's progress", "err", err)
+		}
+	}
+	putRecord(ctx, rec)
+	defer func() {
+		r := rec
+		r.State, r.Curve, r.WorkerStats = "done", run.Curve, slices.Clone(run.Workers)
+		r.Examples, r.ExamplesPerSecond = run.Examples, run.ExamplesPerSecond
+		if rerr != nil {
+			r.State, r.Error = "failed", rerr.Error()
+		}
+		putRecord(context.WithoutCancel(ctx), r)
+	}()
 	// The workers get a Redis user of their own for this model, deleted
 	// when training ends: the server's password never goes into their
 	// inputs (which stay in the store).
@@ -375,7 +400,17 @@ func runHogwild(ctx context.Context, ex *wren.Executor, client *ps.Client, cfgp 
 				}
 				mu.Lock()
 				run.Curve = append(run.Curve, p)
+				r := rec
+				r.Curve = slices.Clone(run.Curve)
 				mu.Unlock()
+				posMu.Lock()
+				r.WorkerStats = slices.Clone(run.Workers)
+				posMu.Unlock()
+				for _, ws := range r.WorkerStats {
+					r.Examples += ws.Examples
+				}
+				r.ExamplesPerSecond = float64(r.Examples) / time.Since(startT).Seconds()
+				putRecord(ctx, r)
 				if run.mf != nil {
 					cfg.Logger.Info("sgd: evaluation", "t", p.Time.Round(time.Millisecond), "version", p.Version, "rmse", p.RMSE)
 				} else {
@@ -391,13 +426,17 @@ func runHogwild(ctx context.Context, ex *wren.Executor, client *ps.Client, cfgp 
 			}
 		}
 	})
+	posMu.Lock() // the evaluation ticker reads run.Workers
 	run.Workers = make([]WorkerStats, cfg.Workers)
+	for w := range run.Workers {
+		run.Workers[w].Worker = w
+	}
+	posMu.Unlock()
 	g, gctx := errgroup.WithContext(ctx)
 	for w := range in {
 		g.Go(func() error {
 			call := in[w]
 			ws := &run.Workers[w]
-			ws.Worker = w
 			lastNoted, lostInARow := int64(-1), 0
 			for {
 				f, err := workerTask.Call(gctx, ex, call, mopts...)
@@ -424,14 +463,16 @@ func runHogwild(ctx context.Context, ex *wren.Executor, client *ps.Client, cfgp 
 						}
 						if lostInARow++; lostInARow <= maxLostInARow {
 							cfg.Logger.Warn("sgd: a worker's call was lost; continuing from its noted position", "worker", w, "step", step, "err", err)
+							posMu.Lock()
 							ws.Lost++
+							posMu.Unlock()
 							continue
 						}
 					}
 					return fmt.Errorf("worker %d: %w", w, err)
 				}
-				ws.add(out.Stats)
 				posMu.Lock()
+				ws.add(out.Stats)
 				state.Positions[w] = out.End
 				posMu.Unlock()
 				if out.Done {
