@@ -57,8 +57,10 @@ func chromium(t *testing.T, bin string, args ...string) string {
 		t.Fatalf("chromium %v: %v\n%s", args, err, errb.String())
 	}
 	for _, line := range strings.Split(errb.String(), "\n") {
-		if strings.Contains(line, "CONSOLE") && (strings.Contains(line, "Uncaught") || strings.Contains(line, "Error")) {
-			t.Fatalf("a JavaScript error: %s", line)
+		// The pages log nothing: any console message is an error, a
+		// policy violation or a failed request.
+		if strings.Contains(line, "CONSOLE") {
+			t.Fatalf("the browser's console: %s", line)
 		}
 	}
 	return out.String()
@@ -139,7 +141,27 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("the jobs list lacks the job:\n%s", dom)
 	}
 	chromium(t, bin, "--virtual-time-budget=3000", "--window-size=1280,600", "--screenshot="+filepath.Join(shots, "jobs.png"), ts.URL+"/")
-	for _, f := range []string{"job.png", "jobs.png"} {
+	// A training run and a sweep.
+	fakeRun(t, st, "bbbb01", "done", 6, time.Now())
+	fakeSweep(t, st, "20261130-120000-abcd", 0, 8)
+	for _, p := range []struct {
+		path, shot string
+		want       []string
+	}{
+		{"/runs", "runs.png", []string{"bbbb01", "m-bbbb01", "done"}},
+		{"/run/bbbb01", "run.png", []string{`id="loss"`, `id="quality"`, `id="workers"`, "500"}},
+		{"/sweeps", "sweeps.png", []string{"20261130-120000-abcd", "accuracy (max)"}},
+		{"/sweep/20261130-120000-abcd", "sweep.png", []string{`id="trials"`, `id="best"`, "diverged", "0.57", "lr"}},
+	} {
+		dom := chromium(t, bin, "--virtual-time-budget=3000", "--dump-dom", ts.URL+p.path)
+		for _, w := range p.want {
+			if !strings.Contains(dom, w) {
+				t.Fatalf("%s lacks %q:\n%s", p.path, w, dom)
+			}
+		}
+		chromium(t, bin, "--virtual-time-budget=3000", "--window-size=1280,900", "--screenshot="+filepath.Join(shots, p.shot), ts.URL+p.path)
+	}
+	for _, f := range []string{"job.png", "jobs.png", "runs.png", "run.png", "sweeps.png", "sweep.png"} {
 		if fi, err := os.Stat(filepath.Join(shots, f)); err != nil || fi.Size() < 5000 {
 			t.Fatalf("screenshot %s: %v", f, err)
 		}

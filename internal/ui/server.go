@@ -46,12 +46,13 @@ type Options struct {
 
 // Server serves the dashboard. Create it with New.
 type Server struct {
-	opts  Options
-	st    *countingStore
-	mu    sync.Mutex
-	jobs  map[string]*jobEntry // by ID
-	list  listCache
-	start time.Time
+	opts   Options
+	st     *countingStore
+	mu     sync.Mutex
+	jobs   map[string]*jobEntry // by ID
+	list   listCache
+	sweeps map[string]*sweepCache
+	start  time.Time
 }
 
 // jobEntry is what the server keeps of one job.
@@ -87,6 +88,14 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /{$}", s.page)
 	mux.HandleFunc("GET /job/{id}", s.page)
+	mux.HandleFunc("GET /runs", s.page)
+	mux.HandleFunc("GET /run/{id}", s.page)
+	mux.HandleFunc("GET /sweeps", s.page)
+	mux.HandleFunc("GET /sweep/{name}", s.page)
+	mux.HandleFunc("GET /api/runs", s.apiRuns)
+	mux.HandleFunc("GET /api/run/{id}", s.apiRun)
+	mux.HandleFunc("GET /api/sweeps", s.apiSweeps)
+	mux.HandleFunc("GET /api/sweep/{name}", s.apiSweep)
 	mux.HandleFunc("GET /api/jobs", s.apiJobs)
 	mux.HandleFunc("GET /api/job/{id}", s.apiJob)
 	mux.HandleFunc("GET /api/job/{id}/logs/{call}", s.apiLogs)
@@ -102,7 +111,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'")
 		if t := s.opts.Token; t != "" {
 			if q := r.URL.Query().Get("token"); q != "" && subtle.ConstantTimeCompare([]byte(q), []byte(t)) == 1 {
 				http.SetCookie(w, &http.Cookie{Name: "wren_ui", Value: t, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
@@ -124,11 +133,14 @@ func (s *Server) guard(next http.Handler) http.Handler {
 }
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
-	if id := r.PathValue("id"); id != "" {
+	if id := r.PathValue("id"); id != "" && strings.HasPrefix(r.URL.Path, "/job/") {
 		if err := job.ValidateID(id); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+	} else if id := r.PathValue("id") + r.PathValue("name"); id != "" && !name.MatchString(id) {
+		http.Error(w, "bad name", http.StatusBadRequest)
+		return
 	}
 	b, err := assets.ReadFile("assets/index.html")
 	if err != nil {

@@ -154,12 +154,191 @@ async function jobPage(id) {
   drawTimeline(canvas, j.timeline);
 }
 
+// --- Charts -------------------------------------------------------------
+
+// chart draws series of [x, y] points on a canvas, with axes; scatter
+// draws points instead of lines. series: [{name, color, points}].
+function chart(canvas, series, opts) {
+  const w = canvas.clientWidth || 360, h = canvas.clientHeight || 240;
+  canvas.width = w * devicePixelRatio; canvas.height = h * devicePixelRatio;
+  const g = canvas.getContext("2d");
+  g.scale(devicePixelRatio, devicePixelRatio);
+  g.clearRect(0, 0, w, h);
+  const all = series.flatMap(s => s.points).filter(p => isFinite(p[0]) && isFinite(p[1]));
+  const L = 56, R = 10, T = series.length > 1 ? 36 : 22, B = 30;
+  g.font = "11px system-ui"; g.fillStyle = "#1d2430";
+  g.fillText(opts.title || "", L, 14);
+  if (!all.length) { g.fillStyle = "#6b7480"; g.fillText("no points yet", L, h / 2); return; }
+  const tx = opts.logX ? (v => Math.log10(Math.max(v, 1e-300))) : (v => v);
+  let x0 = Math.min(...all.map(p => tx(p[0]))), x1 = Math.max(...all.map(p => tx(p[0])));
+  let y0 = Math.min(...all.map(p => p[1])), y1 = Math.max(...all.map(p => p[1]));
+  if (x1 === x0) { x0 -= 1; x1 += 1; }
+  if (y1 === y0) { y0 -= 1; y1 += 1; }
+  const X = v => L + (w - L - R) * (tx(v) - x0) / (x1 - x0);
+  const Y = v => h - B - (h - T - B) * (v - y0) / (y1 - y0);
+  g.strokeStyle = "#c9ced6"; g.beginPath(); g.moveTo(L, T); g.lineTo(L, h - B); g.lineTo(w - R, h - B); g.stroke();
+  g.fillStyle = "#6b7480";
+  for (let i = 0; i <= 2; i++) {
+    const yv = y0 + (y1 - y0) * i / 2;
+    g.fillText(Number(yv.toPrecision(3)).toString(), 4, Y(yv) + 4);
+    const xv = x0 + (x1 - x0) * i / 2;
+    const lab = opts.logX ? Number((10 ** xv).toPrecision(2)).toString() : (opts.xfmt ? opts.xfmt(xv) : Number(xv.toPrecision(3)).toString());
+    g.fillText(lab, Math.min(L + (w - L - R) * i / 2, w - 50), h - 10);
+  }
+  if (opts.xlabel) g.fillText(opts.xlabel, w - R - g.measureText(opts.xlabel).width, h - B - 4);
+  let lx = L + 8;
+  for (const s of series) {
+    g.strokeStyle = g.fillStyle = s.color;
+    if (opts.scatter) {
+      for (const p of s.points) { g.beginPath(); g.arc(X(p[0]), Y(p[1]), p[2] || 3, 0, 7); g.fill(); }
+    } else {
+      g.beginPath();
+      s.points.forEach((p, i) => i ? g.lineTo(X(p[0]), Y(p[1])) : g.moveTo(X(p[0]), Y(p[1])));
+      g.lineWidth = 2; g.stroke(); g.lineWidth = 1;
+    }
+    if (series.length > 1) { g.fillRect(lx, 21, 8, 8); g.fillStyle = "#1d2430"; g.fillText(s.name, lx + 11, 29); lx += 20 + g.measureText(s.name).width; }
+  }
+}
+
+// sortable fills a table from rows, re-sorting when a header is clicked.
+function sortable(table, cols, rows, state) {
+  const render = () => {
+    const k = state.key, dir = state.dir;
+    const sorted = rows.slice().sort((a, b) => {
+      const x = cols[k].v(a), y = cols[k].v(b);
+      if (x === y) return 0;
+      if (x === undefined || x === "") return 1;
+      if (y === undefined || y === "") return -1;
+      return (x < y ? -1 : 1) * dir;
+    });
+    const head = el("tr", {}, ...cols.map((c, i) => {
+      const th = el("th", { class: "sortable" + (c.num ? " num" : ""), text: c.h + (i === k ? (dir > 0 ? " ▲" : " ▼") : "") });
+      th.onclick = () => { if (state.key === i) state.dir = -state.dir; else { state.key = i; state.dir = 1; } render(); };
+      return th;
+    }));
+    table.replaceChildren(head, ...sorted.map(r => el("tr", {}, ...cols.map(c => {
+      const v = c.show ? c.show(r) : c.v(r);
+      return v instanceof Node ? el("td", {}, v) : el("td", { class: c.num ? "num" : "", text: v === undefined ? "" : String(v) });
+    }))));
+  };
+  render();
+}
+
+function fmt(v) { return typeof v === "number" ? Number(v.toPrecision(4)).toString() : v; }
+
+// --- Training runs --------------------------------------------------------
+
+async function runsPage() {
+  document.getElementById("where").textContent = "training runs";
+  const { data, changed } = await getJSON("/api/runs");
+  if (!changed && app.dataset.page === "runs") return;
+  app.dataset.page = "runs";
+  const t = el("table", { id: "runs" }, el("tr", {}, ...["run", "model", "kind", "state", "workers", "examples/s", "loss", "accuracy / RMSE", "evaluations", "started"].map(h => el("th", { text: h }))));
+  for (const r of data.runs) {
+    t.append(el("tr", {}, el("td", {}, el("a", { href: "/run/" + r.run, text: r.run })), el("td", { text: r.model }), el("td", { text: r.kind + (r.loss ? " (" + r.loss + ")" : "") }),
+      el("td", {}, stateBadge(r.state)), el("td", { class: "num", text: r.workers }), el("td", { class: "num", text: fmt(r.examples_per_s) }),
+      el("td", { class: "num", text: r.points ? fmt(r.last.loss) : "" }), el("td", { class: "num", text: r.points ? fmt(r.kind === "factorization" ? r.last.rmse : r.last.accuracy) : "" }),
+      el("td", { class: "num", text: r.points }), el("td", { text: new Date(r.started).toLocaleString() })));
+  }
+  app.replaceChildren(data.runs.length ? t : el("p", { class: "muted", text: "no training runs in this store (sgd.Train records them under sgd/runs/)" }));
+}
+
+async function runPage(id) {
+  document.getElementById("where").textContent = "training run " + id;
+  const { data: r, changed } = await getJSON("/api/run/" + id);
+  if (!changed && app.dataset.page === "run") return;
+  app.dataset.page = "run";
+  const secs = p => p.t / 1e9;
+  const mf = r.kind === "factorization";
+  const cards = el("div", { class: "cards" },
+    el("div", { class: "card" }, "model", el("b", { text: r.model })),
+    el("div", { class: "card" }, "state", el("b", {}, stateBadge(r.state))),
+    el("div", { class: "card" }, "workers", el("b", { text: r.workers })),
+    el("div", { class: "card" }, "examples", el("b", { text: r.examples })),
+    el("div", { class: "card" }, "examples/s", el("b", { text: fmt(r.examples_per_s) })));
+  if (r.error) cards.append(el("div", { class: "card" }, "error", el("b", { text: r.error })));
+  const c1 = el("canvas", { id: "loss" }), c2 = el("canvas", { id: "quality" });
+  const ws = el("table", { id: "workers" }, el("tr", {}, ...["worker", "calls", "examples", "pushes", "pull s", "compute s", "push wait s", "loss", "lost calls"].map(h => el("th", { text: h }))));
+  for (const w of r.worker_stats || []) {
+    ws.append(el("tr", {}, ...[w.worker, w.calls, w.examples, w.pushes, fmt(w.pull / 1e9), fmt(w.compute / 1e9), fmt(w.push / 1e9), fmt(w.loss), w.lost].map(v => el("td", { class: "num", text: v }))));
+  }
+  app.replaceChildren(cards, el("div", { class: "charts" }, c1, c2), el("h2", { text: "workers" }), ws);
+  chart(c1, [{ name: "loss", color: "#c23b3b", points: r.curve.map(p => [secs(p), p.loss]) }], { title: "loss on the evaluation set", xlabel: "seconds" });
+  chart(c2, [mf ? { name: "RMSE", color: "#2f6fd0", points: r.curve.map(p => [secs(p), p.rmse]) } : { name: "accuracy", color: "#2f8a4c", points: r.curve.map(p => [secs(p), p.accuracy]) }],
+    { title: mf ? "RMSE" : "accuracy", xlabel: "seconds" });
+}
+
+// --- Sweeps ---------------------------------------------------------------
+
+async function sweepsPage() {
+  document.getElementById("where").textContent = "sweeps";
+  const { data, changed } = await getJSON("/api/sweeps");
+  if (!changed && app.dataset.page === "sweeps") return;
+  app.dataset.page = "sweeps";
+  const t = el("table", { id: "sweeps" }, el("tr", {}, ...["sweep", "metric", "trial runs", "failed", "best"].map(h => el("th", { text: h }))));
+  for (const s of data.sweeps) {
+    t.append(el("tr", {}, el("td", {}, el("a", { href: "/sweep/" + s.name, text: s.name })), el("td", { text: s.metric + " (" + s.mode + ")" }),
+      el("td", { class: "num", text: s.runs }), el("td", { class: "num", text: s.failed }), el("td", { class: "num", text: s.has_best ? fmt(s.best) : "" })));
+  }
+  app.replaceChildren(data.sweeps.length ? t : el("p", { class: "muted", text: "no sweeps in this store (tune.Sweep records them under tune/)" }));
+}
+
+const sweepSort = { key: 0, dir: 1 };
+const palette = ["#2f6fd0", "#c23b3b", "#2f8a4c", "#b07a18", "#7b4bc4", "#178a8a", "#999"];
+
+async function sweepPage(name) {
+  document.getElementById("where").textContent = "sweep " + name;
+  const { data: s, changed } = await getJSON("/api/sweep/" + name);
+  if (!changed && app.dataset.page === "sweep") return;
+  app.dataset.page = "sweep";
+  const m = s.metric, ok = s.trials.filter(t => !t.error && t.metrics && m in t.metrics);
+  const cards = el("div", { class: "cards" },
+    el("div", { class: "card" }, "metric", el("b", { text: m + " (" + s.mode + ")" })),
+    el("div", { class: "card" }, "runs", el("b", { text: s.trials.length })),
+    el("div", { class: "card" }, "failed", el("b", { text: s.failed })),
+    el("div", { class: "card" }, "best", el("b", { text: s.has_best ? fmt(s.best) : "–" })));
+  // Best so far, in the order trials finished recording (ID order).
+  let bestv = null;
+  const hist = ok.map((t, i) => { const v = t.metrics[m]; bestv = bestv === null ? v : (s.mode === "min" ? Math.min(bestv, v) : Math.max(bestv, v)); return [i + 1, bestv]; });
+  const charts = el("div", { class: "charts" });
+  const hc = el("canvas", { id: "best" }); charts.append(hc);
+  const numKeys = [...new Set(s.trials.flatMap(t => Object.keys(t.num || {})))].sort();
+  const strKeys = [...new Set(s.trials.flatMap(t => Object.keys(t.str || {})))].sort();
+  const budgets = [...new Set(ok.map(t => t.budget || 0))].sort((a, b) => a - b);
+  const perParam = [];
+  for (const k of numKeys) {
+    const c = el("canvas", { class: "param" }); charts.append(c);
+    const vals = ok.map(t => t.num[k]).filter(v => v !== undefined);
+    const logX = vals.length && Math.min(...vals) > 0 && Math.max(...vals) / Math.min(...vals) > 50;
+    perParam.push(() => chart(c, budgets.map((b, i) => ({ name: "budget " + b, color: palette[i % palette.length],
+      points: ok.filter(t => (t.budget || 0) === b && t.num[k] !== undefined).map(t => [t.num[k], t.metrics[m], 2 + i]) })),
+      { title: m + " against " + k, scatter: true, logX, xlabel: k }));
+  }
+  const cols = [{ h: "trial", v: t => t.id, num: true }, { h: "budget", v: t => t.budget || 0, num: true },
+    { h: m, v: t => (t.metrics || {})[m], show: t => t.error ? el("span", { class: "state failed", text: "failed" }) : fmt((t.metrics || {})[m]), num: true },
+    ...numKeys.map(k => ({ h: k, v: t => (t.num || {})[k], show: t => fmt((t.num || {})[k]), num: true })),
+    ...strKeys.map(k => ({ h: k, v: t => (t.str || {})[k] })),
+    { h: "seconds", v: t => t.duration / 1e9, show: t => fmt(t.duration / 1e9), num: true },
+    { h: "error", v: t => t.error || "" }];
+  const table = el("table", { id: "trials" });
+  sortable(table, cols, s.trials, sweepSort);
+  app.replaceChildren(cards, charts, el("h2", { text: "trials (click a header to sort)" }), table);
+  chart(hc, [{ name: "best", color: "#2f8a4c", points: hist }], { title: "best " + m + " so far", xlabel: "trials recorded" });
+  perParam.forEach(f => f());
+}
+
 // --- Loop ---------------------------------------------------------------
 
 async function tick() {
   try {
-    const m = location.pathname.match(/^\/job\/([^/]+)$/);
-    if (m) await jobPage(decodeURIComponent(m[1])); else await jobsPage();
+    const p = location.pathname;
+    let m;
+    if ((m = p.match(/^\/job\/([^/]+)$/))) await jobPage(decodeURIComponent(m[1]));
+    else if ((m = p.match(/^\/run\/([^/]+)$/))) await runPage(decodeURIComponent(m[1]));
+    else if ((m = p.match(/^\/sweep\/([^/]+)$/))) await sweepPage(decodeURIComponent(m[1]));
+    else if (p === "/runs") await runsPage();
+    else if (p === "/sweeps") await sweepsPage();
+    else await jobsPage();
     live.classList.remove("stale");
   } catch (e) {
     live.classList.add("stale");
