@@ -144,6 +144,9 @@ type Results struct {
 	TrialTime   time.Duration `json:"trial_time"`   // the sum of the runs' durations
 	BudgetUnits int           `json:"budget_units"` // budget run, a promoted run counting only its increase
 	CostUSD     float64       `json:"cost_usd"`     // the backend's bill (Lambda), 0 for local workers
+	// Jobs is the prefix of the IDs of the wren jobs the sweep ran
+	// ("<Jobs>-b<budget>-<n>").
+	Jobs string `json:"jobs,omitempty"`
 }
 
 // Sweep runs the objective once per trial of the space, as wren maps on
@@ -194,6 +197,7 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 	s := &sweep{ctx: ctx, ex: ex, obj: objective, opts: opts, st: st, prev: prev, start: time.Now(),
 		done: make(chan Trial, len(trials)), quit: make(chan struct{}), runID: "tune-" + job.NewID(),
 		res: &Results{Prefix: opts.Prefix, Metric: opts.Metric, Mode: opts.Mode, Space: fp}}
+	s.res.Jobs = s.runID
 	head, _ := json.Marshal(s.res)
 	if err := blob.PutBytes(ctx, st, opts.Prefix+"/sweep.json", head, blob.PutOptions{}); err != nil {
 		return nil, fmt.Errorf("tune: %w", err)

@@ -149,9 +149,9 @@ func TestBrowser(t *testing.T) {
 		want       []string
 	}{
 		{"/runs", "runs.png", []string{"bbbb01", "m-bbbb01", "done"}},
-		{"/run/bbbb01", "run.png", []string{`id="loss"`, `id="quality"`, `id="workers"`, "500"}},
+		{"/run/bbbb01", "run.png", []string{`id="loss"`, `id="quality"`, `id="version"`, `id="workers"`, "500"}},
 		{"/sweeps", "sweeps.png", []string{"20261130-120000-abcd", "accuracy (max)"}},
-		{"/sweep/20261130-120000-abcd", "sweep.png", []string{`id="trials"`, `id="best"`, "diverged", "0.57", "lr"}},
+		{"/sweep/20261130-120000-abcd", "sweep.png", []string{`id="trials"`, `id="best"`, `id="parallel"`, `id="rungs"`, "diverged", "0.57", "lr"}},
 	} {
 		dom := chromium(t, bin, "--virtual-time-budget=3000", "--dump-dom", ts.URL+p.path)
 		for _, w := range p.want {

@@ -280,16 +280,79 @@ func (s *Server) apiJobs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, map[string]any{"jobs": rows, "total": total})
 }
 
+// StageRow is one of the wren jobs of a larger piece of work (the map and
+// reduce stages of a MapReduce job, the waves of a sweep).
+type StageRow struct {
+	ID    string `json:"id"`
+	Task  string `json:"task"`
+	State string `json:"state"`
+	Calls int    `json:"calls"`
+	Done  int    `json:"done"`
+}
+
+// jobGroup is the prefix a job shares with the other jobs of its piece of
+// work: "mr-<id>" for mapreduce's stages ("mr-<id>-map", "mr-<id>-reduce"),
+// the sweep's "tune-<id>" for its waves ("tune-<id>-b<budget>-<n>"), or "".
+func jobGroup(id string) string {
+	if rest, ok := strings.CutPrefix(id, "mr-"); ok {
+		for _, st := range []string{"-map", "-reduce"} {
+			if g, ok := strings.CutSuffix(rest, st); ok {
+				return "mr-" + g
+			}
+		}
+	}
+	if strings.HasPrefix(id, "tune-") {
+		f := strings.Split(id, "-")
+		if n := len(f); n >= 3 && len(f[n-2]) > 1 && f[n-2][0] == 'b' {
+			if _, err := strconv.Atoi(f[n-2][1:]); err == nil {
+				if _, err := strconv.Atoi(f[n-1]); err == nil {
+					return strings.Join(f[:n-2], "-")
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// stages lists the jobs whose IDs begin with group + "-".
+func (s *Server) stages(ctx context.Context, group string) []StageRow {
+	rows := []StageRow{}
+	if group == "" {
+		return rows
+	}
+	ids, err := s.ids(ctx)
+	if err != nil {
+		return rows
+	}
+	for _, id := range ids {
+		if !strings.HasPrefix(id, group+"-") {
+			continue
+		}
+		e, err := s.entry(ctx, id)
+		if err != nil {
+			continue
+		}
+		e.mu.Lock()
+		rows = append(rows, StageRow{ID: id, Task: e.m.Task, State: e.state, Calls: e.m.Calls, Done: e.done})
+		e.mu.Unlock()
+	}
+	return rows
+}
+
 // JobView is a job's page data.
 type JobView struct {
 	JobRow
-	Backend  string          `json:"backend"`
-	Drivers  []job.Driver    `json:"drivers"`
-	Phases   []Phase         `json:"phases"`
-	Errors   []ErrorRow      `json:"errors"`
-	Timeline Timeline        `json:"timeline"`
-	Requests wren.Requests   `json:"requests"`
-	Billing  json.RawMessage `json:"billing,omitempty"`
+	Stages       []StageRow      `json:"stages"`          // its piece of work's jobs, itself included
+	Sweep        string          `json:"sweep,omitempty"` // the sweep it ran for
+	BytesRead    int64           `json:"bytes_read"`      // by its calls
+	BytesWritten int64           `json:"bytes_written"`
+	Backend      string          `json:"backend"`
+	Drivers      []job.Driver    `json:"drivers"`
+	Phases       []Phase         `json:"phases"`
+	Errors       []ErrorRow      `json:"errors"`
+	Timeline     Timeline        `json:"timeline"`
+	Requests     wren.Requests   `json:"requests"`
+	Billing      json.RawMessage `json:"billing,omitempty"`
 }
 
 // Phase is a phase's median and 95th percentile over the calls, in ms.
@@ -360,6 +423,17 @@ func (s *Server) apiJob(w http.ResponseWriter, r *http.Request) {
 		v.Billing, _ = json.Marshal(js.Billing)
 	}
 	v.Drivers, _ = job.ReadDrivers(ctx, s.st, id)
+	for _, c := range js.PerCall {
+		v.BytesRead += c.BytesRead
+		v.BytesWritten += c.BytesWritten
+	}
+	e.mu.Unlock() // the stages' entries lock their own
+	group := jobGroup(id)
+	v.Stages = s.stages(ctx, group)
+	if strings.HasPrefix(group, "tune-") {
+		v.Sweep = s.sweepOf(ctx, group)
+	}
+	e.mu.Lock()
 	for _, ph := range []struct {
 		name string
 		f    func(wren.CallStats) time.Duration

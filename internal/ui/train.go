@@ -237,6 +237,33 @@ func (s *Server) apiSweeps(w http.ResponseWriter, r *http.Request) {
 type SweepView struct {
 	SweepRow
 	Trials []tune.Trial `json:"trials"`
+	Jobs   []StageRow   `json:"jobs"` // the wren jobs it ran
+}
+
+// sweepOf names the sweep whose jobs have the prefix group, or "".
+func (s *Server) sweepOf(ctx context.Context, group string) string {
+	for a, err := range s.st.List(ctx, sweepsPrefix) {
+		if err != nil {
+			return ""
+		}
+		n, ok := strings.CutSuffix(strings.TrimPrefix(a.Key, sweepsPrefix), "/sweep.json")
+		if !ok || !name.MatchString(n) {
+			continue
+		}
+		c := s.sweep(n)
+		c.mu.Lock()
+		h := c.head
+		c.mu.Unlock()
+		if h == nil {
+			if h, _, err = s.loadSweep(ctx, n); err != nil {
+				continue
+			}
+		}
+		if h.Jobs == group {
+			return n
+		}
+	}
+	return ""
 }
 
 func (s *Server) apiSweep(w http.ResponseWriter, r *http.Request) {
@@ -254,7 +281,7 @@ func (s *Server) apiSweep(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	v := SweepView{SweepRow: SweepRow{Name: n, Metric: h.Metric, Mode: modeName(h.Mode), Trials: len(trials)}, Trials: trials}
+	v := SweepView{SweepRow: SweepRow{Name: n, Metric: h.Metric, Mode: modeName(h.Mode), Trials: len(trials)}, Trials: trials, Jobs: s.stages(r.Context(), h.Jobs)}
 	for _, t := range trials {
 		if t.Err != "" {
 			v.Failed++

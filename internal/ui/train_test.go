@@ -7,6 +7,7 @@ import (
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/blob/memblob"
+	"github.com/wrenml/wren/job"
 	"github.com/wrenml/wren/sgd"
 	"github.com/wrenml/wren/tune"
 )
@@ -101,5 +102,44 @@ func TestTrainingAPI(t *testing.T) {
 	}
 	if l := decode[sweepsAnswer](t, get(t, h, "/api/sweeps")); len(l.Sweeps) != 1 || l.Sweeps[0].Trials != 7 {
 		t.Fatalf("sweeps %+v", l)
+	}
+}
+
+// TestStages: a MapReduce job's stages and a sweep's jobs are shown
+// together, and a sweep's job links to its sweep.
+func TestStages(t *testing.T) {
+	for id, want := range map[string]string{
+		"mr-20261130-100000-abcd-map": "mr-20261130-100000-abcd", "mr-20261130-100000-abcd-reduce": "mr-20261130-100000-abcd",
+		"tune-20261130-120000-aaaaaa-b3-12": "tune-20261130-120000-aaaaaa", "20261130-120000-aaaaaa": "",
+		"tune-x-bq-1": "", "mr-x": "",
+	} {
+		if got := jobGroup(id); got != want {
+			t.Errorf("jobGroup(%q) = %q, want %q", id, got, want)
+		}
+	}
+	st := memblob.New()
+	t0 := time.Now().Add(-time.Minute)
+	for _, id := range []string{"mr-20261130-100000-abcd-map", "mr-20261130-100000-abcd-reduce", "tune-20261130-120000-aaaaaa-b1-1", "tune-20261130-120000-aaaaaa-b3-2"} {
+		fakeJob(t, st, id, "t."+id[len(id)-3:], 4, t0)
+		fakeStatuses(t, st, id, t0, 0, 4, 0)
+		fakeDriver(t, st, id, job.StateDone, 4, 0)
+	}
+	fakeSweep(t, st, "20261130-120000-ffff", 0, 3)
+	putJSON(t, st, "tune/20261130-120000-ffff/sweep.json", tune.Results{Prefix: "tune/20261130-120000-ffff", Metric: "accuracy", Jobs: "tune-20261130-120000-aaaaaa"})
+	h := New(Options{Store: st}).Handler()
+	v := decode[JobView](t, get(t, h, "/api/job/mr-20261130-100000-abcd-reduce"))
+	if len(v.Stages) != 2 || v.Stages[0].ID != "mr-20261130-100000-abcd-map" || v.Stages[1].State != "done" || v.Sweep != "" || v.BytesRead != 0 {
+		t.Fatalf("MapReduce stages %+v", v.Stages)
+	}
+	v = decode[JobView](t, get(t, h, "/api/job/tune-20261130-120000-aaaaaa-b3-2"))
+	if len(v.Stages) != 2 || v.Sweep != "20261130-120000-ffff" {
+		t.Fatalf("sweep job: stages %+v, sweep %q", v.Stages, v.Sweep)
+	}
+	s := decode[SweepView](t, get(t, h, "/api/sweep/20261130-120000-ffff"))
+	if len(s.Jobs) != 2 || s.Jobs[1].ID != "tune-20261130-120000-aaaaaa-b3-2" {
+		t.Fatalf("the sweep's jobs %+v", s.Jobs)
+	}
+	if v := decode[JobView](t, get(t, h, "/api/job/mr-20261130-100000-abcd-map")); len(v.Stages) != 2 {
+		t.Fatalf("map stage: %+v", v.Stages)
 	}
 }

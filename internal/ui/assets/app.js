@@ -34,6 +34,13 @@ function dur(ms) {
   return (ms / 60000).toFixed(1) + " min";
 }
 
+function bytes(n) {
+  if (!n) return "0 B";
+  const u = ["B", "KB", "MB", "GB", "TB"];
+  const i = Math.min(u.length - 1, Math.floor(Math.log10(n) / 3));
+  return Number((n / 1000 ** i).toPrecision(3)) + " " + u[i];
+}
+
 function stateBadge(s) { return el("span", { class: "state " + s, text: s }); }
 
 function progress(done, failed, calls) {
@@ -130,6 +137,19 @@ async function jobPage(id) {
     el("div", { class: "card" }, "wall", el("b", { text: dur(j.wall_ms) })),
     el("div", { class: "card" }, "backend", el("b", { text: j.backend || "?" })));
   if (j.usd) cards.append(el("div", { class: "card" }, "cost", el("b", { text: "$" + j.usd.toFixed(4) })));
+  cards.append(el("div", { class: "card" }, "calls read / wrote", el("b", { text: bytes(j.bytes_read) + " / " + bytes(j.bytes_written) })));
+  if (j.requests && (j.requests.puts || j.requests.gets)) {
+    cards.append(el("div", { class: "card" }, "store requests", el("b", { text: j.requests.puts + " puts, " + j.requests.gets + " gets, " + j.requests.lists + " lists" })));
+  }
+  if (j.sweep) cards.append(el("div", { class: "card" }, "part of sweep", el("b", {}, el("a", { href: "/sweep/" + j.sweep, text: j.sweep }))));
+  let stages = null;
+  if (j.stages && j.stages.length > 1) {
+    stages = el("table", { id: "stages" }, el("tr", {}, ...["stage", "task", "state", "progress", "calls", "done"].map(h => el("th", { text: h }))));
+    for (const st of j.stages) {
+      stages.append(el("tr", {}, el("td", {}, st.id === j.id ? el("b", { text: st.id }) : el("a", { href: "/job/" + st.id, text: st.id })), el("td", { text: st.task }),
+        el("td", {}, stateBadge(st.state)), el("td", {}, progress(st.done, 0, st.calls)), el("td", { class: "num", text: st.calls }), el("td", { class: "num", text: st.done })));
+    }
+  }
   const phases = el("table", {}, el("tr", {}, el("th", { text: "phase" }), el("th", { class: "num", text: "median" }), el("th", { class: "num", text: "p95" })));
   for (const p of j.phases) phases.append(el("tr", {}, el("td", { text: p.name }), el("td", { class: "num", text: dur(p.p50_ms) }), el("td", { class: "num", text: dur(p.p95_ms) })));
   const canvas = el("canvas", { id: "timeline" });
@@ -147,6 +167,7 @@ async function jobPage(id) {
   const drivers = el("ul", {});
   for (const d of j.drivers || []) drivers.append(el("li", { text: `driver ${d.epoch}: pid ${d.pid} on ${d.host}, ${d.state}` }));
   app.replaceChildren(cards, progress(j.done, j.failed, j.calls),
+    ...(stages ? [el("h2", { text: "stages of this piece of work" }), stages] : []),
     el("h2", { text: "timeline (" + j.timeline.rows.length + " calls on " + j.timeline.workers.length + " workers)" }), legend, canvas,
     el("h2", { text: "phases" }), phases,
     el("h2", { text: "failed calls (" + j.failed + ")" }), j.errors.length ? errs : el("p", { class: "muted", text: "none" }), logs,
@@ -257,12 +278,13 @@ async function runPage(id) {
     el("div", { class: "card" }, "examples", el("b", { text: r.examples })),
     el("div", { class: "card" }, "examples/s", el("b", { text: fmt(r.examples_per_s) })));
   if (r.error) cards.append(el("div", { class: "card" }, "error", el("b", { text: r.error })));
-  const c1 = el("canvas", { id: "loss" }), c2 = el("canvas", { id: "quality" });
+  const c1 = el("canvas", { id: "loss" }), c2 = el("canvas", { id: "quality" }), c3 = el("canvas", { id: "version" });
   const ws = el("table", { id: "workers" }, el("tr", {}, ...["worker", "calls", "examples", "pushes", "pull s", "compute s", "push wait s", "loss", "lost calls"].map(h => el("th", { text: h }))));
   for (const w of r.worker_stats || []) {
     ws.append(el("tr", {}, ...[w.worker, w.calls, w.examples, w.pushes, fmt(w.pull / 1e9), fmt(w.compute / 1e9), fmt(w.push / 1e9), fmt(w.loss), w.lost].map(v => el("td", { class: "num", text: v }))));
   }
-  app.replaceChildren(cards, el("div", { class: "charts" }, c1, c2), el("h2", { text: "workers" }), ws);
+  app.replaceChildren(cards, el("div", { class: "charts" }, c1, c2, c3), el("h2", { text: "workers" }), ws);
+  chart(c3, [{ name: "pushes", color: "#7b4bc4", points: r.curve.map(p => [secs(p), p.version]) }], { title: "updates the parameter server applied", xlabel: "seconds" });
   chart(c1, [{ name: "loss", color: "#c23b3b", points: r.curve.map(p => [secs(p), p.loss]) }], { title: "loss on the evaluation set", xlabel: "seconds" });
   chart(c2, [mf ? { name: "RMSE", color: "#2f6fd0", points: r.curve.map(p => [secs(p), p.rmse]) } : { name: "accuracy", color: "#2f8a4c", points: r.curve.map(p => [secs(p), p.accuracy]) }],
     { title: mf ? "RMSE" : "accuracy", xlabel: "seconds" });
@@ -322,9 +344,70 @@ async function sweepPage(name) {
     { h: "error", v: t => t.error || "" }];
   const table = el("table", { id: "trials" });
   sortable(table, cols, s.trials, sweepSort);
-  app.replaceChildren(cards, charts, el("h2", { text: "trials (click a header to sort)" }), table);
+  // ASHA's rungs: runs, the best and the promoted at each budget.
+  const rungs = el("table", { id: "rungs" }, el("tr", {}, ...["budget", "runs", "failed", "best " + m, "promoted to the next"].map(h => el("th", { text: h }))));
+  const allBudgets = [...new Set(s.trials.map(t => t.budget || 0))].sort((a, b) => a - b);
+  allBudgets.forEach((b, i) => {
+    const at = s.trials.filter(t => (t.budget || 0) === b), okAt = at.filter(t => !t.error && t.metrics && m in t.metrics);
+    const vals = okAt.map(t => t.metrics[m]);
+    const next = allBudgets[i + 1];
+    const promoted = next === undefined ? "" : at.filter(t => s.trials.some(u => u.id === t.id && (u.budget || 0) === next)).length;
+    rungs.append(el("tr", {}, ...[b, at.length, at.length - okAt.length, vals.length ? fmt(s.mode === "min" ? Math.min(...vals) : Math.max(...vals)) : "", promoted].map(v => el("td", { class: "num", text: v }))));
+  });
+  // Learning curves: the metric of each promoted trial against its budget.
+  const lc = el("canvas", { id: "curves", class: "wide" });
+  const multi = [...new Set(ok.map(t => t.id))].filter(id => ok.filter(t => t.id === id).length > 1).slice(0, 30);
+  // Parallel coordinates: one vertical axis per numeric parameter and the
+  // metric, a line per trial coloured from worst (grey) to best (green).
+  const pc = el("canvas", { id: "parallel", class: "wide" });
+  const jobs = el("ul", { id: "sweepjobs" });
+  for (const jb of s.jobs || []) jobs.append(el("li", {}, el("a", { href: "/job/" + jb.id, text: jb.id }), " " + jb.done + "/" + jb.calls + " ", stateBadge(jb.state)));
+  app.replaceChildren(cards, charts, el("h2", { text: "parallel coordinates" }), pc,
+    el("h2", { text: "rungs" }), rungs, ...(multi.length ? [el("h2", { text: "learning curves across budgets" }), lc] : []),
+    el("h2", { text: "trials (click a header to sort)" }), table, el("h2", { text: "the sweep's jobs" }), jobs);
   chart(hc, [{ name: "best", color: "#2f8a4c", points: hist }], { title: "best " + m + " so far", xlabel: "trials recorded" });
   perParam.forEach(f => f());
+  if (multi.length) chart(lc, multi.map((id, i) => ({ name: "trial " + id, color: palette[i % palette.length],
+    points: ok.filter(t => t.id === id).map(t => [t.budget || 0, t.metrics[m]]) })), { title: m + " against budget", xlabel: "budget" });
+  parallel(pc, numKeys, ok, m, s.mode);
+}
+
+function parallel(canvas, keys, trials, m, mode) {
+  const w = canvas.clientWidth || 900, h = canvas.clientHeight || 280;
+  canvas.width = w * devicePixelRatio; canvas.height = h * devicePixelRatio;
+  const g = canvas.getContext("2d");
+  g.scale(devicePixelRatio, devicePixelRatio);
+  const axes = [...keys, m], T = 24, B = 20, L = 50, R = 50;
+  g.font = "11px system-ui";
+  if (!trials.length) { g.fillStyle = "#6b7480"; g.fillText("no finished trials yet", L, h / 2); return; }
+  const val = (t, k) => k === m ? t.metrics[m] : (t.num || {})[k];
+  const range = axes.map(k => {
+    const v = trials.map(t => val(t, k)).filter(x => x !== undefined);
+    const logged = k !== m && v.length && Math.min(...v) > 0 && Math.max(...v) / Math.min(...v) > 50;
+    const f = x => logged ? Math.log10(x) : x;
+    let lo = Math.min(...v.map(f)), hi = Math.max(...v.map(f));
+    if (hi === lo) { lo -= 1; hi += 1; }
+    return { f, lo, hi };
+  });
+  const X = i => L + (w - L - R) * (axes.length === 1 ? 0.5 : i / (axes.length - 1));
+  const Y = (i, x) => h - B - (h - T - B) * (range[i].f(x) - range[i].lo) / (range[i].hi - range[i].lo);
+  const ms = trials.map(t => t.metrics[m]);
+  const lo = Math.min(...ms), hi = Math.max(...ms);
+  const sorted = trials.slice().sort((a, b) => (mode === "min" ? -1 : 1) * (a.metrics[m] - b.metrics[m]));
+  for (const t of sorted) {
+    let q = hi === lo ? 1 : (t.metrics[m] - lo) / (hi - lo);
+    if (mode === "min") q = 1 - q;
+    g.strokeStyle = `rgba(${Math.round(160 - 113 * q)},${Math.round(160 - 22 * q)},${Math.round(160 - 84 * q)},${0.35 + 0.6 * q})`;
+    g.beginPath();
+    let started = false;
+    axes.forEach((k, i) => { const x = val(t, k); if (x === undefined) return; started ? g.lineTo(X(i), Y(i, x)) : g.moveTo(X(i), Y(i, x)); started = true; });
+    g.stroke();
+  }
+  g.fillStyle = "#1d2430"; g.strokeStyle = "#9aa4b1";
+  axes.forEach((k, i) => {
+    g.beginPath(); g.moveTo(X(i), T); g.lineTo(X(i), h - B); g.stroke();
+    g.fillText(k, X(i) - g.measureText(k).width / 2, T - 8);
+  });
 }
 
 // --- Loop ---------------------------------------------------------------
