@@ -163,31 +163,43 @@ func JobState(ctx context.Context, st blob.Store, m job.Manifest) (state string,
 	if err != nil {
 		return "", 0, err
 	}
-	if n := len(drivers); n > 0 {
-		last := drivers[n-1]
-		switch {
-		case last.State == "done" && last.Failed > 0:
-			return "failed", last.Done, nil
-		case last.State == "done":
-			return "done", last.Done, nil
-		}
+	if s, d, ok := StateOf(m, drivers, -1, time.Now()); ok {
+		return s, d, nil
 	}
 	keys, err := blob.Keys(ctx, st, job.StatusPrefix(m.Job))
 	if err != nil {
 		return "", 0, err
 	}
-	done = len(keys)
-	switch {
-	case len(drivers) == 0 && done == m.Calls:
-		return "done", done, nil // a job of an earlier version
-	case len(drivers) == 0:
-		return "unknown", done, nil
-	}
-	now := time.Now()
-	for _, d := range drivers {
-		if d.Live(now) {
-			return "running", done, nil
+	s, d, _ := StateOf(m, drivers, len(keys), time.Now())
+	return s, d, nil
+}
+
+// StateOf is JobState from a job's driver records and its count of calls
+// with a status (done < 0: not known; ok is then false when the count is
+// needed, for a job its drivers do not say is done).
+func StateOf(m job.Manifest, drivers []job.Driver, done int, now time.Time) (state string, doneOut int, ok bool) {
+	if n := len(drivers); n > 0 {
+		last := drivers[n-1]
+		switch {
+		case last.State == "done" && last.Failed > 0:
+			return "failed", last.Done, true
+		case last.State == "done":
+			return "done", last.Done, true
 		}
 	}
-	return "orphaned", done, nil
+	if done < 0 {
+		return "", 0, false
+	}
+	switch {
+	case len(drivers) == 0 && done == m.Calls:
+		return "done", done, true // a job of an earlier version
+	case len(drivers) == 0:
+		return "unknown", done, true
+	}
+	for _, d := range drivers {
+		if d.Live(now) {
+			return "running", done, true
+		}
+	}
+	return "orphaned", done, true
 }

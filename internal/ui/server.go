@@ -65,6 +65,7 @@ type jobEntry struct {
 	checked time.Time // state last read
 	final   bool      // done or failed: nothing changes any more
 	summary *wren.JobStats
+	drivers []job.Driver
 }
 
 type listCache struct {
@@ -207,11 +208,25 @@ func (s *Server) entry(ctx context.Context, id string) (*jobEntry, error) {
 	if e.final || time.Since(e.checked) < s.opts.Refresh {
 		return e, nil
 	}
-	state, done, err := wren.JobState(ctx, s.st, e.m)
+	// The drivers' records, and the calls done: the job's watcher knows
+	// them when its page is open (no second listing of its statuses).
+	drivers, err := job.ReadDrivers(ctx, s.st, id)
 	if err != nil {
 		return nil, err
 	}
-	e.state, e.done, e.checked = state, done, time.Now()
+	known := -1
+	if e.w != nil {
+		known = e.w.Done()
+	}
+	state, done, ok := wren.StateOf(e.m, drivers, known, time.Now())
+	if !ok {
+		keys, err := blob.Keys(ctx, s.st, job.StatusPrefix(id))
+		if err != nil {
+			return nil, err
+		}
+		state, done, _ = wren.StateOf(e.m, drivers, len(keys), time.Now())
+	}
+	e.state, e.done, e.drivers, e.checked = state, done, drivers, time.Now()
 	e.final = state == "done" || state == "failed"
 	if e.final && e.summary == nil {
 		// The driver's summary of a finished job: failed calls, wall time,
@@ -422,7 +437,7 @@ func (s *Server) apiJob(w http.ResponseWriter, r *http.Request) {
 		v.USD = js.Billing.USD
 		v.Billing, _ = json.Marshal(js.Billing)
 	}
-	v.Drivers, _ = job.ReadDrivers(ctx, s.st, id)
+	v.Drivers = e.drivers
 	for _, c := range js.PerCall {
 		v.BytesRead += c.BytesRead
 		v.BytesWritten += c.BytesWritten
