@@ -2,7 +2,7 @@ package tune
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
@@ -102,6 +103,12 @@ type Options struct {
 	MaxTrials int
 	// ASHA, when set, stops unpromising trials early.
 	ASHA *ASHA
+	// TPE, when set, searches by the tree-structured Parzen estimator
+	// instead of the space's grid and samples: TPE.Trials trials, each
+	// suggested from the ones finished, run as soon as a slot frees (a wren
+	// job per trial). Reproducible for a seed when trials finish in the
+	// same order (TPE.Parallelism 1 always does).
+	TPE *TPE
 	// Resume is an earlier (interrupted) sweep's results (Load): trials it
 	// finished are reused, the rest run. Its space must be this one.
 	Resume *Results
@@ -165,8 +172,21 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	trials, err := space.trials(opts.Samples, opts.Seed, opts.MaxTrials)
-	if err != nil {
+	var trials []Params
+	var err error
+	var tpe TPE
+	if opts.TPE != nil {
+		if opts.ASHA != nil {
+			return nil, fmt.Errorf("%w: TPE with ASHA is not supported (run TPE's trials at one budget)", ErrSpace)
+		}
+		if err := space.validate(); err != nil {
+			return nil, err
+		}
+		tpe = *opts.TPE
+		if err := tpe.defaults(ex.Parallelism()); err != nil {
+			return nil, err
+		}
+	} else if trials, err = space.trials(opts.Samples, opts.Seed, opts.MaxTrials); err != nil {
 		return nil, err
 	}
 	if opts.ASHA != nil {
@@ -189,7 +209,7 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 	}
 	if opts.Prefix == "" {
 		var b [4]byte
-		rand.Read(b[:])
+		crand.Read(b[:])
 		opts.Prefix = "tune/" + time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 	}
 	opts.Prefix = strings.TrimSuffix(opts.Prefix, "/")
@@ -209,7 +229,9 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 	// Runs still finishing when the sweep returns (an error, a cancel)
 	// deliver to nobody: quit releases them.
 	defer close(s.quit)
-	if opts.ASHA != nil {
+	if opts.TPE != nil {
+		err = s.tpe(space, tpe)
+	} else if opts.ASHA != nil {
 		err = s.asha(trials)
 	} else {
 		err = s.run(trials, 0, 0)
@@ -388,6 +410,70 @@ func (s *sweep) wait() error {
 			return s.ctx.Err()
 		}
 	}
+}
+
+// tpe runs the sweep's trials one by one as TPE suggests them, keeping
+// c.Parallelism in flight.
+func (s *sweep) tpe(space Space, c TPE) error {
+	rng := rand.New(rand.NewPCG(s.opts.Seed, 0x7e5b))
+	s.opts.MapOptions = append([]wren.MapOption{wren.WithProgress(wren.ProgressOff)}, s.opts.MapOptions...)
+	var finished []Trial
+	pending := map[int]Params{}
+	launched := 0
+	for launched < c.Trials || len(pending) > 0 {
+		for launched < c.Trials && len(pending) < c.Parallelism {
+			below, above := s.split(finished, c.Gamma)
+			ids := slices.Sorted(maps.Keys(pending))
+			for _, id := range ids { // running trials count as bad
+				above = append(above, observation{pending[id].Num, pending[id].Str})
+			}
+			p := c.suggest(space, rng, below, above, len(finished))
+			p.ID = launched
+			p.store, p.metric = s.st.URL(), s.opts.Metric
+			p.ckpt = fmt.Sprintf("%s/checkpoints/%06d", s.opts.Prefix, p.ID)
+			if err := s.run([]Params{p}, 0, 0); err != nil {
+				return err
+			}
+			pending[p.ID] = p
+			launched++
+		}
+		select {
+		case t := <-s.done:
+			s.mu.Lock()
+			s.pending--
+			s.mu.Unlock()
+			delete(pending, t.ID)
+			finished = append(finished, t)
+			s.opts.Logger.Info("tune: TPE trial", "trial", t.ID, "of", c.Trials, "params", t.Label, s.opts.Metric, t.Metrics[s.opts.Metric], "error", t.Err)
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		}
+	}
+	return nil
+}
+
+// split divides the finished trials into TPE's good ones (the best
+// min(ceil(gamma n), 25) of the n with a metric) and the rest (failed ones
+// included).
+func (s *sweep) split(finished []Trial, gamma float64) (below, above []observation) {
+	var ok []Trial
+	for _, t := range finished {
+		if t.OK() {
+			ok = append(ok, t)
+		} else {
+			above = append(above, observation{t.Num, t.Str})
+		}
+	}
+	sort.SliceStable(ok, func(i, j int) bool { return s.better(ok[i].Metrics[s.opts.Metric], ok[j].Metrics[s.opts.Metric]) })
+	nb := min(int(math.Ceil(gamma*float64(len(ok)))), 25)
+	for i, t := range ok {
+		if i < nb {
+			below = append(below, observation{t.Num, t.Str})
+		} else {
+			above = append(above, observation{t.Num, t.Str})
+		}
+	}
+	return below, above
 }
 
 // better reports whether metric a ranks before b.

@@ -1,0 +1,143 @@
+package tune_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/tune"
+)
+
+// Bowl is a minimum at x = 0.7, lr = 1e-3, opt = "adam", n = 12; depth
+// does not matter.
+var Bowl = wren.Register("tune-test.bowl", func(ctx context.Context, p tune.Params) (tune.Metrics, error) {
+	x, lr := p.Float("x"), p.Float("lr")
+	loss := (x-0.7)*(x-0.7) + math.Pow(math.Log10(lr)+3, 2)/4 + math.Pow(float64(p.Int("n")-12), 2)/400
+	if p.String("opt") != "adam" {
+		loss += 0.3
+	}
+	_ = p.Float("depth")
+	return tune.Metrics{"loss": loss}, nil
+})
+
+var bowl = tune.Space{"x": tune.Uniform(0, 1), "lr": tune.LogUniform(1e-6, 1), "opt": tune.Choice("sgd", "adam", "rmsprop"),
+	"n": tune.IntRange(1, 40), "depth": tune.QUniform(0, 10, 0.5)}
+
+func best(r *tune.Results) float64 { return r.Trials[0].Metrics["loss"] }
+
+// TestTPE: with the same number of trials (60), TPE finds a better minimum
+// than random sampling on at least four of five seeds and at least halves
+// the mean best (all five here: 0.033 against 0.179); its values stay in the
+// space (integers, steps of 0.5, log range); the same seed suggests the
+// same trials; every trial is recorded.
+func TestTPE(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, wren.Options{Backend: wren.InProcess(2)})
+	wins := 0
+	var tpeSum, rndSum float64
+	for seed := uint64(1); seed <= 5; seed++ {
+		tp, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: seed, TPE: &tune.TPE{Trials: 60, Parallelism: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rnd, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: seed, Samples: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tp.Trials) != 60 || len(rnd.Trials) != 60 {
+			t.Fatalf("%d and %d trials", len(tp.Trials), len(rnd.Trials))
+		}
+		for _, tr := range tp.Trials {
+			n, d, lr := tr.Num["n"], tr.Num["depth"], tr.Num["lr"]
+			if n != math.Round(n) || n < 1 || n > 40 || d != math.Round(d*2)/2 || d < 0 || d > 10 || lr < 1e-6 || lr > 1 || tr.Str["opt"] == "" {
+				t.Fatalf("trial %d out of the space: %v %v", tr.ID, tr.Num, tr.Str)
+			}
+		}
+		t.Logf("seed %d: TPE best %.4f, random best %.4f", seed, best(tp), best(rnd))
+		tpeSum += best(tp)
+		rndSum += best(rnd)
+		if best(tp) < best(rnd) {
+			wins++
+		}
+	}
+	if wins < 4 || tpeSum >= rndSum/2 {
+		t.Fatalf("TPE won %d of 5 seeds, mean best %.4f against random's %.4f", wins, tpeSum/5, rndSum/5)
+	}
+	// The same seed, the same trials.
+	a, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: 9, TPE: &tune.TPE{Trials: 15, Parallelism: 1, Startup: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: 9, TPE: &tune.TPE{Trials: 15, Parallelism: 1, Startup: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[int]string{}
+	for _, tr := range a.Trials {
+		labels[tr.ID] = tr.Label
+	}
+	for _, tr := range b.Trials {
+		if labels[tr.ID] != tr.Label {
+			t.Fatalf("seed 9, trial %d: %s then %s", tr.ID, labels[tr.ID], tr.Label)
+		}
+	}
+	// Several in flight: every trial runs once, each recorded.
+	par, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: 3, TPE: &tune.TPE{Trials: 24, Parallelism: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[int]bool{}
+	for _, tr := range par.Trials {
+		ids[tr.ID] = true
+	}
+	if len(ids) != 24 {
+		t.Fatalf("%d distinct trials of 24", len(ids))
+	}
+	loaded, err := tune.Load(ctx, ex.Store(), par.Prefix)
+	if err != nil || len(loaded.Trials) != 24 {
+		t.Fatalf("recorded: %v, %v", loaded, err)
+	}
+	// Bad settings.
+	for name, o := range map[string]tune.Options{
+		"no trials":     {Metric: "loss", TPE: &tune.TPE{}},
+		"TPE with ASHA": {Metric: "loss", TPE: &tune.TPE{Trials: 5}, ASHA: &tune.ASHA{MinBudget: 1, MaxBudget: 9, Reduction: 3}},
+	} {
+		if _, err := tune.Sweep(ctx, ex, Bowl, bowl, o); !errors.Is(err, tune.ErrSpace) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestImportance: a metric that depends on one parameter credits it with
+// most of the importance; a categorical parameter that matters is found;
+// too few trials give none.
+func TestImportance(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, wren.Options{Backend: wren.InProcess(2)})
+	space := tune.Space{"x": tune.Uniform(0, 1), "lr": tune.LogUniform(1e-6, 1), "opt": tune.Choice("sgd", "adam", "rmsprop"),
+		"n": tune.Grid(12), "depth": tune.QUniform(0, 10, 0.5)}
+	r, err := tune.Sweep(ctx, ex, Bowl, space, tune.Options{Metric: "loss", Mode: tune.Min, Seed: 4, Samples: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp := r.Importance()
+	t.Logf("importance %v", imp)
+	// lr's term spans up to (6-3)²/4 = 2.25, opt's 0.3, x's 0.49; depth
+	// and n nothing.
+	if imp["lr"] < 0.6 || imp["depth"] > 0.05 || imp["n"] != 0 || imp["opt"] < imp["depth"] {
+		t.Fatalf("importance %v", imp)
+	}
+	sum := 0.0
+	for _, v := range imp {
+		sum += v
+	}
+	if math.Abs(sum-1) > 1e-9 {
+		t.Fatalf("importances sum to %v", sum)
+	}
+	small := &tune.Results{Metric: "loss", Trials: r.Trials[:2]}
+	if small.Importance() != nil {
+		t.Fatal("importance from 2 trials")
+	}
+}
