@@ -4,7 +4,9 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -18,7 +20,9 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // paramNames lists the parameters of the trials, sorted.
@@ -124,80 +128,294 @@ func (r *Results) WriteTable(w io.Writer, k int) error {
 	return tw.Flush()
 }
 
-// Plot draws the metric against the numeric parameter with the most
-// distinct values, or, when there are two or more, a heat map of the best
-// metric over the two with the most values; the format follows the
-// extension (.png, .svg, .pdf).
+// Plot draws the sweep to path (.png, .svg, .pdf): with two numeric
+// parameters that form a full grid, a heat map of the best metric per cell
+// with a colour scale; with two or more numeric parameters sampled, the
+// two that vary most against each other on their own axes (log where the
+// values span two decades), each trial a point coloured by its metric
+// (colour bar beside) and sized by its ASHA budget; with one, the metric
+// against it, each categorical value its colour (legend). The best trial
+// is ringed in black.
 func (r *Results) Plot(path string) error {
-	num, _ := r.paramNames()
+	num, str := r.paramNames()
+	var ok []Trial
+	for _, t := range r.Trials {
+		if _, has := t.Metrics[r.Metric]; t.OK() && has {
+			ok = append(ok, t)
+		}
+	}
 	distinct := func(k string) []float64 {
 		var v []float64
-		for _, t := range r.Trials {
-			if x, ok := t.Num[k]; ok && t.OK() && !slices.Contains(v, x) {
+		for _, t := range ok {
+			if x, has := t.Num[k]; has && !slices.Contains(v, x) {
 				v = append(v, x)
 			}
 		}
 		slices.Sort(v)
 		return v
 	}
+	num = slices.DeleteFunc(num, func(k string) bool { return len(distinct(k)) < 2 })
 	sort.SliceStable(num, func(i, j int) bool { return len(distinct(num[i])) > len(distinct(num[j])) })
 	if len(num) == 0 {
-		return fmt.Errorf("tune: no numeric parameter to plot")
+		return fmt.Errorf("tune: no numeric parameter with two values to plot")
 	}
+	if len(ok) == 0 {
+		return fmt.Errorf("tune: no trial with a metric to plot")
+	}
+	best := r.Best()
+	// Log axes for values drawn on a log scale: positive, spanning two
+	// decades, and skewed as log-uniform draws are (the median far below
+	// the mean; uniform draws have them together).
+	logSpaced := func(vals []float64) bool {
+		if len(vals) <= 2 || vals[0] <= 0 || vals[len(vals)-1]/vals[0] < 100 {
+			return false
+		}
+		mean := 0.0
+		for _, v := range vals {
+			mean += v
+		}
+		mean /= float64(len(vals))
+		return vals[len(vals)/2] < mean/3
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, t := range ok {
+		lo, hi = math.Min(lo, t.Metrics[r.Metric]), math.Max(hi, t.Metrics[r.Metric])
+	}
+	if hi == lo {
+		hi = lo + 1
+	}
+	pal := moreland.SmoothBlueRed()
+	pal.SetMin(lo)
+	pal.SetMax(hi)
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s over %d trials", r.Metric, len(r.Trials))
-	log := func(vals []float64) bool {
-		return len(vals) > 2 && vals[0] > 0 && vals[len(vals)-1]/vals[0] >= 100
-	}
-	if len(num) >= 2 && len(distinct(num[1])) >= 2 && len(distinct(num[1])) <= 50 && len(distinct(num[0])) <= 50 {
+	p.Title.Text = fmt.Sprintf("%s (%s) over %d trials", r.Metric, map[Mode]string{Max: "higher is better", Min: "lower is better"}[r.Mode], len(r.Trials))
+	p.Legend.Top = true
+	withBar := false
+	switch {
+	case len(num) >= 2 && fullGrid(ok, num[0], num[1], distinct(num[0]), distinct(num[1])):
 		xs, ys := distinct(num[0]), distinct(num[1])
-		g := &grid{xs: xs, ys: ys, z: make([]float64, len(xs)*len(ys)), min: math.Inf(1), max: math.Inf(-1)}
+		g := &grid{xs: xs, ys: ys, z: make([]float64, len(xs)*len(ys)), min: lo, max: hi}
 		for i := range g.z {
 			g.z[i] = math.NaN()
 		}
-		for _, t := range r.Trials {
-			if !t.OK() {
-				continue
-			}
+		for _, t := range ok {
 			i, j := slices.Index(xs, t.Num[num[0]]), slices.Index(ys, t.Num[num[1]])
 			v := t.Metrics[r.Metric]
 			if cur := g.z[j*len(xs)+i]; math.IsNaN(cur) || (r.Mode == Max && v > cur) || (r.Mode == Min && v < cur) {
 				g.z[j*len(xs)+i] = v
 			}
-			g.min, g.max = math.Min(g.min, v), math.Max(g.max, v)
 		}
-		pal := moreland.SmoothBlueRed().Palette(64)
-		hm := plotter.NewHeatMap(g, pal)
-		hm.NaN = plotter.DefaultGlyphStyle.Color
+		hm := plotter.NewHeatMap(g, pal.Palette(64))
+		hm.Min, hm.Max = lo, hi
 		p.Add(hm)
-		p.X.Label.Text = num[0] + " (index)"
-		p.Y.Label.Text = num[1] + " (index)"
-		p.X.Tick.Marker = indexTicks(xs)
-		p.Y.Tick.Marker = indexTicks(ys)
-		p.Title.Text += fmt.Sprintf(" (best per cell: %.4g .. %.4g)", g.min, g.max)
-	} else {
+		p.X.Label.Text, p.Y.Label.Text = num[0], num[1]
+		p.X.Tick.Marker, p.Y.Tick.Marker = indexTicks(xs), indexTicks(ys)
+		if best != nil {
+			ring(p, float64(slices.Index(xs, best.Num[num[0]])), float64(slices.Index(ys, best.Num[num[1]])))
+		}
+		withBar = true
+	case len(num) >= 2:
+		x, y := num[0], num[1]
 		var pts plotter.XYs
-		for _, t := range r.Trials {
-			if t.OK() {
-				pts = append(pts, plotter.XY{X: t.Num[num[0]], Y: t.Metrics[r.Metric]})
+		var trials []Trial
+		for _, t := range ok {
+			if _, hx := t.Num[x]; hx {
+				if _, hy := t.Num[y]; hy {
+					pts = append(pts, plotter.XY{X: t.Num[x], Y: t.Num[y]})
+					trials = append(trials, t)
+				}
 			}
 		}
 		sc, err := plotter.NewScatter(pts)
 		if err != nil {
 			return err
 		}
+		maxB := 1
+		for _, t := range trials {
+			maxB = max(maxB, t.Budget)
+		}
+		sc.GlyphStyleFunc = func(i int) draw.GlyphStyle {
+			c, _ := pal.At(trials[i].Metrics[r.Metric])
+			rad := vg.Points(3 + 4*float64(trials[i].Budget)/float64(maxB))
+			return draw.GlyphStyle{Color: c, Radius: rad, Shape: draw.CircleGlyph{}}
+		}
 		p.Add(plotter.NewGrid(), sc)
-		p.X.Label.Text = num[0]
-		p.Y.Label.Text = r.Metric
-		if log(distinct(num[0])) {
+		p.X.Label.Text, p.Y.Label.Text = x, y
+		for _, ax := range []struct {
+			a    *plot.Axis
+			vals []float64
+		}{{&p.X, distinct(x)}, {&p.Y, distinct(y)}} {
+			if logSpaced(ax.vals) {
+				ax.a.Scale = plot.LogScale{}
+				ax.a.Tick.Marker = plot.LogTicks{Prec: 2}
+			}
+		}
+		if best != nil {
+			ring(p, best.Num[x], best.Num[y])
+		}
+		if maxB > 1 {
+			p.Title.Text += "; larger points: higher budget"
+		}
+		withBar = true
+	default:
+		x := num[0]
+		groups := map[string]plotter.XYs{"": nil}
+		cat := ""
+		if len(str) > 0 {
+			cat = str[0]
+			groups = map[string]plotter.XYs{}
+		}
+		for _, t := range ok {
+			groups[t.Str[cat]] = append(groups[t.Str[cat]], plotter.XY{X: t.Num[x], Y: t.Metrics[r.Metric]})
+		}
+		p.Add(plotter.NewGrid())
+		names := slices.Sorted(maps.Keys(groups))
+		for i, g := range names {
+			sc, err := plotter.NewScatter(groups[g])
+			if err != nil {
+				return err
+			}
+			sc.GlyphStyle = draw.GlyphStyle{Color: plotutil.Color(i), Radius: vg.Points(3.5), Shape: plotutil.Shape(i)}
+			p.Add(sc)
+			if cat != "" {
+				p.Legend.Add(cat+" = "+g, sc)
+			}
+		}
+		p.Legend.Top = true
+		p.X.Label.Text, p.Y.Label.Text = x, r.Metric
+		if logSpaced(distinct(x)) {
 			p.X.Scale = plot.LogScale{}
 			p.X.Tick.Marker = plot.LogTicks{Prec: 2}
+		}
+		if best != nil {
+			ring(p, best.Num[x], best.Metrics[r.Metric])
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil && filepath.Dir(path) != "." {
 		return err
 	}
-	return p.Save(8*vg.Inch, 6*vg.Inch, path)
+	w, h := 8*vg.Inch, 6*vg.Inch
+	c, err := draw.NewFormattedCanvas(w, h, strings.TrimPrefix(filepath.Ext(path), "."))
+	if err != nil {
+		return err
+	}
+	dc := draw.New(c)
+	if withBar {
+		main := draw.Crop(dc, 0, -1.1*vg.Inch, 0, 0)
+		p.Draw(main)
+		cb := plot.New()
+		cb.Add(&plotter.ColorBar{ColorMap: pal, Vertical: true})
+		cb.HideX()
+		cb.Y.Label.Text = r.Metric
+		cb.Y.Padding = 0
+		cb.Draw(draw.Crop(dc, w-1.0*vg.Inch, 0, 0.55*vg.Inch, -0.3*vg.Inch))
+	} else {
+		p.Draw(dc)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := c.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// fullGrid reports whether every pair of xs and ys values has a trial,
+// and the grid is small enough to read as cells.
+func fullGrid(ok []Trial, x, y string, xs, ys []float64) bool {
+	if len(xs) > 50 || len(ys) > 50 || len(xs)*len(ys) > len(ok) {
+		return false
+	}
+	seen := map[[2]float64]bool{}
+	for _, t := range ok {
+		seen[[2]float64{t.Num[x], t.Num[y]}] = true
+	}
+	return len(seen) == len(xs)*len(ys)
+}
+
+// ring marks the best trial.
+func ring(p *plot.Plot, x, y float64) {
+	sc, err := plotter.NewScatter(plotter.XYs{{X: x, Y: y}})
+	if err != nil {
+		return
+	}
+	sc.GlyphStyle = draw.GlyphStyle{Color: color.Black, Radius: vg.Points(8), Shape: draw.RingGlyph{}}
+	p.Add(sc)
+	p.Legend.Add("best", sc)
+}
+
+// PlotHistory draws the metric of each trial in the order trials were
+// numbered and the best so far (the optimisation history) to path.
+func (r *Results) PlotHistory(path string) error {
+	trials := slices.Clone(r.Trials)
+	sort.SliceStable(trials, func(i, j int) bool {
+		if trials[i].ID != trials[j].ID {
+			return trials[i].ID < trials[j].ID
+		}
+		return trials[i].Budget < trials[j].Budget
+	})
+	var pts, bestPts plotter.XYs
+	cur, have := 0.0, false
+	for _, t := range trials {
+		v, ok := t.Metrics[r.Metric]
+		if !t.OK() || !ok {
+			continue
+		}
+		pts = append(pts, plotter.XY{X: float64(t.ID), Y: v})
+		if !have || (r.Mode == Max && v > cur) || (r.Mode == Min && v < cur) {
+			cur, have = v, true
+		}
+		bestPts = append(bestPts, plotter.XY{X: float64(t.ID), Y: cur})
+	}
+	if len(pts) == 0 {
+		return fmt.Errorf("tune: no trial with a metric to plot")
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s: each trial and the best so far", r.Metric)
+	p.X.Label.Text, p.Y.Label.Text = "trial", r.Metric
+	sc, err := plotter.NewScatter(pts)
+	if err != nil {
+		return err
+	}
+	sc.GlyphStyle.Color = color.RGBA{R: 120, G: 130, B: 150, A: 255}
+	ln, err := plotter.NewLine(bestPts)
+	if err != nil {
+		return err
+	}
+	ln.Color, ln.Width = color.RGBA{G: 140, B: 70, A: 255}, vg.Points(2)
+	p.Add(plotter.NewGrid(), sc, ln)
+	p.Legend.Add("trial", sc)
+	p.Legend.Add("best so far", ln)
+	p.Legend.Top = true
+	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+}
+
+// PlotImportance draws Importance as bars to path.
+func (r *Results) PlotImportance(path string) error {
+	imp := r.Importance()
+	if imp == nil {
+		return fmt.Errorf("tune: too few trials, or a constant metric, for importances")
+	}
+	names := slices.Sorted(maps.Keys(imp))
+	sort.SliceStable(names, func(i, j int) bool { return imp[names[i]] > imp[names[j]] })
+	vals := make(plotter.Values, len(names))
+	for i, n := range names {
+		vals[i] = imp[n]
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("share of %s's variance each parameter explains (first order)", r.Metric)
+	bars, err := plotter.NewBarChart(vals, vg.Points(28))
+	if err != nil {
+		return err
+	}
+	bars.Color = color.RGBA{R: 47, G: 111, B: 208, A: 255}
+	p.Add(bars)
+	p.NominalX(names...)
+	p.Y.Label.Text = "importance"
+	return p.Save(8*vg.Inch, 5*vg.Inch, path)
 }
 
 // grid is a heat map's cells: metric by parameter indices.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/wrenml/wren"
@@ -139,5 +141,41 @@ func TestImportance(t *testing.T) {
 	small := &tune.Results{Metric: "loss", Trials: r.Trials[:2]}
 	if small.Importance() != nil {
 		t.Fatal("importance from 2 trials")
+	}
+}
+
+// TestPlots: a sampled sweep's scatter with its colour bar, a one-parameter
+// sweep with a categorical legend, the optimisation history and the
+// importances are drawn (WREN_PLOTS_DIR keeps them to look at).
+func TestPlots(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, wren.Options{Backend: wren.InProcess(2)})
+	dir := os.Getenv("WREN_PLOTS_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	sampled, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: 2, TPE: &tune.TPE{Trials: 40, Parallelism: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := tune.Sweep(ctx, ex, Bowl, tune.Space{"x": tune.Uniform(0, 1), "lr": tune.Grid(1e-3), "opt": tune.Choice("sgd", "adam"), "n": tune.Grid(12), "depth": tune.Grid(1)},
+		tune.Options{Metric: "loss", Mode: tune.Min, Seed: 2, Samples: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, draw := range map[string]func(string) error{
+		"sampled.png": sampled.Plot, "one.png": one.Plot, "history.png": sampled.PlotHistory, "importance.png": sampled.PlotImportance, "sampled.svg": sampled.Plot,
+	} {
+		path := filepath.Join(dir, name)
+		if err := draw(path); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Size() < 5000 {
+			t.Fatalf("%s: %v %v", name, fi, err)
+		}
+	}
+	empty := &tune.Results{Metric: "loss"}
+	if empty.Plot(filepath.Join(dir, "x.png")) == nil || empty.PlotHistory(filepath.Join(dir, "x.png")) == nil || empty.PlotImportance(filepath.Join(dir, "x.png")) == nil {
+		t.Fatal("plots of no trials")
 	}
 }
