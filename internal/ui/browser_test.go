@@ -48,7 +48,7 @@ func chromium(t *testing.T, bin string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	all := append([]string{"--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+	all := append([]string{"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars", "--no-first-run",
 		"--user-data-dir=" + t.TempDir(), "--enable-logging=stderr", "--v=0"}, args...)
 	cmd := exec.CommandContext(ctx, bin, all...)
 	var out, errb bytes.Buffer
