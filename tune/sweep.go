@@ -109,6 +109,10 @@ type Options struct {
 	// job per trial). Reproducible for a seed when trials finish in the
 	// same order (TPE.Parallelism 1 always does).
 	TPE *TPE
+	// Hyperband, when set, runs brackets of successive halving, their
+	// trials drawn at random or, with Hyperband.TPE, suggested (BOHB); it
+	// replaces the space's grid and samples, and ASHA.
+	Hyperband *Hyperband
 	// Resume is an earlier (interrupted) sweep's results (Load): trials it
 	// finished are reused, the rest run. Its space must be this one.
 	Resume *Results
@@ -175,7 +179,17 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 	var trials []Params
 	var err error
 	var tpe TPE
-	if opts.TPE != nil {
+	if opts.Hyperband != nil {
+		if opts.ASHA != nil || opts.TPE != nil {
+			return nil, fmt.Errorf("%w: Hyperband replaces ASHA and TPE (give Hyperband.TPE for BOHB)", ErrSpace)
+		}
+		if err := space.validate(); err != nil {
+			return nil, err
+		}
+		if _, _, _, err := opts.Hyperband.brackets(); err != nil {
+			return nil, err
+		}
+	} else if opts.TPE != nil {
 		if opts.ASHA != nil {
 			return nil, fmt.Errorf("%w: TPE with ASHA is not supported (run TPE's trials at one budget)", ErrSpace)
 		}
@@ -229,7 +243,9 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 	// Runs still finishing when the sweep returns (an error, a cancel)
 	// deliver to nobody: quit releases them.
 	defer close(s.quit)
-	if opts.TPE != nil {
+	if opts.Hyperband != nil {
+		err = s.hyperband(space, *opts.Hyperband)
+	} else if opts.TPE != nil {
 		err = s.tpe(space, tpe)
 	} else if opts.ASHA != nil {
 		err = s.asha(trials)

@@ -179,3 +179,42 @@ func TestPlots(t *testing.T) {
 		t.Fatal("plots of no trials")
 	}
 }
+
+// TestHyperband: brackets of successive halving over budgets 1..9 (η 3):
+// 9 trials from budget 1, 5 from 3, 3 at 9 — 17 trials, 5 of them run to
+// budget 9; BOHB runs the same brackets with TPE suggesting the later
+// ones; bad settings are refused.
+func TestHyperband(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, wren.Options{Backend: wren.InProcess(4)})
+	space := tune.Space{"lr": tune.LogUniform(1e-4, 1)}
+	for _, name := range []string{"hyperband", "bohb"} {
+		hb := &tune.Hyperband{MinBudget: 1, MaxBudget: 9}
+		if name == "bohb" {
+			hb.TPE = &tune.TPE{Startup: 3}
+		}
+		r, err := tune.Sweep(ctx, ex, Epochs, space, tune.Options{Metric: "accuracy", Seed: 5, Hyperband: hb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := map[int]int{}
+		for _, tr := range r.Trials {
+			at[tr.Budget]++
+		}
+		if len(r.Trials) != 17 || at[9] != 5 || at[3] != 2+4 || at[1] != 6 || r.Trials[0].Budget != 9 {
+			t.Fatalf("%s: %d trials, by highest budget %v, best at %d", name, len(r.Trials), at, r.Trials[0].Budget)
+		}
+		t.Logf("%s: best accuracy %.4f at lr %.4g", name, r.Trials[0].Metrics["accuracy"], r.Trials[0].Num["lr"])
+	}
+	for what, o := range map[string]tune.Options{
+		"reduction 1":     {Metric: "accuracy", Hyperband: &tune.Hyperband{MinBudget: 1, MaxBudget: 9, Reduction: 1}},
+		"reversed":        {Metric: "accuracy", Hyperband: &tune.Hyperband{MinBudget: 9, MaxBudget: 3}},
+		"zero budget":     {Metric: "accuracy", Hyperband: &tune.Hyperband{MaxBudget: 3}},
+		"with ASHA":       {Metric: "accuracy", Hyperband: &tune.Hyperband{MinBudget: 1, MaxBudget: 9}, ASHA: &tune.ASHA{MinBudget: 1, MaxBudget: 9}},
+		"with TPE beside": {Metric: "accuracy", Hyperband: &tune.Hyperband{MinBudget: 1, MaxBudget: 9}, TPE: &tune.TPE{Trials: 3}},
+	} {
+		if _, err := tune.Sweep(ctx, ex, Epochs, space, o); !errors.Is(err, tune.ErrSpace) {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+}
