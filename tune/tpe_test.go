@@ -6,6 +6,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/wrenml/wren"
@@ -215,6 +217,86 @@ func TestHyperband(t *testing.T) {
 	} {
 		if _, err := tune.Sweep(ctx, ex, Epochs, space, o); !errors.Is(err, tune.ErrSpace) {
 			t.Errorf("%s: %v", what, err)
+		}
+	}
+}
+
+// stopAfter cancels the TPE resume test's sweep once that many trials ran.
+var (
+	stopMu    sync.Mutex
+	stopAfter int
+	stopCalls int
+	stopSweep context.CancelFunc
+)
+
+// Counted is Bowl, cancelling the sweep (stopSweep) after stopAfter calls.
+var Counted = wren.Register("tune-test.counted", func(ctx context.Context, p tune.Params) (tune.Metrics, error) {
+	stopMu.Lock()
+	stopCalls++
+	if stopSweep != nil && stopCalls == stopAfter {
+		stopSweep()
+	}
+	stopMu.Unlock()
+	x, lr := p.Float("x"), p.Float("lr")
+	return tune.Metrics{"loss": (x-0.7)*(x-0.7) + math.Pow(math.Log10(lr)+3, 2)/4}, nil
+})
+
+// TestTPEResume: a TPE sweep interrupted after 6 of 14 trials and resumed
+// with the same seed reuses the finished trials and ends with the trials
+// an uninterrupted sweep of that seed runs.
+func TestTPEResume(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, wren.Options{Backend: wren.InProcess(1)})
+	space := tune.Space{"x": tune.Uniform(0, 1), "lr": tune.LogUniform(1e-6, 1)}
+	opts := tune.Options{Metric: "loss", Mode: tune.Min, Seed: 11, TPE: &tune.TPE{Trials: 14, Parallelism: 1, Startup: 4}}
+	straight, err := tune.Sweep(ctx, ex, Counted, space, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	stopMu.Lock()
+	stopCalls, stopAfter, stopSweep = 0, 6, cancel
+	stopMu.Unlock()
+	_, err = tune.Sweep(cctx, ex, Counted, space, opts)
+	stopMu.Lock()
+	stopSweep = nil
+	stopMu.Unlock()
+	if err == nil {
+		t.Fatal("the interrupted sweep succeeded")
+	}
+	cancel()
+	// The interrupted sweep is the newest under tune/.
+	var prefixes []string
+	for a, err := range ex.Store().List(ctx, "tune/") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := strings.CutSuffix(a.Key, "/sweep.json"); ok && p != straight.Prefix {
+			prefixes = append(prefixes, p)
+		}
+	}
+	if len(prefixes) != 1 {
+		t.Fatalf("sweeps %v", prefixes)
+	}
+	prev, err := tune.Load(ctx, ex.Store(), prefixes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Resume = prev
+	resumed, err := tune.Sweep(ctx, ex, Counted, space, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.Reused < 5 || len(resumed.Trials) != 14 {
+		t.Fatalf("resumed: %d reused, %d trials", resumed.Reused, len(resumed.Trials))
+	}
+	want := map[int]string{}
+	for _, tr := range straight.Trials {
+		want[tr.ID] = tr.Label
+	}
+	for _, tr := range resumed.Trials {
+		if want[tr.ID] != tr.Label {
+			t.Fatalf("trial %d: resumed %s, uninterrupted %s", tr.ID, tr.Label, want[tr.ID])
 		}
 	}
 }
