@@ -205,6 +205,7 @@ type Params struct {
 	budget int    // the budget of this run (ASHA), 0 without
 	prev   int    // the budget a checkpoint of this trial already holds
 	ckpt   string // prefix of the trial's checkpoints in store, one per budget
+	from   string // PBT: the prefix to resume from (a better member's), "" for ckpt
 	store  string // the executor's store URL
 	metric string // the sweep's metric
 }
@@ -217,16 +218,17 @@ type paramsWire struct {
 	Budget int                `json:"budget,omitempty"`
 	Prev   int                `json:"prev,omitempty"`
 	Ckpt   string             `json:"ckpt,omitempty"`
+	From   string             `json:"from,omitempty"`
 	Store  string             `json:"store,omitempty"`
 	Metric string             `json:"metric,omitempty"`
 }
 
 func (p Params) wire() paramsWire {
-	return paramsWire{p.ID, p.Num, p.Str, p.budget, p.prev, p.ckpt, p.store, p.metric}
+	return paramsWire{ID: p.ID, Num: p.Num, Str: p.Str, Budget: p.budget, Prev: p.prev, Ckpt: p.ckpt, From: p.from, Store: p.store, Metric: p.metric}
 }
 
 func (p *Params) set(w paramsWire) {
-	*p = Params{ID: w.ID, Num: w.Num, Str: w.Str, budget: w.Budget, prev: w.Prev, ckpt: w.Ckpt, store: w.Store, metric: w.Metric}
+	*p = Params{ID: w.ID, Num: w.Num, Str: w.Str, budget: w.Budget, prev: w.Prev, ckpt: w.Ckpt, from: w.From, store: w.Store, metric: w.Metric}
 }
 
 // GobEncode implements gob.GobEncoder.
@@ -323,10 +325,14 @@ func (p Params) Resumed() int { return p.prev }
 func (p Params) CheckpointKey() string { return checkpointKey(p.ckpt, p.budget) }
 
 // ResumeKey is the checkpoint of budget Resumed() that this run continues
-// from; "" for a trial's first run.
+// from (under population-based training, possibly a better member's); ""
+// for a trial's first run.
 func (p Params) ResumeKey() string {
 	if p.prev <= 0 {
 		return ""
+	}
+	if p.from != "" {
+		return checkpointKey(p.from, p.prev)
 	}
 	return checkpointKey(p.ckpt, p.prev)
 }

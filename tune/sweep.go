@@ -113,6 +113,10 @@ type Options struct {
 	// trials drawn at random or, with Hyperband.TPE, suggested (BOHB); it
 	// replaces the space's grid and samples, and ASHA.
 	Hyperband *Hyperband
+	// PBT, when set, trains a population by population-based training
+	// (exploit and explore between intervals), its lineage recorded; it
+	// replaces the space's grid and samples, ASHA, TPE and Hyperband.
+	PBT *PBT
 	// Resume is an earlier (interrupted) sweep's results (Load): trials it
 	// finished are reused, the rest run. Its space must be this one.
 	Resume *Results
@@ -158,6 +162,8 @@ type Results struct {
 	// Jobs is the prefix of the IDs of the wren jobs the sweep ran
 	// ("<Jobs>-b<budget>-<n>").
 	Jobs string `json:"jobs,omitempty"`
+	// Lineage is a PBT sweep's members interval by interval.
+	Lineage []LineageStep `json:"lineage,omitempty"`
 }
 
 // Sweep runs the objective once per trial of the space, as wren maps on
@@ -179,7 +185,19 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 	var trials []Params
 	var err error
 	var tpe TPE
-	if opts.Hyperband != nil {
+	var pbt PBT
+	if opts.PBT != nil {
+		if opts.ASHA != nil || opts.TPE != nil || opts.Hyperband != nil {
+			return nil, fmt.Errorf("%w: PBT replaces ASHA, TPE and Hyperband", ErrSpace)
+		}
+		if err := space.validate(); err != nil {
+			return nil, err
+		}
+		pbt = *opts.PBT
+		if err := pbt.check(); err != nil {
+			return nil, err
+		}
+	} else if opts.Hyperband != nil {
 		if opts.ASHA != nil || opts.TPE != nil {
 			return nil, fmt.Errorf("%w: Hyperband replaces ASHA and TPE (give Hyperband.TPE for BOHB)", ErrSpace)
 		}
@@ -243,7 +261,9 @@ func Sweep(ctx context.Context, ex *wren.Executor, objective *wren.Task[Params, 
 	// Runs still finishing when the sweep returns (an error, a cancel)
 	// deliver to nobody: quit releases them.
 	defer close(s.quit)
-	if opts.Hyperband != nil {
+	if opts.PBT != nil {
+		err = s.pbt(space, pbt)
+	} else if opts.Hyperband != nil {
 		err = s.hyperband(space, *opts.Hyperband)
 	} else if opts.TPE != nil {
 		err = s.tpe(space, tpe)
@@ -291,6 +311,7 @@ type sweep struct {
 	cancels []func() // of every map launched
 	pending int
 	jobs    []func() float64 // cost of each map launched
+	lineage []LineageStep    // PBT's
 }
 
 // run launches trials (a map) at budget b, from checkpoints of budget prevB.
@@ -674,6 +695,14 @@ func Load(ctx context.Context, st blob.Store, prefix string) (*Results, error) {
 		r.Trials = append(r.Trials, t)
 	}
 	r.sort()
+	// A PBT sweep's lineage.
+	if b, err := blob.ReadAll(ctx, st, prefix+"/"+LineageKey); err == nil {
+		if err := json.Unmarshal(b, &r.Lineage); err != nil {
+			return nil, fmt.Errorf("tune: load %s: %w", prefix+"/"+LineageKey, err)
+		}
+	} else if !errors.Is(err, blob.ErrNotFound) {
+		return nil, err
+	}
 	return &r, nil
 }
 

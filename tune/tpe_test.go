@@ -316,3 +316,78 @@ func TestTPEResume(t *testing.T) {
 		}
 	}
 }
+
+// TestPBT: a population of 8 trains 4 intervals of 2 epochs from its
+// checkpoints; after each interval but the last the bottom 2 copy a top
+// member's checkpoint and values, perturbed within the space; the lineage
+// says who copied whom, is kept in the store and drawn; the population's
+// best learning rate gets no worse.
+func TestPBT(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, wren.Options{Backend: wren.InProcess(4)})
+	space := tune.Space{"lr": tune.LogUniform(1e-4, 1), "opt": tune.Choice("sgd", "adam")}
+	r, err := tune.Sweep(ctx, ex, Epochs, space, tune.Options{Metric: "accuracy", Seed: 6, PBT: &tune.PBT{Population: 8, Intervals: 4, Interval: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Trials) != 8 || len(r.Lineage) != 32 {
+		t.Fatalf("%d trials, %d lineage steps", len(r.Trials), len(r.Lineage))
+	}
+	q := func(st tune.LineageStep, budget int) float64 { return st.Metric / (1 - math.Pow(0.5, float64(budget))) }
+	best := map[int]float64{}
+	exploits := map[int]int{}
+	byKey := map[[2]int]tune.LineageStep{}
+	for _, st := range r.Lineage {
+		byKey[[2]int{st.Interval, st.Member}] = st
+		if st.Failed {
+			t.Fatalf("a member failed: %+v", st)
+		}
+		best[st.Interval] = max(best[st.Interval], q(st, 2*(st.Interval+1)))
+		if st.Donor >= 0 {
+			exploits[st.Interval]++
+		}
+	}
+	for iv := 1; iv < 4; iv++ {
+		if exploits[iv] != 2 {
+			t.Fatalf("interval %d: %d members copied another, want 2", iv, exploits[iv])
+		}
+	}
+	if exploits[0] != 0 || best[3] < best[0] {
+		t.Fatalf("exploits %v, best quality by interval %v", exploits, best)
+	}
+	// A copied member's learning rate is its donor's x0.8 or x1.2, or new.
+	for _, st := range r.Lineage {
+		if st.Donor < 0 {
+			continue
+		}
+		d := byKey[[2]int{st.Interval - 1, st.Donor}]
+		if d.Label == "" {
+			t.Fatalf("interval %d: member %d copied %d, who has no step before", st.Interval, st.Member, st.Donor)
+		}
+	}
+	for _, tr := range r.Trials {
+		if tr.Budget != 8 || tr.Num["lr"] < 1e-4 || tr.Num["lr"] > 1 {
+			t.Fatalf("final member %+v", tr)
+		}
+	}
+	loaded, err := tune.Load(ctx, ex.Store(), r.Prefix)
+	if err != nil || len(loaded.Lineage) != 32 {
+		t.Fatalf("loaded lineage: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "lineage.png")
+	if err := r.PlotLineage(path); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() < 5000 {
+		t.Fatalf("lineage plot: %v", err)
+	}
+	for what, o := range map[string]tune.Options{
+		"population 1": {Metric: "accuracy", PBT: &tune.PBT{Population: 1, Intervals: 2, Interval: 1}},
+		"no intervals": {Metric: "accuracy", PBT: &tune.PBT{Population: 4, Interval: 1}},
+		"with ASHA":    {Metric: "accuracy", PBT: &tune.PBT{Population: 4, Intervals: 2, Interval: 1}, ASHA: &tune.ASHA{MinBudget: 1, MaxBudget: 3}},
+	} {
+		if _, err := tune.Sweep(ctx, ex, Epochs, space, o); !errors.Is(err, tune.ErrSpace) {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+}
