@@ -391,3 +391,67 @@ func TestPBT(t *testing.T) {
 		}
 	}
 }
+
+// CountedEpochs is Epochs, cancelling the sweep (stopSweep) after
+// stopAfter calls.
+var CountedEpochs = wren.Register("tune-test.counted-epochs", func(ctx context.Context, p tune.Params) (tune.Metrics, error) {
+	stopMu.Lock()
+	stopCalls++
+	if stopSweep != nil && stopCalls == stopAfter {
+		stopSweep()
+	}
+	stopMu.Unlock()
+	return epochs(ctx, p)
+})
+
+// TestPBTResume: a PBT sweep interrupted in its third interval and resumed
+// with its seed reuses the members' finished runs and ends with the
+// lineage of the uninterrupted sweep.
+func TestPBTResume(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, wren.Options{Backend: wren.InProcess(1)})
+	space := tune.Space{"lr": tune.LogUniform(1e-4, 1)}
+	opts := tune.Options{Metric: "accuracy", Seed: 8, PBT: &tune.PBT{Population: 4, Intervals: 4, Interval: 1}}
+	straight, err := tune.Sweep(ctx, ex, CountedEpochs, space, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	stopMu.Lock()
+	stopCalls, stopAfter, stopSweep = 0, 10, cancel
+	stopMu.Unlock()
+	_, err = tune.Sweep(cctx, ex, CountedEpochs, space, opts)
+	stopMu.Lock()
+	stopSweep = nil
+	stopMu.Unlock()
+	cancel()
+	if err == nil {
+		t.Fatal("the interrupted sweep succeeded")
+	}
+	var prefix string
+	for a, err := range ex.Store().List(ctx, "tune/") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := strings.CutSuffix(a.Key, "/sweep.json"); ok && p != straight.Prefix {
+			prefix = p
+		}
+	}
+	prev, err := tune.Load(ctx, ex.Store(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Resume = prev
+	resumed, err := tune.Sweep(ctx, ex, CountedEpochs, space, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.Reused < 8 || len(resumed.Lineage) != len(straight.Lineage) {
+		t.Fatalf("resumed: %d reused, %d lineage steps (want %d)", resumed.Reused, len(resumed.Lineage), len(straight.Lineage))
+	}
+	for i, st := range straight.Lineage {
+		if r := resumed.Lineage[i]; r.Label != st.Label || r.Donor != st.Donor || r.Member != st.Member {
+			t.Fatalf("step %d: resumed %+v, uninterrupted %+v", i, r, st)
+		}
+	}
+}

@@ -163,7 +163,9 @@ func TestSweep(t *testing.T) {
 // Epochs is an objective with a budget: its quality at budget b is
 // q(lr) * (1 - 0.5^b); it continues from its checkpoint (the epochs done)
 // and reports the epochs it actually ran, so that the test can count.
-var Epochs = wren.Register("tune-test.epochs", func(ctx context.Context, p tune.Params) (tune.Metrics, error) {
+var Epochs = wren.Register("tune-test.epochs", epochs)
+
+func epochs(ctx context.Context, p tune.Params) (tune.Metrics, error) {
 	state, held, err := p.LoadCheckpoint(ctx)
 	if err != nil {
 		return nil, err
@@ -181,7 +183,7 @@ var Epochs = wren.Register("tune-test.epochs", func(ctx context.Context, p tune.
 	}
 	q := 1 - math.Abs(math.Log10(p.Float("lr"))+1.5) // best at lr = 10^-1.5
 	return tune.Metrics{"accuracy": q * (1 - math.Pow(0.5, float64(p.Budget()))), "ran": float64(ran)}, nil
-})
+}
 
 // TestASHA: successive halving spends at most a third of the epochs of the
 // full sweep and still finds its best trial.
