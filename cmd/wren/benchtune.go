@@ -24,8 +24,29 @@ func benchTune(ctx context.Context, args []string) error {
 	trials := fs.Int("trials", 200, "trials")
 	trialMS := fs.Float64("trial-ms", 50, "CPU-busy milliseconds per trial")
 	par := fs.Int("parallel", runtime.NumCPU(), "worker processes")
+	search := fs.Bool("search", false, "compare wren's random search and TPE with Optuna's TPE on Branin and Hartmann-6 instead")
+	seeds := fs.Int("seeds", 20, "-search: seeds per method")
+	searchTrials := fs.Int("search-trials", 50, "-search: trials per run")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *search {
+		dir, err := os.MkdirTemp("", "wren-bench-search-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		ex, err := wren.NewExecutor(ctx, wren.Options{Store: dir, Backend: wren.InProcess(1), Progress: wren.ProgressOff})
+		if err != nil {
+			return err
+		}
+		defer ex.Close()
+		res, err := benchSearch(ctx, ex, *seeds, *searchTrials)
+		if err != nil {
+			return err
+		}
+		res["bench"] = "tune -search"
+		return printJSON(res)
 	}
 	dir, err := os.MkdirTemp("", "wren-bench-tune-")
 	if err != nil {

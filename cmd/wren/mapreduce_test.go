@@ -133,3 +133,36 @@ func TestFeaturizeCommand(t *testing.T) {
 		t.Fatalf("rerun:\n%s", got)
 	}
 }
+
+// TestBenchSearch: wren bench tune -search prints, per test function, the
+// best values of random search and TPE (and Optuna's when installed).
+func TestBenchSearch(t *testing.T) {
+	out := capture(t, "bench", "tune", "-search", "-seeds", "2", "-search-trials", "12")
+	var m map[string]map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		// the top level also holds numbers: decode loosely
+		var loose map[string]any
+		if err := json.Unmarshal([]byte(out), &loose); err != nil {
+			t.Fatalf("not JSON: %q", out)
+		}
+		m = map[string]map[string]any{}
+		for k, v := range loose {
+			if mv, ok := v.(map[string]any); ok {
+				m[k] = mv
+			}
+		}
+	}
+	for _, f := range []string{"branin", "hartmann6"} {
+		r := m[f]
+		for _, method := range []string{"wren_random", "wren_tpe"} {
+			s, _ := r[method].(map[string]any)
+			b, _ := s["best_after_10"].(map[string]any)
+			if _, ok := b["median"].(float64); !ok {
+				t.Fatalf("%s %s: %v", f, method, r[method])
+			}
+		}
+		if _, ok := r["optuna_tpe"]; !ok {
+			t.Fatalf("%s: no optuna_tpe entry (a result or why it was skipped)", f)
+		}
+	}
+}
