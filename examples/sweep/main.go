@@ -200,6 +200,38 @@ func run(ctx context.Context, n int, store, out string, w *os.File) error {
 		return err
 	}
 	fmt.Fprintf(w, "epochs run: %d (all 9 trials for 9 epochs: 81)\nplot: %s\n", res2.BudgetUnits, sgdOut)
+
+	// The same logistic regression searched by TPE: each trial suggested
+	// from the ones finished.
+	fmt.Fprintln(w, "\nlogistic regression: L2 x feature scaling by TPE, 12 trials")
+	res3, err := tune.Sweep(ctx, ex, Logistic, tune.Space{
+		"l2":      tune.LogUniform(1e-6, 1e-2),
+		"scaling": tune.Choice("max-abs", "none"),
+		"n":       tune.Grid(float64(n)),
+	}, tune.Options{Metric: "accuracy", Mode: tune.Max, Seed: 3, TPE: &tune.TPE{Trials: 12, Startup: 6}})
+	if err != nil {
+		return err
+	}
+	res3.WriteTable(w, 3)
+	fmt.Fprintf(w, "importance: %v\n", res3.Importance())
+
+	// Softmax SGD by population-based training: the worst member copies a
+	// better one's checkpoint and learning rate, perturbed, every epoch.
+	fmt.Fprintln(w, "\nsoftmax SGD by population-based training: 4 members, 3 intervals of 1 epoch")
+	res4, err := tune.Sweep(ctx, ex, SGD, tune.Space{
+		"lr":   tune.LogUniform(0.05, 5),
+		"l2":   tune.LogUniform(1e-6, 1e-3),
+		"data": tune.Choice(prefix),
+	}, tune.Options{Metric: "accuracy", Mode: tune.Max, Seed: 4, PBT: &tune.PBT{Population: 4, Intervals: 3, Interval: 1}})
+	if err != nil {
+		return err
+	}
+	res4.WriteTable(w, 4)
+	pbtOut := strings.TrimSuffix(out, ".png") + "-pbt.png"
+	if err := res4.PlotLineage(pbtOut); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "epochs run: %d; lineage: %s\n", res4.BudgetUnits, pbtOut)
 	var b bytes.Buffer
 	if err := res.WriteCSV(&b); err != nil {
 		return err
