@@ -3,6 +3,7 @@ package tune
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -64,10 +65,18 @@ type LineageStep struct {
 	Label    string  `json:"params"`
 	Metric   float64 `json:"metric"`
 	Failed   bool    `json:"failed,omitempty"`
+	// Clipped names the values the perturbation pushed past their range
+	// and that were clipped to its edge.
+	Clipped []string `json:"clipped,omitempty"`
 }
 
 // LineageKey is where a PBT sweep keeps its lineage, under its prefix.
 const LineageKey = "lineage.json"
+
+// ErrNoCheckpoint reports a PBT member that left no checkpoint after an
+// interval: an objective that does not checkpoint, or a resumed sweep
+// whose checkpoints were deleted.
+var ErrNoCheckpoint = errors.New("tune: PBT needs each member's checkpoint")
 
 // pbt trains the population interval by interval.
 func (s *sweep) pbt(space Space, c PBT) error {
@@ -75,6 +84,7 @@ func (s *sweep) pbt(space Space, c PBT) error {
 	random := TPE{Startup: math.MaxInt}
 	members := make([]Params, c.Population)
 	donors := make([]int, c.Population)
+	clipped := make([][]string, c.Population)
 	for i := range members {
 		p := random.suggest(space, rng, nil, nil, 0)
 		p.ID, p.store, p.metric = i, s.st.URL(), s.opts.Metric
@@ -111,19 +121,33 @@ func (s *sweep) pbt(space Space, c PBT) error {
 		})
 		for _, i := range order {
 			t := results[i]
-			s.lineage = append(s.lineage, LineageStep{Interval: iv, Member: i, Donor: donors[i], Label: members[i].Label(), Metric: t.Metrics[s.opts.Metric], Failed: !t.OK()})
+			s.lineage = append(s.lineage, LineageStep{Interval: iv, Member: i, Donor: donors[i], Label: members[i].Label(), Metric: t.Metrics[s.opts.Metric], Failed: !t.OK(), Clipped: clipped[i]})
 		}
 		s.writeLineage()
 		if iv == c.Intervals-1 {
 			break
 		}
+		// The next interval continues from every member's checkpoint: say
+		// so now if one is missing, not as failures of every later run.
+		for _, i := range order {
+			if t := results[i]; !t.OK() {
+				continue
+			}
+			p := members[i]
+			p.budget = (iv + 1) * c.Interval
+			if _, err := s.st.Stat(s.ctx, p.CheckpointKey()); err != nil {
+				return fmt.Errorf("%w: member %d has no checkpoint at budget %d (%s): its objective must save one (Params.SaveCheckpoint), and a resumed sweep needs its checkpoints: %v",
+					ErrNoCheckpoint, i, p.budget, p.CheckpointKey(), err)
+			}
+		}
 		for i := range donors {
-			donors[i] = -1
+			donors[i], clipped[i] = -1, nil
 			members[i].from = ""
 		}
 		for _, b := range order[len(order)-nq:] {
 			d := order[rng.IntN(nq)]
-			n := perturb(space, members[d], rng, c.Resample)
+			n, cl := perturb(space, members[d], rng, c.Resample)
+			clipped[b] = cl
 			n.ID, n.store, n.metric, n.ckpt = b, s.st.URL(), s.opts.Metric, members[b].ckpt
 			n.from = members[d].ckpt
 			members[b], donors[b] = n, d
@@ -135,9 +159,11 @@ func (s *sweep) pbt(space Space, c PBT) error {
 
 // perturb returns a copy of p's values explored: numeric ones ×0.8 or
 // ×1.2 within range (grids to a neighbour), or with probability resample
-// drawn anew, as categorical ones are.
-func perturb(space Space, p Params, rng *rand.Rand, resample float64) Params {
+// drawn anew, as categorical ones are; and the names of the values
+// clipped to their range.
+func perturb(space Space, p Params, rng *rand.Rand, resample float64) (Params, []string) {
 	n := Params{Num: map[string]float64{}, Str: map[string]string{}}
+	var clipped []string
 	for _, k := range space.names() {
 		d := space[k]
 		switch d.Kind {
@@ -166,6 +192,9 @@ func perturb(space Space, p Params, rng *rand.Rand, resample float64) Params {
 				if rng.IntN(2) == 1 {
 					f = 1.2
 				}
+				if v*f < d.Lo || v*f > d.Hi {
+					clipped = append(clipped, k)
+				}
 				v = math.Min(math.Max(v*f, d.Lo), d.Hi)
 				switch d.Kind {
 				case "int":
@@ -178,7 +207,7 @@ func perturb(space Space, p Params, rng *rand.Rand, resample float64) Params {
 			n.Num[k] = v
 		}
 	}
-	return n
+	return n, clipped
 }
 
 // writeLineage keeps the lineage so far in the store.

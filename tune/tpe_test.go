@@ -6,11 +6,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/tune"
 )
 
@@ -453,5 +455,50 @@ func TestPBTResume(t *testing.T) {
 		if r := resumed.Lineage[i]; r.Label != st.Label || r.Donor != st.Donor || r.Member != st.Member {
 			t.Fatalf("step %d: resumed %+v, uninterrupted %+v", i, r, st)
 		}
+	}
+}
+
+// TestPBTBadInput: an objective that never checkpoints and a resumed PBT
+// whose checkpoints were deleted are clear errors after the first
+// interval; a perturbation past a value's range is clipped and says so in
+// the lineage.
+func TestPBTBadInput(t *testing.T) {
+	ctx := context.Background()
+	ex := executor(t, wren.Options{Backend: wren.InProcess(2)})
+	_, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, PBT: &tune.PBT{Population: 4, Intervals: 3, Interval: 1}})
+	if !errors.Is(err, tune.ErrNoCheckpoint) || !strings.Contains(err.Error(), "SaveCheckpoint") {
+		t.Fatalf("an objective without checkpoints: %v", err)
+	}
+	space := tune.Space{"lr": tune.LogUniform(0.5, 0.6)}
+	opts := tune.Options{Metric: "accuracy", Seed: 2, PBT: &tune.PBT{Population: 8, Intervals: 4, Interval: 1}}
+	r, err := tune.Sweep(ctx, ex, Epochs, space, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clipped := 0
+	for _, st := range r.Lineage {
+		if slices.Contains(st.Clipped, "lr") {
+			clipped++
+		}
+	}
+	for _, tr := range r.Trials {
+		if lr := tr.Num["lr"]; lr < 0.5 || lr > 0.6 {
+			t.Fatalf("lr %v left the space", lr)
+		}
+	}
+	if clipped == 0 {
+		t.Fatalf("no clipped perturbation recorded in %+v", r.Lineage)
+	}
+	// The same sweep resumed after its checkpoints were deleted.
+	if _, err := blob.DeletePrefix(ctx, ex.Store(), r.Prefix+"/checkpoints/"); err != nil {
+		t.Fatal(err)
+	}
+	prev, err := tune.Load(ctx, ex.Store(), r.Prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Resume = prev
+	if _, err := tune.Sweep(ctx, ex, Epochs, space, opts); !errors.Is(err, tune.ErrNoCheckpoint) {
+		t.Fatalf("resumed without checkpoints: %v", err)
 	}
 }
