@@ -95,6 +95,13 @@ type indexSummary struct {
 var indexArchive = wren.Register("featurize.index", runIndex)
 
 func runIndex(ctx context.Context, t indexTask) (indexSummary, error) {
+	// The task comes from the store: it writes only an index object.
+	if !strings.HasPrefix(t.Key, "index/") || !strings.HasSuffix(t.Key, ".json") || strings.Contains(t.Key, "..") {
+		return indexSummary{}, fmt.Errorf("%w: index key %q is not index/<name>.json", ErrArchive, t.Key)
+	}
+	if t.Off < 0 || t.Size < 0 {
+		return indexSummary{}, fmt.Errorf("%w: range %d+%d of %s", ErrArchive, t.Off, t.Size, t.Archive)
+	}
 	in, err := openStore(ctx, t.Input)
 	if err != nil {
 		return indexSummary{}, err

@@ -430,3 +430,21 @@ func TestSynthesizeArchive(t *testing.T) {
 		t.Fatal("an unknown layout accepted")
 	}
 }
+
+// TestIndexTaskChecked: an indexing call's input comes from the store; it
+// writes nothing but an index object and reads no negative range.
+func TestIndexTaskChecked(t *testing.T) {
+	dir := t.TempDir()
+	for _, task := range []indexTask{
+		{Input: dir, Index: dir, Key: "shard-00000.json", Archive: "a.tar"},
+		{Input: dir, Index: dir, Key: "index/../featurize.json", Archive: "a.tar"},
+		{Input: dir, Index: dir, Key: "index/x.json", Archive: "a.tar", Off: -1},
+	} {
+		if _, err := runIndex(context.Background(), task); !errors.Is(err, ErrArchive) {
+			t.Errorf("%+v: %v", task, err)
+		}
+	}
+	if fs, _ := os.ReadDir(dir); len(fs) != 0 {
+		t.Fatalf("wrote %v", fs)
+	}
+}

@@ -99,31 +99,16 @@ var ErrPlan = errors.New("featurize: cannot plan")
 // inside the backend's call limit, and, on a backend that bills, its cost.
 // Archives are indexed as Run would (the index is kept for it).
 func Plan(ctx context.Context, ex *wren.Executor, job Options, po PlanOptions) (*JobPlan, error) {
-	if job.Size == 0 {
-		job.Size = 256
-	}
-	if job.Size < MinSide || job.Size%2 != 0 {
-		return nil, fmt.Errorf("featurize: size %d: want an even size >= %d", job.Size, MinSide)
-	}
-	gopts := job.GIST
-	gopts.Size = 0
-	if _, err := NewGister(job.Size, gopts); err != nil {
+	job, gopts, in, out, err := open(ctx, job)
+	if err != nil {
 		return nil, err
 	}
+	defer in.Close()
+	defer out.Close()
 	gopts = gopts.withDefaults()
 	if po.Sample <= 0 {
 		po.Sample = 200
 	}
-	in, err := wren.OpenStore(ctx, job.Input)
-	if err != nil {
-		return nil, fmt.Errorf("featurize: input: %w", err)
-	}
-	defer in.Close()
-	out, err := wren.OpenStore(ctx, job.Output)
-	if err != nil {
-		return nil, fmt.Errorf("featurize: output: %w", err)
-	}
-	defer out.Close()
 	il, err := listInput(ctx, ex, in, out, job)
 	if err != nil {
 		return nil, err

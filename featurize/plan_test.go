@@ -68,6 +68,11 @@ func TestPlan(t *testing.T) {
 		t.Fatalf("calls of %d images take %v, over a quarter of the %v limit", p.ImagesPerCall, p.CallTime, p.CallLimit)
 	}
 
+	// A sample of one image: one call, the projection still whole.
+	o.MapOptions, o.Output = nil, filepath.Join(f.root, "plan-one")
+	if p, err = Plan(ctx, f.ex, o, PlanOptions{Sample: 1}); err != nil || p.SampleImages != 1 || p.Calls < 1 || p.PerImage <= 0 {
+		t.Fatalf("a sample of 1: %+v, %v", p, err)
+	}
 	// Nothing to plan, and bad settings.
 	empty := filepath.Join(f.root, "empty")
 	os.MkdirAll(empty, 0o755)

@@ -255,6 +255,32 @@ func loadImage(ctx context.Context, st blob.Store, key string, maxBytes, maxPixe
 	return Decode(data, maxPixels)
 }
 
+// open checks a job's size and GIST options (Size 0 means 256) and opens
+// its input and output stores: what Run and Plan share. gopts has no Size.
+func open(ctx context.Context, job Options) (Options, GISTOptions, blob.Store, blob.Store, error) {
+	if job.Size == 0 {
+		job.Size = 256
+	}
+	if job.Size < MinSide || job.Size%2 != 0 {
+		return job, GISTOptions{}, nil, nil, fmt.Errorf("featurize: size %d: want an even size >= %d", job.Size, MinSide)
+	}
+	gopts := job.GIST
+	gopts.Size = 0
+	if _, err := NewGister(job.Size, gopts); err != nil {
+		return job, gopts, nil, nil, err
+	}
+	in, err := wren.OpenStore(ctx, job.Input)
+	if err != nil {
+		return job, gopts, nil, nil, fmt.Errorf("featurize: input: %w", err)
+	}
+	out, err := wren.OpenStore(ctx, job.Output)
+	if err != nil {
+		in.Close()
+		return job, gopts, nil, nil, fmt.Errorf("featurize: output: %w", err)
+	}
+	return job, gopts, in, out, nil
+}
+
 // loadSpan reads and decodes an image stored in an archive.
 func loadSpan(ctx context.Context, st blob.Store, sp span, maxBytes, maxPixels int64) (image.Image, error) {
 	if maxBytes <= 0 {
@@ -284,29 +310,14 @@ func loadSpan(ctx context.Context, st blob.Store, sp span, maxBytes, maxPixels i
 // resumes. Images that cannot be featurized are reported in Report.Failed,
 // never fatal; an error is returned only when the job cannot run.
 func Run(ctx context.Context, ex *wren.Executor, job Options) (*Report, error) {
-	if job.Size == 0 {
-		job.Size = 256
-	}
 	if job.ImagesPerCall <= 0 {
 		job.ImagesPerCall = 200
 	}
-	if job.Size < MinSide || job.Size%2 != 0 {
-		return nil, fmt.Errorf("featurize: size %d: want an even size >= %d", job.Size, MinSide)
-	}
-	gopts := job.GIST
-	gopts.Size = 0
-	if _, err := NewGister(job.Size, gopts); err != nil {
+	job, gopts, in, out, err := open(ctx, job)
+	if err != nil {
 		return nil, err
 	}
-	in, err := wren.OpenStore(ctx, job.Input)
-	if err != nil {
-		return nil, fmt.Errorf("featurize: input: %w", err)
-	}
 	defer in.Close()
-	out, err := wren.OpenStore(ctx, job.Output)
-	if err != nil {
-		return nil, fmt.Errorf("featurize: output: %w", err)
-	}
 	defer out.Close()
 	il, err := listInput(ctx, ex, in, out, job)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
@@ -104,6 +105,15 @@ func TestTPE(t *testing.T) {
 	loaded, err := tune.Load(ctx, ex.Store(), par.Prefix)
 	if err != nil || len(loaded.Trials) != 24 {
 		t.Fatalf("recorded: %v, %v", loaded, err)
+	}
+	// More in flight than trials, one trial, and the executor's own
+	// options (chunks, retries, speculation, a timeout).
+	mopts := []wren.MapOption{wren.WithChunkSize(3), wren.WithRetries(2), wren.WithSpeculation(1.5), wren.WithTimeout(time.Minute)}
+	for _, c := range []tune.TPE{{Trials: 3, Parallelism: 10}, {Trials: 1}} {
+		r, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, TPE: &c, MapOptions: mopts})
+		if err != nil || len(r.Trials) != c.Trials {
+			t.Fatalf("TPE %+v: %v, %v", c, r, err)
+		}
 	}
 	// Bad settings.
 	for name, o := range map[string]tune.Options{
@@ -225,6 +235,12 @@ func TestHyperband(t *testing.T) {
 			t.Fatalf("%s: brackets reached %v, best at %d", name, top, r.Trials[0].Budget)
 		}
 		t.Logf("%s: best accuracy %.4f at lr %.4g", name, r.Trials[0].Metrics["accuracy"], r.Trials[0].Num["lr"])
+	}
+	// One budget (MinBudget == MaxBudget): a single bracket of full runs.
+	one, err := tune.Sweep(ctx, ex, Epochs, space, tune.Options{Metric: "accuracy", Seed: 5, Hyperband: &tune.Hyperband{MinBudget: 3, MaxBudget: 3},
+		MapOptions: []wren.MapOption{wren.WithChunkSize(2), wren.WithRetries(1)}})
+	if err != nil || len(one.Trials) != 1 || one.Trials[0].Budget != 3 {
+		t.Fatalf("one budget: %v, %v", one, err)
 	}
 	for what, o := range map[string]tune.Options{
 		"reduction 1":     {Metric: "accuracy", Hyperband: &tune.Hyperband{MinBudget: 1, MaxBudget: 9, Reduction: 1}},
