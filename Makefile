@@ -58,7 +58,7 @@ chromium:
 test: deps chromium
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -p 1 -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse|Sweep|GoSources|LargeStores' ./linear/ ./sgd/ ./examples/hogwild/ ./examples/sweep/ ./examples/wordcount/ ./internal/ui/
+	$(GO) test -p 1 -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse|Sweep|GoSources|LargeStores' ./linear/ ./sgd/ ./examples/hogwild/ ./examples/sweep/ ./examples/wordcount/ ./internal/ui/ ./cmd/wren/
 	# The portable kernels alone (as on a CPU without AVX2), and a build
 	# for arm64 (Graviton Lambdas), where only they exist.
 	WREN_KERNEL=go $(GO) test -count=1 ./internal/kernel/ ./linear/ ./featurize/

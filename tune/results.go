@@ -347,8 +347,10 @@ func ring(p *plot.Plot, x, y float64) {
 	p.Legend.Add("best", sc)
 }
 
-// PlotHistory draws the metric of each trial in the order trials were
-// numbered and the best so far (the optimisation history) to path.
+// PlotHistory draws each trial's metric and the best so far against the
+// trial's number and, when the trials record when they finished, against
+// the seconds since the sweep's first run started (a second panel), to
+// path (.png, .svg or .pdf).
 func (r *Results) PlotHistory(path string) error {
 	trials := slices.Clone(r.Trials)
 	sort.SliceStable(trials, func(i, j int) bool {
@@ -357,40 +359,87 @@ func (r *Results) PlotHistory(path string) error {
 		}
 		return trials[i].Budget < trials[j].Budget
 	})
-	var pts, bestPts plotter.XYs
-	cur, have := 0.0, false
+	var usable []Trial
+	timed := true
+	var start time.Time
 	for _, t := range trials {
-		v, ok := t.Metrics[r.Metric]
-		if !t.OK() || !ok {
+		if _, ok := t.Metrics[r.Metric]; !t.OK() || !ok {
 			continue
 		}
-		pts = append(pts, plotter.XY{X: float64(t.ID), Y: v})
-		if !have || (r.Mode == Max && v > cur) || (r.Mode == Min && v < cur) {
-			cur, have = v, true
+		usable = append(usable, t)
+		if t.Finished.IsZero() {
+			timed = false
+		} else if b := t.Finished.Add(-t.Duration); start.IsZero() || b.Before(start) {
+			start = b
 		}
-		bestPts = append(bestPts, plotter.XY{X: float64(t.ID), Y: cur})
 	}
-	if len(pts) == 0 {
+	if len(usable) == 0 {
 		return fmt.Errorf("tune: no trial with a metric to plot")
 	}
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: each trial and the best so far", r.Metric)
-	p.X.Label.Text, p.Y.Label.Text = "trial", r.Metric
-	sc, err := plotter.NewScatter(pts)
+	panel := func(x func(Trial) float64, xLabel, title string) (*plot.Plot, error) {
+		ts := slices.Clone(usable)
+		sort.SliceStable(ts, func(i, j int) bool { return x(ts[i]) < x(ts[j]) })
+		var pts, bestPts plotter.XYs
+		cur, have := 0.0, false
+		for _, t := range ts {
+			v := t.Metrics[r.Metric]
+			pts = append(pts, plotter.XY{X: x(t), Y: v})
+			if !have || (r.Mode == Max && v > cur) || (r.Mode == Min && v < cur) {
+				cur, have = v, true
+			}
+			bestPts = append(bestPts, plotter.XY{X: x(t), Y: cur})
+		}
+		p := plot.New()
+		p.Title.Text = title
+		p.X.Label.Text, p.Y.Label.Text = xLabel, r.Metric
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return nil, err
+		}
+		sc.GlyphStyle.Color = color.RGBA{R: 120, G: 130, B: 150, A: 255}
+		ln, err := plotter.NewLine(bestPts)
+		if err != nil {
+			return nil, err
+		}
+		ln.StepStyle = plotter.PostStep
+		ln.Color, ln.Width = color.RGBA{G: 140, B: 70, A: 255}, vg.Points(2)
+		p.Add(plotter.NewGrid(), sc, ln)
+		p.Legend.Add("trial", sc)
+		p.Legend.Add("best so far", ln)
+		p.Legend.Top = true
+		return p, nil
+	}
+	byTrial, err := panel(func(t Trial) float64 { return float64(t.ID) }, "trial", fmt.Sprintf("%s: each trial and the best so far", r.Metric))
 	if err != nil {
 		return err
 	}
-	sc.GlyphStyle.Color = color.RGBA{R: 120, G: 130, B: 150, A: 255}
-	ln, err := plotter.NewLine(bestPts)
+	if !timed {
+		return byTrial.Save(8*vg.Inch, 5*vg.Inch, path)
+	}
+	byTime, err := panel(func(t Trial) float64 { return t.Finished.Sub(start).Seconds() }, "seconds since the sweep started", "")
 	if err != nil {
 		return err
 	}
-	ln.Color, ln.Width = color.RGBA{G: 140, B: 70, A: 255}, vg.Points(2)
-	p.Add(plotter.NewGrid(), sc, ln)
-	p.Legend.Add("trial", sc)
-	p.Legend.Add("best so far", ln)
-	p.Legend.Top = true
-	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+	c, err := draw.NewFormattedCanvas(8*vg.Inch, 9*vg.Inch, strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), "."))
+	if err != nil {
+		return fmt.Errorf("tune: plot %s: %w", path, err)
+	}
+	canvases := plot.Align([][]*plot.Plot{{byTrial}, {byTime}}, draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Centimeter}, draw.New(c))
+	byTrial.Draw(canvases[0][0])
+	byTime.Draw(canvases[1][0])
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("tune: %w", err)
+	}
+	_, err = c.WriteTo(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("tune: plot %s: %w", path, err)
+	}
+	return nil
 }
 
 // PlotImportance draws Importance as bars to path.

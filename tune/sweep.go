@@ -139,8 +139,11 @@ type Trial struct {
 	Metrics  Metrics            `json:"metrics,omitempty"`
 	Err      string             `json:"error,omitempty"`
 	Duration time.Duration      `json:"duration"`
-	Attempts int                `json:"attempts"`
-	Reused   bool               `json:"reused,omitempty"`
+	// Finished is when the run ended (its call's end, else when the sweep
+	// learned of it); zero in records of older versions.
+	Finished time.Time `json:"finished,omitzero"`
+	Attempts int       `json:"attempts"`
+	Reused   bool      `json:"reused,omitempty"`
 	key      string
 }
 
@@ -362,8 +365,12 @@ func (s *sweep) run(trials []Params, b, prevB int) error {
 			if errors.As(err, &ce) {
 				t.Attempts = ce.Attempts
 			}
+			t.Finished = time.Now()
 			if c, ok := job.CallStats(i); ok {
 				t.Duration, t.Attempts = c.Finished.Sub(c.Started), c.Attempts
+				if !c.Finished.IsZero() {
+					t.Finished = c.Finished
+				}
 			}
 			switch v, ok := m[s.opts.Metric]; {
 			case err != nil:
@@ -491,20 +498,24 @@ func (s *sweep) tpe(space Space, c TPE) error {
 
 // split divides the finished trials into TPE's good ones (the best
 // min(ceil(gamma n), 25) of the n with a metric) and the rest (failed ones
-// included).
+// included), each in the order the trials were numbered (TPE weighs older
+// trials less).
 func (s *sweep) split(finished []Trial, gamma float64) (below, above []observation) {
 	var ok []Trial
 	for _, t := range finished {
 		if t.OK() {
 			ok = append(ok, t)
-		} else {
-			above = append(above, observation{t.Num, t.Str})
 		}
 	}
 	sort.SliceStable(ok, func(i, j int) bool { return s.better(ok[i].Metrics[s.opts.Metric], ok[j].Metrics[s.opts.Metric]) })
-	nb := min(int(math.Ceil(gamma*float64(len(ok)))), 25)
-	for i, t := range ok {
-		if i < nb {
+	good := map[int]bool{}
+	for _, t := range ok[:min(int(math.Ceil(gamma*float64(len(ok)))), 25)] {
+		good[t.ID] = true
+	}
+	byID := slices.Clone(finished)
+	sort.SliceStable(byID, func(i, j int) bool { return byID[i].ID < byID[j].ID })
+	for _, t := range byID {
+		if good[t.ID] {
 			below = append(below, observation{t.Num, t.Str})
 		} else {
 			above = append(above, observation{t.Num, t.Str})

@@ -3,6 +3,7 @@ package tune_test
 import (
 	"context"
 	"errors"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -34,60 +35,66 @@ var bowl = tune.Space{"x": tune.Uniform(0, 1), "lr": tune.LogUniform(1e-6, 1), "
 
 func best(r *tune.Results) float64 { return r.Trials[0].Metrics["loss"] }
 
-// TestTPE: with the same number of trials (60), TPE finds a better minimum
-// than random sampling on at least four of five seeds and at least halves
-// the mean best (all five here: 0.033 against 0.179); its values stay in the
-// space (integers, steps of 0.5, log range); the same seed suggests the
-// same trials; every trial is recorded.
+// TestTPE: with the same number of trials (60), TPE, univariate and
+// multivariate, finds a better minimum than random sampling on at least
+// four of five seeds and at least halves the mean best; its values stay in
+// the space (integers, steps of 0.5, log range); the same seed suggests
+// the same trials; every trial is recorded.
 func TestTPE(t *testing.T) {
 	ctx := context.Background()
 	ex := executor(t, wren.Options{Backend: wren.InProcess(2)})
-	wins := 0
-	var tpeSum, rndSum float64
-	for seed := uint64(1); seed <= 5; seed++ {
-		tp, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: seed, TPE: &tune.TPE{Trials: 60, Parallelism: 1}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rnd, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: seed, Samples: 60})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(tp.Trials) != 60 || len(rnd.Trials) != 60 {
-			t.Fatalf("%d and %d trials", len(tp.Trials), len(rnd.Trials))
-		}
-		for _, tr := range tp.Trials {
-			n, d, lr := tr.Num["n"], tr.Num["depth"], tr.Num["lr"]
-			if n != math.Round(n) || n < 1 || n > 40 || d != math.Round(d*2)/2 || d < 0 || d > 10 || lr < 1e-6 || lr > 1 || tr.Str["opt"] == "" {
-				t.Fatalf("trial %d out of the space: %v %v", tr.ID, tr.Num, tr.Str)
+	for _, mv := range []bool{false, true} {
+		wins := 0
+		var tpeSum, rndSum float64
+		for seed := uint64(1); seed <= 5; seed++ {
+			tp, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: seed, TPE: &tune.TPE{Trials: 60, Parallelism: 1, Multivariate: mv}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rnd, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: seed, Samples: 60})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tp.Trials) != 60 || len(rnd.Trials) != 60 {
+				t.Fatalf("%d and %d trials", len(tp.Trials), len(rnd.Trials))
+			}
+			for _, tr := range tp.Trials {
+				n, d, lr := tr.Num["n"], tr.Num["depth"], tr.Num["lr"]
+				if n != math.Round(n) || n < 1 || n > 40 || d != math.Round(d*2)/2 || d < 0 || d > 10 || lr < 1e-6 || lr > 1 || tr.Str["opt"] == "" {
+					t.Fatalf("trial %d out of the space: %v %v", tr.ID, tr.Num, tr.Str)
+				}
+			}
+			t.Logf("multivariate %v, seed %d: TPE best %.4f, random best %.4f", mv, seed, best(tp), best(rnd))
+			tpeSum += best(tp)
+			rndSum += best(rnd)
+			if best(tp) < best(rnd) {
+				wins++
 			}
 		}
-		t.Logf("seed %d: TPE best %.4f, random best %.4f", seed, best(tp), best(rnd))
-		tpeSum += best(tp)
-		rndSum += best(rnd)
-		if best(tp) < best(rnd) {
-			wins++
+		if wins < 4 || tpeSum >= rndSum/2 {
+			t.Fatalf("multivariate %v: TPE won %d of 5 seeds, mean best %.4f against random's %.4f", mv, wins, tpeSum/5, rndSum/5)
 		}
 	}
-	if wins < 4 || tpeSum >= rndSum/2 {
-		t.Fatalf("TPE won %d of 5 seeds, mean best %.4f against random's %.4f", wins, tpeSum/5, rndSum/5)
-	}
-	// The same seed, the same trials.
-	a, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: 9, TPE: &tune.TPE{Trials: 15, Parallelism: 1, Startup: 5}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: 9, TPE: &tune.TPE{Trials: 15, Parallelism: 1, Startup: 5}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	labels := map[int]string{}
-	for _, tr := range a.Trials {
-		labels[tr.ID] = tr.Label
-	}
-	for _, tr := range b.Trials {
-		if labels[tr.ID] != tr.Label {
-			t.Fatalf("seed 9, trial %d: %s then %s", tr.ID, labels[tr.ID], tr.Label)
+	// The same seed, the same trials (30: past 25 observations, where
+	// older ones weigh less).
+	for _, mv := range []bool{false, true} {
+		c := tune.TPE{Trials: 30, Parallelism: 1, Startup: 5, Multivariate: mv}
+		a, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: 9, TPE: &c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: 9, TPE: &c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		labels := map[int]string{}
+		for _, tr := range a.Trials {
+			labels[tr.ID] = tr.Label
+		}
+		for _, tr := range b.Trials {
+			if labels[tr.ID] != tr.Label {
+				t.Fatalf("multivariate %v, seed 9, trial %d: %s then %s", mv, tr.ID, labels[tr.ID], tr.Label)
+			}
 		}
 	}
 	// Several in flight: every trial runs once, each recorded.
@@ -168,10 +175,12 @@ func TestPlots(t *testing.T) {
 	if dir == "" {
 		dir = t.TempDir()
 	}
+	begin := time.Now()
 	sampled, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, Seed: 2, TPE: &tune.TPE{Trials: 40, Parallelism: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	end := time.Now()
 	one, err := tune.Sweep(ctx, ex, Bowl, tune.Space{"x": tune.Uniform(0, 1), "lr": tune.Grid(1e-3), "opt": tune.Choice("sgd", "adam"), "n": tune.Grid(12), "depth": tune.Grid(1)},
 		tune.Options{Metric: "loss", Mode: tune.Min, Seed: 2, Samples: 30})
 	if err != nil {
@@ -187,6 +196,36 @@ func TestPlots(t *testing.T) {
 		if fi, err := os.Stat(path); err != nil || fi.Size() < 5000 {
 			t.Fatalf("%s: %v %v", name, fi, err)
 		}
+	}
+	// Every trial says when it finished, inside the sweep: the history has
+	// its wall-time panel (a taller picture than without the times).
+	for _, tr := range sampled.Trials {
+		if tr.Finished.Before(begin) || tr.Finished.After(end) {
+			t.Fatalf("trial %d finished at %v, outside the sweep (%v..%v)", tr.ID, tr.Finished, begin, end)
+		}
+	}
+	untimed := &tune.Results{Metric: sampled.Metric, Mode: sampled.Mode, Trials: slices.Clone(sampled.Trials)}
+	for i := range untimed.Trials {
+		untimed.Trials[i].Finished = time.Time{}
+	}
+	height := func(r *tune.Results, name string) int {
+		path := filepath.Join(dir, name)
+		if err := r.PlotHistory(path); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		cfg, err := png.DecodeConfig(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Height
+	}
+	if a, b := height(sampled, "history.png"), height(untimed, "history-untimed.png"); a <= b {
+		t.Errorf("history with finish times %d px tall, without %d: no wall-time panel", a, b)
 	}
 	empty := &tune.Results{Metric: "loss"}
 	if empty.Plot(filepath.Join(dir, "x.png")) == nil || empty.PlotHistory(filepath.Join(dir, "x.png")) == nil || empty.PlotImportance(filepath.Join(dir, "x.png")) == nil {

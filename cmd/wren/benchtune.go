@@ -24,11 +24,34 @@ func benchTune(ctx context.Context, args []string) error {
 	trials := fs.Int("trials", 200, "trials")
 	trialMS := fs.Float64("trial-ms", 50, "CPU-busy milliseconds per trial")
 	par := fs.Int("parallel", runtime.NumCPU(), "worker processes")
-	search := fs.Bool("search", false, "compare wren's random search and TPE with Optuna's TPE on Branin and Hartmann-6 instead")
+	search := fs.Bool("search", false, "compare wren's random search and TPE with Optuna's TPE on Branin, Hartmann-6 and softmax SGD on an MNIST subsample instead")
 	seeds := fs.Int("seeds", 20, "-search: seeds per method")
+	pbt := fs.Bool("pbt", false, "compare population-based training of softmax SGD on MNIST with a 3 x 3 grid of runs over learning rate x L2 instead")
+	population := fs.Int("population", 8, "-pbt: members")
+	pbtRuns := fs.Int("pbt-runs", 3, "-pbt: PBT runs (seeds)")
+	epochs := fs.Int("epochs", 9, "-pbt: each grid trial's epochs and PBT's one-epoch intervals")
+	mnistSeeds := fs.Int("mnist-seeds", 5, "-search: seeds per method for softmax SGD on an MNIST subsample (0: skip it)")
 	searchTrials := fs.Int("search-trials", 50, "-search: trials per run")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *pbt {
+		dir, err := os.MkdirTemp("", "wren-bench-pbt-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		ex, err := wren.NewExecutor(ctx, wren.Options{Store: dir, Parallelism: *par, Progress: wren.ProgressOff})
+		if err != nil {
+			return err
+		}
+		defer ex.Close()
+		res, err := benchPBT(ctx, ex, *population, *epochs, *pbtRuns)
+		if err != nil {
+			return err
+		}
+		res["bench"] = "tune -pbt"
+		return printJSON(res)
 	}
 	if *search {
 		dir, err := os.MkdirTemp("", "wren-bench-search-")
@@ -41,7 +64,7 @@ func benchTune(ctx context.Context, args []string) error {
 			return err
 		}
 		defer ex.Close()
-		res, err := benchSearch(ctx, ex, *seeds, *searchTrials)
+		res, err := benchSearch(ctx, ex, *seeds, *mnistSeeds, *searchTrials)
 		if err != nil {
 			return err
 		}

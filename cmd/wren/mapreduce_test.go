@@ -134,35 +134,39 @@ func TestFeaturizeCommand(t *testing.T) {
 	}
 }
 
-// TestBenchSearch: wren bench tune -search prints, per test function, the
-// best values of random search and TPE (and Optuna's when installed).
+// TestBenchSearch: wren bench tune -search prints, per function (Branin,
+// Hartmann-6), the best values of random search and TPE, univariate and
+// multivariate, and Optuna's when installed (an Optuna that fails is an
+// error, not a skip). TestBenchSearchMNIST adds the MNIST objective.
 func TestBenchSearch(t *testing.T) {
-	out := capture(t, "bench", "tune", "-search", "-seeds", "2", "-search-trials", "12")
-	var m map[string]map[string]any
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		// the top level also holds numbers: decode loosely
-		var loose map[string]any
-		if err := json.Unmarshal([]byte(out), &loose); err != nil {
-			t.Fatalf("not JSON: %q", out)
-		}
-		m = map[string]map[string]any{}
-		for k, v := range loose {
-			if mv, ok := v.(map[string]any); ok {
-				m[k] = mv
-			}
-		}
+	checkBenchSearch(t, []string{"branin", "hartmann6"}, "-seeds", "2", "-mnist-seeds", "0", "-search-trials", "12")
+}
+
+func checkBenchSearch(t *testing.T, fns []string, args ...string) {
+	t.Helper()
+	out := capture(t, append([]string{"bench", "tune", "-search"}, args...)...)
+	var loose map[string]any
+	if err := json.Unmarshal([]byte(out), &loose); err != nil {
+		t.Fatalf("not JSON: %q", out)
 	}
-	for _, f := range []string{"branin", "hartmann6"} {
-		r := m[f]
-		for _, method := range []string{"wren_random", "wren_tpe"} {
+	for _, f := range fns {
+		r, ok := loose[f].(map[string]any)
+		if !ok {
+			t.Fatalf("%s: %v", f, loose[f])
+		}
+		for _, method := range []string{"wren_random", "wren_tpe", "wren_tpe_multivariate", "wren_tpe_normalized", "wren_tpe_multivariate_normalized", "optuna_tpe", "optuna_tpe_multivariate"} {
+			if why, ok := r[method].(string); ok && strings.HasPrefix(why, "skipped: no python3 with optuna") {
+				continue
+			}
 			s, _ := r[method].(map[string]any)
 			b, _ := s["best_after_10"].(map[string]any)
-			if _, ok := b["median"].(float64); !ok {
+			v, ok := b["median"].(float64)
+			if !ok {
 				t.Fatalf("%s %s: %v", f, method, r[method])
 			}
-		}
-		if _, ok := r["optuna_tpe"]; !ok {
-			t.Fatalf("%s: no optuna_tpe entry (a result or why it was skipped)", f)
+			if lo := r["range"].([]any)[0].(float64); v < lo-1e-9 {
+				t.Errorf("%s %s: best %v below the range's bottom %v", f, method, v, lo)
+			}
 		}
 	}
 }

@@ -1,9 +1,11 @@
-// Command sweep runs two hyperparameter sweeps on MNIST as wren maps:
+// Command sweep runs four hyperparameter searches on MNIST with wren:
 // linear's logistic regression over the L2 strength x feature scaling (a
 // grid), then softmax SGD over the learning rate x L2 (random samples) with
 // asynchronous successive halving over epochs, each promoted trial
-// continuing from its checkpoint. It prints each sweep's table and best
-// trial and writes sweep.png and sweep-sgd.png.
+// continuing from its checkpoint, then the logistic regression searched by
+// TPE, then softmax SGD by population-based training. It prints each
+// search's table and best trial and writes sweep.png, sweep-sgd.png, the
+// TPE search's history sweep-tpe.png and the PBT lineage sweep-pbt.png.
 //
 //	go run ./examples/sweep [-train 10000] [-store DIR] [-out sweep.png]
 package main
@@ -214,15 +216,21 @@ func run(ctx context.Context, n int, store, out string, w *os.File) error {
 	}
 	res3.WriteTable(w, 3)
 	fmt.Fprintf(w, "importance: %v\n", res3.Importance())
+	tpeOut := strings.TrimSuffix(out, ".png") + "-tpe.png"
+	if err := res3.PlotHistory(tpeOut); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "history: %s\n", tpeOut)
 
 	// Softmax SGD by population-based training: the worst member copies a
-	// better one's checkpoint and learning rate, perturbed, every epoch.
-	fmt.Fprintln(w, "\nsoftmax SGD by population-based training: 4 members, 3 intervals of 1 epoch")
+	// better one's checkpoint and learning rate, perturbed, every epoch; 20
+	// epochs in all, no more than the ASHA sweep ran.
+	fmt.Fprintln(w, "\nsoftmax SGD by population-based training: 4 members, 5 intervals of 1 epoch")
 	res4, err := tune.Sweep(ctx, ex, SGD, tune.Space{
 		"lr":   tune.LogUniform(0.05, 5),
 		"l2":   tune.LogUniform(1e-6, 1e-3),
 		"data": tune.Choice(prefix),
-	}, tune.Options{Metric: "accuracy", Mode: tune.Max, Seed: 4, PBT: &tune.PBT{Population: 4, Intervals: 3, Interval: 1}})
+	}, tune.Options{Metric: "accuracy", Mode: tune.Max, Seed: 4, PBT: &tune.PBT{Population: 4, Intervals: 5, Interval: 1}})
 	if err != nil {
 		return err
 	}
@@ -231,7 +239,8 @@ func run(ctx context.Context, n int, store, out string, w *os.File) error {
 	if err := res4.PlotLineage(pbtOut); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "epochs run: %d; lineage: %s\n", res4.BudgetUnits, pbtOut)
+	fmt.Fprintf(w, "epochs run: %d, best accuracy %.4f (the ASHA sweep: %d epochs, best %.4f); lineage: %s\n",
+		res4.BudgetUnits, res4.Trials[0].Metrics["accuracy"], res2.BudgetUnits, res2.Trials[0].Metrics["accuracy"], pbtOut)
 	var b bytes.Buffer
 	if err := res.WriteCSV(&b); err != nil {
 		return err

@@ -9,6 +9,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/wrenml/wren"
@@ -30,7 +32,7 @@ func TestSweepExample(t *testing.T) {
 	if err := run(context.Background(), 2000, filepath.Join(dir, "store"), out, f); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{out, filepath.Join(dir, "sweep-sgd.png")} {
+	for _, p := range []string{out, filepath.Join(dir, "sweep-sgd.png"), filepath.Join(dir, "sweep-tpe.png"), filepath.Join(dir, "sweep-pbt.png")} {
 		if fi, err := os.Stat(p); err != nil || fi.Size() < 5000 {
 			t.Fatalf("%s: %v %v", p, fi, err)
 		}
@@ -39,4 +41,21 @@ func TestSweepExample(t *testing.T) {
 	if len(b) < 500 {
 		t.Fatalf("output:\n%s", b)
 	}
+	// PBT's epochs stay within the ASHA sweep's, and both say so.
+	m := regexp.MustCompile(`epochs run: (\d+), best accuracy [0-9.]+ \(the ASHA sweep: (\d+) epochs`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no PBT summary in:\n%s", b)
+	}
+	if pbt, asha := atoi(t, m[1]), atoi(t, m[2]); pbt != 20 || pbt > asha {
+		t.Errorf("PBT ran %d epochs (want 20), ASHA %d", pbt, asha)
+	}
+}
+
+func atoi(t *testing.T, b []byte) int {
+	t.Helper()
+	n, err := strconv.Atoi(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
