@@ -105,7 +105,9 @@ func (r *Results) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// WriteTable prints the k best trials and the failures as an aligned table.
+// WriteTable prints the k best trials and the failures as an aligned table,
+// then the summary and, when there are enough trials, the importance of
+// each parameter that took more than one value (Importance).
 func (r *Results) WriteTable(w io.Writer, k int) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "rank\tparams\tbudget\t%s\tseconds\t\n", r.Metric)
@@ -120,6 +122,19 @@ func (r *Results) WriteTable(w io.Writer, k int) error {
 		fmt.Fprintf(tw, "failed\t%s\t%d\t%s\t%.2f\t\n", t.Label, t.Budget, msg, t.Duration.Seconds())
 	}
 	fmt.Fprintf(tw, "\n%s\n", r)
+	if imp := r.Importance(); imp != nil {
+		names := slices.Sorted(maps.Keys(imp))
+		sort.SliceStable(names, func(i, j int) bool { return imp[names[i]] > imp[names[j]] })
+		var parts []string
+		for _, n := range names {
+			if !r.constant(n) {
+				parts = append(parts, fmt.Sprintf("%s %.2f", n, imp[n]))
+			}
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(tw, "importance (share of %s's variance): %s\n", r.Metric, strings.Join(parts, ", "))
+		}
+	}
 	fmt.Fprintf(tw, "wall %v for %v of trials (%.1fx)", r.Wall.Round(time.Millisecond), r.TrialTime.Round(time.Millisecond), r.TrialTime.Seconds()/math.Max(r.Wall.Seconds(), 1e-9))
 	if r.CostUSD > 0 {
 		fmt.Fprintf(tw, ", cost $%.4f", r.CostUSD)
@@ -440,6 +455,23 @@ func (r *Results) PlotHistory(path string) error {
 		return fmt.Errorf("tune: plot %s: %w", path, err)
 	}
 	return nil
+}
+
+// constant reports whether parameter n took one value in every trial.
+func (r *Results) constant(n string) bool {
+	var num float64
+	var str string
+	for i, t := range r.Trials {
+		v, isNum := t.Num[n]
+		if i == 0 {
+			num, str = v, t.Str[n]
+			continue
+		}
+		if (isNum && v != num) || (!isNum && t.Str[n] != str) {
+			return false
+		}
+	}
+	return true
 }
 
 // PlotImportance draws Importance as bars to path.

@@ -146,7 +146,7 @@ func TestSweep(t *testing.T) {
 	}
 	b.Reset()
 	res.WriteTable(&b, 5)
-	if !strings.Contains(b.String(), best.Label) || !strings.Contains(b.String(), "failed") {
+	if !strings.Contains(b.String(), best.Label) || !strings.Contains(b.String(), "failed") || !strings.Contains(b.String(), "importance (share of") {
 		t.Fatalf("table:\n%s", b.String())
 	}
 	dir := t.TempDir()

@@ -214,8 +214,7 @@ func run(ctx context.Context, n int, store, out string, w *os.File) error {
 	if err != nil {
 		return err
 	}
-	res3.WriteTable(w, 3)
-	fmt.Fprintf(w, "importance: %v\n", res3.Importance())
+	res3.WriteTable(w, 3) // with the parameters' importances
 	tpeOut := strings.TrimSuffix(out, ".png") + "-tpe.png"
 	if err := res3.PlotHistory(tpeOut); err != nil {
 		return err
