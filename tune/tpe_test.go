@@ -122,6 +122,21 @@ func TestTPE(t *testing.T) {
 			t.Fatalf("TPE %+v: %v, %v", c, r, err)
 		}
 	}
+	// A degenerate space (every dimension one value: a grid of one, a
+	// choice of one, a step wider than its range)
+	// runs its trials, each the one point, univariate or not.
+	one := tune.Space{"x": tune.Grid(0.7), "lr": tune.Grid(1e-3), "opt": tune.Choice("adam"), "n": tune.Grid(12), "depth": tune.QUniform(0, 0.3, 0.5)}
+	for _, mv := range []bool{false, true} {
+		r, err := tune.Sweep(ctx, ex, Bowl, one, tune.Options{Metric: "loss", Mode: tune.Min, TPE: &tune.TPE{Trials: 8, Parallelism: 1, Startup: 2, Multivariate: mv}})
+		if err != nil || len(r.Trials) != 8 {
+			t.Fatalf("degenerate space, multivariate %v: %v, %v", mv, r, err)
+		}
+		for _, tr := range r.Trials {
+			if tr.Label != r.Trials[0].Label || tr.Metrics["loss"] > 1e-12 || tr.Num["depth"] != 0 {
+				t.Fatalf("degenerate space, multivariate %v: trial %d %s loss %v", mv, tr.ID, tr.Label, tr.Metrics["loss"])
+			}
+		}
+	}
 	// Bad settings.
 	for name, o := range map[string]tune.Options{
 		"no trials":     {Metric: "loss", TPE: &tune.TPE{}},
