@@ -93,26 +93,26 @@ func (c *TPE) suggest(s Space, rng *rand.Rand, below, above []observation, finis
 	l := newEstimator(s, names, below, c.Multivariate)
 	g := newEstimator(s, names, above, c.Multivariate)
 	l.unscaled, g.unscaled = !c.Normalized, !c.Normalized
-	if c.Multivariate {
-		best, bestScore := l.sample(rng, -1), math.Inf(-1)
+	// pick draws c.Candidates points from the good density (all
+	// dimensions for j < 0, else dimension j) and keeps the one with the
+	// best good-to-bad ratio.
+	pick := func(j int) []float64 {
+		var best []float64
+		bestScore := math.Inf(-1)
 		for range c.Candidates {
-			x := l.sample(rng, -1)
-			if sc := l.logpdf(x, -1) - g.logpdf(x, -1); sc > bestScore {
+			x := l.sample(rng, j)
+			if sc := l.logpdf(x, j) - g.logpdf(x, j); best == nil || sc > bestScore {
 				best, bestScore = x, sc
 			}
 		}
-		l.set(p, best, -1)
+		return best
+	}
+	if c.Multivariate {
+		l.set(p, pick(-1), -1)
 		return p
 	}
 	for j := range names {
-		best, bestScore := l.sample(rng, j), math.Inf(-1)
-		for range c.Candidates {
-			x := l.sample(rng, j)
-			if sc := l.logpdf(x, j) - g.logpdf(x, j); sc > bestScore {
-				best, bestScore = x, sc
-			}
-		}
-		l.set(p, best, j)
+		l.set(p, pick(j), j)
 	}
 	return p
 }

@@ -151,9 +151,10 @@ var searchMethods = []string{"wren_random", "wren_tpe", "wren_tpe_multivariate",
 	"optuna_tpe", "optuna_tpe_multivariate"}
 
 // benchSearch compares wren's random search and TPE (univariate and
-// multivariate, each also with normalised densities) with Optuna's TPE on Branin, Hartmann-6 and softmax SGD on
-// an MNIST subsample: per method the median and quartiles of the best value
-// after 10, 25 and 50 trials over the seeds.
+// multivariate, each also with normalised densities) with Optuna's TPE on
+// Branin, Hartmann-6 and softmax SGD on an MNIST subsample: per method the
+// median and quartiles of the best value after 10, 25 and 50 trials over
+// the seeds.
 func benchSearch(ctx context.Context, ex *wren.Executor, seeds, mnistSeeds, trials int) (map[string]any, error) {
 	out := map[string]any{"seeds": seeds, "mnist_seeds": mnistSeeds, "trials": trials}
 	unit := func(names ...string) tune.Space {
@@ -168,10 +169,9 @@ func benchSearch(ctx context.Context, ex *wren.Executor, seeds, mnistSeeds, tria
 		{name: "hartmann6", task: hartmann6, space: unit("x1", "x2", "x3", "x4", "x5", "x6"), min: -3.32237, max: 0, known: true, seeds: seeds},
 	}
 	if mnistSeeds > 0 {
-		if _, err := mnistSubsample(); err != nil {
+		if d, err := mnistSubsample(); err != nil {
 			out["mnist_softmax"] = "skipped: " + err.Error()
 		} else {
-			d, _ := mnistSubsample()
 			prefix := "bench-search/mnist"
 			if err := sgd.WriteShards(ctx, ex.Store(), prefix, d[0], 1); err != nil {
 				return nil, err

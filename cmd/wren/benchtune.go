@@ -35,35 +35,33 @@ func benchTune(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *pbt {
-		dir, err := os.MkdirTemp("", "wren-bench-pbt-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		ex, err := wren.NewExecutor(ctx, wren.Options{Store: dir, Parallelism: *par, Progress: wren.ProgressOff})
-		if err != nil {
-			return err
-		}
-		defer ex.Close()
+	// Each part runs on its own executor over a temporary store: worker
+	// processes, or, for the search (many tiny trials one after another),
+	// one in-process worker.
+	opts := wren.Options{Parallelism: *par, Progress: wren.ProgressOff}
+	if *search {
+		opts = wren.Options{Backend: wren.InProcess(1), Progress: wren.ProgressOff}
+	}
+	dir, err := os.MkdirTemp("", "wren-bench-tune-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	opts.Store = dir
+	ex, err := wren.NewExecutor(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer ex.Close()
+	switch {
+	case *pbt:
 		res, err := benchPBT(ctx, ex, *population, *epochs, *pbtRuns)
 		if err != nil {
 			return err
 		}
 		res["bench"] = "tune -pbt"
 		return printJSON(res)
-	}
-	if *search {
-		dir, err := os.MkdirTemp("", "wren-bench-search-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		ex, err := wren.NewExecutor(ctx, wren.Options{Store: dir, Backend: wren.InProcess(1), Progress: wren.ProgressOff})
-		if err != nil {
-			return err
-		}
-		defer ex.Close()
+	case *search:
 		res, err := benchSearch(ctx, ex, *seeds, *mnistSeeds, *searchTrials)
 		if err != nil {
 			return err
@@ -71,16 +69,6 @@ func benchTune(ctx context.Context, args []string) error {
 		res["bench"] = "tune -search"
 		return printJSON(res)
 	}
-	dir, err := os.MkdirTemp("", "wren-bench-tune-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	ex, err := wren.NewExecutor(ctx, wren.Options{Store: dir, Parallelism: *par, Progress: wren.ProgressOff})
-	if err != nil {
-		return err
-	}
-	defer ex.Close()
 	// Start the workers first: a one-time cost, not the sweep's.
 	if err := warmUp(ctx, ex, *par); err != nil {
 		return err
