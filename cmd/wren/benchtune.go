@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"log/slog"
 	"os"
 	"runtime"
 	"time"
@@ -17,8 +18,10 @@ var spinTrial = wren.Register("bench.tune-spin", func(ctx context.Context, p tun
 	return tune.Metrics{"score": float64(x % 1000), "i": p.Float("i")}, nil
 })
 
-// benchTune runs a sweep of CPU-busy trials and compares its wall time with
-// the ideal (trials x trial time / parallelism).
+// benchTune runs a sweep of CPU-busy trials, then the same number
+// suggested by TPE (a job per trial), and compares their wall times with
+// the ideal (trials x trial time / parallelism); -search and -pbt run the
+// other tune benchmarks instead.
 func benchTune(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench tune", flag.ContinueOnError)
 	trials := fs.Int("trials", 200, "trials")
@@ -79,10 +82,24 @@ func benchTune(ctx context.Context, args []string) error {
 		return err
 	}
 	ideal := float64(*trials) * *trialMS / 1000 / float64(*par)
+	// The same trials suggested by TPE, each its own wren job launched as
+	// a worker frees: what a trial costs beyond the sweep's one map
+	// (the job's set-up and the suggestion), per trial.
+	tpe, err := tune.Sweep(ctx, ex, spinTrial, space, tune.Options{Metric: "score", Seed: 1, TPE: &tune.TPE{Trials: *trials, Parallelism: *par},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	perTrial := func(wall time.Duration) float64 {
+		return round((wall.Seconds()-ideal)*float64(*par)/float64(*trials)*1000, 3)
+	}
 	return printJSON(map[string]any{
 		"trials": len(res.Trials), "trial_ms": *trialMS, "parallelism": *par,
 		"wall_s": round(res.Wall.Seconds(), 4), "ideal_s": round(ideal, 4),
 		"efficiency": round(ideal/res.Wall.Seconds(), 4), "trial_time_s": round(res.TrialTime.Seconds(), 4),
-		"failed": len(res.Errors()),
+		"overhead_ms_per_trial": perTrial(res.Wall),
+		"failed": len(res.Errors()) + len(tpe.Errors()),
+		"tpe_wall_s": round(tpe.Wall.Seconds(), 4), "tpe_efficiency": round(ideal/tpe.Wall.Seconds(), 4),
+		"tpe_overhead_ms_per_trial": perTrial(tpe.Wall),
 	})
 }

@@ -270,7 +270,7 @@ func TestBenchTuneJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("not JSON: %q", out)
 	}
-	for _, k := range []string{"trials", "wall_s", "ideal_s", "efficiency"} {
+	for _, k := range []string{"trials", "wall_s", "ideal_s", "efficiency", "tpe_wall_s", "tpe_efficiency"} {
 		if v, ok := m[k].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v", k, m[k])
 		}
