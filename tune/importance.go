@@ -9,8 +9,9 @@ import (
 // Importance estimates how much of the metric's variance each parameter
 // explains, over the usable trials at their highest budget: the variance
 // of the metric's mean within the parameter's groups (its categories;
-// numeric values in up to 8 groups of equal counts) over the metric's
-// variance, normalised to sum to 1. It is the first-order (main-effect)
+// numeric values in up to 8 groups of equal counts, two trials or more
+// each) over the metric's variance, normalised to sum to 1. It is the
+// first-order (main-effect)
 // part of a functional ANOVA, estimated without fANOVA's random forest:
 // what two parameters do only together is credited to neither. Parameters
 // that take one value get 0; nil when fewer than 3 trials have a metric or
@@ -67,12 +68,15 @@ func (r *Results) Importance() map[string]float64 {
 			}
 		}
 		if len(vals) == len(trials) {
-			// Numeric: up to 8 groups of equal counts (equal values together).
+			// Numeric: up to 8 groups of equal counts (equal values
+			// together), at least two trials a group: a trial alone in its
+			// group would "explain" its own noise.
 			s := slices.Clone(vals)
 			slices.Sort(s)
+			ng := min(8, len(s)/2)
 			cuts := []float64{}
-			for q := 1; q < 8; q++ {
-				c := s[q*len(s)/8]
+			for q := 1; q < ng; q++ {
+				c := s[q*len(s)/ng]
 				if len(cuts) == 0 || c > cuts[len(cuts)-1] {
 					cuts = append(cuts, c)
 				}

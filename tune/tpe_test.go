@@ -180,6 +180,21 @@ func TestImportance(t *testing.T) {
 	}
 }
 
+// TestImportanceFewTrials: with four trials, a parameter the metric
+// follows gets the importance and one it ignores none (each trial alone in
+// its group would have credited both equally).
+func TestImportanceFewTrials(t *testing.T) {
+	r := &tune.Results{Metric: "loss"}
+	for i, y := range []float64{2, 0, 3, 1} {
+		x := float64(i)
+		r.Trials = append(r.Trials, tune.Trial{ID: i, Num: map[string]float64{"x": x, "y": y}, Metrics: tune.Metrics{"loss": x}})
+	}
+	imp := r.Importance()
+	if imp["x"] < 0.99 || imp["y"] > 0.01 {
+		t.Fatalf("importance %v: want x 1, y 0", imp)
+	}
+}
+
 // TestPlots: a sampled sweep's scatter with its colour bar, a one-parameter
 // sweep with a categorical legend, the optimisation history and the
 // importances are drawn (WREN_PLOTS_DIR keeps them to look at).
