@@ -160,6 +160,7 @@ func tpeWeights(n int) []float64 {
 // Gaussian truncated to the range.
 type estimator struct {
 	w        []float64 // mixture weights, summing to 1; the prior last
+	logW     []float64 // their logarithms
 	dims     []dimEst
 	unscaled bool // continuous kernels without their 1/sigma (TPE.Normalized false)
 }
@@ -172,6 +173,29 @@ type dimEst struct {
 	lo, hi    float64     // numeric: the transformed range
 	mu, sigma []float64   // numeric: per component
 	step      float64     // int and quniform: the step (their kernels give each step its mass)
+	// Per component, precomputed: log of the kernel's mass inside the
+	// range, of its bandwidth; categorical: log probabilities.
+	logMass, logSigma []float64
+	logProbs          [][]float64
+}
+
+// precompute fills the logarithms logpdf uses.
+func (de *dimEst) precompute() {
+	if de.categorical() {
+		for _, row := range de.probs {
+			lr := make([]float64, len(row))
+			for c, q := range row {
+				lr[c] = math.Log(q)
+			}
+			de.logProbs = append(de.logProbs, lr)
+		}
+		return
+	}
+	for i, m := range de.mu {
+		sg := de.sigma[i]
+		de.logMass = append(de.logMass, math.Log(math.Max(phi((de.hi-m)/sg)-phi((de.lo-m)/sg), 1e-12)))
+		de.logSigma = append(de.logSigma, math.Log(sg))
+	}
 }
 
 func (e dimEst) categorical() bool { return e.labels != nil }
@@ -203,6 +227,9 @@ func newEstimator(s Space, names []string, obs []observation, multivariate bool)
 		w[i] /= sum
 	}
 	e := &estimator{w: w}
+	for _, v := range w {
+		e.logW = append(e.logW, math.Log(v))
+	}
 	varying := 0 // the dimensions Scott's rule counts: those with a choice
 	for _, name := range names {
 		if d := s[name]; len(d.Labels) > 1 || len(d.Values) > 1 || d.Hi > d.Lo {
@@ -265,6 +292,7 @@ func newEstimator(s Space, names []string, obs []observation, multivariate bool)
 			de.mu = append(de.mu, (lo+hi)/2)
 			de.sigma = bandwidths(de.mu, lo, hi, multivariate, max(varying, 1))
 		}
+		de.precompute()
 		e.dims = append(e.dims, de)
 	}
 	return e
@@ -370,27 +398,27 @@ func (e *estimator) sample(rng *rand.Rand, j int) []float64 {
 func (e *estimator) logpdf(x []float64, j int) float64 {
 	terms := make([]float64, len(e.w))
 	top := math.Inf(-1)
-	for i, w := range e.w {
-		t := math.Log(w)
+	logSqrt2Pi := 0.5 * math.Log(2*math.Pi)
+	for i := range e.w {
+		t := e.logW[i]
 		for k, de := range e.dims {
 			if j >= 0 && k != j {
 				continue
 			}
 			if de.categorical() {
-				t += math.Log(de.probs[i][int(x[k])])
+				t += de.logProbs[i][int(x[k])]
 				continue
 			}
 			sg := de.sigma[i]
-			mass := math.Max(phi((de.hi-de.mu[i])/sg)-phi((de.lo-de.mu[i])/sg), 1e-12)
 			if de.step > 0 { // the step's probability
 				a, b := (x[k]-de.step/2-de.mu[i])/sg, (x[k]+de.step/2-de.mu[i])/sg
-				t += math.Log(math.Max(phi(b)-phi(a), 1e-300)) - math.Log(mass)
+				t += math.Log(math.Max(phi(b)-phi(a), 1e-300)) - de.logMass[i]
 				continue
 			}
 			z := (x[k] - de.mu[i]) / sg
-			t += -z*z/2 - math.Log(math.Sqrt(2*math.Pi)*mass)
+			t += -z*z/2 - logSqrt2Pi - de.logMass[i]
 			if !e.unscaled {
-				t -= math.Log(sg)
+				t -= de.logSigma[i]
 			}
 		}
 		terms[i] = t
