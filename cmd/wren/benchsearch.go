@@ -327,7 +327,8 @@ func optunaSearch(ctx context.Context, ex *wren.Executor, py string, f searchFn,
 			if err := json.Unmarshal(lines.Bytes(), &asked); err != nil {
 				return nil, fmt.Errorf("optuna's trial %q: %w", lines.Text(), err)
 			}
-			p := tune.Params{Num: map[string]float64{}, Str: maps.Clone(f.fixed)}
+			p := tune.Params{Num: map[string]float64{}, Str: map[string]string{}}
+			maps.Copy(p.Str, f.fixed)
 			for k, v := range asked {
 				switch v := v.(type) {
 				case float64:
