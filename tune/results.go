@@ -421,7 +421,9 @@ func (r *Results) PlotHistory(path string) error {
 		p.Add(plotter.NewGrid(), sc, ln)
 		p.Legend.Add("trial", sc)
 		p.Legend.Add("best so far", ln)
-		p.Legend.Top = true
+		// The legend where the best-so-far line is not: it runs along the
+		// top when the metric is maximised.
+		p.Legend.Top = r.Mode != Max
 		return p, nil
 	}
 	byTrial, err := panel(func(t Trial) float64 { return float64(t.ID) }, "trial", fmt.Sprintf("%s: each trial and the best so far", r.Metric))
@@ -435,6 +437,7 @@ func (r *Results) PlotHistory(path string) error {
 	if err != nil {
 		return err
 	}
+	byTime.X.Min = 0
 	c, err := draw.NewFormattedCanvas(8*vg.Inch, 9*vg.Inch, strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), "."))
 	if err != nil {
 		return fmt.Errorf("tune: plot %s: %w", path, err)
