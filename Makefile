@@ -56,6 +56,7 @@ chromium:
 ## test: vet, every test with the race detector, then the numeric tests the
 ## race detector would slow tenfold (files tagged !race) without it
 test: deps chromium
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -p 1 -count=1 -timeout 20m -run 'MNIST|Digits|Hogwild|Sparse|Sweep|GoSources|LargeStores' ./linear/ ./sgd/ ./examples/hogwild/ ./examples/sweep/ ./examples/wordcount/ ./internal/ui/ ./cmd/wren/

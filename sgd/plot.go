@@ -3,17 +3,12 @@ package sgd
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgpdf"
-	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/wrenml/wren/internal/plotfile"
 )
 
 // PlotLoss draws the evaluation curve, the loss above and the accuracy
@@ -49,30 +44,8 @@ func (r *Result) PlotLoss(path string) error {
 	if err != nil {
 		return err
 	}
-	w, h := 8*vg.Inch, 8*vg.Inch
-	var c vg.CanvasWriterTo
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".png":
-		c = vgimg.PngCanvas{Canvas: vgimg.New(w, h)}
-	case ".svg":
-		c = vgsvg.New(w, h)
-	case ".pdf":
-		c = vgpdf.New(w, h)
-	default:
-		return fmt.Errorf("sgd: plot %s: want .png, .svg or .pdf", path)
+	if err := plotfile.Stack(path, 8*vg.Inch, 8*vg.Inch, pl, pa); err != nil {
+		return fmt.Errorf("sgd: %w", err)
 	}
-	dc := draw.New(c)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Centimeter}
-	canvases := plot.Align([][]*plot.Plot{{pl}, {pa}}, tiles, dc)
-	pl.Draw(canvases[0][0])
-	pa.Draw(canvases[1][0])
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := c.WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return nil
 }

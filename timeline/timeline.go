@@ -13,8 +13,6 @@ import (
 	"image/color"
 	"io"
 	"iter"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +24,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/internal/plotfile"
 )
 
 // Colours of the timeline's phases.
@@ -101,31 +100,17 @@ func Plot(src Source, path string) error {
 	}
 	p.Legend.Top = true
 	h := vg.Length(max(4, min(12, 1+0.25*float64(len(workers))))) * vg.Inch
-	c, err := p.WriterTo(10*vg.Inch, h, format(path))
+	c, err := p.WriterTo(10*vg.Inch, h, plotfile.Format(path))
 	if err != nil {
 		return fmt.Errorf("timeline: %s: %w", path, err)
 	}
 	return save(path, c)
 }
 
-// format is the plot format a file name asks for: its extension.
-func format(path string) string {
-	return strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), ".")
-}
-
 // save writes a drawn plot to path, leaving no file when it fails.
 func save(path string, c io.WriterTo) error {
-	f, err := os.Create(path)
-	if err != nil {
+	if err := plotfile.Save(path, c); err != nil {
 		return fmt.Errorf("timeline: %w", err)
-	}
-	_, err = c.WriteTo(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return fmt.Errorf("timeline: %s: %w", path, err)
 	}
 	return nil
 }
@@ -296,7 +281,7 @@ func plotAggregate(job, task string, calls int, t0 time.Time, each iter.Seq[wren
 	}
 
 	const w, h = 10 * vg.Inch, 9 * vg.Inch
-	c, err := draw.NewFormattedCanvas(w, h, format(path))
+	c, err := draw.NewFormattedCanvas(w, h, plotfile.Format(path))
 	if err != nil {
 		return fmt.Errorf("timeline: %s: %w", path, err)
 	}

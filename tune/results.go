@@ -23,6 +23,8 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/wrenml/wren/internal/plotfile"
 )
 
 // paramNames lists the parameters of the trials, sorted.
@@ -310,9 +312,9 @@ func (r *Results) Plot(path string) error {
 		return err
 	}
 	w, h := 8*vg.Inch, 6*vg.Inch
-	c, err := draw.NewFormattedCanvas(w, h, strings.TrimPrefix(filepath.Ext(path), "."))
+	c, err := plotfile.Canvas(path, w, h)
 	if err != nil {
-		return err
+		return fmt.Errorf("tune: %w", err)
 	}
 	dc := draw.New(c)
 	if withBar {
@@ -327,15 +329,10 @@ func (r *Results) Plot(path string) error {
 	} else {
 		p.Draw(dc)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
+	if err := plotfile.Save(path, c); err != nil {
+		return fmt.Errorf("tune: %w", err)
 	}
-	if _, err := c.WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return nil
 }
 
 // fullGrid reports whether every pair of xs and ys values has a trial,
@@ -438,24 +435,8 @@ func (r *Results) PlotHistory(path string) error {
 		return err
 	}
 	byTime.X.Min = 0
-	c, err := draw.NewFormattedCanvas(8*vg.Inch, 9*vg.Inch, strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), "."))
-	if err != nil {
-		return fmt.Errorf("tune: plot %s: %w", path, err)
-	}
-	canvases := plot.Align([][]*plot.Plot{{byTrial}, {byTime}}, draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Centimeter}, draw.New(c))
-	byTrial.Draw(canvases[0][0])
-	byTime.Draw(canvases[1][0])
-	f, err := os.Create(path)
-	if err != nil {
+	if err := plotfile.Stack(path, 8*vg.Inch, 9*vg.Inch, byTrial, byTime); err != nil {
 		return fmt.Errorf("tune: %w", err)
-	}
-	_, err = c.WriteTo(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-		return fmt.Errorf("tune: plot %s: %w", path, err)
 	}
 	return nil
 }

@@ -113,10 +113,12 @@ func TestTPE(t *testing.T) {
 	if err != nil || len(loaded.Trials) != 24 {
 		t.Fatalf("recorded: %v, %v", loaded, err)
 	}
-	// More in flight than trials, one trial, and the executor's own
-	// options (chunks, retries, speculation, a timeout).
+	// More in flight than trials, one trial, one candidate, multivariate,
+	// normalised, each beside the executor's own options (chunks,
+	// retries, speculation, a timeout).
 	mopts := []wren.MapOption{wren.WithChunkSize(3), wren.WithRetries(2), wren.WithSpeculation(1.5), wren.WithTimeout(time.Minute)}
-	for _, c := range []tune.TPE{{Trials: 3, Parallelism: 10}, {Trials: 1}} {
+	for _, c := range []tune.TPE{{Trials: 3, Parallelism: 10}, {Trials: 1}, {Trials: 14, Parallelism: 3, Startup: 1, Candidates: 1, Multivariate: true},
+		{Trials: 12, Parallelism: 2, Startup: 2, Normalized: true}} {
 		r, err := tune.Sweep(ctx, ex, Bowl, bowl, tune.Options{Metric: "loss", Mode: tune.Min, TPE: &c, MapOptions: mopts})
 		if err != nil || len(r.Trials) != c.Trials {
 			t.Fatalf("TPE %+v: %v, %v", c, r, err)
@@ -271,10 +273,13 @@ func TestHyperband(t *testing.T) {
 	ctx := context.Background()
 	ex := executor(t, wren.Options{Backend: wren.InProcess(4)})
 	space := tune.Space{"lr": tune.LogUniform(1e-4, 1)}
-	for _, name := range []string{"hyperband", "bohb"} {
+	for _, name := range []string{"hyperband", "bohb", "bohb-multivariate"} {
 		hb := &tune.Hyperband{MinBudget: 1, MaxBudget: 9}
-		if name == "bohb" {
+		switch name {
+		case "bohb":
 			hb.TPE = &tune.TPE{Startup: 3}
+		case "bohb-multivariate":
+			hb.TPE = &tune.TPE{Startup: 3, Multivariate: true, Normalized: true}
 		}
 		r, err := tune.Sweep(ctx, ex, Epochs, space, tune.Options{Metric: "accuracy", Seed: 5, Hyperband: hb})
 		if err != nil {

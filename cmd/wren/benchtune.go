@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
@@ -37,6 +38,14 @@ func benchTune(ctx context.Context, args []string) error {
 	searchTrials := fs.Int("search-trials", 50, "-search: trials per run")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch {
+	case *pbt && (*population < 2 || *epochs < 1 || *pbtRuns < 1):
+		return fmt.Errorf("bench tune -pbt: -population %d, -epochs %d, -pbt-runs %d: want a population of 2 or more and at least 1 epoch and 1 run", *population, *epochs, *pbtRuns)
+	case *search && (*seeds < 1 || *searchTrials < 1 || *mnistSeeds < 0):
+		return fmt.Errorf("bench tune -search: -seeds %d, -search-trials %d, -mnist-seeds %d: want at least 1 seed and 1 trial (and no negative MNIST seeds)", *seeds, *searchTrials, *mnistSeeds)
+	case !*pbt && !*search && (*trials < 1 || *trialMS < 0 || *par < 1):
+		return fmt.Errorf("bench tune: -trials %d, -trial-ms %v, -parallel %d: want at least 1 trial and 1 worker, and no negative time", *trials, *trialMS, *par)
 	}
 	// Each part runs on its own executor over a temporary store: worker
 	// processes, or, for the search (many tiny trials one after another),
@@ -97,8 +106,7 @@ func benchTune(ctx context.Context, args []string) error {
 		"trials": len(res.Trials), "trial_ms": *trialMS, "parallelism": *par,
 		"wall_s": round(res.Wall.Seconds(), 4), "ideal_s": round(ideal, 4),
 		"efficiency": round(ideal/res.Wall.Seconds(), 4), "trial_time_s": round(res.TrialTime.Seconds(), 4),
-		"overhead_ms_per_trial": perTrial(res.Wall),
-		"failed": len(res.Errors()) + len(tpe.Errors()),
+		"overhead_ms_per_trial": perTrial(res.Wall), "failed": len(res.Errors()) + len(tpe.Errors()),
 		"tpe_wall_s": round(tpe.Wall.Seconds(), 4), "tpe_efficiency": round(ideal/tpe.Wall.Seconds(), 4),
 		"tpe_overhead_ms_per_trial": perTrial(tpe.Wall),
 	})

@@ -142,6 +142,21 @@ func TestBenchSearch(t *testing.T) {
 	checkBenchSearch(t, []string{"branin", "hartmann6"}, "-seeds", "2", "-mnist-seeds", "0", "-search-trials", "12")
 }
 
+// TestBenchTuneBadFlags: settings a tune benchmark cannot run are refused
+// before anything runs, naming the flags.
+func TestBenchTuneBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-pbt", "-population", "1"}, {"-pbt", "-epochs", "0"}, {"-pbt", "-pbt-runs", "0"},
+		{"-search", "-seeds", "0"}, {"-search", "-search-trials", "0"}, {"-search", "-mnist-seeds", "-1"},
+		{"-trials", "0"}, {"-parallel", "0"}, {"-trial-ms", "-1"},
+	} {
+		err := run(context.Background(), append([]string{"bench", "tune"}, args...))
+		if err == nil || !strings.Contains(err.Error(), args[len(args)-2]) {
+			t.Errorf("bench tune %v: %v", args, err)
+		}
+	}
+}
+
 func checkBenchSearch(t *testing.T, fns []string, args ...string) {
 	t.Helper()
 	out := capture(t, append([]string{"bench", "tune", "-search"}, args...)...)
