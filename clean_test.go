@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wrenml/wren"
+	"github.com/wrenml/wren/job"
 )
 
 // TestCleanAfterCancel: a driver interrupted while its calls run (Ctrl-C)
@@ -76,5 +77,45 @@ func TestCancelDuringMap(t *testing.T) {
 			t.Fatalf("run %d: the job never ended", i)
 		}
 		cancel()
+	}
+}
+
+// TestJobStateCancelled: a job cancelled after some of its calls ran is
+// "cancelled" in its driver's record, counting the calls that finished
+// before the cancel, and its summary counts the cancelled calls; a job
+// that ran every call is "done".
+func TestJobStateCancelled(t *testing.T) {
+	ctx := context.Background()
+	ex := newExecutor(t, wren.Options{Backend: wren.InProcess(2)})
+	j, err := SleepCtx.Map(ctx, ex, []time.Duration{0, time.Hour, time.Hour, time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Futures()[0].Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	j.Cancel()
+	<-j.Done()
+	m, err := job.ReadManifest(ctx, ex.Store(), j.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, done, err := wren.JobState(ctx, ex.Store(), m)
+	if err != nil || state != "cancelled" || done != 1 {
+		t.Fatalf("cancelled job: state %q, %d done, %v; want cancelled, 1", state, done, err)
+	}
+	if s := j.Summary(); s.Cancelled != 3 || s.Failed != 3 || s.Done != 4 {
+		t.Fatalf("in-process summary: done %d, failed %d, cancelled %d", s.Done, s.Failed, s.Cancelled)
+	}
+	j2, err := SleepCtx.Map(ctx, ex, []time.Duration{0, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j2.Results(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m2, _ := job.ReadManifest(ctx, ex.Store(), j2.ID())
+	if state, done, err := wren.JobState(ctx, ex.Store(), m2); err != nil || state != "done" || done != 2 {
+		t.Fatalf("finished job: %q, %d, %v", state, done, err)
 	}
 }

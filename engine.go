@@ -646,7 +646,14 @@ func (r *run) writeSummary() {
 	if err != nil {
 		r.log.Warn("write the job's summary", "err", err)
 	}
-	if err := r.writeRecord(ctx, job.StateDone, js.Done, js.Failed); err != nil {
+	// A job that ended before every call ran says so, counting only the
+	// calls that finished before its end (the cancelled ones did not run,
+	// or were stopped mid-way).
+	state := job.StateDone
+	if js.Cancelled > 0 {
+		state = job.StateCancelled
+	}
+	if err := r.writeRecord(ctx, state, js.Done-js.Cancelled, js.Failed-js.Cancelled); err != nil {
 		r.log.Warn("write the driver's record", "err", err)
 	}
 }

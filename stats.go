@@ -51,11 +51,12 @@ type JobStats struct {
 	Calls       int           `json:"calls"`
 	Done        int           `json:"done"`
 	Failed      int           `json:"failed"`
-	Attempts    int           `json:"attempts"`    // invocations of calls, all kinds
-	Retried     int           `json:"retried"`     // attempts launched after a lost or failed one
-	Speculative int           `json:"speculative"` // straggler relaunches
-	Wall        time.Duration `json:"wall"`        // submit to last completion (or now)
-	Requests    Requests      `json:"requests"`    // store requests, the driver's and the workers'
+	Cancelled   int           `json:"cancelled,omitempty"` // of Failed, the calls the job's end failed with KindCancelled before they ran
+	Attempts    int           `json:"attempts"`            // invocations of calls, all kinds
+	Retried     int           `json:"retried"`             // attempts launched after a lost or failed one
+	Speculative int           `json:"speculative"`         // straggler relaunches
+	Wall        time.Duration `json:"wall"`                // submit to last completion (or now)
+	Requests    Requests      `json:"requests"`            // store requests, the driver's and the workers'
 	// DriverRequests are the driver's share of Requests: on the happy path
 	// it writes the manifest, the code hash and the input packs, and reads
 	// nothing (statuses and small outputs come in the workers' replies).
@@ -130,6 +131,9 @@ func (r *run) stats(perCall bool) JobStats {
 		js.Done++
 		if cs.flags&flagOK == 0 {
 			js.Failed++
+			if e := r.errs[i]; e != nil && e.Kind == job.KindCancelled {
+				js.Cancelled++
+			}
 		}
 		res := &r.res[i]
 		last = max(last, time.Duration(res.dispatched)+time.Duration(float64(res.observed)*1e9))

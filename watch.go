@@ -155,9 +155,11 @@ func JobIDs(ctx context.Context, st blob.Store) ([]string, error) {
 }
 
 // JobState says what became of a job, from its drivers' records: "done",
-// "failed" (done with failed calls), "running" (a driver's heartbeat is
-// fresh), "orphaned" (its drivers died: another program may attach to
-// it), or "unknown" (no driver record); and how many calls are done.
+// "failed" (done with failed calls), "cancelled" (its driver ended it
+// before every call ran: another program may attach to it and run the
+// rest), "running" (a driver's heartbeat is fresh), "orphaned" (its
+// drivers died: another program may attach to it), or "unknown" (no
+// driver record); and how many calls are done.
 func JobState(ctx context.Context, st blob.Store, m job.Manifest) (state string, done int, err error) {
 	drivers, err := job.ReadDrivers(ctx, st, m.Job)
 	if err != nil {
@@ -181,10 +183,12 @@ func StateOf(m job.Manifest, drivers []job.Driver, done int, now time.Time) (sta
 	if n := len(drivers); n > 0 {
 		last := drivers[n-1]
 		switch {
-		case last.State == "done" && last.Failed > 0:
+		case last.State == job.StateDone && last.Failed > 0:
 			return "failed", last.Done, true
-		case last.State == "done":
+		case last.State == job.StateDone:
 			return "done", last.Done, true
+		case last.State == job.StateCancelled:
+			return "cancelled", last.Done, true
 		}
 	}
 	if done < 0 {

@@ -28,6 +28,7 @@ const StaleAfter = 30 * time.Second
 const (
 	StateRunning   = "running"
 	StateDone      = "done"
+	StateCancelled = "cancelled"  // ended (cancelled, interrupted) before every call ran
 	StateTakenOver = "taken-over" // another driver attached with force
 	StateDetached  = "detached"   // an Attach that failed
 )

@@ -94,6 +94,8 @@ func jobsShow(ctx context.Context, args []string) error {
 			d.Started.Format("2006-01-02 15:04:05"), d.Beat.Format("15:04:05"), d.State)
 	}
 	switch state {
+	case "cancelled":
+		fmt.Printf("it was cancelled before every call ran: attach to it from the program that started it (same binary),\n  job, err := task.Attach(ctx, ex, %q)\nand its remaining calls run from their stored inputs; or delete it with wren jobs clean %s.\n", id, id)
 	case "orphaned":
 		fmt.Printf("its driver is gone: attach to it from the program that started it (same binary),\n  job, err := task.Attach(ctx, ex, %q)\nand its remaining calls run from their stored inputs.\n", id)
 	case "running":

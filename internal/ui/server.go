@@ -227,7 +227,7 @@ func (s *Server) entry(ctx context.Context, id string) (*jobEntry, error) {
 		state, done, _ = wren.StateOf(e.m, drivers, len(keys), time.Now())
 	}
 	e.state, e.done, e.drivers, e.checked = state, done, drivers, time.Now()
-	e.final = state == "done" || state == "failed"
+	e.final = state == "done" || state == "failed" || state == "cancelled"
 	if e.final && e.summary == nil {
 		// The driver's summary of a finished job: failed calls, wall time,
 		// billing (what the jobs list shows), read once.
@@ -278,7 +278,8 @@ func (s *Server) apiJobs(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		row := JobRow{ID: id, Task: e.m.Task, State: e.state, Calls: e.m.Calls, Done: e.done, Created: e.m.Created}
 		if e.summary != nil {
-			row.Failed, row.WallMS = e.summary.Failed, e.summary.Wall.Milliseconds()
+			// Calls the job's end cancelled before they ran are pending, not failed.
+			row.Failed, row.WallMS = e.summary.Failed-e.summary.Cancelled, e.summary.Wall.Milliseconds()
 			if e.summary.Billing != nil {
 				row.USD = e.summary.Billing.USD
 			}

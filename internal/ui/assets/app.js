@@ -63,7 +63,7 @@ async function jobsPage() {
   if (!changed && app.dataset.page === "jobs") return;
   app.dataset.page = "jobs";
   const stateSel = el("select", { id: "state" });
-  for (const s of ["", "running", "done", "failed", "orphaned"]) stateSel.append(el("option", { value: s, text: s || "any state" }));
+  for (const s of ["", "running", "done", "failed", "cancelled", "orphaned"]) stateSel.append(el("option", { value: s, text: s || "any state" }));
   stateSel.value = filters.state;
   stateSel.onchange = () => { filters.state = stateSel.value; tick(); };
   const task = el("input", { id: "task", placeholder: "task contains…", value: filters.task });
