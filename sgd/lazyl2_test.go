@@ -105,10 +105,12 @@ func TestLazyL2MatchesDense(t *testing.T) {
 		}
 	}
 	// One HOGWILD! worker follows the sequential run (pushes settle
-	// before each gather), up to the server's float32 values; its lazy
-	// decay settled and started again every 7 steps. Windows of 2
-	// minibatches (50 coordinates) gather and scatter; windows of 8 (200,
-	// over 1/16 of the model) pull and push all of it, their steps sparse.
+	// before each gather), up to the server's float32 values. Windows of 2
+	// minibatches (50 coordinates) gather and scatter, the lazy decay
+	// settled and started again every 7 steps; windows of 8 (200, over
+	// 1/16 of the model) pull and push all of it, their steps sparse on a
+	// copy held as scale × values (also with the scale multiplied in at
+	// almost every step).
 	cfg.Workers = 1
 	// (In-process, so the workers see lazySteps.)
 	iex, err := wren.NewExecutor(ctx, wren.Options{BlobStore: st, Backend: wren.InProcess(1), Progress: wren.ProgressOff})
@@ -117,12 +119,16 @@ func TestLazyL2MatchesDense(t *testing.T) {
 	}
 	defer iex.Close()
 	client := psClient(t, 2)
-	for _, steps := range []int{2, 8} {
-		cfg.LocalSteps, cfg.Model = steps, fmt.Sprintf("m%d", steps)
-		old := lazySteps
-		lazySteps = 7
+	for _, c := range []struct {
+		steps int
+		floor float64
+	}{{2, scaleFloor}, {8, scaleFloor}, {8, 0.999}} {
+		steps := c.steps
+		cfg.LocalSteps, cfg.Model = steps, fmt.Sprintf("m%d-%v", steps, c.floor)
+		oldSteps, oldFloor := lazySteps, scaleFloor
+		lazySteps, scaleFloor = 7, c.floor
 		hw, err := Train(ctx, iex, client, cfg)
-		lazySteps = old
+		lazySteps, scaleFloor = oldSteps, oldFloor
 		if err != nil {
 			t.Fatal(err)
 		}

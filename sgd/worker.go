@@ -609,10 +609,18 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 		union = window(pos, in.LocalSteps, union[:0])
 		whole = wholeShare*len(union) >= n
 	}
-	// The sequential baseline on sparse examples holds its model as
-	// scale × v (scaledStepper); everything else decays lazily.
+	// On sparse examples, the sequential baseline and a worker whose
+	// windows pull and push the whole model hold their copy as scale × v
+	// (scaledStepper): a step's decay is one multiplication, and a
+	// window's update is the copy's change since its pull (orig). A worker
+	// gathering a window's coordinates decays lazily instead: the values
+	// it did not gather decay too, and it does not hold them.
 	ss, scaled := ln.(scaledStepper)
-	scaled = scaled && local && !dense
+	scaled = scaled && !dense && (local || whole)
+	var orig []float64
+	if scaled && !local {
+		orig, delta = make([]float64, n), nil
+	}
 	scale := 1.0
 	materialize := func() {
 		if scale == 1 {
@@ -649,7 +657,14 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 		t := time.Now()
 		defer func() { stats.Pull += time.Since(t) }()
 		if whole {
-			return p.pull(ctx, w)
+			if err := p.pull(ctx, w); err != nil {
+				return err
+			}
+			if scaled {
+				copy(orig, w)
+				scale = 1
+			}
+			return nil
 		}
 		if !fresh {
 			union = window(pos, in.LocalSteps, union[:0])
@@ -677,13 +692,24 @@ func train(ctx context.Context, st blob.Store, p params, in workerIn, async bool
 		note, _ := json.Marshal(pos)
 		stats.Pushes++
 		if whole {
-			d := slices.Clone(delta)
+			var d []float64
+			if scaled {
+				d = make([]float64, n)
+				for j, v := range w {
+					if scale != 1 && ln.penalized(j) {
+						v *= scale
+					}
+					d[j] = v - orig[j]
+				}
+			} else {
+				d = slices.Clone(delta)
+				clear(delta)
+			}
 			for i, v := range d {
 				if !finite32(v) {
 					return fmt.Errorf("%w: worker %d, step %d: the update of value %d is %v; lower the learning rate", ErrDiverged, in.Worker, pos.Step, i, v)
 				}
 			}
-			clear(delta)
 			stats.BytesPushed += int64(4 * len(d))
 			return pu.send(ctx, func(ctx context.Context) error { return p.push(ctx, d, note) })
 		}
