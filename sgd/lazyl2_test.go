@@ -259,3 +259,68 @@ func TestFactorsEdges(t *testing.T) {
 		t.Fatalf("learning rate x L2 >= 1: %v", err)
 	}
 }
+
+// TestGeneratorsRefuseBadSpecs: a generated problem's spec that cannot be
+// drawn is a clear error, not a hang (a support smaller than the fifth of
+// an example's features drawn from it looped for ever) or NaN labels and
+// ratings; the smallest specs that can be drawn are drawn.
+func TestGeneratorsRefuseBadSpecs(t *testing.T) {
+	ctx := context.Background()
+	st := executor(t, 1).Store()
+	for i, spec := range []SparseSpec{
+		{Features: 100, NonZeros: 50, Support: 3},      // 10 support features an example from 3
+		{Features: 100, NonZeros: 50, Support: 9},      // one short
+		{Features: 10, NonZeros: 11},                   // more non-zeros than features
+		{Features: 10, NonZeros: 4},                    // under 5
+		{Features: 10, NonZeros: 5, Support: 11},       // support over the features
+		{Features: -1, NonZeros: 5},                    // negative sizes
+		{Features: 10, NonZeros: 5, Examples: -1},      // (drew nothing, and said nothing)
+		{Features: 10, NonZeros: 5, Shards: -2},        //
+		{Features: 10, NonZeros: 5, Noise: math.NaN()}, // every label 0
+		{Features: 10, NonZeros: 5, Noise: math.Inf(1)},
+		{Features: 10, NonZeros: 5, Noise: -1},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := GenerateSparse(ctx, st, fmt.Sprint("bad", i), spec)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrBadData) {
+				t.Errorf("spec %d %+v: %v, want ErrBadData", i, spec, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("spec %d %+v: GenerateSparse still drawing after 10 s", i, spec)
+		}
+	}
+	// The smallest that can be drawn: 5 features, 5 non-zeros an example
+	// (one from a support of 1), one example, one shard; and a support
+	// defaulting to the features when they are under 500.
+	for i, spec := range []SparseSpec{
+		{Features: 5, NonZeros: 5, Support: 1, Examples: 1, Shards: 1},
+		{Features: 40, NonZeros: 5, Examples: 3, Shards: 5},
+	} {
+		hidden, err := GenerateSparse(ctx, st, fmt.Sprint("ok", i), spec)
+		if err != nil {
+			t.Fatalf("spec %+v: %v", spec, err)
+		}
+		want := spec.Support
+		if want == 0 {
+			want = min(500, spec.Features)
+		}
+		if len(hidden) != want {
+			t.Fatalf("spec %+v: a support of %d, want %d", spec, len(hidden), want)
+		}
+	}
+	for _, spec := range []RatingsSpec{
+		{Users: 2, Items: 2, Rank: 1, Count: 5, Mean: math.NaN()},
+		{Users: 2, Items: 2, Rank: 1, Count: 5, Mean: 3, Noise: math.NaN()},
+		{Users: 2, Items: 2, Rank: 1, Count: 5, Mean: math.Inf(-1)},
+		{Users: 2, Items: 2, Rank: 1, Count: 5, Mean: 3, Noise: -0.5},
+	} {
+		if _, err := GenerateRatings(spec); !errors.Is(err, ErrBadData) {
+			t.Errorf("ratings spec %+v: %v, want ErrBadData", spec, err)
+		}
+	}
+}

@@ -174,6 +174,9 @@ func GenerateRatings(spec RatingsSpec) (*Ratings, error) {
 	if spec.Users < 1 || spec.Items < 1 || spec.Rank < 1 || spec.Count < 1 || spec.Users > maxRatingsIndex || spec.Items > maxRatingsIndex {
 		return nil, fmt.Errorf("%w: ratings spec %+v", ErrBadData, spec)
 	}
+	if math.IsNaN(spec.Mean) || math.IsInf(spec.Mean, 0) || math.IsNaN(spec.Noise) || math.IsInf(spec.Noise, 0) || spec.Noise < 0 {
+		return nil, fmt.Errorf("%w: ratings spec with mean %v and noise %v: want finite numbers, the noise 0 or more", ErrBadData, spec.Mean, spec.Noise)
+	}
 	rng := rand.New(rand.NewPCG(spec.Seed, 0xfac7))
 	sd := 1 / math.Sqrt(float64(spec.Rank))
 	p := make([]float64, spec.Users*spec.Rank)
@@ -225,7 +228,7 @@ const ratingsMetaName = "/ratings.json"
 // most one rating.
 func WriteRatings(ctx context.Context, st blob.Store, prefix string, r *Ratings, n int) error {
 	if n < 1 || n > r.Len() {
-		return fmt.Errorf("%w: %d shards of %d ratings", ErrBadData, n, r.Len())
+		return fmt.Errorf("%w: %d shards of %d ratings: want 1 to %d shards (a shard holds a rating at least)", ErrBadData, n, r.Len(), r.Len())
 	}
 	if err := r.check(); err != nil {
 		return err

@@ -3,6 +3,7 @@ package sgd
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -15,8 +16,9 @@ import (
 type SparseSpec struct {
 	// Features is the model's size (default 1<<20); Examples the number of
 	// examples (default 20000); NonZeros the features per example (default
-	// 50); Support the hidden model's non-zero weights (default 500, each
-	// ±1); Shards the libsvm shards written (default 8).
+	// 50, at least 5); Support the hidden model's non-zero weights (default
+	// 500 or Features if fewer, each ±1, at least NonZeros/5); Shards the
+	// libsvm shards written (default 8).
 	Features, Examples, NonZeros, Support, Shards int
 	// Noise is the standard deviation of the Gaussian noise added to the
 	// hidden score before its sign becomes the label.
@@ -29,7 +31,8 @@ type SparseSpec struct {
 // libsvm shards under prefix (shard-N.libsvm): each example has NonZeros
 // features of values in (0, 1], a fifth of them from the hidden model's
 // support; its label (0/1) is the sign of the hidden model's score plus
-// noise. It returns the hidden model's support: feature -> weight.
+// noise. It returns the hidden model's support: feature -> weight. A spec
+// it cannot draw from is an error wrapping ErrBadData.
 func GenerateSparse(ctx context.Context, st blob.Store, prefix string, spec SparseSpec) (map[int]float64, error) {
 	if spec.Features == 0 {
 		spec.Features = 1 << 20
@@ -41,13 +44,23 @@ func GenerateSparse(ctx context.Context, st blob.Store, prefix string, spec Spar
 		spec.NonZeros = 50
 	}
 	if spec.Support == 0 {
-		spec.Support = 500
+		spec.Support = min(500, spec.Features)
 	}
 	if spec.Shards == 0 {
 		spec.Shards = 8
 	}
-	if spec.Support > spec.Features || spec.NonZeros > spec.Features || spec.NonZeros < 5 {
-		return nil, fmt.Errorf("sgd: sparse problem of %d features, %d in the support, %d per example", spec.Features, spec.Support, spec.NonZeros)
+	// An example draws NonZeros/5 distinct features of the support and the
+	// rest from all features: each draw must be able to finish.
+	switch {
+	case spec.Features < 1 || spec.Examples < 1 || spec.Shards < 1:
+		return nil, fmt.Errorf("%w: sparse problem of %d features, %d examples, %d shards: want at least 1 of each", ErrBadData, spec.Features, spec.Examples, spec.Shards)
+	case spec.NonZeros < 5 || spec.NonZeros > spec.Features:
+		return nil, fmt.Errorf("%w: sparse problem of %d features with %d non-zeros an example: want 5 to %d", ErrBadData, spec.Features, spec.NonZeros, spec.Features)
+	case spec.Support < spec.NonZeros/5 || spec.Support > spec.Features:
+		return nil, fmt.Errorf("%w: sparse problem of %d features, %d non-zeros an example, a support of %d: want %d to %d (a fifth of an example's features are drawn from the support)",
+			ErrBadData, spec.Features, spec.NonZeros, spec.Support, spec.NonZeros/5, spec.Features)
+	case math.IsNaN(spec.Noise) || math.IsInf(spec.Noise, 0) || spec.Noise < 0:
+		return nil, fmt.Errorf("%w: sparse problem with noise %v: want a finite number, 0 or more", ErrBadData, spec.Noise)
 	}
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,20 @@ func benchSGD(ctx context.Context, args []string) error {
 	power := fs.Float64("power", 0.3, "learning rate decay power")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	// Refused before anything runs: sgd's options read 0 as "the default",
+	// so these would have run something other than what the JSON says.
+	switch {
+	case *epochs < 1 || *batch < 1 || *localSteps < 1:
+		return fmt.Errorf("bench sgd: -epochs %d, -batch %d, -local-steps %d: want 1 or more of each", *epochs, *batch, *localSteps)
+	case *sparseN < 0 || *ratings < 0:
+		return fmt.Errorf("bench sgd: -sparse-examples %d, -ratings %d: want 0 (skip it) or more", *sparseN, *ratings)
+	case *sparseN > 0 && (*sparseNNZ < 5 || *sparseNNZ > *sparseFeatures):
+		return fmt.Errorf("bench sgd: -sparse-nonzeros %d, -sparse-features %d: want 5 to the features' number of non-zeros an example", *sparseNNZ, *sparseFeatures)
+	case *ratings > 0 && *ratings < minBenchRatings:
+		return fmt.Errorf("bench sgd: -ratings %d: want 0 (skip it) or at least %d (10 %% held out, 8 shards)", *ratings, minBenchRatings)
+	case !(*eta0 > 0) || math.IsInf(*eta0, 0) || math.IsNaN(*power) || math.IsInf(*power, 0):
+		return fmt.Errorf("bench sgd: -eta0 %v, -power %v: want a positive learning rate and a finite power", *eta0, *power)
 	}
 	dir, err := os.MkdirTemp("", "wren-bench-sgd-")
 	if err != nil {
@@ -191,6 +206,14 @@ func benchSparse(ctx context.Context, ex *wren.Executor, client *ps.Client, dir 
 	if err != nil {
 		return nil, err
 	}
+	// Windows of 1,024 minibatches: each worker pushes about once an
+	// epoch of its half.
+	ecfg := cfg
+	ecfg.Model, ecfg.LocalSteps = "sparse-epoch", 1024
+	hwEpoch, err := sgd.Train(ctx, ex, client, ecfg)
+	if err != nil {
+		return nil, err
+	}
 	cfg.Model = "sparse-seq"
 	seq, err := sgd.TrainLocal(ctx, ex.Store(), cfg)
 	if err != nil {
@@ -203,7 +226,11 @@ func benchSparse(ctx context.Context, ex *wren.Executor, client *ps.Client, dir 
 		"hogwild": map[string]any{"workers": 2, "examples_per_s": round(hw.ExamplesPerSecond, 4), "train_accuracy": round(hw.Final.Accuracy, 4),
 			"vs_sequential": round(hw.ExamplesPerSecond/seq.ExamplesPerSecond, 4), "pushes": pushes(hw), "pull_s": round(pullSeconds(hw), 4)},
 		"hogwild_whole_model": map[string]any{"workers": 2, "local_steps": wcfg.LocalSteps, "examples_per_s": round(hwWhole.ExamplesPerSecond, 4), "train_accuracy": round(hwWhole.Final.Accuracy, 4),
-			"vs_sequential": round(hwWhole.ExamplesPerSecond/seq.ExamplesPerSecond, 4), "pushes": pushes(hwWhole), "pull_s": round(pullSeconds(hwWhole), 4)}}
+			"vs_sequential": round(hwWhole.ExamplesPerSecond/seq.ExamplesPerSecond, 4), "vs_sequential_training": round(hwWhole.ExamplesPerSecond/trainingRate(seq), 4),
+			"pushes": pushes(hwWhole), "pull_s": round(pullSeconds(hwWhole), 4), "push_wait_s": round(pushSeconds(hwWhole), 4), "compute_s": round(computeSeconds(hwWhole), 4)},
+		"hogwild_epoch_windows": map[string]any{"workers": 2, "local_steps": ecfg.LocalSteps, "examples_per_s": round(hwEpoch.ExamplesPerSecond, 4), "train_accuracy": round(hwEpoch.Final.Accuracy, 4),
+			"vs_sequential": round(hwEpoch.ExamplesPerSecond/seq.ExamplesPerSecond, 4), "vs_sequential_training": round(hwEpoch.ExamplesPerSecond/trainingRate(seq), 4),
+			"pushes": pushes(hwEpoch), "pull_s": round(pullSeconds(hwEpoch), 4), "push_wait_s": round(pushSeconds(hwEpoch), 4), "compute_s": round(computeSeconds(hwEpoch), 4)}}
 	py := pythonWithSklearn(ctx)
 	if py == "" {
 		out["sklearn"] = "skipped: no python3 with scikit-learn (apt-get install python3-sklearn)"
@@ -224,6 +251,7 @@ func benchSparse(ctx context.Context, ex *wren.Executor, client *ps.Client, dir 
 	out["sequential_vs_sklearn"] = round(trainingRate(seq)/sk["examples_per_s"], 4)
 	out["hogwild_vs_sklearn"] = round(hw.ExamplesPerSecond/sk["examples_per_s"], 4)
 	out["hogwild_whole_model_vs_sklearn"] = round(hwWhole.ExamplesPerSecond/sk["examples_per_s"], 4)
+	out["hogwild_epoch_windows_vs_sklearn"] = round(hwEpoch.ExamplesPerSecond/sk["examples_per_s"], 4)
 	return out, nil
 }
 
@@ -245,6 +273,22 @@ func pushes(r *sgd.Result) int64 {
 	return n
 }
 
+func pushSeconds(r *sgd.Result) float64 {
+	var d time.Duration
+	for _, w := range r.Workers {
+		d += w.Push
+	}
+	return d.Seconds()
+}
+
+func computeSeconds(r *sgd.Result) float64 {
+	var d time.Duration
+	for _, w := range r.Workers {
+		d += w.Compute
+	}
+	return d.Seconds()
+}
+
 func pullSeconds(r *sgd.Result) float64 {
 	var d time.Duration
 	for _, w := range r.Workers {
@@ -252,6 +296,10 @@ func pullSeconds(r *sgd.Result) float64 {
 	}
 	return d.Seconds()
 }
+
+// minBenchRatings is the fewest ratings bench sgd factorizes: a held-out
+// tenth and 8 shards of what is left.
+const minBenchRatings = 100
 
 // benchFactors factorizes generated ratings sequentially and with 2
 // HOGWILD! workers: held-out RMSE after the same epochs, and rates.

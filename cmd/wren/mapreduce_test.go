@@ -185,3 +185,22 @@ func checkBenchSearch(t *testing.T, fns []string, args ...string) {
 		}
 	}
 }
+
+// TestBenchSGDBadFlags: bench sgd refuses what it cannot run as asked
+// before anything runs (sgd reads a zero epoch, batch or window as its
+// default, so -epochs 0 trained an epoch and printed "epochs": 0; a
+// negative -ratings skipped the factorization; -ratings 5 failed after the
+// MNIST runs with "8 shards of 4 ratings").
+func TestBenchSGDBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-epochs", "0"}, {"-epochs", "-1"}, {"-batch", "0"}, {"-local-steps", "0"},
+		{"-sparse-examples", "-1"}, {"-ratings", "-3"}, {"-ratings", "5"},
+		{"-sparse-nonzeros", "0"}, {"-sparse-nonzeros", "4"}, {"-sparse-features", "10", "-sparse-nonzeros", "11"},
+		{"-eta0", "0"}, {"-eta0", "NaN"}, {"-power", "Inf"},
+	} {
+		err := run(context.Background(), append([]string{"bench", "sgd"}, args...))
+		if err == nil || !strings.Contains(err.Error(), args[len(args)-2]) {
+			t.Errorf("bench sgd %v: %v", args, err)
+		}
+	}
+}
