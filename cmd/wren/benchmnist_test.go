@@ -77,7 +77,9 @@ func TestBenchSGDMNIST(t *testing.T) {
 		}
 		Factorization struct {
 			Sequential, Hogwild row
+			Whole               row     `json:"hogwild_whole_model"`
 			Ratio               float64 `json:"rmse_vs_sequential"`
+			WholeRatio          float64 `json:"whole_model_rmse_vs_sequential"`
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
@@ -101,7 +103,7 @@ func TestBenchSGDMNIST(t *testing.T) {
 		t.Errorf("scikit-learn: %s", s)
 	}
 	f := r.Factorization
-	if f.Sequential.RMSE <= 0 || f.Hogwild.RMSE <= 0 || f.Ratio < 0.9 || f.Ratio > 1.2 {
+	if f.Sequential.RMSE <= 0 || f.Hogwild.RMSE <= 0 || f.Ratio < 0.9 || f.Ratio > 1.2 || f.Whole.RMSE <= 0 || f.WholeRatio < 0.9 || f.WholeRatio > 1.2 || f.Whole.Steps != 1024 || f.Whole.Pushes >= f.Hogwild.Pushes {
 		t.Errorf("factorization: %+v", f)
 	}
 }

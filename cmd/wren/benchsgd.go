@@ -323,10 +323,22 @@ func benchFactors(ctx context.Context, ex *wren.Executor, client *ps.Client, cou
 	if err != nil {
 		return nil, err
 	}
+	// Windows of 1,024 minibatches touch most of the model: the workers
+	// pull and push all of it, a few times an epoch.
+	wcfg := cfg
+	wcfg.Model, wcfg.LocalSteps = "mf-whole", 1024
+	hwWhole, err := sgd.TrainFactors(ctx, ex, client, wcfg)
+	if err != nil {
+		return nil, err
+	}
 	return map[string]any{"problem": fmt.Sprintf("generated ratings: %d users, %d items, rank %d, noise %.1f, %d ratings (10 %% held out)", spec.Users, spec.Items, spec.Rank, spec.Noise, count),
 		"epochs": cfg.Epochs, "batch": cfg.BatchSize, "local_steps": cfg.LocalSteps,
 		"sequential": map[string]any{"examples_per_s": round(seq.ExamplesPerSecond, 4), "test_rmse": round(seq.Final.RMSE, 4)},
 		"hogwild": map[string]any{"workers": 2, "examples_per_s": round(hw.ExamplesPerSecond, 4), "test_rmse": round(hw.Final.RMSE, 4),
-			"vs_sequential": round(hw.ExamplesPerSecond/seq.ExamplesPerSecond, 4)},
-		"rmse_vs_sequential": round(hw.Final.RMSE/seq.Final.RMSE, 4)}, nil
+			"vs_sequential": round(hw.ExamplesPerSecond/seq.ExamplesPerSecond, 4), "pushes": pushes(hw)},
+		"rmse_vs_sequential": round(hw.Final.RMSE/seq.Final.RMSE, 4),
+		"hogwild_whole_model": map[string]any{"workers": 2, "local_steps": wcfg.LocalSteps, "examples_per_s": round(hwWhole.ExamplesPerSecond, 4), "test_rmse": round(hwWhole.Final.RMSE, 4),
+			"vs_sequential": round(hwWhole.ExamplesPerSecond/seq.ExamplesPerSecond, 4), "pushes": pushes(hwWhole),
+			"push_wait_s": round(pushSeconds(hwWhole), 4), "compute_s": round(computeSeconds(hwWhole), 4)},
+		"whole_model_rmse_vs_sequential": round(hwWhole.Final.RMSE/seq.Final.RMSE, 4)}, nil
 }
