@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -56,6 +57,23 @@ func round(x float64, digits int) float64 {
 	return v
 }
 
+// positiveList parses flag -name's comma-separated counts, each 1 or more.
+func positiveList(name, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-%s %q: want comma-separated counts of 1 or more", name, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// finiteAtLeast reports whether x is a finite number of lo or more (a
+// flag's NaN fails it).
+func finiteAtLeast(x, lo float64) bool { return x >= lo && !math.IsInf(x, 1) }
+
 func benchMap(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench map", flag.ContinueOnError)
 	tasks := fs.Int("tasks", 1000, "number of tasks")
@@ -68,6 +86,9 @@ func benchMap(ctx context.Context, args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write the driver's CPU profile of the wren map to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *tasks < 1 || *par < 1 || *chunk < 1 || !finiteAtLeast(*taskMS, 0) {
+		return fmt.Errorf("bench map: -tasks %d, -parallel %d, -chunk %d, -task-ms %v: want at least 1 task, worker and call per invocation, and a time of 0 or more", *tasks, *par, *chunk, *taskMS)
 	}
 	if *store == "" {
 		dir, err := os.MkdirTemp("", "wren-bench-")
@@ -300,6 +321,9 @@ func benchStore(ctx context.Context, args []string) error {
 	reps := fs.Int("reps", 5, "repetitions (the median is reported)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *reps < 1 {
+		return fmt.Errorf("bench store: -reps %d: want 1 or more", *reps)
 	}
 	if *store == "" {
 		*store = defaultStore()

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +32,13 @@ func benchLambda(ctx context.Context, args []string) error {
 	binaries := fs.Bool("binaries", true, "first report the binaries' sizes and examples/montecarlo-pi on a cold and a warm container")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *calls < 1 || !finiteAtLeast(*taskMS, 0) {
+		return fmt.Errorf("bench lambda: -calls %d, -task-ms %v: want 1 call or more and a time of 0 or more", *calls, *taskMS)
+	}
+	emuCounts, err := positiveList("emulators", *emus)
+	if err != nil {
+		return fmt.Errorf("bench lambda: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "wren-bench-lambda-")
 	if err != nil {
@@ -71,11 +77,7 @@ func benchLambda(ctx context.Context, args []string) error {
 		}
 	}
 	d := time.Duration(*taskMS * float64(time.Millisecond))
-	for _, f := range strings.Split(*emus, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return fmt.Errorf("bench lambda: -emulators %q", *emus)
-		}
+	for _, n := range emuCounts {
 		es, err := emulator.Start(n, bootstrap, env...)
 		if err != nil {
 			return err

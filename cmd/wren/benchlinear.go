@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +37,16 @@ func benchLinear(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *train < 1 || *iters < 1 || !(*svmC > 0) || math.IsInf(*svmC, 0) || *svmEpochs < 0 {
+		return fmt.Errorf("bench linear: -train %d, -logistic-iters %d, -svm-c %v, -svm-epochs %d: want 1 example and 1 iteration or more, a positive C and no negative epochs", *train, *iters, *svmC, *svmEpochs)
+	}
+	skipped := map[string]bool{}
+	for _, s := range splitComma(*skip) {
+		if !slices.Contains([]string{"ridge", "logistic", "svm", "xtx"}, s) {
+			return fmt.Errorf("bench linear: -skip %q: %q is not one of ridge, logistic, svm, xtx", *skip, s)
+		}
+		skipped[s] = true
+	}
 	tr, te, err := mnist.Load()
 	if err != nil {
 		return err
@@ -47,10 +59,6 @@ func benchLinear(ctx context.Context, args []string) error {
 	testDS, err := linear.FromDense(te.X, te.Dim, te.Labels, 10)
 	if err != nil {
 		return err
-	}
-	skipped := map[string]bool{}
-	for _, s := range splitComma(*skip) {
-		skipped[s] = true
 	}
 	out := map[string]any{"train": n, "test": te.N, "dim": tr.Dim, "classes": 10, "kernel": kernel.Name()}
 	bestLambda := 1.0

@@ -169,20 +169,23 @@ var redisTask = wren.Register("bench.redis", func(ctx context.Context, in redisI
 
 // microFlags are the flags the three microbenchmarks share.
 type microFlags struct {
+	name    string
 	fs      *flag.FlagSet
 	workers *string
 	store   *string
 	seconds *float64
+	counts  []int // -workers, parsed
 }
 
-func newMicroFlags(name string) microFlags {
+func newMicroFlags(name string) *microFlags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var def []string
 	for w := 1; w < runtime.NumCPU(); w *= 2 {
 		def = append(def, strconv.Itoa(w))
 	}
 	def = append(def, strconv.Itoa(runtime.NumCPU()))
-	return microFlags{
+	return &microFlags{
+		name:    name,
 		fs:      fs,
 		workers: fs.String("workers", strings.Join(def, ","), "comma-separated worker counts"),
 		store:   fs.String("store", "", "wren's store (default: $WREN_STORE, the config file, else ./.wren)"),
@@ -190,19 +193,32 @@ func newMicroFlags(name string) microFlags {
 	}
 }
 
+// parse parses args and refuses worker counts and times it cannot measure,
+// before anything runs.
+func (m *microFlags) parse(args []string) error {
+	if err := m.fs.Parse(args); err != nil {
+		return err
+	}
+	counts, err := positiveList("workers", *m.workers)
+	if err != nil {
+		return fmt.Errorf("%s: %w", m.name, err)
+	}
+	if !finiteAtLeast(*m.seconds, 0) || *m.seconds == 0 {
+		return fmt.Errorf("%s: -seconds %v: want a positive time", m.name, *m.seconds)
+	}
+	m.counts = counts
+	return nil
+}
+
 // each runs fn with an executor of w workers (the configured backend) for
 // every -workers count.
-func (m microFlags) each(ctx context.Context, fn func(ex *wren.Executor, w int) (map[string]any, error)) ([]map[string]any, error) {
+func (m *microFlags) each(ctx context.Context, fn func(ex *wren.Executor, w int) (map[string]any, error)) ([]map[string]any, error) {
 	cfg, err := config.Load()
 	if err != nil {
 		return nil, err
 	}
 	var runs []map[string]any
-	for _, f := range strings.Split(*m.workers, ",") {
-		w, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || w < 1 {
-			return nil, fmt.Errorf("bad -workers %q", *m.workers)
-		}
+	for _, w := range m.counts {
 		ex, err := cfg.Executor(ctx, wren.Options{Store: *m.store, Parallelism: w, Progress: wren.ProgressOff})
 		if err != nil {
 			return nil, err
@@ -227,8 +243,11 @@ func benchFlops(ctx context.Context, args []string) error {
 	m := newMicroFlags("bench flops")
 	n := m.fs.Int("n", 1024, "matrix size")
 	numpy := m.fs.Bool("compare-numpy", false, "also measure one thread of wren's kernels against numpy's BLAS with OPENBLAS_NUM_THREADS=1 (when python3 has numpy)")
-	if err := m.fs.Parse(args); err != nil {
+	if err := m.parse(args); err != nil {
 		return err
+	}
+	if *n < 1 {
+		return fmt.Errorf("bench flops: -n %d: want a matrix size of 1 or more", *n)
 	}
 	runs, err := m.each(ctx, func(ex *wren.Executor, w int) (map[string]any, error) {
 		r := map[string]any{}
@@ -353,7 +372,7 @@ func singleThread(ctx context.Context, n int, secs float64) map[string]any {
 func benchStorage(ctx context.Context, args []string) error {
 	m := newMicroFlags("bench storage")
 	size := m.fs.String("size", "64MB", "object size per worker")
-	if err := m.fs.Parse(args); err != nil {
+	if err := m.parse(args); err != nil {
 		return err
 	}
 	n, err := config.ParseSize(*size)
@@ -395,8 +414,11 @@ func benchRedis(ctx context.Context, args []string) error {
 	m := newMicroFlags("bench redis")
 	addr := m.fs.String("redis", "", "a Redis server the workers reach (default: start a local redis-server)")
 	size := m.fs.Int("size", 128, "value size in bytes")
-	if err := m.fs.Parse(args); err != nil {
+	if err := m.parse(args); err != nil {
 		return err
+	}
+	if *size < 1 {
+		return fmt.Errorf("bench redis: -size %d: want a value of 1 byte or more", *size)
 	}
 	if *addr == "" {
 		srv, err := redisserver.Start(ctx, redisserver.Options{})

@@ -35,13 +35,17 @@ func benchPS(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var counts []int
-	for _, f := range strings.Split(*shardList, ",") {
-		k, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || k < 1 {
-			return fmt.Errorf("bad -shards %q", *shardList)
-		}
-		counts = append(counts, k)
+	switch {
+	case !finiteAtLeast(*secs, 0) || *secs == 0 || *clients < 1:
+		return fmt.Errorf("bench ps: -seconds %v, -clients %d: want a positive time and 1 client or more", *secs, *clients)
+	case *modelLen < minBenchModel || *bs < 1 || *bs > min(*modelLen, 1<<20):
+		return fmt.Errorf("bench ps: -model %d, -block %d: want a model of %d floats or more (the largest push measured) and a block of 1 to %d floats", *modelLen, *bs, minBenchModel, min(max(*modelLen, 1), 1<<20))
+	case *sparsePairs < 1 || *sparseSpan < 1 || *latN < 1:
+		return fmt.Errorf("bench ps: -sparse-pairs %d, -sparse-span %d, -latency-pushes %d: want 1 or more of each", *sparsePairs, *sparseSpan, *latN)
+	}
+	counts, err := positiveList("shards", *shardList)
+	if err != nil {
+		return fmt.Errorf("bench ps: %w", err)
 	}
 	dur := time.Duration(*secs * float64(time.Second))
 	for _, k := range counts {
@@ -55,6 +59,10 @@ func benchPS(ctx context.Context, args []string) error {
 	}
 	return nil
 }
+
+// minBenchModel is the smallest model bench ps measures: its largest dense
+// push is 16,384 floats.
+const minBenchModel = 16384
 
 // throughput runs fn from n goroutines for d and returns calls per second.
 func throughput(ctx context.Context, n int, d time.Duration, fn func(rng *rand.Rand) error) (float64, error) {

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wrenml/wren/blob"
@@ -67,13 +66,9 @@ func benchSGD(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var counts []int
-	for _, f := range strings.Split(*workersFlag, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return fmt.Errorf("bench sgd: -workers %q", *workersFlag)
-		}
-		counts = append(counts, n)
+	counts, err := positiveList("workers", *workersFlag)
+	if err != nil {
+		return fmt.Errorf("bench sgd: %w", err)
 	}
 	maxW := 1
 	for _, n := range counts {

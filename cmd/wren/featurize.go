@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -37,6 +39,11 @@ func featurizeCmd(ctx context.Context, args []string) error {
 	}
 	if *in == "" || *out == "" {
 		return fmt.Errorf("featurize: -in and -out are required")
+	}
+	// The library reads 0 as its default: refused here, so that what runs
+	// is what the flags (and the report) say.
+	if *size < 8 || *size%2 != 0 || *perCall < 1 || *sample < 1 || *parallel < 0 {
+		return fmt.Errorf("featurize: -size %d, -per-call %d, -sample %d, -parallel %d: want an even size of 8 or more, 1 image a call and in a sample or more, and no negative worker count", *size, *perCall, *sample, *parallel)
 	}
 	cfg, err := config.Load()
 	if err != nil {
@@ -79,6 +86,23 @@ func featurizeCmd(ctx context.Context, args []string) error {
 		rep.Images, len(rep.Classes), rep.Shards, rep.Resumed, rep.Indexed, rep.Dim, o.Size, o.Size, el.Round(time.Millisecond), float64(rep.Images)/el.Seconds(), len(rep.Failed))
 	if p != nil {
 		fmt.Printf("wall time %v, projected %v: actual/projected %.2f\n", el.Round(time.Millisecond), p.Wall.Round(time.Millisecond), el.Seconds()/p.Wall.Seconds())
+	}
+	return failures(os.Stderr, rep)
+}
+
+// failures lists the first images that failed, and is an error when none
+// was featurized: a run that made nothing did not succeed.
+func failures(w io.Writer, rep *featurize.Report) error {
+	const shown = 10
+	for i, f := range rep.Failed {
+		if i == shown {
+			fmt.Fprintf(w, "  ... and %d more\n", len(rep.Failed)-shown)
+			break
+		}
+		fmt.Fprintf(w, "  failed: %s: %s\n", f.File, f.Reason)
+	}
+	if rep.Images == 0 && len(rep.Failed) > 0 {
+		return fmt.Errorf("featurize: none of %d images could be featurized (first: %s: %s)", len(rep.Failed), rep.Failed[0].File, rep.Failed[0].Reason)
 	}
 	return nil
 }

@@ -104,6 +104,12 @@ func benchGist(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	switch {
+	case !finiteAtLeast(*secs, 0) || *secs == 0 || *reps < 1 || *images < 0:
+		return fmt.Errorf("bench gist: -seconds %v, -reps %d, -images %d: want a positive time, 1 repetition or more and no negative image count", *secs, *reps, *images)
+	case *psize < 8 || *psize%2 != 0:
+		return fmt.Errorf("bench gist: -size %d: want an even side of 8 or more", *psize)
+	}
 	cores := runtime.NumCPU()
 	dur := time.Duration(*secs * float64(time.Second))
 	// Single core: one goroutine, GOMAXPROCS 1, bank built once; the fast

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wrenml/wren/featurize"
 )
@@ -202,5 +204,78 @@ func TestBenchSGDBadFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), args[len(args)-2]) {
 			t.Errorf("bench sgd %v: %v", args, err)
 		}
+	}
+}
+
+// TestCommandsBadFlags: every command refuses a flag value it cannot run as
+// asked, before it starts anything, naming the flag. Before, bench map
+// -tasks 0, bench store -reps 0, bench ps -block 0 (or -sparse-span 0,
+// -latency-pushes 0) and bench linear -train -1 panicked; bench map
+// -parallel 0 never returned; -seconds 0 (bench ps, gist, flops) failed
+// after the run on a NaN rate; bench redis -seconds -1 printed zero rates;
+// bench linear -skip took any name; featurize -size 0 featurized at 256
+// and reported 0x0.
+func TestCommandsBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"bench", "map", "-tasks", "0"}, {"bench", "map", "-tasks", "-1"}, {"bench", "map", "-parallel", "0"},
+		{"bench", "map", "-chunk", "0"}, {"bench", "map", "-task-ms", "-5"}, {"bench", "map", "-task-ms", "NaN"},
+		{"bench", "store", "-reps", "0"},
+		{"bench", "ps", "-seconds", "0"}, {"bench", "ps", "-seconds", "Inf"}, {"bench", "ps", "-clients", "0"},
+		{"bench", "ps", "-model", "0"}, {"bench", "ps", "-model", "100"}, {"bench", "ps", "-block", "0"},
+		{"bench", "ps", "-model", "20000", "-block", "20001"}, {"bench", "ps", "-sparse-pairs", "0"},
+		{"bench", "ps", "-sparse-span", "0"}, {"bench", "ps", "-latency-pushes", "0"}, {"bench", "ps", "-shards", ""},
+		{"bench", "gist", "-seconds", "0"}, {"bench", "gist", "-reps", "0"}, {"bench", "gist", "-images", "-1"},
+		{"bench", "gist", "-size", "0"}, {"bench", "gist", "-size", "9"},
+		{"bench", "linear", "-train", "0"}, {"bench", "linear", "-train", "-1"}, {"bench", "linear", "-logistic-iters", "0"},
+		{"bench", "linear", "-svm-c", "0"}, {"bench", "linear", "-svm-epochs", "-1"}, {"bench", "linear", "-skip", "ridge,bogus"},
+		{"bench", "lambda", "-calls", "0"}, {"bench", "lambda", "-task-ms", "-1"}, {"bench", "lambda", "-emulators", "0"},
+		{"bench", "flops", "-seconds", "0"}, {"bench", "flops", "-workers", "0"}, {"bench", "flops", "-n", "0"},
+		{"bench", "storage", "-seconds", "-1"}, {"bench", "redis", "-seconds", "-1"}, {"bench", "redis", "-size", "0"},
+		{"sort", "-out", dir, "-partitions", "-1"}, {"sort", "-gen", "-out", dir, "-files", "-2"}, {"sort", "-gen", "-out", dir, "-size", "50"},
+		{"featurize", "-in", dir, "-out", dir, "-size", "0"}, {"featurize", "-in", dir, "-out", dir, "-size", "7"},
+		{"featurize", "-in", dir, "-out", dir, "-per-call", "0"}, {"featurize", "-in", dir, "-out", dir, "-plan", "-sample", "0"},
+		{"featurize", "-in", dir, "-out", dir, "-parallel", "-1"},
+	} {
+		done := make(chan error, 1)
+		go func() { done <- run(context.Background(), args) }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), args[len(args)-2]) {
+				t.Errorf("wren %s: %v", strings.Join(args, " "), err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("wren %s: still running after 30 s", strings.Join(args, " "))
+		}
+	}
+}
+
+// TestFeaturizeNothingMade: a featurize run in which every image failed
+// is an error naming the first failure (it exited 0, printing "featurized
+// 0 images ...; 12 failed"); failures are listed, ten at most.
+func TestFeaturizeNothingMade(t *testing.T) {
+	in := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(in, "cls"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 {
+		if err := os.WriteFile(filepath.Join(in, "cls", fmt.Sprintf("x%02d.jpg", i)), []byte("not an image"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := run(context.Background(), []string{"featurize", "-in", in, "-out", t.TempDir(), "-store", t.TempDir(), "-size", "32"})
+	if err == nil || !strings.Contains(err.Error(), "none of 12 images") || !strings.Contains(err.Error(), "cls/x") {
+		t.Fatalf("featurize of 12 broken images: %v", err)
+	}
+	var b strings.Builder
+	rep := &featurize.Report{Images: 1}
+	for i := range 12 {
+		rep.Failed = append(rep.Failed, featurize.Failure{File: fmt.Sprint("f", i), Reason: "bad"})
+	}
+	if err := failures(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(b.String(), "failed: "); got != 10 || !strings.Contains(b.String(), "and 2 more") {
+		t.Fatalf("listed %d failures:\n%s", got, b.String())
 	}
 }

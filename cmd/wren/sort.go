@@ -29,7 +29,7 @@ func sortCmd(ctx context.Context, args []string) error {
 	ascii := fs.Bool("ascii", false, "with -gen: printable keys, one record a line (GNU sort can sort them)")
 	seed := fs.Uint64("seed", 1, "with -gen: the generator's seed")
 	files := fs.Int("files", 0, "with -gen: objects to write (default one per 64 MiB)")
-	parts := fs.Int("partitions", 0, "output partitions (default one per 64 MiB, at least one per worker)")
+	parts := fs.Int("partitions", 0, "output partitions (0: one per 64 MiB, at least one per worker)")
 	shuffle := fs.String("shuffle", "", "shuffle store: a store URL or redis://host:port,... (default: wren's store)")
 	store := fs.String("store", "", "wren's store (default: $WREN_STORE, the config file, else ./.wren)")
 	timelinePath := fs.String("timeline", "", "plot the sort's timeline to this file")
@@ -39,10 +39,16 @@ func sortCmd(ctx context.Context, args []string) error {
 	if *out == "" {
 		return errors.New("sort: -out is required")
 	}
+	if *parts < 0 || *files < 0 {
+		return fmt.Errorf("sort: -partitions %d, -files %d: want 0 (the default) or more", *parts, *files)
+	}
 	if *gen {
 		n, err := config.ParseSize(*size)
 		if err != nil {
 			return err
+		}
+		if n < mapreduce.RecordSize {
+			return fmt.Errorf("sort -gen: -size %s: want at least one %d-byte record", *size, mapreduce.RecordSize)
 		}
 		st, err := wren.OpenStore(ctx, *out)
 		if err != nil {
