@@ -125,6 +125,9 @@ func input(p params) (featurize.Options, error) {
 }
 
 func run(ctx context.Context, p params) error {
+	if p.size < 8 || p.size%2 != 0 || p.perCall < 1 || p.parallel < 0 {
+		return fmt.Errorf("-size %d, -per-call %d, -parallel %d: want an even size of 8 or more, 1 image a call or more, and no negative worker count", p.size, p.perCall, p.parallel)
+	}
 	var o featurize.Options
 	if p.synth != "" {
 		var c, n int

@@ -45,6 +45,9 @@ func main() {
 }
 
 func run(ctx context.Context, workers, epochs int, redis, store, plotPath string, baseline bool) error {
+	if workers < 1 || epochs < 1 {
+		return fmt.Errorf("-workers %d, -epochs %d: want 1 or more of each", workers, epochs)
+	}
 	train, test, err := mnist.Datasets()
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -49,6 +50,9 @@ func main() {
 // run factorizes the ratings with HOGWILD! and sequentially and returns
 // both runs.
 func run(ctx context.Context, file string, workers, epochs, rank int, lr float64, redis, store string) (hogwild, sequential *sgd.Result, err error) {
+	if workers < 1 || epochs < 1 || rank < 1 || !(lr > 0) || math.IsInf(lr, 0) {
+		return nil, nil, fmt.Errorf("-workers %d, -epochs %d, -rank %d, -lr %v: want 1 or more workers, epochs and factors, and a positive learning rate", workers, epochs, rank, lr)
+	}
 	var all *sgd.Ratings
 	if file == "" {
 		all, err = sgd.GenerateRatings(sgd.RatingsSpec{Users: 2000, Items: 1000, Rank: rank, Count: 100_000, Mean: 3.5, Noise: 0.5, Seed: 1})

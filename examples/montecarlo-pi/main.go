@@ -64,6 +64,9 @@ func main() {
 }
 
 func run(ctx context.Context, tasks, darts int, store, timelinePath string, parallel int) error {
+	if tasks < 1 || darts < 1 || parallel < 0 {
+		return fmt.Errorf("-tasks %d, -darts %d, -parallel %d: want at least 1 call and 1 dart a call, and no negative worker count", tasks, darts, parallel)
+	}
 	// WREN_BACKEND, WREN_STORE, ... or ~/.config/wren/config.yaml choose
 	// the backend (local processes, or AWS Lambda) and the store; flags win.
 	cfg, err := config.Load()

@@ -153,6 +153,9 @@ func main() {
 }
 
 func run(ctx context.Context, n int, store, out string, w *os.File) error {
+	if n < 1 {
+		return fmt.Errorf("-train %d: want 1 training image or more", n)
+	}
 	cfg, err := config.Load()
 	if err != nil {
 		return err

@@ -85,6 +85,9 @@ func goSources() (string, error) {
 }
 
 func run(ctx context.Context, o options) error {
+	if o.partitions < 0 || o.top < 0 || o.maxLine < 1 {
+		return fmt.Errorf("-partitions %d, -top %d, -maxline %d: want no negative partitions or words, and a line of 1 byte or more", o.partitions, o.top, o.maxLine)
+	}
 	cfg, err := config.Load()
 	if err != nil {
 		return err
