@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -179,11 +180,19 @@ func jobsLogs(ctx context.Context, args []string) error {
 	if err := job.ValidateID(id); err != nil {
 		return err
 	}
+	// A mistyped ID is not a job whose calls printed nothing.
+	m, err := readManifest(ctx, st, id)
+	if errors.Is(err, blob.ErrNotFound) {
+		return fmt.Errorf("jobs logs: no job %s in %s (wren jobs ls lists them)", id, st.URL())
+	}
+	if err != nil {
+		return err
+	}
 	prefix := job.LogPrefix(id)
 	if fs.NArg() == 2 {
 		call, err := strconv.Atoi(fs.Arg(1))
-		if err != nil || call < 0 {
-			return fmt.Errorf("jobs logs: call %q: want a call index", fs.Arg(1))
+		if err != nil || call < 0 || call >= m.Calls {
+			return fmt.Errorf("jobs logs: call %q: want a call index from 0 to %d", fs.Arg(1), m.Calls-1)
 		}
 		// Every attempt of the call: logs/<call>.<attempt>.
 		prefix = strings.TrimSuffix(job.LogKey(id, call, 0), "0")

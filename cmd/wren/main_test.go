@@ -262,6 +262,14 @@ func TestJobsLogs(t *testing.T) {
 	if strings.Contains(one, "hello") || !strings.Contains(one, "shouting world") {
 		t.Fatalf("jobs logs loud 1:\n%s", one)
 	}
+	// A job that is not there, or a call it does not have, is an error (it
+	// said "no output kept ... the calls printed nothing").
+	for _, args := range [][]string{{"quiet"}, {"loud", "2"}, {"quiet", "0"}} {
+		err := run(ctx, append([]string{"jobs", "logs", "-store", dir}, args...))
+		if err == nil || !strings.Contains(err.Error(), map[bool]string{true: "no job quiet", false: "call \"2\""}[args[0] == "quiet"]) {
+			t.Errorf("jobs logs %v: %v", args, err)
+		}
+	}
 }
 
 func TestBenchTuneJSON(t *testing.T) {

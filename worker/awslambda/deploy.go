@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -170,10 +171,13 @@ type LambdaAPI interface {
 	PutFunctionEventInvokeConfig(ctx context.Context, in *lambda.PutFunctionEventInvokeConfigInput, opts ...func(*lambda.Options)) (*lambda.PutFunctionEventInvokeConfigOutput, error)
 }
 
-// Deploy creates the function, or updates it: the code only when it
-// changed, the configuration only when it differs, waiting for each update
-// to finish. Deploying what is deployed changes nothing.
-func Deploy(ctx context.Context, c LambdaAPI, o DeployOptions) (*DeployResult, error) {
+// functionName is what Lambda takes as a function's name (or an ARN, left
+// to Lambda to check).
+var functionName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// withDefaults fills o's defaults and refuses what Lambda would (checked
+// before a runtime is built); Zip is not checked.
+func (o DeployOptions) withDefaults() (DeployOptions, error) {
 	if o.Function == "" {
 		o.Function = DefaultFunction
 	}
@@ -183,24 +187,37 @@ func Deploy(ctx context.Context, c LambdaAPI, o DeployOptions) (*DeployResult, e
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
-	if o.Store == "" {
-		return nil, errors.New("awslambda: deploy needs the store the function runs jobs from (-store s3://bucket/prefix)")
-	}
-	if _, _, err := ParseStore(o.Store); err != nil {
-		return nil, err
-	}
 	if o.Arch == "" {
 		o.Arch = ArchX86
 	}
+	switch {
+	case o.Store == "":
+		return o, errors.New("awslambda: deploy needs the store the function runs jobs from (-store s3://bucket/prefix)")
+	case !functionName.MatchString(o.Function) && !strings.HasPrefix(o.Function, "arn:"):
+		return o, fmt.Errorf("awslambda: function name %q: want 1 to 64 letters, digits, - or _ (or an ARN)", o.Function)
+	case o.Memory < 128 || o.Memory > 10240:
+		return o, fmt.Errorf("awslambda: memory %d MB: Lambda takes 128 to 10240", o.Memory)
+	case o.Timeout < time.Second || o.Timeout > 15*time.Minute:
+		return o, fmt.Errorf("awslambda: timeout %v: Lambda takes 1s to 15m", o.Timeout)
+	}
+	if _, _, err := ParseStore(o.Store); err != nil {
+		return o, err
+	}
 	if _, err := goArch(o.Arch); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// Deploy creates the function, or updates it: the code only when it
+// changed, the configuration only when it differs, waiting for each update
+// to finish. Deploying what is deployed changes nothing.
+func Deploy(ctx context.Context, c LambdaAPI, o DeployOptions) (*DeployResult, error) {
+	o, err := o.withDefaults()
+	if err != nil {
 		return nil, err
 	}
-	switch {
-	case o.Memory < 128 || o.Memory > 10240:
-		return nil, fmt.Errorf("awslambda: memory %d MB: Lambda takes 128 to 10240", o.Memory)
-	case o.Timeout < time.Second || o.Timeout > 15*time.Minute:
-		return nil, fmt.Errorf("awslambda: timeout %v: Lambda takes 1s to 15m", o.Timeout)
-	case len(o.Zip) == 0:
+	if len(o.Zip) == 0 {
 		return nil, errors.New("awslambda: no deployment package")
 	}
 	res := &DeployResult{Function: o.Function, Store: o.Store, Memory: o.Memory, Timeout: o.Timeout, Arch: o.Arch}

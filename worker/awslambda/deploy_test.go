@@ -319,3 +319,48 @@ func TestFunctionConfiguration(t *testing.T) {
 		t.Fatal("a 16-minute function timeout accepted")
 	}
 }
+
+// TestDeployFlagsCheckedFirst: wren deploy refuses a function name, memory,
+// timeout or architecture Lambda would refuse before it builds the runtime
+// (it built for a minute, or failed building outside the module, before
+// saying -memory 20000 was too much; -arch sparc printed "building for
+// linux/sparc" first); the library's Deploy refuses the same.
+func TestDeployFlagsCheckedFirst(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Chdir(t.TempDir()) // outside the module: a build would fail, not pass
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-memory", "-5"}, "memory"}, {[]string{"-memory", "127"}, "memory"}, {[]string{"-memory", "10241"}, "memory"},
+		{[]string{"-timeout", "500ms"}, "timeout"}, {[]string{"-timeout", "-1s"}, "timeout"}, {[]string{"-timeout", "15m1s"}, "timeout"},
+		{[]string{"-arch", "sparc"}, "architecture"}, {[]string{"-function", "bad name!"}, "function name"},
+		{[]string{"-function", strings.Repeat("f", 65)}, "function name"},
+	} {
+		var out strings.Builder
+		err := deploy(context.Background(), worker.Settings{}, "s3://b/p", c.args, &out)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "build") {
+			t.Errorf("deploy %v: %v", c.args, err)
+		}
+	}
+	f := &fakeLambda{}
+	for _, change := range []func(o *DeployOptions){
+		func(o *DeployOptions) { o.Memory = -5 }, func(o *DeployOptions) { o.Memory = 10241 },
+		func(o *DeployOptions) { o.Timeout = 500 * time.Millisecond }, func(o *DeployOptions) { o.Arch = "sparc" },
+		func(o *DeployOptions) { o.Function = "bad name!" },
+	} {
+		o := DeployOptions{Store: "s3://b/p", Zip: []byte("zip"), Role: "r"}
+		change(&o)
+		if _, err := Deploy(context.Background(), f, o); err == nil {
+			t.Errorf("Deploy %+v: no error", o)
+		}
+	}
+	if f.creates != 0 {
+		t.Fatal("a refused deploy created the function")
+	}
+	for _, name := range []string{"fn", "wren-runtime_2", strings.Repeat("f", 64), "arn:aws:lambda:us-east-1:1:function:wren"} {
+		if _, err := (DeployOptions{Function: name, Store: "s3://b/p"}).withDefaults(); err != nil {
+			t.Errorf("function %q: %v", name, err)
+		}
+	}
+}

@@ -185,13 +185,16 @@ func deploy(ctx context.Context, s worker.Settings, store string, args []string,
 		fmt.Fprintf(out, "deleted function %s (if it existed)\n", *fn)
 		return nil
 	}
+	o, err := DeployOptions{Function: *fn, Role: *role, Store: *st, Memory: *memory, Timeout: *timeout, Arch: *arch}.withDefaults()
+	if err != nil { // before the build: a minute lost on a typo otherwise
+		return fmt.Errorf("deploy: %w", err)
+	}
 	wd, _ := os.Getwd()
-	fmt.Fprintf(os.Stderr, "building %s for linux/%s\n", RuntimePackage, *arch)
-	zip, err := BuildRuntime(ctx, *arch, wd)
-	if err != nil {
+	fmt.Fprintf(os.Stderr, "building %s for linux/%s\n", RuntimePackage, o.Arch)
+	if o.Zip, err = BuildRuntime(ctx, o.Arch, wd); err != nil {
 		return err
 	}
-	res, err := Deploy(ctx, client, DeployOptions{Function: *fn, Role: *role, Store: *st, Memory: *memory, Timeout: *timeout, Arch: *arch, Zip: zip})
+	res, err := Deploy(ctx, client, o)
 	if err != nil {
 		return err
 	}
@@ -207,6 +210,6 @@ func deploy(ctx context.Context, s worker.Settings, store string, args []string,
 		what = "configuration updated"
 	}
 	fmt.Fprintf(out, "function %s (%s): %s\n  runs jobs from %s only\n  memory %d MB, timeout %v, architecture %s, package %d bytes\n  Lambda's retries of Event invocations: off (events older than %v dropped)\n",
-		res.Function, res.ARN, what, res.Store, res.Memory, res.Timeout, res.Arch, len(zip), MaxEventAge(res.Timeout))
+		res.Function, res.ARN, what, res.Store, res.Memory, res.Timeout, res.Arch, len(o.Zip), MaxEventAge(res.Timeout))
 	return nil
 }
