@@ -40,7 +40,11 @@ import (
 
 func main() {
 	wren.Init() // this binary is also the worker of its benchmarks
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
+	level, err := logLevel(os.Getenv("WREN_LOG"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wren:", err)
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {
@@ -49,12 +53,17 @@ func main() {
 	}
 }
 
-func logLevel() slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(os.Getenv("WREN_LOG"))); err != nil {
-		return slog.LevelWarn
+// logLevel reads WREN_LOG: "" is warn; a value slog does not know is warn
+// too, and an error saying so (a typo does not silently hide debug logs).
+func logLevel(v string) (slog.Level, error) {
+	if v == "" {
+		return slog.LevelWarn, nil
 	}
-	return l
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		return slog.LevelWarn, fmt.Errorf("WREN_LOG=%q: want debug, info, warn or error (using warn)", v)
+	}
+	return l, nil
 }
 
 const usage = `usage:

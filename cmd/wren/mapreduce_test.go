@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -277,5 +278,18 @@ func TestFeaturizeNothingMade(t *testing.T) {
 	}
 	if got := strings.Count(b.String(), "failed: "); got != 10 || !strings.Contains(b.String(), "and 2 more") {
 		t.Fatalf("listed %d failures:\n%s", got, b.String())
+	}
+}
+
+// TestLogLevel: WREN_LOG's values, and a typo said (it fell back to warn
+// silently).
+func TestLogLevel(t *testing.T) {
+	for v, want := range map[string]slog.Level{"": slog.LevelWarn, "debug": slog.LevelDebug, "INFO": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError} {
+		if l, err := logLevel(v); err != nil || l != want {
+			t.Errorf("WREN_LOG=%q: %v, %v", v, l, err)
+		}
+	}
+	if l, err := logLevel("debgu"); err == nil || !strings.Contains(err.Error(), "debgu") || l != slog.LevelWarn {
+		t.Errorf("WREN_LOG=debgu: %v, %v", l, err)
 	}
 }
