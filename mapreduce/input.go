@@ -18,11 +18,14 @@ type Source[In any] struct {
 }
 
 // Lines reads every object under a store URL (file:///dir/, s3://b/p/, a
-// directory) as text, one input per line (without its newline).
+// directory) as text, one input per line (without its newline). Objects
+// whose name starts with "_" or "." (a job's _SUCCESS, hidden files) are
+// not input, as in Hadoop: one job's output can be the next one's input.
 func Lines(url string) Source[string] { return Source[string]{URL: url} }
 
-// Records reads every object under a store URL as records of size bytes;
-// an object whose size is not a multiple of size is an error.
+// Records reads every object under a store URL as records of size bytes
+// (names starting with "_" or "." skipped, as for Lines); an object whose
+// size is not a multiple of size is an error.
 func Records(url string, size int) Source[[]byte] { return Source[[]byte]{URL: url, record: size} }
 
 // Range is a byte range of an input object.
@@ -49,7 +52,7 @@ func listInput(ctx context.Context, st blob.Store, record int) ([]blob.Attrs, in
 		if err != nil {
 			return nil, 0, err
 		}
-		if a.Size == 0 {
+		if a.Size == 0 || hidden(a.Key) {
 			continue
 		}
 		if record > 0 && a.Size%int64(record) != 0 {
@@ -62,6 +65,13 @@ func listInput(ctx context.Context, st blob.Store, record int) ([]blob.Attrs, in
 		return nil, 0, fmt.Errorf("%w: no input under %s", ErrInput, st.URL())
 	}
 	return objs, total, nil
+}
+
+// hidden reports whether a key's last element starts with "_" or "."
+// (_SUCCESS, .crc files): not a job's input, nor a partition.
+func hidden(key string) bool {
+	name := key[strings.LastIndexByte(key, '/')+1:]
+	return strings.HasPrefix(name, "_") || strings.HasPrefix(name, ".")
 }
 
 // splitInput cuts the input objects into splits of about size bytes

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,7 +110,8 @@ type Job[In any, K ~string, V any] struct {
 	// redis://host:port[,host:port...]; "" means the executor's store.
 	Shuffle string
 	// Output is where partitions are written (part-NNNNN); "" means
-	// mapreduce/<job>/out in the executor's store.
+	// mapreduce/<job>/out in the executor's store. It must be empty. When
+	// every partition is written, Run writes SuccessName beside them.
 	Output string
 	// Format is OutputRuns (default), OutputText or OutputValues.
 	Format Format
@@ -763,9 +765,47 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 		res.Records += r.Records
 		res.OutBytes += r.Bytes
 	}
+	// Last, the mark that the output is whole (a job killed before has
+	// none: Validate and readers can tell a partial output).
+	done, _ := json.Marshal(Completion{Job: jobID, Partitions: res.Partitions, Records: res.Records, Bytes: res.OutBytes})
+	if err := blob.PutBytes(ctx, out, SuccessName, done, blob.PutOptions{}); err != nil {
+		return nil, fmt.Errorf("mapreduce: mark the output %s complete: %w", job.Output, err)
+	}
 	res.Wall = time.Since(start)
 	res.ReduceWall = res.Wall - mapWall
 	return res, nil
+}
+
+// SuccessName is the object a job writes into its output once every
+// partition is there (Hadoop's name, so other tools recognise it): a
+// Completion, as JSON. An output without it is partial: the job was
+// killed, failed, or is still running.
+const SuccessName = "_SUCCESS"
+
+// Completion is what SuccessName holds.
+type Completion struct {
+	Job        string   `json:"job"`
+	Partitions []string `json:"partitions"` // keys, in order
+	Records    int64    `json:"records"`
+	Bytes      int64    `json:"bytes"`
+}
+
+// ReadCompletion reads the completion mark of a job's output; an output
+// without one is an error wrapping blob.ErrNotFound.
+func ReadCompletion(ctx context.Context, output string) (*Completion, error) {
+	st, err := storeOf(ctx, output)
+	if err != nil {
+		return nil, err
+	}
+	b, err := blob.ReadAll(ctx, st, SuccessName)
+	if err != nil {
+		return nil, fmt.Errorf("mapreduce: %s: %w", output, err)
+	}
+	var c Completion
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("mapreduce: %s/%s: %w", output, SuccessName, err)
+	}
+	return &c, nil
 }
 
 // appendPath adds a path to a store URL, before its query.

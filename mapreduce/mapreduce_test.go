@@ -483,6 +483,12 @@ func TestReduceFailureLeavesNoHalfPartition(t *testing.T) {
 	if len(parts) >= 4 {
 		t.Errorf("all 4 partitions written although one reducer failed: %q", parts)
 	}
+	if slices.Contains(parts, mapreduce.SuccessName) {
+		t.Errorf("a failed job marked its output complete: %q", parts)
+	}
+	if _, err := mapreduce.ReadCompletion(ctx, out); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("ReadCompletion of a failed job's output: %v", err)
+	}
 	r := &mapreduce.Result[string, int]{Store: "file://" + out, Partitions: parts}
 	for _, err := range r.All(ctx) {
 		if err != nil {
@@ -607,6 +613,47 @@ func TestSort(t *testing.T) {
 				}
 			}
 			os.WriteFile(p0, orig, 0o644)
+			// A partial output (a sort killed half-way), validated without
+			// the input: valsort's checks pass; the job's completion mark
+			// tells (the validator said OK before there was one).
+			done, err := mapreduce.ReadCompletion(ctx, outDir)
+			if err != nil || !slices.Equal(done.Partitions, res.Partitions) || done.Records != 30000 || done.Bytes != res.OutBytes {
+				t.Fatalf("completion %+v, %v", done, err)
+			}
+			mark := filepath.Join(outDir, mapreduce.SuccessName)
+			p1 := filepath.Join(outDir, res.Partitions[1])
+			for _, d := range []struct{ name, want, from, to string }{
+				{"a partition gone", res.Partitions[1] + " is missing", p1, p1 + "~"},
+				{"the mark gone", "no _SUCCESS", mark, mark + "~"},
+			} {
+				os.Rename(d.from, d.to)
+				rep, err := mapreduce.Validate(ctx, ex, outDir, "")
+				os.Rename(d.to, d.from)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rep.OK() || !strings.Contains(strings.Join(rep.Problems, "; "), d.want) {
+					t.Errorf("%s: %q", d.name, rep.Problems)
+				}
+			}
+			os.WriteFile(p0, orig[100:], 0o644)
+			if rep, err := mapreduce.Validate(ctx, ex, outDir, ""); err != nil || rep.OK() {
+				t.Errorf("a record lost, no input given: %+v, %v", rep, err)
+			}
+			os.WriteFile(p0, orig, 0o644)
+			// Whole again; and one job's output is the next one's input:
+			// its _SUCCESS (and a hidden file) are not records.
+			os.WriteFile(filepath.Join(outDir, ".part-00000.crc"), []byte("x"), 0o644)
+			if rep, err := mapreduce.Validate(ctx, ex, outDir, ""); err != nil || !rep.OK() {
+				t.Fatalf("the whole output: %+v, %v", rep, err)
+			}
+			again := t.TempDir()
+			if _, err := mapreduce.Sort(ctx, ex, mapreduce.SortJob{Input: outDir, Output: again, Partitions: 3, Shuffle: c.shuffle}); err != nil {
+				t.Fatalf("sorting a sort's output: %v", err)
+			}
+			if rep, err := mapreduce.Validate(ctx, ex, again, inDir); err != nil || !rep.OK() {
+				t.Fatalf("sorting a sort's output: %+v, %v", rep, err)
+			}
 		})
 	}
 }

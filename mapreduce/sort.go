@@ -308,6 +308,21 @@ var summarize = wren.Register("mapreduce.sort.summary", func(ctx context.Context
 	return s, nil
 })
 
+// partitionDiff names the first partition one list has and the other not.
+func partitionDiff(have, want []string) string {
+	for _, k := range want {
+		if !slices.Contains(have, k) {
+			return k + " is missing"
+		}
+	}
+	for _, k := range have {
+		if !slices.Contains(want, k) {
+			return k + " was not written by it"
+		}
+	}
+	return "they differ"
+}
+
 // Report is the outcome of Validate.
 type Report struct {
 	// Sum is the output's checksum; Input the input's, when given.
@@ -326,17 +341,20 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 // Validate checks a sort's output, as valsort does: every partition
 // sorted, partitions in key order (by their keys' order), and, if input is
 // not "", the output's record count and order-independent checksum equal
-// to the input's. The objects are read by a wren map, one call each.
+// to the input's. Beyond valsort, the output must be whole: its job's
+// completion mark (SuccessName) present, naming the partitions there and
+// their records. The objects are read by a wren map, one call each.
 func Validate(ctx context.Context, ex *wren.Executor, output, input string) (*Report, error) {
 	sum := func(u string) ([]Summary, error) {
 		st, err := storeOf(ctx, u)
 		if err != nil {
 			return nil, err
 		}
-		keys, err := blob.Keys(ctx, st, "")
+		all, err := blob.Keys(ctx, st, "")
 		if err != nil {
 			return nil, err
 		}
+		keys := slices.DeleteFunc(all, hidden)
 		if len(keys) == 0 {
 			return nil, fmt.Errorf("%w: nothing under %s", ErrInput, u)
 		}
@@ -356,6 +374,29 @@ func Validate(ctx context.Context, ex *wren.Executor, output, input string) (*Re
 		return nil, fmt.Errorf("mapreduce: validate %s: %w", output, err)
 	}
 	r := &Report{Partitions: len(outs)}
+	// A job writes its completion mark last: without it the output is
+	// partial (the sort was killed, or runs still), however sorted.
+	c, err := ReadCompletion(ctx, output)
+	switch {
+	case errors.Is(err, blob.ErrNotFound):
+		r.Problems = append(r.Problems, fmt.Sprintf("no %s: the job writing %s did not finish (killed, failed or still running)", SuccessName, output))
+	case err != nil:
+		return nil, fmt.Errorf("mapreduce: validate %s: %w", output, err)
+	default:
+		var have []string
+		var records int64
+		for _, s := range outs {
+			have = append(have, s.Key)
+			records += s.Sum.Records
+		}
+		slices.Sort(have)
+		want := slices.Sorted(slices.Values(c.Partitions))
+		if !slices.Equal(have, want) {
+			r.Problems = append(r.Problems, fmt.Sprintf("the output holds %d partitions, its job wrote %d: %s", len(have), len(want), partitionDiff(have, want)))
+		} else if records != c.Records {
+			r.Problems = append(r.Problems, fmt.Sprintf("the output holds %d records, its job wrote %d", records, c.Records))
+		}
+	}
 	var last []byte
 	var lastKey string
 	for _, s := range outs {

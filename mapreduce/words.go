@@ -62,6 +62,9 @@ func CountWords(ctx context.Context, st blob.Store) (map[string]int, int64, erro
 		if err != nil {
 			return nil, n, err
 		}
+		if hidden(a.Key) { // as Lines skips them
+			continue
+		}
 		r, err := st.Get(ctx, a.Key)
 		if err != nil {
 			return nil, n, err

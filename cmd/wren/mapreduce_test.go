@@ -38,7 +38,7 @@ func TestSortCommand(t *testing.T) {
 	b, _ := os.ReadFile(p)
 	os.WriteFile(p, b[:len(b)-100], 0o644)
 	err := run(context.Background(), []string{"sort", "-validate", "-out", out, "-in", in, "-store", store})
-	if err == nil || !strings.Contains(err.Error(), "not a sort of the input") {
+	if err == nil || !strings.Contains(err.Error(), "not a whole sort of the input") {
 		t.Fatalf("a damaged output: err = %v", err)
 	}
 	if err := run(context.Background(), []string{"sort", "-in", in, "-out", out, "-store", store}); err == nil || !strings.Contains(err.Error(), "already holds") {

@@ -85,7 +85,11 @@ func sortCmd(ctx context.Context, args []string) error {
 			fmt.Fprintln(os.Stderr, "problem:", p)
 		}
 		if !rep.OK() {
-			return fmt.Errorf("sort: %s is not a sort of the input (%d problems)", *out, len(rep.Problems))
+			what := "a problem"
+			if len(rep.Problems) > 1 {
+				what = fmt.Sprintf("%d problems", len(rep.Problems))
+			}
+			return fmt.Errorf("sort: %s is not a whole sort of the input (%s, above)", *out, what)
 		}
 		fmt.Println("OK")
 		return nil
