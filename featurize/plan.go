@@ -151,8 +151,16 @@ func Plan(ctx context.Context, ex *wren.Executor, job Options, po PlanOptions) (
 		return nil, fmt.Errorf("%w: the sample's job: %v", ErrPlan, err)
 	}
 	p.SampleWall = time.Since(start)
+	var first *Failure
 	for _, r := range results {
 		p.SampleFailed += len(r.Failed)
+		if first == nil && len(r.Failed) > 0 {
+			first = &r.Failed[0]
+		}
+	}
+	if p.SampleFailed >= p.SampleImages && first != nil {
+		// Timings of failures are no plan for featurizing images.
+		return nil, fmt.Errorf("%w: none of the %d sampled images could be featurized (first: %s: %s)", ErrPlan, p.SampleImages, first.File, first.Reason)
 	}
 	st := j.Stats()
 	p.SampleBilling = st.Billing

@@ -83,3 +83,24 @@ func TestPlan(t *testing.T) {
 		t.Fatalf("size 7: %v", err)
 	}
 }
+
+// TestPlanNothingDecodes: a sample in which every image fails is no plan
+// (it projected "36m per MB read" from the failures' timings); the error
+// names the first failure.
+func TestPlanNothingDecodes(t *testing.T) {
+	ctx := context.Background()
+	f := newArchiveFixture(t)
+	in := filepath.Join(f.root, "broken")
+	if err := os.MkdirAll(filepath.Join(in, "cls"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.jpg", "b.png", "c.jpg"} {
+		if err := os.WriteFile(filepath.Join(in, "cls", name), []byte("not an image"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := Plan(ctx, f.ex, Options{Input: in, Output: filepath.Join(f.root, "broken-out"), Size: 32}, PlanOptions{Sample: 3})
+	if !errors.Is(err, ErrPlan) || !strings.Contains(err.Error(), "none of the 3 sampled images") || !strings.Contains(err.Error(), "cls/") {
+		t.Fatalf("a plan from 3 broken images: %v", err)
+	}
+}
