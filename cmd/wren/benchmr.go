@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/wrenml/wren"
@@ -31,7 +30,15 @@ func benchMapReduce(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	skipped := strings.Split(*skip, ",")
+	if *par < 1 {
+		return fmt.Errorf("bench mapreduce: -parallel %d: want 1 worker or more", *par)
+	}
+	skipped := splitComma(*skip)
+	for _, s := range skipped {
+		if s != "wordcount" && s != "sort" {
+			return fmt.Errorf("bench mapreduce: -skip %q: %q is not wordcount or sort", *skip, s)
+		}
+	}
 	dir, err := os.MkdirTemp(*base, "wren-bench-mapreduce-")
 	if err != nil {
 		return err

@@ -215,7 +215,8 @@ func TestBenchSGDBadFlags(t *testing.T) {
 // -parallel 0 never returned; -seconds 0 (bench ps, gist, flops) failed
 // after the run on a NaN rate; bench redis -seconds -1 printed zero rates;
 // bench linear -skip took any name; featurize -size 0 featurized at 256
-// and reported 0x0.
+// and reported 0x0; bench mapreduce -parallel -1 panicked, -parallel 0 ran
+// the jobs and then failed in GNU sort, -skip took any name.
 func TestCommandsBadFlags(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][]string{
@@ -237,6 +238,7 @@ func TestCommandsBadFlags(t *testing.T) {
 		{"featurize", "-in", dir, "-out", dir, "-size", "0"}, {"featurize", "-in", dir, "-out", dir, "-size", "7"},
 		{"featurize", "-in", dir, "-out", dir, "-per-call", "0"}, {"featurize", "-in", dir, "-out", dir, "-plan", "-sample", "0"},
 		{"featurize", "-in", dir, "-out", dir, "-parallel", "-1"},
+		{"bench", "mapreduce", "-parallel", "0"}, {"bench", "mapreduce", "-parallel", "-1"}, {"bench", "mapreduce", "-skip", "sort,bogus"},
 	} {
 		done := make(chan error, 1)
 		go func() { done <- run(context.Background(), args) }()
