@@ -42,7 +42,18 @@ func gistCmd(ctx context.Context, args []string) error {
 		}
 		opts.Orientations = o
 	}
+	// Checked once, before any file (each file failed alike, or -blocks 0
+	// and -size 0 ran with defaults).
+	if *blocks < 1 {
+		return fmt.Errorf("gist: -blocks %d: want 1 or more", *blocks)
+	}
 	if !*raw {
+		if *size < 8 || *size%2 != 0 {
+			return fmt.Errorf("gist: -size %d: want an even side of 8 or more (or -raw)", *size)
+		}
+		if _, err := featurize.NewGister(*size, opts); err != nil {
+			return fmt.Errorf("gist: -size %d, -blocks %d, -orientations %q: %w", *size, *blocks, *orient, err)
+		}
 		opts.Size = *size
 	}
 	w := bufio.NewWriter(os.Stdout)
