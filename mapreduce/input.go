@@ -62,7 +62,7 @@ func listInput(ctx context.Context, st blob.Store, record int) ([]blob.Attrs, in
 		total += a.Size
 	}
 	if total == 0 {
-		return nil, 0, fmt.Errorf("%w: no input under %s", ErrInput, st.URL())
+		return nil, 0, fmt.Errorf("%w: no input under %s (empty objects, and names starting with _ or ., are not input)", ErrInput, st.URL())
 	}
 	return objs, total, nil
 }
