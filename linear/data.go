@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/dataset"
@@ -256,6 +257,67 @@ type LibSVMInfo struct {
 	NonZeros int
 }
 
+// appendFields appends the whitespace-separated fields of s to dst, as
+// bytes.Fields splits them, without allocating a slice per line; a line
+// with a byte outside ASCII goes to bytes.Fields itself (Unicode spaces).
+func appendFields(dst [][]byte, s []byte) [][]byte {
+	n := len(dst)
+	start := -1
+	for i, c := range s {
+		switch byteClass[c] {
+		case classSpace:
+			if start >= 0 {
+				dst = append(dst, s[start:i:i])
+				start = -1
+			}
+		case classOther:
+			if start < 0 {
+				start = i
+			}
+		default: // not ASCII
+			return append(dst[:n], bytes.Fields(s)...)
+		}
+	}
+	if start >= 0 {
+		dst = append(dst, s[start:len(s):len(s)])
+	}
+	return dst
+}
+
+const (
+	classOther = iota
+	classSpace
+	classWide
+)
+
+// byteClass tells ASCII white space (as unicode.IsSpace has it) and bytes
+// of wider characters from the rest.
+var byteClass = func() (t [256]uint8) {
+	for _, c := range []byte(" \t\n\r\v\f") {
+		t[c] = classSpace
+	}
+	for c := utf8.RuneSelf; c < 256; c++ {
+		t[c] = classWide
+	}
+	return t
+}()
+
+// atoi is strconv.Atoi of b, with a fast path for the plain digits a
+// feature index is.
+func atoi(b []byte) (int, error) {
+	if len(b) == 0 || len(b) > 18 {
+		return strconv.Atoi(string(b))
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return strconv.Atoi(string(b))
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, nil
+}
+
 // ReadLibSVM reads libsvm/svmlight text ("label idx:val idx:val ...",
 // ascending indices, "#" comments, an optional "qid:N" after the label,
 // which is ignored) into an in-memory dataset. The rows are read straight
@@ -275,6 +337,7 @@ func ReadLibSVM(r io.Reader, opts LibSVMOptions) (*Dataset, *LibSVMInfo, error) 
 	)
 	br := bufio.NewReaderSize(r, 1<<16)
 	line := 0
+	var fields [][]byte // reused line to line
 	for {
 		text, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -296,7 +359,8 @@ func ReadLibSVM(r io.Reader, opts LibSVMOptions) (*Dataset, *LibSVMInfo, error) 
 		if i := bytes.IndexByte(text, '#'); i >= 0 {
 			text = text[:i]
 		}
-		f := bytes.Fields(text)
+		fields = appendFields(fields[:0], text)
+		f := fields
 		if len(f) > 0 {
 			lab, perr := strconv.ParseFloat(string(f[0]), 64)
 			if perr != nil || math.IsNaN(lab) || math.IsInf(lab, 0) {
@@ -305,11 +369,18 @@ func ReadLibSVM(r io.Reader, opts LibSVMOptions) (*Dataset, *LibSVMInfo, error) 
 			labels = append(labels, lab)
 			prev := -1
 			for q, p := range f[1:] {
-				a, b, ok := bytes.Cut(p, []byte(":"))
+				var a, b []byte
+				c := bytes.IndexByte(p, ':')
+				ok := c >= 0
+				if ok {
+					a, b = p[:c], p[c+1:]
+				} else {
+					a = p
+				}
 				if q == 0 && ok && string(a) == "qid" {
 					continue
 				}
-				k, err1 := strconv.Atoi(string(a))
+				k, err1 := atoi(a)
 				v, err2 := strconv.ParseFloat(string(b), 64)
 				if !ok || err1 != nil || err2 != nil || k < 0 || k > math.MaxInt32 {
 					return nil, nil, fmt.Errorf("%w: line %d: feature %q (want index:value)", ErrBadData, line, p)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -201,4 +202,29 @@ func TestEach(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("%d rows", n)
 	}
+}
+
+// FuzzFieldsAsBytesFields: the reader's own line splitting and index
+// parsing (faster: no slice a line, a table instead of Unicode tests) cut
+// and read every input as bytes.Fields and strconv.Atoi do.
+func FuzzFieldsAsBytesFields(f *testing.F) {
+	for _, s := range []string{"", " ", "1 2:3\t4:5\r\n", "\v\f a  b ", "x\u00a0y z", "1\u0085 2:1", "+7 007 -3 99999999999999999999 1_0 ０"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		got, want := appendFields([][]byte{[]byte("kept")}, s), append([][]byte{[]byte("kept")}, bytes.Fields(s)...)
+		if len(got) != len(want) {
+			t.Fatalf("%q: fields %q, bytes.Fields %q", s, got, want)
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("%q: fields %q, bytes.Fields %q", s, got, want)
+			}
+			n, err := atoi(got[i])
+			m, err2 := strconv.Atoi(string(got[i]))
+			if n != m || (err == nil) != (err2 == nil) {
+				t.Fatalf("atoi(%q) = %d, %v; strconv.Atoi: %d, %v", got[i], n, err, m, err2)
+			}
+		}
+	})
 }

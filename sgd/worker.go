@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/wrenml/wren"
 	"github.com/wrenml/wren/blob"
 	"github.com/wrenml/wren/ps"
+	"golang.org/x/sync/errgroup"
 )
 
 // conn is what a worker needs to reach the parameter server (it travels in
@@ -185,16 +187,26 @@ func loadBlocks(ctx context.Context, st blob.Store, in workerIn, loss Loss) ([]*
 		return cached, nil
 	}
 	cacheKey, cached = "", nil // let the old ones go before reading the new
+	// The shards are read and parsed on every core (parsing text is most
+	// of a sparse run's reading).
 	blocks := make([]*block, len(in.Shards))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, k := range in.Shards {
-		b, err := readShard(ctx, st, in.Format, k, in.Dim, loss, in.Labels)
-		if err != nil {
-			return nil, err
-		}
-		if i < len(in.Sizes) && in.Sizes[i] > 0 && b.n != in.Sizes[i] {
-			return nil, fmt.Errorf("%w: %s has %d examples, %d when training started", ErrBadData, k, b.n, in.Sizes[i])
-		}
-		blocks[i] = b
+		g.Go(func() error {
+			b, err := readShard(gctx, st, in.Format, k, in.Dim, loss, in.Labels)
+			if err != nil {
+				return err
+			}
+			if i < len(in.Sizes) && in.Sizes[i] > 0 && b.n != in.Sizes[i] {
+				return fmt.Errorf("%w: %s has %d examples, %d when training started", ErrBadData, k, b.n, in.Sizes[i])
+			}
+			blocks[i] = b
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	cacheKey, cached = key, blocks
 	return blocks, nil
