@@ -396,6 +396,15 @@ func Validate(ctx context.Context, ex *wren.Executor, output, input string) (*Re
 		} else if records != c.Records {
 			r.Problems = append(r.Problems, fmt.Sprintf("the output holds %d records, its job wrote %d", records, c.Records))
 		}
+		if slices.Equal(have, want) {
+			// Partitions follow one another in the job's order, not their
+			// names' (part-100000 sorts before part-10001).
+			at := make(map[string]int, len(c.Partitions))
+			for i, k := range c.Partitions {
+				at[k] = i
+			}
+			slices.SortFunc(outs, func(a, b Summary) int { return at[a.Key] - at[b.Key] })
+		}
 	}
 	var last []byte
 	var lastKey string
