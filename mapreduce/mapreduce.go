@@ -793,6 +793,9 @@ type Completion struct {
 // ReadCompletion reads the completion mark of a job's output; an output
 // without one is an error wrapping blob.ErrNotFound.
 func ReadCompletion(ctx context.Context, output string) (*Completion, error) {
+	if output == "" {
+		return nil, errors.New("mapreduce: ReadCompletion needs the output's store URL or directory")
+	}
 	st, err := storeOf(ctx, output)
 	if err != nil {
 		return nil, err

@@ -490,6 +490,9 @@ func TestReduceFailureLeavesNoHalfPartition(t *testing.T) {
 	if _, err := mapreduce.ReadCompletion(ctx, out); !errors.Is(err, blob.ErrNotFound) {
 		t.Errorf("ReadCompletion of a failed job's output: %v", err)
 	}
+	if _, err := mapreduce.ReadCompletion(ctx, ""); err == nil || errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("ReadCompletion of no output: %v", err) // it read the working directory's
+	}
 	r := &mapreduce.Result[string, int]{Store: "file://" + out, Partitions: parts}
 	for _, err := range r.All(ctx) {
 		if err != nil {
