@@ -645,6 +645,9 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 	if job.Map == nil {
 		return nil, errors.New("mapreduce: Job.Map is required")
 	}
+	if job.Input.URL == "" { // "" would open the working directory
+		return nil, fmt.Errorf("%w: Job.Input has no store URL or directory", ErrInput)
+	}
 	if job.Partitions <= 0 {
 		job.Partitions = ex.Parallelism()
 	}

@@ -523,6 +523,7 @@ func TestBadJobs(t *testing.T) {
 		"output used":  {mapreduce.Job[string, string, int]{Input: mapreduce.Lines(text), Map: tokenize, Reduce: sum, Output: used}, "already holds part-00000"},
 		"bad shuffle":  {mapreduce.Job[string, string, int]{Input: mapreduce.Lines(text), Map: tokenize, Reduce: sum, Shuffle: "redis://127.0.0.1:1?db=3"}, `parameter "db"`},
 		"escape input": {mapreduce.Job[string, string, int]{Input: mapreduce.Lines("nosuch://x"), Map: tokenize, Reduce: sum}, "nosuch"},
+		"no input URL": {mapreduce.Job[string, string, int]{Input: mapreduce.Lines(""), Map: tokenize, Reduce: sum}, "no store URL"}, // read the working directory
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := mapreduce.Run(ctx, ex, c.job)
@@ -537,6 +538,13 @@ func TestBadJobs(t *testing.T) {
 	_, err := mapreduce.Sort(ctx, ex, mapreduce.SortJob{Input: odd, Output: t.TempDir(), Partitions: 2})
 	if !errors.Is(err, mapreduce.ErrInput) || !strings.Contains(err.Error(), "a holds 250 bytes") {
 		t.Errorf("a 250-byte record file: err = %v", err)
+	}
+	// An empty input or output URL is not the working directory.
+	if _, err := mapreduce.Sort(ctx, ex, mapreduce.SortJob{Input: "", Output: t.TempDir()}); !errors.Is(err, mapreduce.ErrInput) {
+		t.Errorf("a sort of no input: err = %v", err)
+	}
+	if _, err := mapreduce.Validate(ctx, ex, "", odd); err == nil || !strings.Contains(err.Error(), "output") {
+		t.Errorf("validating no output: err = %v", err)
 	}
 }
 
