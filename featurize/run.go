@@ -258,6 +258,9 @@ func loadImage(ctx context.Context, st blob.Store, key string, maxBytes, maxPixe
 // open checks a job's size and GIST options (Size 0 means 256) and opens
 // its input and output stores: what Run and Plan share. gopts has no Size.
 func open(ctx context.Context, job Options) (Options, GISTOptions, blob.Store, blob.Store, error) {
+	if job.Input == "" || job.Output == "" { // "" would open the working directory
+		return job, GISTOptions{}, nil, nil, fmt.Errorf("featurize: Options.Input %q and Output %q: want a store URL or directory for each", job.Input, job.Output)
+	}
 	if job.Size == 0 {
 		job.Size = 256
 	}

@@ -283,6 +283,16 @@ func TestRunErrors(t *testing.T) {
 	if _, err := Run(ctx, ex, Options{Input: t.TempDir(), Output: t.TempDir(), Size: 31}); err == nil {
 		t.Fatal("odd size accepted")
 	}
+	// "" is not the working directory (an empty Input read the default
+	// store's directory as a tree of images).
+	for _, o := range []Options{{Input: "", Output: t.TempDir()}, {Input: t.TempDir(), Output: ""}} {
+		if _, err := Run(ctx, ex, o); err == nil || !strings.Contains(err.Error(), "want a store URL") {
+			t.Errorf("Input %q, Output %q: %v", o.Input, o.Output, err)
+		}
+		if _, err := Plan(ctx, ex, o, PlanOptions{}); err == nil || !strings.Contains(err.Error(), "want a store URL") {
+			t.Errorf("plan: Input %q, Output %q: %v", o.Input, o.Output, err)
+		}
+	}
 }
 
 // TestCMYKAndGrayBecomeRGB: non-RGB inputs are converted before GIST.
