@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -22,7 +24,7 @@ import (
 type JobWatcher struct {
 	st       blob.Store
 	m        job.Manifest
-	statuses []*job.Status
+	statuses map[int]*job.Status // by call: memory for the statuses there, not for the manifest's count
 	done     int
 	lists    atomic.Int64
 	gets     atomic.Int64
@@ -35,7 +37,7 @@ func WatchJob(ctx context.Context, st blob.Store, id string) (*JobWatcher, error
 	if err != nil {
 		return nil, err
 	}
-	return &JobWatcher{st: st, m: m, statuses: make([]*job.Status, m.Calls)}, nil
+	return &JobWatcher{st: st, m: m, statuses: map[int]*job.Status{}}, nil
 }
 
 // Manifest returns the job's manifest.
@@ -100,10 +102,8 @@ func (w *JobWatcher) Stats() JobStats {
 	m, id := w.m, w.m.Job
 	js := JobStats{Job: id, Task: m.Task, Calls: m.Calls}
 	last := m.Created
-	for i, s := range w.statuses {
-		if s == nil {
-			continue
-		}
+	for _, i := range slices.Sorted(maps.Keys(w.statuses)) {
+		s := w.statuses[i]
 		js.Done++
 		js.Attempts += s.Attempt + 1
 		if !s.OK {

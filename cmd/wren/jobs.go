@@ -51,10 +51,16 @@ func jobsList(ctx context.Context, args []string) error {
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tTASK\tCALLS\tDONE\tSTATE\tCREATED")
+	var bad int
 	for _, id := range ids {
+		// One unreadable job (a damaged or foreign object) does not hide
+		// the others.
 		m, err := readManifest(ctx, st, id)
 		if err != nil {
-			return err
+			fmt.Fprintf(tw, "%s\t?\t?\t?\tunreadable\t?\n", id)
+			fmt.Fprintf(os.Stderr, "wren jobs ls: %v\n", err)
+			bad++
+			continue
 		}
 		state, done, err := jobState(ctx, st, m)
 		if err != nil {
@@ -62,7 +68,13 @@ func jobsList(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", id, m.Task, m.Calls, done, state, m.Created.Format("2006-01-02 15:04:05"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if bad > 0 {
+		return fmt.Errorf("jobs ls: %d of %d jobs unreadable (listed as such)", bad, len(ids))
+	}
+	return nil
 }
 
 func jobsShow(ctx context.Context, args []string) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -311,5 +312,52 @@ func TestDeployByName(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"deploy", "-print-policy", "-store", "./.wren"}); err == nil || !strings.Contains(err.Error(), "s3://bucket/prefix") {
 		t.Fatalf("a policy for a local store: %v", err)
+	}
+}
+
+// TestJobsHostileRecords: a store's job records are input like any other:
+// a damaged manifest does not hide the other jobs from wren jobs ls (it
+// failed the whole listing), and a manifest claiming 10^12 calls is shown
+// without allocating for each (wren jobs show ran out of memory).
+func TestJobsHostileRecords(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	ex, err := wren.NewExecutor(ctx, wren.Options{Store: dir, Parallelism: 1, Progress: wren.ProgressOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	j, err := shout.Map(ctx, ex, []string{"a"}, wren.WithJobID("real"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Results(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, manifest := range map[string]string{
+		"damaged": "garbage{",
+		"huge":    `{"job":"huge","task":"x","calls":1000000000000}`,
+	} {
+		os.MkdirAll(filepath.Join(dir, "jobs", id), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, "jobs", id, "manifest.json"), []byte(manifest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, w, _ := os.Pipe()
+	old := os.Stdout
+	os.Stdout = w
+	err = run(ctx, []string{"jobs", "ls", "-store", dir})
+	w.Close()
+	os.Stdout = old
+	out, _ := io.ReadAll(r)
+	if err == nil || !strings.Contains(err.Error(), "1 of 3 jobs unreadable") {
+		t.Errorf("jobs ls over a damaged manifest: %v", err)
+	}
+	if !regexp.MustCompile(`(?m)^real +test\.shout +1 +1 +done`).Match(out) || !regexp.MustCompile(`(?m)^damaged .*unreadable`).Match(out) || !strings.Contains(string(out), "1000000000000") {
+		t.Errorf("jobs ls:\n%s", out)
+	}
+	got := capture(t, "jobs", "show", "-store", dir, "huge")
+	if !strings.Contains(got, "1000000000000 calls, 0 done") {
+		t.Errorf("jobs show huge:\n%s", got)
 	}
 }
