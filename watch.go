@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -25,6 +24,7 @@ type JobWatcher struct {
 	st       blob.Store
 	m        job.Manifest
 	statuses map[int]*job.Status // by call: memory for the statuses there, not for the manifest's count
+	calls    []int               // the keys of statuses, in order
 	done     int
 	lists    atomic.Int64
 	gets     atomic.Int64
@@ -89,8 +89,12 @@ func (w *JobWatcher) Refresh(ctx context.Context) (int, error) {
 	for q, i := range todo {
 		if read[q] != nil {
 			w.statuses[i] = read[q]
+			w.calls = append(w.calls, i)
 			n++
 		}
+	}
+	if n > 0 {
+		slices.Sort(w.calls) // once a refresh, not each Stats
 	}
 	w.done += n
 	return n, nil
@@ -102,7 +106,7 @@ func (w *JobWatcher) Stats() JobStats {
 	m, id := w.m, w.m.Job
 	js := JobStats{Job: id, Task: m.Task, Calls: m.Calls}
 	last := m.Created
-	for _, i := range slices.Sorted(maps.Keys(w.statuses)) {
+	for _, i := range w.calls {
 		s := w.statuses[i]
 		js.Done++
 		js.Attempts += s.Attempt + 1

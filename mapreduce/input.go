@@ -162,6 +162,9 @@ func eachLine(ctx context.Context, st blob.Store, r Range, maxLine int, fn func(
 // storeOf opens an input or output URL, once per process (blob.Shared:
 // never closed).
 func storeOf(ctx context.Context, u string) (blob.Store, error) {
+	if u == "" { // blob.Shared would open the working directory
+		return nil, fmt.Errorf("%w: no store URL or directory (an input or output of \"\" is not the working directory)", ErrInput)
+	}
 	st, err := blob.Shared(ctx, strings.TrimSuffix(u, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("mapreduce: %w", err)

@@ -645,9 +645,6 @@ func Run[In any, K ~string, V any](ctx context.Context, ex *wren.Executor, job J
 	if job.Map == nil {
 		return nil, errors.New("mapreduce: Job.Map is required")
 	}
-	if job.Input.URL == "" { // "" would open the working directory
-		return nil, fmt.Errorf("%w: Job.Input has no store URL or directory", ErrInput)
-	}
 	if job.Partitions <= 0 {
 		job.Partitions = ex.Parallelism()
 	}
@@ -796,9 +793,6 @@ type Completion struct {
 // ReadCompletion reads the completion mark of a job's output; an output
 // without one is an error wrapping blob.ErrNotFound.
 func ReadCompletion(ctx context.Context, output string) (*Completion, error) {
-	if output == "" {
-		return nil, errors.New("mapreduce: ReadCompletion needs the output's store URL or directory")
-	}
 	st, err := storeOf(ctx, output)
 	if err != nil {
 		return nil, err

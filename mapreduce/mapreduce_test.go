@@ -452,6 +452,11 @@ func TestRetriedAndSpeculativeMaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCounts(t, got, want)
+	// Killed, retried and speculative calls still end in one mark naming
+	// the job's partitions and records.
+	if c, err := mapreduce.ReadCompletion(ctx, res.Store); err != nil || !slices.Equal(c.Partitions, res.Partitions) || c.Records != res.Records || c.Bytes != res.OutBytes {
+		t.Errorf("completion %+v, %v; result %d records in %q", c, err, res.Records, res.Partitions)
+	}
 	if res.Wall > 15*time.Second {
 		// Not a timing assertion: the straggler sleeps 20 s, so a job that
 		// waited for it did not speculate.

@@ -228,9 +228,6 @@ type SortJob struct {
 // part-NNNNN under job.Output, in key order: it samples splitters, maps
 // records to key ranges, and merges each range.
 func Sort(ctx context.Context, ex *wren.Executor, job SortJob) (*Result[string, []byte], error) {
-	if job.Input == "" { // "" would open the working directory
-		return nil, fmt.Errorf("%w: SortJob.Input has no store URL or directory", ErrInput)
-	}
 	st, err := storeOf(ctx, job.Input)
 	if err != nil {
 		return nil, err
@@ -348,9 +345,6 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 // completion mark (SuccessName) present, naming the partitions there and
 // their records. The objects are read by a wren map, one call each.
 func Validate(ctx context.Context, ex *wren.Executor, output, input string) (*Report, error) {
-	if output == "" { // "" would open the working directory
-		return nil, errors.New("mapreduce: Validate needs the output's store URL or directory")
-	}
 	sum := func(u string) ([]Summary, error) {
 		st, err := storeOf(ctx, u)
 		if err != nil {

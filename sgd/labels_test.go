@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -241,5 +242,30 @@ func TestExecutorOptionsIgnored(t *testing.T) {
 	}
 	if held(run) != run.Examples {
 		t.Errorf("the server holds %d examples' updates, the workers trained %d: a duplicate call pushed twice", held(run), run.Examples)
+	}
+	// Sparse rows in windows that move the whole model (the copy held as
+	// scale × values, L2 on), sliced, chunked and speculated alike.
+	libsvmProblem(t, ex.Store(), "opts-sparse", 0, 1, 4000, 2)
+	run, err = Train(ctx, ex, client, Options{Model: "opts-sparse", Loss: Logistic{}, Data: "opts-sparse", Features: 2, Workers: 2, Epochs: 1 << 20,
+		LocalSteps: 4, L2: 1e-3, Duration: time.Second, Slice: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range run.Workers {
+		if w.Examples == 0 || w.Calls < 2 || w.Pushes == 0 || w.BytesPushed != w.Pushes*4*3 {
+			t.Errorf("sparse, worker %d: %d examples in %d calls, %d pushes of %d bytes (want whole-model pushes of 3 floats)", w.Worker, w.Examples, w.Calls, w.Pushes, w.BytesPushed)
+		}
+	}
+	if held(run) != run.Examples {
+		t.Errorf("sparse: the server holds %d examples' updates, the workers trained %d", held(run), run.Examples)
+	}
+	m, err := run.Model(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The label is x1 + x2/2 > 0: both weights of the positive class grow
+	// (W holds features x classes).
+	if w1, w2 := m.W[0*2+1], m.W[1*2+1]; !(w1 > 0) || !(w2 > 0) || math.IsInf(w1, 0) || math.IsInf(w2, 0) {
+		t.Errorf("sparse: model %v", m.W)
 	}
 }

@@ -11,8 +11,8 @@ import (
 // of the metric's mean within the parameter's groups (its categories;
 // numeric values in up to 8 groups of equal counts, two trials or more
 // each) over the metric's variance, normalised to sum to 1. It is the
-// first-order (main-effect)
-// part of a functional ANOVA, estimated without fANOVA's random forest:
+// first-order (main-effect) part of a functional ANOVA, estimated without
+// fANOVA's random forest:
 // what two parameters do only together is credited to neither. Parameters
 // that take one value get 0; nil when fewer than 3 trials have a metric or
 // the metric does not vary.

@@ -74,6 +74,9 @@ func positiveList(name, s string) ([]int, error) {
 // flag's NaN fails it).
 func finiteAtLeast(x, lo float64) bool { return x >= lo && !math.IsInf(x, 1) }
 
+// finitePositive reports whether x is a finite number above 0.
+func finitePositive(x float64) bool { return x > 0 && !math.IsInf(x, 1) }
+
 func benchMap(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench map", flag.ContinueOnError)
 	tasks := fs.Int("tasks", 1000, "number of tasks")

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +36,7 @@ func benchLinear(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *train < 1 || *iters < 1 || !(*svmC > 0) || math.IsInf(*svmC, 0) || *svmEpochs < 0 {
+	if *train < 1 || *iters < 1 || !finitePositive(*svmC) || *svmEpochs < 0 {
 		return fmt.Errorf("bench linear: -train %d, -logistic-iters %d, -svm-c %v, -svm-epochs %d: want 1 example and 1 iteration or more, a positive C and no negative epochs", *train, *iters, *svmC, *svmEpochs)
 	}
 	skipped := map[string]bool{}

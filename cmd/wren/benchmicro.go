@@ -203,7 +203,7 @@ func (m *microFlags) parse(args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.name, err)
 	}
-	if !finiteAtLeast(*m.seconds, 0) || *m.seconds == 0 {
+	if !finitePositive(*m.seconds) {
 		return fmt.Errorf("%s: -seconds %v: want a positive time", m.name, *m.seconds)
 	}
 	m.counts = counts

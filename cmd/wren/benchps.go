@@ -36,7 +36,7 @@ func benchPS(ctx context.Context, args []string) error {
 		return err
 	}
 	switch {
-	case !finiteAtLeast(*secs, 0) || *secs == 0 || *clients < 1:
+	case !finitePositive(*secs) || *clients < 1:
 		return fmt.Errorf("bench ps: -seconds %v, -clients %d: want a positive time and 1 client or more", *secs, *clients)
 	case *modelLen < minBenchModel || *bs < 1 || *bs > min(*modelLen, 1<<20):
 		return fmt.Errorf("bench ps: -model %d, -block %d: want a model of %d floats or more (the largest push measured) and a block of 1 to %d floats", *modelLen, *bs, minBenchModel, min(max(*modelLen, 1), 1<<20))

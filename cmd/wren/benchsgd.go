@@ -54,7 +54,7 @@ func benchSGD(ctx context.Context, args []string) error {
 		return fmt.Errorf("bench sgd: -sparse-nonzeros %d, -sparse-features %d: want 5 to the features' number of non-zeros an example", *sparseNNZ, *sparseFeatures)
 	case *ratings > 0 && *ratings < minBenchRatings:
 		return fmt.Errorf("bench sgd: -ratings %d: want 0 (skip it) or at least %d (10 %% held out, 8 shards)", *ratings, minBenchRatings)
-	case !(*eta0 > 0) || math.IsInf(*eta0, 0) || math.IsNaN(*power) || math.IsInf(*power, 0):
+	case !finitePositive(*eta0) || math.IsNaN(*power) || math.IsInf(*power, 0):
 		return fmt.Errorf("bench sgd: -eta0 %v, -power %v: want a positive learning rate and a finite power", *eta0, *power)
 	}
 	dir, err := os.MkdirTemp("", "wren-bench-sgd-")
@@ -218,14 +218,8 @@ func benchSparse(ctx context.Context, ex *wren.Executor, client *ps.Client, dir 
 		"epochs": epochs, "batch": cfg.BatchSize, "local_steps": cfg.LocalSteps, "l2": l2,
 		"sequential": map[string]any{"examples_per_s": round(seq.ExamplesPerSecond, 4), "training_examples_per_s": round(trainingRate(seq), 4),
 			"read_s": round(seq.Workers[0].Read.Seconds(), 4), "train_accuracy": round(seq.Final.Accuracy, 4)},
-		"hogwild": map[string]any{"workers": 2, "examples_per_s": round(hw.ExamplesPerSecond, 4), "train_accuracy": round(hw.Final.Accuracy, 4),
-			"vs_sequential": round(hw.ExamplesPerSecond/seq.ExamplesPerSecond, 4), "pushes": pushes(hw), "pull_s": round(pullSeconds(hw), 4)},
-		"hogwild_whole_model": map[string]any{"workers": 2, "local_steps": wcfg.LocalSteps, "examples_per_s": round(hwWhole.ExamplesPerSecond, 4), "train_accuracy": round(hwWhole.Final.Accuracy, 4),
-			"vs_sequential": round(hwWhole.ExamplesPerSecond/seq.ExamplesPerSecond, 4), "vs_sequential_training": round(hwWhole.ExamplesPerSecond/trainingRate(seq), 4),
-			"pushes": pushes(hwWhole), "pull_s": round(pullSeconds(hwWhole), 4), "push_wait_s": round(pushSeconds(hwWhole), 4), "compute_s": round(computeSeconds(hwWhole), 4)},
-		"hogwild_epoch_windows": map[string]any{"workers": 2, "local_steps": ecfg.LocalSteps, "examples_per_s": round(hwEpoch.ExamplesPerSecond, 4), "train_accuracy": round(hwEpoch.Final.Accuracy, 4),
-			"vs_sequential": round(hwEpoch.ExamplesPerSecond/seq.ExamplesPerSecond, 4), "vs_sequential_training": round(hwEpoch.ExamplesPerSecond/trainingRate(seq), 4),
-			"pushes": pushes(hwEpoch), "pull_s": round(pullSeconds(hwEpoch), 4), "push_wait_s": round(pushSeconds(hwEpoch), 4), "compute_s": round(computeSeconds(hwEpoch), 4)}}
+		"hogwild": hogwildRow(hw, seq, cfg.LocalSteps), "hogwild_whole_model": hogwildRow(hwWhole, seq, wcfg.LocalSteps),
+		"hogwild_epoch_windows": hogwildRow(hwEpoch, seq, ecfg.LocalSteps)}
 	py := pythonWithSklearn(ctx)
 	if py == "" {
 		out["sklearn"] = "skipped: no python3 with scikit-learn (apt-get install python3-sklearn)"
@@ -268,28 +262,34 @@ func pushes(r *sgd.Result) int64 {
 	return n
 }
 
-func pushSeconds(r *sgd.Result) float64 {
-	var d time.Duration
+// workerSeconds sums one of the workers' times.
+func workerSeconds(r *sgd.Result, d func(sgd.WorkerStats) time.Duration) float64 {
+	var t time.Duration
 	for _, w := range r.Workers {
-		d += w.Push
+		t += d(w)
 	}
-	return d.Seconds()
-}
-
-func computeSeconds(r *sgd.Result) float64 {
-	var d time.Duration
-	for _, w := range r.Workers {
-		d += w.Compute
-	}
-	return d.Seconds()
+	return t.Seconds()
 }
 
 func pullSeconds(r *sgd.Result) float64 {
-	var d time.Duration
-	for _, w := range r.Workers {
-		d += w.Pull
-	}
-	return d.Seconds()
+	return workerSeconds(r, func(w sgd.WorkerStats) time.Duration { return w.Pull })
+}
+
+func pushSeconds(r *sgd.Result) float64 {
+	return workerSeconds(r, func(w sgd.WorkerStats) time.Duration { return w.Push })
+}
+
+func computeSeconds(r *sgd.Result) float64 {
+	return workerSeconds(r, func(w sgd.WorkerStats) time.Duration { return w.Compute })
+}
+
+// hogwildRow is a sparse HOGWILD! run's row: its rate against the
+// sequential run's (with and without reading), pushes and where the
+// workers' time went.
+func hogwildRow(r, seq *sgd.Result, localSteps int) map[string]any {
+	return map[string]any{"workers": len(r.Workers), "local_steps": localSteps, "examples_per_s": round(r.ExamplesPerSecond, 4), "train_accuracy": round(r.Final.Accuracy, 4),
+		"vs_sequential": round(r.ExamplesPerSecond/seq.ExamplesPerSecond, 4), "vs_sequential_training": round(r.ExamplesPerSecond/trainingRate(seq), 4),
+		"pushes": pushes(r), "pull_s": round(pullSeconds(r), 4), "push_wait_s": round(pushSeconds(r), 4), "compute_s": round(computeSeconds(r), 4)}
 }
 
 // minBenchRatings is the fewest ratings bench sgd factorizes: a held-out

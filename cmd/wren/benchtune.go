@@ -44,7 +44,7 @@ func benchTune(ctx context.Context, args []string) error {
 		return fmt.Errorf("bench tune -pbt: -population %d, -epochs %d, -pbt-runs %d: want a population of 2 or more and at least 1 epoch and 1 run", *population, *epochs, *pbtRuns)
 	case *search && (*seeds < 1 || *searchTrials < 1 || *mnistSeeds < 0):
 		return fmt.Errorf("bench tune -search: -seeds %d, -search-trials %d, -mnist-seeds %d: want at least 1 seed and 1 trial (and no negative MNIST seeds)", *seeds, *searchTrials, *mnistSeeds)
-	case !*pbt && !*search && (*trials < 1 || *trialMS < 0 || *par < 1):
+	case !*pbt && !*search && (*trials < 1 || !finiteAtLeast(*trialMS, 0) || *par < 1):
 		return fmt.Errorf("bench tune: -trials %d, -trial-ms %v, -parallel %d: want at least 1 trial and 1 worker, and no negative time", *trials, *trialMS, *par)
 	}
 	// Each part runs on its own executor over a temporary store: worker

@@ -116,7 +116,7 @@ func benchGist(ctx context.Context, args []string) error {
 		return err
 	}
 	switch {
-	case !finiteAtLeast(*secs, 0) || *secs == 0 || *reps < 1 || *images < 0:
+	case !finitePositive(*secs) || *reps < 1 || *images < 0:
 		return fmt.Errorf("bench gist: -seconds %v, -reps %d, -images %d: want a positive time, 1 repetition or more and no negative image count", *secs, *reps, *images)
 	case *psize < 8 || *psize%2 != 0:
 		return fmt.Errorf("bench gist: -size %d: want an even side of 8 or more", *psize)

@@ -25,6 +25,16 @@ func TestMain(m *testing.M) {
 // capture runs the command and returns what it printed on stdout.
 func capture(t *testing.T, args ...string) string {
 	t.Helper()
+	out, err := captureErr(args...)
+	if err != nil {
+		t.Fatalf("wren %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// captureErr runs the command and returns what it printed on stdout, and
+// its error.
+func captureErr(args ...string) (string, error) {
 	r, w, _ := os.Pipe()
 	old := os.Stdout
 	os.Stdout = w
@@ -32,10 +42,25 @@ func capture(t *testing.T, args ...string) string {
 	w.Close()
 	os.Stdout = old
 	out, _ := io.ReadAll(r)
+	return string(out), err
+}
+
+// shoutJob runs test.shout over inputs as job id in a store in dir.
+func shoutJob(t *testing.T, dir, id string, inputs ...string) {
+	t.Helper()
+	ctx := context.Background()
+	ex, err := wren.NewExecutor(ctx, wren.Options{Store: dir, Parallelism: 1, Progress: wren.ProgressOff})
 	if err != nil {
-		t.Fatalf("wren %s: %v", strings.Join(args, " "), err)
+		t.Fatal(err)
 	}
-	return string(out)
+	defer ex.Close()
+	j, err := shout.Map(ctx, ex, inputs, wren.WithJobID(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Results(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestBenchMapJSON(t *testing.T) {
@@ -243,18 +268,7 @@ var shout = wren.Register("test.shout", func(ctx context.Context, s string) (str
 func TestJobsLogs(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	ex, err := wren.NewExecutor(ctx, wren.Options{Store: dir, Parallelism: 1, Progress: wren.ProgressOff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ex.Close()
-	job, err := shout.Map(ctx, ex, []string{"hello", "world"}, wren.WithJobID("loud"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := job.Results(ctx); err != nil {
-		t.Fatal(err)
-	}
+	shoutJob(t, dir, "loud", "hello", "world")
 	all := capture(t, "jobs", "logs", "-store", dir, "loud")
 	if !strings.Contains(all, "=== call 0, attempt 0\nshouting hello") || !strings.Contains(all, "=== call 1, attempt 0\nshouting world") {
 		t.Fatalf("jobs logs:\n%s", all)
@@ -321,19 +335,7 @@ func TestDeployByName(t *testing.T) {
 // without allocating for each (wren jobs show ran out of memory).
 func TestJobsHostileRecords(t *testing.T) {
 	dir := t.TempDir()
-	ctx := context.Background()
-	ex, err := wren.NewExecutor(ctx, wren.Options{Store: dir, Parallelism: 1, Progress: wren.ProgressOff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ex.Close()
-	j, err := shout.Map(ctx, ex, []string{"a"}, wren.WithJobID("real"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := j.Results(ctx); err != nil {
-		t.Fatal(err)
-	}
+	shoutJob(t, dir, "real", "a")
 	for id, manifest := range map[string]string{
 		"damaged": "garbage{",
 		"huge":    `{"job":"huge","task":"x","calls":1000000000000}`,
@@ -343,17 +345,11 @@ func TestJobsHostileRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, w, _ := os.Pipe()
-	old := os.Stdout
-	os.Stdout = w
-	err = run(ctx, []string{"jobs", "ls", "-store", dir})
-	w.Close()
-	os.Stdout = old
-	out, _ := io.ReadAll(r)
+	out, err := captureErr("jobs", "ls", "-store", dir)
 	if err == nil || !strings.Contains(err.Error(), "1 of 3 jobs unreadable") {
 		t.Errorf("jobs ls over a damaged manifest: %v", err)
 	}
-	if !regexp.MustCompile(`(?m)^real +test\.shout +1 +1 +done`).Match(out) || !regexp.MustCompile(`(?m)^damaged .*unreadable`).Match(out) || !strings.Contains(string(out), "1000000000000") {
+	if !regexp.MustCompile(`(?m)^real +test\.shout +1 +1 +done`).MatchString(out) || !regexp.MustCompile(`(?m)^damaged .*unreadable`).MatchString(out) || !strings.Contains(out, "1000000000000") {
 		t.Errorf("jobs ls:\n%s", out)
 	}
 	got := capture(t, "jobs", "show", "-store", dir, "huge")

@@ -151,7 +151,7 @@ func TestBenchTuneBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-pbt", "-population", "1"}, {"-pbt", "-epochs", "0"}, {"-pbt", "-pbt-runs", "0"},
 		{"-search", "-seeds", "0"}, {"-search", "-search-trials", "0"}, {"-search", "-mnist-seeds", "-1"},
-		{"-trials", "0"}, {"-parallel", "0"}, {"-trial-ms", "-1"},
+		{"-trials", "0"}, {"-parallel", "0"}, {"-trial-ms", "-1"}, {"-trial-ms", "NaN"},
 	} {
 		err := run(context.Background(), append([]string{"bench", "tune"}, args...))
 		if err == nil || !strings.Contains(err.Error(), args[len(args)-2]) {
